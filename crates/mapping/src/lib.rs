@@ -1,8 +1,39 @@
-//! The pure mapping engine of entra-sync (BRIEF §3.1, §3.2, §4.3).
+//! The pure mapping engine of entra-sync (BRIEF §3.1, §3.2, §4.3, §4.4).
 //!
 //! No IO, no async, no clock: this crate cannot depend on tokio, reqwest or sqlx, so "mapping is
 //! pure" holds at compile time.
+//!
+//! # Layout
+//! The pipeline reads top to bottom:
+//!
+//! - [`spec`]: the config sections as serde types (`[halo]`, field/site/role/team/CAB mappings).
+//! - `catalogue`: the Entra attributes and Halo fields a mapping may name (§3.1).
+//! - `reference`: [`validate_reference`] for `[halo]`, and name lookups into it.
+//! - `compile`: [`compile`] turns a [`MappingSpec`] into a [`Mapping`], reporting every
+//!   [`Problem`] at once with its key path; `filter` compiles `where` rows (§3.2).
+//! - `mapping`: the compiled [`Mapping`] and what the daemon reads from it to query Graph
+//!   (attributes for `$select`, group names, attributes delta cannot track).
+//! - `entra_user`: [`EntraUser`], one person's attributes as read from Graph.
+//!
+//! ```
+//! use mapping::{compile, MappingSpec, ReferenceSpec};
+//! let mapping = compile(&MappingSpec::default(), &ReferenceSpec::default()).expect("valid");
+//! assert!(mapping.groups().is_empty());
+//! ```
 
+mod catalogue;
+mod compile;
+mod entra_user;
+mod filter;
+mod mapping;
+mod problem;
+mod reference;
 pub mod spec;
 
+pub use catalogue::{Attribute, CATALOGUE, DELTA_INCOMPATIBLE, HaloField, SYSTEM_ATTRIBUTES};
+pub use compile::{AGENT_SITE, compile};
+pub use entra_user::{AttributeValue, EntraUser, GraphUserError};
+pub use mapping::{AttributeUse, Mapping, MatchingField, TeamFlags};
+pub use problem::Problem;
+pub use reference::{Site, validate_reference};
 pub use spec::*;

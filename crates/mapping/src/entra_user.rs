@@ -1,0 +1,365 @@
+//! One Entra person as the engine reads it: attribute values by catalogue index.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use crate::catalogue::{Attribute, CATALOGUE, known};
+
+/// An Entra user with the attributes the mirror holds for it (BRIEF §4.2).
+///
+/// Scalars are kept as text (`accountEnabled` is `"true"`/`"false"`); `businessPhones` and
+/// `otherMails` keep their first element, `manager` the manager's object id and
+/// `assignedLicenses` the SKU ids.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EntraUser {
+    id: String,
+    catalogue: [Option<String>; 32],
+    on_premises_extensions: [Option<String>; 15],
+    extensions: BTreeMap<String, String>,
+    assigned_licenses: Vec<String>,
+}
+
+/// Why a Graph user object cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GraphUserError {
+    /// The object has no `id` string.
+    #[error("the Graph user object has no \"id\" string")]
+    MissingId,
+}
+
+/// A borrowed view of one attribute's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttributeValue<'a> {
+    /// Not set (or null).
+    Absent,
+    /// One text value (may be empty).
+    One(&'a str),
+    /// A list (only `assignedLicenses`: SKU ids).
+    Many(&'a [String]),
+}
+
+impl<'a> AttributeValue<'a> {
+    /// No value, an empty or blank text, or an empty list.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            AttributeValue::Absent => true,
+            AttributeValue::One(text) => text.trim().is_empty(),
+            AttributeValue::Many(items) => items.is_empty(),
+        }
+    }
+
+    /// Whether any text value satisfies `test`.
+    pub(crate) fn any(&self, mut test: impl FnMut(&str) -> bool) -> bool {
+        match self {
+            AttributeValue::Absent => false,
+            AttributeValue::One(text) => test(text),
+            AttributeValue::Many(items) => items.iter().any(|item| test(item)),
+        }
+    }
+
+    /// The value as one text, `None` when empty; a list is joined with `", "`.
+    pub fn to_text(&self) -> Option<String> {
+        if self.is_empty() {
+            return None;
+        }
+        match self {
+            AttributeValue::Absent => None,
+            AttributeValue::One(text) => Some((*text).to_owned()),
+            AttributeValue::Many(items) => Some(items.join(", ")),
+        }
+    }
+
+    /// The single text value, `None` when empty or a list.
+    pub fn as_text(&self) -> Option<&'a str> {
+        match self {
+            AttributeValue::One(text) if !text.trim().is_empty() => Some(text),
+            _ => None,
+        }
+    }
+}
+
+impl EntraUser {
+    /// A user with only its object id.
+    pub fn new(id: impl Into<String>) -> EntraUser {
+        let id = id.into();
+        let mut user = EntraUser::default();
+        user.catalogue[known::ID] = Some(id.clone());
+        user.id = id;
+        user
+    }
+
+    /// Reads a Graph user object as `users/delta` or `/users` return it (objects kept as JSON
+    /// maps at the edge, BRIEF §5.1). Values of unexpected JSON types are ignored, never an error:
+    /// only a missing `id` is.
+    pub fn from_graph(object: &Map<String, Value>) -> Result<EntraUser, GraphUserError> {
+        let id = match object.get("id") {
+            Some(Value::String(id)) if !id.is_empty() => id.clone(),
+            _ => return Err(GraphUserError::MissingId),
+        };
+        let mut user = EntraUser::new(id);
+        for (key, value) in object {
+            match key.as_str() {
+                "id" => {}
+                "manager" | "manager@delta" => user.catalogue[known::MANAGER] = manager_id(value),
+                "assignedLicenses" => user.assigned_licenses = sku_ids(value),
+                "signInActivity" => {
+                    user.catalogue[known::SIGN_IN] =
+                        value.get("lastSignInDateTime").and_then(scalar_text);
+                }
+                "onPremisesExtensionAttributes" => {
+                    if let Value::Object(attributes) = value {
+                        for (n, slot) in user.on_premises_extensions.iter_mut().enumerate() {
+                            let name = format!("extensionAttribute{}", n + 1);
+                            *slot = attributes.get(&name).and_then(scalar_text);
+                        }
+                    }
+                }
+                name => {
+                    if let Some(attribute) = Attribute::parse(name) {
+                        user.set_parsed(&attribute, first_text(value));
+                    }
+                }
+            }
+        }
+        Ok(user)
+    }
+
+    /// Sets an attribute by its Graph name (as a mapping names it). Returns false, changing
+    /// nothing, for a name outside the catalogue. `assignedLicenses` takes comma-separated SKU ids.
+    pub fn set(&mut self, attribute: &str, value: Option<&str>) -> bool {
+        match Attribute::parse(attribute) {
+            Some(Attribute::Catalogue(known::ID)) | None => false,
+            Some(parsed) => {
+                self.set_parsed(&parsed, value.map(str::to_owned));
+                true
+            }
+        }
+    }
+
+    /// Builder form of [`EntraUser::set`] for fixtures; unknown names are ignored.
+    pub fn with(mut self, attribute: &str, value: &str) -> EntraUser {
+        self.set(attribute, Some(value));
+        self
+    }
+
+    fn set_parsed(&mut self, attribute: &Attribute, value: Option<String>) {
+        match attribute {
+            Attribute::Catalogue(known::ID) => {}
+            Attribute::Catalogue(known::ASSIGNED_LICENSES) => {
+                self.assigned_licenses = value
+                    .iter()
+                    .flat_map(|list| list.split(','))
+                    .map(str::trim)
+                    .filter(|sku| !sku.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+            }
+            Attribute::Catalogue(index) => {
+                if let Some(slot) = self.catalogue.get_mut(*index) {
+                    *slot = value;
+                }
+            }
+            Attribute::OnPremisesExtension(n) => {
+                if let Some(slot) = self
+                    .on_premises_extensions
+                    .get_mut(usize::from(*n).wrapping_sub(1))
+                {
+                    *slot = value;
+                }
+            }
+            Attribute::Extension(name) => match value {
+                Some(value) => {
+                    self.extensions.insert(name.to_string(), value);
+                }
+                None => {
+                    self.extensions.remove(&**name);
+                }
+            },
+        }
+    }
+
+    /// The Entra object id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The manager's Entra object id, if any.
+    pub fn manager(&self) -> Option<&str> {
+        self.catalogue[known::MANAGER]
+            .as_deref()
+            .filter(|id| !id.is_empty())
+    }
+
+    /// SKU ids of the assigned licences.
+    pub fn assigned_licenses(&self) -> &[String] {
+        &self.assigned_licenses
+    }
+
+    /// `userType = Guest` (compared ignoring case).
+    pub fn is_guest(&self) -> bool {
+        self.catalogue[known::USER_TYPE]
+            .as_deref()
+            .is_some_and(|kind| kind.eq_ignore_ascii_case("guest"))
+    }
+
+    /// `accountEnabled = false`. An unknown state counts as enabled.
+    pub fn is_disabled(&self) -> bool {
+        self.catalogue[known::ACCOUNT_ENABLED]
+            .as_deref()
+            .is_some_and(|enabled| enabled.eq_ignore_ascii_case("false"))
+    }
+
+    /// An attribute's value.
+    pub fn value(&self, attribute: &Attribute) -> AttributeValue<'_> {
+        let text = match attribute {
+            Attribute::Catalogue(known::ASSIGNED_LICENSES) => {
+                return AttributeValue::Many(&self.assigned_licenses);
+            }
+            Attribute::Catalogue(index) => self.catalogue.get(*index).and_then(Option::as_deref),
+            Attribute::OnPremisesExtension(n) => self
+                .on_premises_extensions
+                .get(usize::from(*n).wrapping_sub(1))
+                .and_then(Option::as_deref),
+            Attribute::Extension(name) => self.extensions.get(&**name).map(String::as_str),
+        };
+        text.map_or(AttributeValue::Absent, AttributeValue::One)
+    }
+
+    /// An attribute's value by Graph name; `Absent` for names outside the catalogue.
+    pub fn get(&self, attribute: &str) -> AttributeValue<'_> {
+        Attribute::parse(attribute).map_or(AttributeValue::Absent, |parsed| self.value(&parsed))
+    }
+
+    /// The catalogue names with a value, for debugging and previews.
+    pub fn attribute_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        CATALOGUE
+            .iter()
+            .zip(self.catalogue.iter())
+            .filter(|(_, value)| value.is_some())
+            .map(|(name, _)| *name)
+    }
+}
+
+fn scalar_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(text) => Some(text.clone()),
+        Value::Bool(flag) => Some(flag.to_string()),
+        Value::Number(number) => Some(number.to_string()),
+        Value::Null | Value::Array(_) | Value::Object(_) => None,
+    }
+}
+
+/// A scalar, or the first element of a list (`businessPhones`, `otherMails`).
+fn first_text(value: &Value) -> Option<String> {
+    match value {
+        Value::Array(items) => items.iter().find_map(scalar_text),
+        other => scalar_text(other),
+    }
+}
+
+/// `manager` as an id, an object with `id` (`$expand=manager`) or a list of such objects
+/// (`manager@delta`).
+fn manager_id(value: &Value) -> Option<String> {
+    match value {
+        Value::String(id) => Some(id.clone()),
+        Value::Object(object) => object.get("id").and_then(Value::as_str).map(str::to_owned),
+        Value::Array(items) => items.iter().find_map(manager_id),
+        _ => None,
+    }
+}
+
+fn sku_ids(value: &Value) -> Vec<String> {
+    let Value::Array(items) = value else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|item| match item {
+            Value::Object(licence) => licence.get("skuId").and_then(Value::as_str),
+            Value::String(sku) => Some(sku.as_str()),
+            _ => None,
+        })
+        .filter(|sku| !sku.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn graph(value: Value) -> EntraUser {
+        let Value::Object(object) = value else {
+            unreachable!("fixture is an object")
+        };
+        EntraUser::from_graph(&object).expect("has an id")
+    }
+
+    #[test]
+    fn graph_objects_keep_first_phone_and_mail_and_the_manager_id() {
+        let user = graph(json!({
+            "id": "u1",
+            "businessPhones": ["+44 1", "+44 2"],
+            "otherMails": [],
+            "manager": {"@odata.type": "#microsoft.graph.user", "id": "m1"},
+            "accountEnabled": false,
+        }));
+        assert_eq!(user.get("businessPhones"), AttributeValue::One("+44 1"));
+        assert_eq!(user.get("otherMails"), AttributeValue::Absent);
+        assert_eq!(user.manager(), Some("m1"));
+        assert!(user.is_disabled());
+    }
+
+    #[test]
+    fn graph_objects_read_licences_sign_in_and_extension_attributes() {
+        let user = graph(json!({
+            "id": "u1",
+            "assignedLicenses": [{"disabledPlans": [], "skuId": "sku-a"}],
+            "signInActivity": {"lastSignInDateTime": "2024-05-01T10:00:00Z"},
+            "onPremisesExtensionAttributes": {"extensionAttribute3": "CC-100"},
+            "extension_0123456789abcdef0123456789abcdef_costCentre": "42",
+            "manager@delta": [{"id": "m2"}],
+        }));
+        assert_eq!(user.assigned_licenses(), ["sku-a".to_owned()]);
+        assert_eq!(
+            user.get("signInActivity.lastSignInDateTime"),
+            AttributeValue::One("2024-05-01T10:00:00Z")
+        );
+        assert_eq!(
+            user.get("onPremisesExtensionAttributes.extensionAttribute3"),
+            AttributeValue::One("CC-100")
+        );
+        assert_eq!(
+            user.get("extension_0123456789abcdef0123456789abcdef_costCentre"),
+            AttributeValue::One("42")
+        );
+        assert_eq!(user.manager(), Some("m2"));
+    }
+
+    #[test]
+    fn graph_values_of_the_wrong_type_are_ignored() {
+        let user = graph(json!({"id": "u1", "department": {"x": 1}, "city": null, "mail": 7}));
+        assert_eq!(user.get("department"), AttributeValue::Absent);
+        assert_eq!(user.get("city"), AttributeValue::Absent);
+        assert_eq!(user.get("mail"), AttributeValue::One("7"));
+    }
+
+    #[test]
+    fn a_graph_object_without_id_is_an_error() {
+        let Value::Object(object) = json!({"displayName": "x"}) else {
+            unreachable!()
+        };
+        assert_eq!(
+            EntraUser::from_graph(&object),
+            Err(GraphUserError::MissingId)
+        );
+    }
+
+    #[test]
+    fn blank_text_counts_as_empty() {
+        assert!(AttributeValue::One("  ").is_empty());
+        assert_eq!(AttributeValue::One("  ").as_text(), None);
+    }
+}
