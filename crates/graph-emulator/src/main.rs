@@ -1,1 +1,3 @@
-fn main() {println!("emu");}
+fn main() {
+    println!("emu");
+}
