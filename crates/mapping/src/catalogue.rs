@@ -55,8 +55,6 @@ pub(crate) mod known {
     pub const DISPLAY_NAME: usize = 3;
     pub const GIVEN_NAME: usize = 4;
     pub const SURNAME: usize = 5;
-    pub const BUSINESS_PHONES: usize = 13;
-    pub const OTHER_MAILS: usize = 14;
     pub const USER_TYPE: usize = 23;
     pub const ACCOUNT_ENABLED: usize = 24;
     pub const MANAGER: usize = 29;
@@ -146,7 +144,7 @@ pub(crate) fn is_directory_extension(name: &str) -> bool {
         && !property.is_empty()
         && property
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == '_' as u8)
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// A service-desk field a mapping writes (BRIEF §3.1). Serialised as its config name

@@ -14,6 +14,10 @@
 //! - `mapping`: the compiled [`Mapping`] and what the daemon reads from it to query Graph
 //!   (attributes for `$select`, group names, attributes delta cannot track).
 //! - `entra_user`: [`EntraUser`], one person's attributes as read from Graph.
+//! - `directory`: the [`Directory`] trait, what planning asks beyond the person (memberships,
+//!   imported agents, existing sites and teams); `membership` closes group membership.
+//! - `planning`: [`Mapping::plan`] applies §4.3 to one person; `plan` holds the [`Plan`] it
+//!   returns (desired user/agent, matched mappings, out-of-scope reasons).
 //!
 //! ```
 //! use mapping::{compile, MappingSpec, ReferenceSpec};
@@ -23,17 +27,26 @@
 
 mod catalogue;
 mod compile;
+mod directory;
 mod entra_user;
 mod filter;
 mod mapping;
+mod membership;
+mod plan;
+mod planning;
 mod problem;
 mod reference;
 pub mod spec;
 
 pub use catalogue::{Attribute, CATALOGUE, DELTA_INCOMPATIBLE, HaloField, SYSTEM_ATTRIBUTES};
 pub use compile::{AGENT_SITE, compile};
+pub use directory::Directory;
 pub use entra_user::{AttributeValue, EntraUser, GraphUserError};
 pub use mapping::{AttributeUse, Mapping, MatchingField, TeamFlags};
+pub use plan::{
+    CabGrant, DesiredAgent, DesiredUser, Fields, InactiveReason, LicenceType, MappingRef, Miss,
+    OutOfScope, Plan, Scope, TeamGrant, Via,
+};
 pub use problem::Problem;
 pub use reference::{Site, validate_reference};
 pub use spec::*;

@@ -1,0 +1,364 @@
+//! `Mapping::plan`: the rules of BRIEF §4.3 applied to one person.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::catalogue::HaloField;
+use crate::directory::Directory;
+use crate::entra_user::EntraUser;
+use crate::mapping::{FieldRule, Mapping, Placement, SiteRule};
+use crate::membership::GroupSet;
+use crate::plan::{
+    CabGrant, DesiredAgent, DesiredUser, Fields, InactiveReason, LicenceType, MappingRef, Miss,
+    OutOfScope, Plan, Scope, TeamGrant, Via,
+};
+use crate::reference::Site;
+use crate::spec::{AgentLicenceSpec, EmptyValues, ExternalUsers};
+
+/// The mapping that placed a person, and where.
+struct Placed<'m> {
+    rule: &'m SiteRule,
+    site: Option<Site>,
+    create_site: bool,
+}
+
+impl Mapping {
+    /// Plans one person: which records they should have, with which values, and why.
+    ///
+    /// Pure and deterministic: the same person, directory answers and mapping give the same plan.
+    pub fn plan(&self, user: &EntraUser, directory: &dyn Directory) -> Plan {
+        let groups = self.memberships(user.id(), directory);
+        let mut notes = Vec::new();
+        let user_placed = self.place(
+            &self.user_mappings,
+            user,
+            &groups,
+            directory,
+            "site mapping",
+        );
+        let agent_placed = self.place(
+            &self.agent_mappings,
+            user,
+            &groups,
+            directory,
+            "*agent* mapping",
+        );
+        let cabs = self.cabs(&groups);
+
+        let agent = match agent_placed {
+            Ok(placed) => {
+                let cabs = cabs.clone();
+                Scope::In(self.desired_agent(
+                    placed.rule,
+                    user,
+                    &groups,
+                    directory,
+                    cabs,
+                    &mut notes,
+                ))
+            }
+            Err(out) => Scope::Out(out),
+        };
+        let user_cabs = if matches!(agent, Scope::In(_)) {
+            BTreeMap::new()
+        } else {
+            cabs
+        };
+        let user_scope = match user_placed {
+            Ok(placed) => Scope::In(self.desired_user(placed, user, &groups, user_cabs)),
+            Err(out) => Scope::Out(out),
+        };
+        Plan {
+            entra_id: user.id().to_owned(),
+            user: user_scope,
+            agent,
+            notes,
+        }
+    }
+
+    /// The first of `rules` (ascending sequence) whose filter matches, or why none did.
+    fn place<'m>(
+        &self,
+        rules: &'m [SiteRule],
+        user: &EntraUser,
+        groups: &GroupSet,
+        directory: &dyn Directory,
+        what: &'static str,
+    ) -> Result<Placed<'m>, OutOfScope> {
+        if rules.is_empty() {
+            return Err(OutOfScope {
+                misses: vec![Miss::NoMappings(what)],
+            });
+        }
+        let mut misses = Vec::new();
+        for rule in rules {
+            match self.try_rule(rule, user, groups, directory) {
+                Ok(placed) => return Ok(placed),
+                Err(miss) => misses.push(miss),
+            }
+        }
+        Err(OutOfScope { misses })
+    }
+
+    fn try_rule<'m>(
+        &self,
+        rule: &'m SiteRule,
+        user: &EntraUser,
+        groups: &GroupSet,
+        directory: &dyn Directory,
+    ) -> Result<Placed<'m>, Miss> {
+        let mapping = || MappingRef {
+            sequence: rule.sequence,
+            name: rule.name.clone(),
+        };
+        if user.is_guest() {
+            let refused = match rule.external_users {
+                ExternalUsers::Exclude => true,
+                ExternalUsers::Include => false,
+                ExternalUsers::LicensedOnly => user.assigned_licenses().is_empty(),
+            };
+            if refused {
+                return Err(Miss::Guest(mapping(), rule.external_users));
+            }
+        }
+        if let Some(group) = rule.group
+            && !groups.contains(group)
+        {
+            let name = self
+                .groups
+                .get(group)
+                .cloned()
+                .unwrap_or_else(|| Arc::from(""));
+            return Err(Miss::NotInGroup(mapping(), name));
+        }
+        if let Some(failed) = rule
+            .filters
+            .iter()
+            .find(|filter| !filter.matches(user.value(&filter.attribute)))
+        {
+            return Err(Miss::Filter(mapping(), failed.description.clone()));
+        }
+        let placed = |site: Option<Site>, create_site: bool| Placed {
+            rule,
+            site,
+            create_site,
+        };
+        match &rule.placement {
+            Placement::Agent => Ok(placed(None, false)),
+            Placement::Site(site) => Ok(placed(Some(site.clone()), false)),
+            Placement::OrganisationByField {
+                organisation,
+                site_from,
+            } => match user.value(site_from).as_text() {
+                Some(name) => {
+                    let site = Site {
+                        client: organisation.clone(),
+                        name: Arc::from(name.trim()),
+                    };
+                    Ok(placed(Some(site), true))
+                }
+                None => Err(Miss::EmptySiteName(mapping(), site_from.name())),
+            },
+            Placement::SiteByField {
+                site_field,
+                entra,
+                default_site,
+            } => {
+                let value = user.value(entra).as_text().map(str::trim);
+                let found = value.and_then(|value| directory.find_site(site_field, value));
+                match (found, default_site) {
+                    (Some(site), _) => Ok(placed(Some(site), false)),
+                    (None, Some(default)) => Ok(placed(Some(default.clone()), false)),
+                    (None, None) => {
+                        let looked_for = match value {
+                            Some(value) => format!("{site_field} \"{value}\""),
+                            None => format!("{site_field} from an empty {}", entra.name()),
+                        };
+                        Err(Miss::NoSite(mapping(), looked_for))
+                    }
+                }
+            }
+        }
+    }
+
+    fn desired_user(
+        &self,
+        placed: Placed<'_>,
+        user: &EntraUser,
+        groups: &GroupSet,
+        cabs: BTreeMap<Arc<str>, CabGrant>,
+    ) -> DesiredUser {
+        let rule = placed.rule;
+        let mut fields = self.mapped_fields(&self.user_fields, user);
+        for (field, value) in &rule.set {
+            fields.insert(field.clone(), Some(value.to_string()));
+        }
+        let mut roles = BTreeMap::new();
+        if let Some(role) = &rule.user_role {
+            roles.insert(role.clone(), Via::SiteMapping(rule.sequence));
+        }
+        self.group_roles(&self.user_roles, groups, &mut roles);
+        if let Some(role) = &self.role_without_manager
+            && user.manager().is_none()
+        {
+            roles.entry(role.clone()).or_insert(Via::WithoutManager);
+        }
+        let inactive = (self.deactivate_disabled_users && user.is_disabled())
+            .then_some(InactiveReason::AccountDisabled);
+        DesiredUser {
+            mapping: MappingRef {
+                sequence: rule.sequence,
+                name: rule.name.clone(),
+            },
+            site: placed.site.unwrap_or_else(|| Site {
+                client: Arc::from(""),
+                name: Arc::from(""),
+            }),
+            create_site: placed.create_site,
+            fields,
+            roles,
+            cabs,
+            inactive,
+        }
+    }
+
+    fn desired_agent(
+        &self,
+        rule: &SiteRule,
+        user: &EntraUser,
+        groups: &GroupSet,
+        directory: &dyn Directory,
+        cabs: BTreeMap<Arc<str>, CabGrant>,
+        notes: &mut Vec<String>,
+    ) -> DesiredAgent {
+        let mut fields = self.mapped_fields(&self.agent_fields, user);
+        let mut teams = BTreeMap::new();
+        for (group, team, flags) in &self.teams {
+            if groups.contains(*group) {
+                teams.entry(team.clone()).or_insert_with(|| TeamGrant {
+                    flags: *flags,
+                    via: Via::Group(self.group_name(*group)),
+                });
+            }
+        }
+        if let Some(team) = fields.get(&HaloField::Team).cloned().flatten() {
+            match directory.find_team(&team) {
+                Some(existing) => {
+                    teams.entry(existing.clone()).or_insert(TeamGrant {
+                        flags: self.default_team_flags,
+                        via: Via::TeamField,
+                    });
+                    fields.insert(HaloField::Team, Some(existing.to_string()));
+                }
+                None => {
+                    notes.push(format!(
+                        "team \"{team}\" does not exist; the default team is left unchanged"
+                    ));
+                    fields.remove(&HaloField::Team);
+                }
+            }
+        } else {
+            // An empty team value leaves the default team as it is, whatever empty_values says:
+            // an agent is not left without a team by a blank attribute.
+            fields.remove(&HaloField::Team);
+        }
+        if let Some(manager) = fields.get(&HaloField::Linemanager).cloned().flatten()
+            && !directory.has_agent(&manager)
+        {
+            notes.push(format!(
+                "line manager {manager} is not imported as an agent (yet); linemanager left empty"
+            ));
+            fields.insert(HaloField::Linemanager, None);
+        }
+
+        let mut roles = BTreeMap::new();
+        self.group_roles(&self.agent_roles, groups, &mut roles);
+
+        let mut licence = match rule.agent_licence {
+            AgentLicenceSpec::NoChange => None,
+            AgentLicenceSpec::Named => Some(LicenceType::Named),
+            AgentLicenceSpec::Concurrent => Some(LicenceType::Concurrent),
+        };
+        let mut inactive = None;
+        if self.licences.enabled {
+            let holds =
+                |list: &[Arc<str>]| list.iter().find(|role| roles.contains_key(*role)).cloned();
+            inactive = holds(&self.licences.inactive_roles).map(InactiveReason::InactiveRole);
+            licence = Some(match holds(&self.licences.named_licence_roles) {
+                Some(_) => LicenceType::Named,
+                None => LicenceType::Concurrent,
+            });
+        }
+        if self.full_role_management && roles.is_empty() {
+            inactive = Some(InactiveReason::NoMappedRole);
+        }
+        if user.is_disabled() {
+            inactive = Some(InactiveReason::AccountDisabled);
+        }
+        DesiredAgent {
+            mapping: MappingRef {
+                sequence: rule.sequence,
+                name: rule.name.clone(),
+            },
+            fields,
+            roles,
+            teams,
+            cabs,
+            licence,
+            inactive,
+        }
+    }
+
+    /// Field values from the field mappings; empty values clear or are left out per
+    /// `empty_values`.
+    fn mapped_fields(&self, rules: &[FieldRule], user: &EntraUser) -> Fields {
+        let mut fields = Fields::new();
+        for rule in rules {
+            match user.value(&rule.source).to_text() {
+                Some(text) => {
+                    fields.insert(rule.field.clone(), Some(text));
+                }
+                None if self.empty_values == EmptyValues::Clear => {
+                    fields.insert(rule.field.clone(), None);
+                }
+                None => {}
+            }
+        }
+        fields
+    }
+
+    fn group_roles(
+        &self,
+        rules: &[(usize, Arc<str>)],
+        groups: &GroupSet,
+        roles: &mut BTreeMap<Arc<str>, Via>,
+    ) {
+        for (group, role) in rules {
+            if groups.contains(*group) {
+                roles
+                    .entry(role.clone())
+                    .or_insert_with(|| Via::Group(self.group_name(*group)));
+            }
+        }
+    }
+
+    fn cabs(&self, groups: &GroupSet) -> BTreeMap<Arc<str>, CabGrant> {
+        let mut cabs = BTreeMap::new();
+        for (group, cab, cab_role) in &self.cabs {
+            if groups.contains(*group) {
+                cabs.entry(cab.clone()).or_insert_with(|| CabGrant {
+                    cab_role: cab_role.clone(),
+                    via: Via::Group(self.group_name(*group)),
+                });
+            }
+        }
+        cabs
+    }
+
+    fn group_name(&self, group: usize) -> Arc<str> {
+        self.groups
+            .get(group)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(""))
+    }
+}
