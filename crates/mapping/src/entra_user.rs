@@ -1,6 +1,7 @@
 //! One Entra person as the engine reads it: attribute values by catalogue index.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -13,10 +14,12 @@ use crate::catalogue::{Attribute, CATALOGUE, known};
 /// `assignedLicenses` the SKU ids.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EntraUser {
-    id: String,
-    catalogue: [Option<String>; 32],
-    on_premises_extensions: [Option<String>; 15],
-    extensions: BTreeMap<String, String>,
+    id: Arc<str>,
+    // Shared strings: planning hands values to the plan by reference count, not by copy.
+    catalogue: [Option<Arc<str>>; 32],
+    /// `extensionAttributeN` values by N; few people have any.
+    on_premises_extensions: Vec<(u8, Arc<str>)>,
+    extensions: BTreeMap<Arc<str>, Arc<str>>,
     assigned_licenses: Vec<String>,
 }
 
@@ -44,7 +47,7 @@ impl<'a> AttributeValue<'a> {
     pub fn is_empty(&self) -> bool {
         match self {
             AttributeValue::Absent => true,
-            AttributeValue::One(text) => text.trim().is_empty(),
+            AttributeValue::One(text) => is_blank(text),
             AttributeValue::Many(items) => items.is_empty(),
         }
     }
@@ -73,16 +76,21 @@ impl<'a> AttributeValue<'a> {
     /// The single text value, `None` when empty or a list.
     pub fn as_text(&self) -> Option<&'a str> {
         match self {
-            AttributeValue::One(text) if !text.trim().is_empty() => Some(text),
+            AttributeValue::One(text) if !is_blank(text) => Some(text),
             _ => None,
         }
     }
 }
 
+/// Empty or only whitespace; cheap for the usual value that starts with a letter.
+fn is_blank(text: &str) -> bool {
+    text.chars().next().is_none_or(char::is_whitespace) && text.trim().is_empty()
+}
+
 impl EntraUser {
     /// A user with only its object id.
-    pub fn new(id: impl Into<String>) -> EntraUser {
-        let id = id.into();
+    pub fn new(id: impl AsRef<str>) -> EntraUser {
+        let id: Arc<str> = Arc::from(id.as_ref());
         let mut user = EntraUser::default();
         user.catalogue[known::ID] = Some(id.clone());
         user.id = id;
@@ -94,24 +102,29 @@ impl EntraUser {
     /// only a missing `id` is.
     pub fn from_graph(object: &Map<String, Value>) -> Result<EntraUser, GraphUserError> {
         let id = match object.get("id") {
-            Some(Value::String(id)) if !id.is_empty() => id.clone(),
+            Some(Value::String(id)) if !id.is_empty() => id,
             _ => return Err(GraphUserError::MissingId),
         };
         let mut user = EntraUser::new(id);
         for (key, value) in object {
             match key.as_str() {
                 "id" => {}
-                "manager" | "manager@delta" => user.catalogue[known::MANAGER] = manager_id(value),
+                "manager" | "manager@delta" => {
+                    user.catalogue[known::MANAGER] = manager_id(value).map(Arc::from);
+                }
                 "assignedLicenses" => user.assigned_licenses = sku_ids(value),
                 "signInActivity" => {
-                    user.catalogue[known::SIGN_IN] =
-                        value.get("lastSignInDateTime").and_then(scalar_text);
+                    user.catalogue[known::SIGN_IN] = value
+                        .get("lastSignInDateTime")
+                        .and_then(scalar_text)
+                        .map(Arc::from);
                 }
                 "onPremisesExtensionAttributes" => {
                     if let Value::Object(attributes) = value {
-                        for (n, slot) in user.on_premises_extensions.iter_mut().enumerate() {
-                            let name = format!("extensionAttribute{}", n + 1);
-                            *slot = attributes.get(&name).and_then(scalar_text);
+                        for n in 1..=15 {
+                            let name = format!("extensionAttribute{n}");
+                            let text = attributes.get(&name).and_then(scalar_text);
+                            user.set_parsed(&Attribute::OnPremisesExtension(n), text);
                         }
                     }
                 }
@@ -157,20 +170,19 @@ impl EntraUser {
             }
             Attribute::Catalogue(index) => {
                 if let Some(slot) = self.catalogue.get_mut(*index) {
-                    *slot = value;
+                    *slot = value.map(Arc::from);
                 }
             }
             Attribute::OnPremisesExtension(n) => {
-                if let Some(slot) = self
-                    .on_premises_extensions
-                    .get_mut(usize::from(*n).wrapping_sub(1))
-                {
-                    *slot = value;
+                self.on_premises_extensions
+                    .retain(|(existing, _)| existing != n);
+                if let Some(value) = value {
+                    self.on_premises_extensions.push((*n, Arc::from(value)));
                 }
             }
             Attribute::Extension(name) => match value {
                 Some(value) => {
-                    self.extensions.insert(name.to_string(), value);
+                    self.extensions.insert(name.clone(), Arc::from(value));
                 }
                 None => {
                     self.extensions.remove(&**name);
@@ -182,6 +194,10 @@ impl EntraUser {
     /// The Entra object id.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    pub(crate) fn shared_id(&self) -> Arc<str> {
+        self.id.clone()
     }
 
     /// The manager's Entra object id, if any.
@@ -212,18 +228,36 @@ impl EntraUser {
 
     /// An attribute's value.
     pub fn value(&self, attribute: &Attribute) -> AttributeValue<'_> {
-        let text = match attribute {
-            Attribute::Catalogue(known::ASSIGNED_LICENSES) => {
-                return AttributeValue::Many(&self.assigned_licenses);
-            }
-            Attribute::Catalogue(index) => self.catalogue.get(*index).and_then(Option::as_deref),
+        if *attribute == Attribute::Catalogue(known::ASSIGNED_LICENSES) {
+            return AttributeValue::Many(&self.assigned_licenses);
+        }
+        self.shared(attribute)
+            .map_or(AttributeValue::Absent, |text| AttributeValue::One(text))
+    }
+
+    /// An attribute's text, shared with the plan (a reference count, not a copy); `None` when
+    /// empty. A list is joined with `", "`.
+    pub(crate) fn text(&self, attribute: &Attribute) -> Option<Arc<str>> {
+        if *attribute == Attribute::Catalogue(known::ASSIGNED_LICENSES) {
+            return AttributeValue::Many(&self.assigned_licenses)
+                .to_text()
+                .map(Arc::from);
+        }
+        self.shared(attribute)
+            .filter(|text| !is_blank(text))
+            .cloned()
+    }
+
+    fn shared(&self, attribute: &Attribute) -> Option<&Arc<str>> {
+        match attribute {
+            Attribute::Catalogue(index) => self.catalogue.get(*index).and_then(Option::as_ref),
             Attribute::OnPremisesExtension(n) => self
                 .on_premises_extensions
-                .get(usize::from(*n).wrapping_sub(1))
-                .and_then(Option::as_deref),
-            Attribute::Extension(name) => self.extensions.get(&**name).map(String::as_str),
-        };
-        text.map_or(AttributeValue::Absent, AttributeValue::One)
+                .iter()
+                .find(|(existing, _)| existing == n)
+                .map(|(_, text)| text),
+            Attribute::Extension(name) => self.extensions.get(&**name),
+        }
     }
 
     /// An attribute's value by Graph name; `Absent` for names outside the catalogue.

@@ -18,7 +18,7 @@ use crate::spec::ExternalUsers;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Plan {
     /// The person's Entra object id.
-    pub entra_id: String,
+    pub entra_id: Arc<str>,
     /// The end-user record, placed by the first matching non-agent site mapping.
     pub user: Scope<DesiredUser>,
     /// The agent record, placed by the first matching `*agent*` site mapping (evaluated
@@ -134,7 +134,7 @@ pub enum LicenceType {
 
 /// Desired Halo field values: `Some` sets, `None` clears, a missing key leaves the field as it is
 /// (`empty_values = keep`, or an unresolved `team`).
-pub type Fields = BTreeMap<HaloField, Option<String>>;
+pub type Fields = BTreeMap<HaloField, Option<Arc<str>>>;
 
 /// The end-user record a plan wants.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -69,7 +69,7 @@ impl Mapping {
             Err(out) => Scope::Out(out),
         };
         Plan {
-            entra_id: user.id().to_owned(),
+            entra_id: user.shared_id(),
             user: user_scope,
             agent,
             notes,
@@ -191,7 +191,7 @@ impl Mapping {
         let rule = placed.rule;
         let mut fields = self.mapped_fields(&self.user_fields, user);
         for (field, value) in &rule.set {
-            fields.insert(field.clone(), Some(value.to_string()));
+            fields.insert(field.clone(), Some(value.clone()));
         }
         let mut roles = BTreeMap::new();
         if let Some(role) = &rule.user_role {
@@ -248,7 +248,7 @@ impl Mapping {
                         flags: self.default_team_flags,
                         via: Via::TeamField,
                     });
-                    fields.insert(HaloField::Team, Some(existing.to_string()));
+                    fields.insert(HaloField::Team, Some(existing));
                 }
                 None => {
                     notes.push(format!(
@@ -314,7 +314,7 @@ impl Mapping {
     fn mapped_fields(&self, rules: &[FieldRule], user: &EntraUser) -> Fields {
         let mut fields = Fields::new();
         for rule in rules {
-            match user.value(&rule.source).to_text() {
+            match user.text(&rule.source) {
                 Some(text) => {
                     fields.insert(rule.field.clone(), Some(text));
                 }

@@ -323,7 +323,7 @@ fn the_linemanager_is_the_managers_agent_record() {
     let agent = plan.agent.desired().expect("agent");
     assert_eq!(
         agent.fields.get(&mapping::HaloField::Linemanager),
-        Some(&Some("grace".to_owned()))
+        Some(&Some("grace".into()))
     );
     insta::assert_json_snapshot!(plan);
 }
