@@ -1,1 +1,20 @@
+//! entra-sync keeps a service desk's users and agents in step with Microsoft Entra ID.
+//!
+//! # Layout
+//! - [`cli`], [`app`]: the command line and the composition root.
+//! - [`config`]: the typed, layered, validated configuration (BRIEF §3).
+//! - [`store`]: every SQL statement; SQLite and PostgreSQL behind one trait (BRIEF §2).
+//! - [`clock`]: time as an input.
+//! - [`ids`]: identifier newtypes.
+//! - [`telemetry`]: log output.
+//!
+//! The mapping engine is the separate, IO-free crate `mapping` (`crates/mapping`); the Graph
+//! emulator used by tests and the demo is `crates/graph-emulator`.
 
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod ids;
+pub mod store;
+pub mod telemetry;

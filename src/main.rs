@@ -1,1 +1,19 @@
-fn main() {}
+//! `entra-sync`: parse the command line, start telemetry, run, map the outcome to an exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use entra_sync::{app, cli::Cli, telemetry};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format);
+    match app::run(cli).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,8 @@
+//! The integration tests: one binary, one module per concern.
+#![allow(clippy::panic, clippy::unwrap_used)] // failing loudly is what tests are for
 
+mod config_corpus;
+mod migrate;
+mod secrets;
+mod store_story;
+mod support;

@@ -1,0 +1,121 @@
+-- Integration state (BRIEF §2, §4): delta state, the Entra mirror, runs, the inbound log, access
+-- control, delegated tokens and leases.
+
+CREATE TABLE delta_states (
+    connection_id  TEXT NOT NULL REFERENCES connections (id),
+    -- 'users', 'groups:<n>' (at most 50 group ids per chain), …
+    chain          TEXT NOT NULL,
+    -- hash of the $select/$filter the chain was created with; a change restarts the round
+    fingerprint    TEXT NOT NULL,
+    delta_link     TEXT,
+    -- checkpoint of an unfinished round: the next page to read
+    next_link      TEXT,
+    round_kind     TEXT,
+    updated_at     TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (connection_id, chain)
+);
+
+CREATE TABLE entra_users (
+    connection_id  TEXT NOT NULL REFERENCES connections (id),
+    entra_id       TEXT NOT NULL,
+    upn            TEXT,
+    attributes     JSONB NOT NULL,
+    manager_id     TEXT,
+    -- 'changed' (soft-deleted) or 'deleted'; NULL while present
+    removed        TEXT CHECK (removed IN ('changed', 'deleted')),
+    last_seen_run  BIGINT,
+    updated_at     TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (connection_id, entra_id)
+);
+
+CREATE TABLE entra_groups (
+    connection_id  TEXT NOT NULL REFERENCES connections (id),
+    entra_id       TEXT NOT NULL,
+    display_name   TEXT,
+    mail           TEXT,
+    removed        TEXT CHECK (removed IN ('changed', 'deleted')),
+    updated_at     TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (connection_id, entra_id)
+);
+
+CREATE TABLE entra_memberships (
+    connection_id  TEXT NOT NULL REFERENCES connections (id),
+    group_id       TEXT NOT NULL,
+    member_id      TEXT NOT NULL,
+    member_type    TEXT NOT NULL CHECK (member_type IN ('user', 'group', 'contact', 'other')),
+    PRIMARY KEY (connection_id, group_id, member_id)
+);
+CREATE INDEX entra_memberships_member_idx ON entra_memberships (connection_id, member_id);
+
+CREATE TABLE sync_runs (
+    id               BIGSERIAL PRIMARY KEY,
+    connection_id    TEXT NOT NULL REFERENCES connections (id),
+    kind             TEXT NOT NULL CHECK (kind IN ('full', 'delta', 'preview', 'import', 'remap')),
+    trigger          TEXT NOT NULL,
+    status           TEXT NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'quarantined', 'cancelled')),
+    started_at       TIMESTAMPTZ NOT NULL,
+    ended_at         TIMESTAMPTZ,
+    counts           JSONB NOT NULL DEFAULT '{}',
+    graph_requests   BIGINT NOT NULL DEFAULT 0,
+    graph_throttles  BIGINT NOT NULL DEFAULT 0,
+    error            TEXT,
+    approved_at      TIMESTAMPTZ,
+    approved_by      TEXT
+);
+CREATE INDEX sync_runs_connection_idx ON sync_runs (connection_id, started_at);
+
+CREATE TABLE inbound_log (
+    id             BIGSERIAL PRIMARY KEY,
+    run_id         BIGINT REFERENCES sync_runs (id),
+    connection_id  TEXT NOT NULL REFERENCES connections (id),
+    source         TEXT NOT NULL CHECK (source IN ('integrator', 'import', 'manual')),
+    logged_at      TIMESTAMPTZ NOT NULL,
+    entra_id       TEXT,
+    upn            TEXT,
+    target         TEXT CHECK (target IN ('user', 'agent')),
+    notification   TEXT NOT NULL CHECK (notification IN ('created', 'updated', 'removed-changed', 'removed-deleted', 'full-pass')),
+    matched        JSONB NOT NULL DEFAULT '{}',
+    action         TEXT NOT NULL CHECK (action IN ('created', 'updated', 'unchanged', 'deactivated', 'reactivated', 'out-of-scope', 'conflict', 'quarantined', 'error')),
+    changes        JSONB NOT NULL DEFAULT '[]',
+    message        TEXT
+);
+CREATE INDEX inbound_log_connection_idx ON inbound_log (connection_id, logged_at);
+CREATE INDEX inbound_log_run_idx ON inbound_log (run_id);
+CREATE INDEX inbound_log_entra_idx ON inbound_log (connection_id, entra_id);
+CREATE INDEX inbound_log_upn_idx ON inbound_log (lower(upn));
+
+CREATE TABLE api_keys (
+    id            BIGSERIAL PRIMARY KEY,
+    agent_id      BIGINT REFERENCES agents (id),
+    is_admin      BOOLEAN NOT NULL DEFAULT FALSE,
+    -- the first characters of the key, shown in listings; the key itself is never stored
+    prefix        TEXT NOT NULL,
+    hash          TEXT NOT NULL UNIQUE,
+    created_at    TIMESTAMPTZ NOT NULL,
+    revoked_at    TIMESTAMPTZ,
+    last_used_at  TIMESTAMPTZ,
+    CHECK (is_admin OR agent_id IS NOT NULL)
+);
+
+CREATE TABLE connection_access (
+    agent_id       BIGINT NOT NULL REFERENCES agents (id),
+    connection_id  TEXT NOT NULL REFERENCES connections (id),
+    level          TEXT NOT NULL CHECK (level IN ('read', 'read_modify')),
+    PRIMARY KEY (agent_id, connection_id)
+);
+
+CREATE TABLE delegated_tokens (
+    connection_id  TEXT PRIMARY KEY REFERENCES connections (id),
+    -- the refresh token, encrypted (AEAD); never stored in plain text
+    ciphertext     BYTEA NOT NULL,
+    nonce          BYTEA NOT NULL,
+    key_id         TEXT NOT NULL,
+    updated_at     TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE leases (
+    name         TEXT PRIMARY KEY,
+    holder       TEXT NOT NULL,
+    acquired_at  TIMESTAMPTZ NOT NULL,
+    expires_at   TIMESTAMPTZ NOT NULL
+);

@@ -1,0 +1,207 @@
+//! Secrets in the config: `{ env = "NAME" }`, `{ file = "path" }`, or (demos only) inline.
+//!
+//! A [`SecretSource`] says where a secret lives and is what the file deserialises into; it is
+//! resolved once at load time into a [`Secret`], whose value is a [`SecretString`]: redacted in
+//! `Debug`, never `Serialize`d, never `Display`ed.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::{self, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+
+use super::load::Environment;
+
+/// Where a secret comes from.
+#[derive(Clone)]
+pub enum SecretSource {
+    /// An environment variable (recommended in containers).
+    Env(String),
+    /// A file whose whole content (trailing newline trimmed) is the secret; relative paths are
+    /// resolved against the config file's directory.
+    File(PathBuf),
+    /// Written in the config file itself. Accepted for demos, with a warning at load.
+    Inline(SecretString),
+}
+
+impl fmt::Debug for SecretSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretSource::Env(name) => write!(f, "{{ env = {name:?} }}"),
+            SecretSource::File(path) => write!(f, "{{ file = {:?} }}", path.display()),
+            SecretSource::Inline(_) => f.write_str("<inline secret redacted>"),
+        }
+    }
+}
+
+impl fmt::Display for SecretSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretSource {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(SecretSourceVisitor)
+    }
+}
+
+struct SecretSourceVisitor;
+
+const SECRET_SHAPE: &str =
+    r#"a secret: { env = "NAME" }, { file = "path" }, or (demos only) an inline string"#;
+
+impl<'de> Visitor<'de> for SecretSourceVisitor {
+    type Value = SecretSource;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(SECRET_SHAPE)
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<SecretSource, E> {
+        Ok(SecretSource::Inline(SecretString::from(value)))
+    }
+
+    fn visit_string<E: de::Error>(self, value: String) -> Result<SecretSource, E> {
+        Ok(SecretSource::Inline(SecretString::from(value)))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SecretSource, A::Error> {
+        let mut found: Option<SecretSource> = None;
+        while let Some(key) = map.next_key::<String>()? {
+            let source = match key.as_str() {
+                "env" => SecretSource::Env(map.next_value()?),
+                "file" => SecretSource::File(map.next_value()?),
+                other => {
+                    return Err(de::Error::custom(format!(
+                        "unknown key `{other}` in a secret; expected {SECRET_SHAPE}"
+                    )));
+                }
+            };
+            if found.replace(source).is_some() {
+                return Err(de::Error::custom(format!(
+                    "a secret takes exactly one of `env` or `file`; expected {SECRET_SHAPE}"
+                )));
+            }
+        }
+        found.ok_or_else(|| de::Error::custom(format!("empty table; expected {SECRET_SHAPE}")))
+    }
+}
+
+/// A resolved secret: its value plus where it came from (for messages).
+#[derive(Clone)]
+pub struct Secret {
+    source: SecretSource,
+    value: SecretString,
+}
+
+impl Secret {
+    /// Reads the secret from its source. `base` is the config file's directory. Errors name the
+    /// variable or file but never contain the value.
+    pub fn resolve(
+        source: &SecretSource,
+        base: &Path,
+        env: &Environment,
+    ) -> Result<Secret, String> {
+        let value = match source {
+            SecretSource::Env(name) => match env.get(name) {
+                Some("") => return Err(format!("environment variable {name} is empty")),
+                Some(value) => SecretString::from(value),
+                None => return Err(format!("environment variable {name} is not set")),
+            },
+            SecretSource::File(path) => {
+                let path = base.join(path);
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("cannot read secret file {}: {e}", path.display()))?;
+                let text = text.trim_end_matches(['\r', '\n']);
+                if text.is_empty() {
+                    return Err(format!("secret file {} is empty", path.display()));
+                }
+                SecretString::from(text)
+            }
+            SecretSource::Inline(value) => {
+                if value.expose_secret().is_empty() {
+                    return Err("the inline secret is empty".to_owned());
+                }
+                value.clone()
+            }
+        };
+        Ok(Secret {
+            source: source.clone(),
+            value,
+        })
+    }
+
+    /// The secret's value, for the one place that sends it (the token request).
+    pub fn expose(&self) -> &str {
+        self.value.expose_secret()
+    }
+
+    /// Whether it was written inline in the config file.
+    pub fn is_inline(&self) -> bool {
+        matches!(self.source, SecretSource::Inline(_))
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret({:?}, value redacted)", self.source)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct Holder {
+        secret: SecretSource,
+    }
+
+    fn parse(text: &str) -> Result<SecretSource, String> {
+        toml::from_str::<Holder>(text)
+            .map(|h| h.secret)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn inline_secrets_are_redacted_in_debug_and_display() {
+        let source = parse(r#"secret = "s3cr3t-value""#).unwrap();
+        let shown = format!("{source:?} {source}");
+        assert!(!shown.contains("s3cr3t-value"), "{shown}");
+        let secret = Secret::resolve(&source, Path::new("."), &Environment::default()).unwrap();
+        assert!(!format!("{secret:?}").contains("s3cr3t-value"));
+        assert_eq!(secret.expose(), "s3cr3t-value");
+        assert!(secret.is_inline());
+    }
+
+    #[test]
+    fn env_and_file_sources_parse_and_resolve() {
+        assert!(matches!(parse(r#"secret = { env = "X" }"#), Ok(SecretSource::Env(n)) if n == "X"));
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("s.txt"), "from-file\n").unwrap();
+        let source = parse(r#"secret = { file = "s.txt" }"#).unwrap();
+        let secret = Secret::resolve(&source, dir.path(), &Environment::default()).unwrap();
+        assert_eq!(secret.expose(), "from-file");
+    }
+
+    #[test]
+    fn a_secret_table_with_both_or_neither_key_is_rejected() {
+        let both = parse(r#"secret = { env = "X", file = "y" }"#).unwrap_err();
+        assert!(both.contains("exactly one of `env` or `file`"), "{both}");
+        let other = parse(r#"secret = { vault = "x" }"#).unwrap_err();
+        assert!(other.contains("unknown key `vault`"), "{other}");
+    }
+
+    #[test]
+    fn a_missing_file_is_named_without_leaking_anything() {
+        let err = Secret::resolve(
+            &SecretSource::File("nope.key".into()),
+            Path::new("/tmp/x"),
+            &Environment::default(),
+        )
+        .unwrap_err();
+        assert!(err.contains("/tmp/x/nope.key"), "{err}");
+    }
+}

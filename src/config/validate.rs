@@ -1,0 +1,413 @@
+//! Semantic validation: every problem at once, each with its key path, and the result —
+//! [`Settings`] — carries resolved secrets and compiled mappings so nothing downstream re-checks.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use mapping::{Mapping, MappingOptions, MappingSpec, ReferenceSpec};
+use url::Url;
+
+use super::load::Environment;
+use super::model::*;
+use super::secret::{Secret, SecretSource};
+use crate::ids::{ConnectionId, Guid};
+
+/// A validated configuration.
+#[derive(Debug)]
+pub struct Settings {
+    /// `[database]`.
+    pub database: DatabaseConfig,
+    /// `[instance]`.
+    pub instance: InstanceConfig,
+    /// `[daemon]`.
+    pub daemon: DaemonConfig,
+    /// `[admin]`.
+    pub admin: AdminConfig,
+    /// `[halo]` reference data.
+    pub halo: ReferenceSpec,
+    /// Every `[[connection]]`, in file order.
+    pub connections: Vec<ConnectionSettings>,
+    /// `[inbound_log]`.
+    pub inbound_log: InboundLogConfig,
+    /// `[notifications]`.
+    pub notifications: NotificationsConfig,
+    /// Things that are allowed but unwise (e.g. inline secrets), one sentence each.
+    pub warnings: Vec<String>,
+}
+
+/// A validated `[[connection]]`.
+#[derive(Debug)]
+pub struct ConnectionSettings {
+    /// Stable key.
+    pub id: ConnectionId,
+    /// Display name.
+    pub name: String,
+    /// Directory (tenant) id.
+    pub tenant_id: Guid,
+    /// Application (client) id.
+    pub client_id: Guid,
+    /// Instances that run this connection.
+    pub enabled_for_instances: Vec<String>,
+    /// Identity platform base URL.
+    pub authority_url: Url,
+    /// Graph base URL.
+    pub graph_url: Url,
+    /// Resolved credentials.
+    pub credentials: Credentials,
+    /// `[connection.sync]`.
+    pub sync: SyncConfig,
+    /// The mapping sections as written.
+    pub mapping_spec: MappingSpec,
+    /// The compiled mapping.
+    pub mapping: Mapping,
+    /// `[connection.licences]`.
+    pub licences: LicencesConfig,
+    /// `[connection.followers]`.
+    pub followers: FollowersConfig,
+}
+
+/// Credentials with their secrets resolved.
+#[derive(Debug)]
+pub enum Credentials {
+    /// Client secret.
+    ClientSecret(Secret),
+    /// Certificate + private key (PEM).
+    Certificate {
+        /// PEM certificate.
+        certificate: Secret,
+        /// PEM private key.
+        private_key: Secret,
+        /// Assertion signature algorithm.
+        algorithm: AssertionAlgorithm,
+    },
+    /// Delegated: the refresh token lives (encrypted) in the database.
+    Delegated,
+    /// Workload identity: assertion read from this file on every token request.
+    Federated {
+        /// The projected token file.
+        token_file: PathBuf,
+    },
+}
+
+/// Collects problems under a key path.
+#[derive(Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn add(&mut self, path: impl AsRef<str>, message: impl AsRef<str>) {
+        self.0
+            .push(format!("{}: {}", path.as_ref(), message.as_ref()));
+    }
+}
+
+/// Validates a deserialised file. `base` is the directory relative secret files resolve against.
+pub fn validate(file: ConfigFile, base: &Path, env: &Environment) -> Result<Settings, Vec<String>> {
+    let mut problems = Problems::default();
+    let mut warnings = Vec::new();
+
+    check_globals(&file, &mut problems);
+    for problem in mapping::validate_reference(&file.halo) {
+        problems.add(&problem.path, &problem.message);
+    }
+
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut connections = Vec::with_capacity(file.connection.len());
+    for (index, raw) in file.connection.iter().enumerate() {
+        let at = match ConnectionId::parse(&raw.id) {
+            Ok(id) => format!("connection[{id}]"),
+            Err(_) => format!("connection[{index}]"),
+        };
+        if let Some(first) = seen.insert(raw.id.clone(), index) {
+            problems.add(
+                format!("{at}.id"),
+                format!(
+                    "duplicate connection id {:?} (also connection[{first}])",
+                    raw.id
+                ),
+            );
+        }
+        if let Some(connection) =
+            check_connection(raw, &at, &file, base, env, &mut problems, &mut warnings)
+        {
+            connections.push(connection);
+        }
+    }
+
+    if !problems.0.is_empty() {
+        return Err(problems.0);
+    }
+    Ok(Settings {
+        database: file.database,
+        instance: file.instance,
+        daemon: file.daemon,
+        admin: file.admin,
+        halo: file.halo,
+        connections,
+        inbound_log: file.inbound_log,
+        notifications: file.notifications,
+        warnings,
+    })
+}
+
+fn check_globals(file: &ConfigFile, problems: &mut Problems) {
+    let url = &file.database.url;
+    if !(url.starts_with("sqlite:")
+        || url.starts_with("postgres://")
+        || url.starts_with("postgresql://"))
+    {
+        problems.add(
+            "database.url",
+            format!(
+                "{:?} is neither sqlite://PATH nor postgres://USER@HOST/DB",
+                redact_url(url)
+            ),
+        );
+    }
+    if file.database.max_connections == 0 {
+        problems.add("database.max_connections", "must be at least 1");
+    }
+    if file.instance.name.trim().is_empty() {
+        problems.add("instance.name", "must not be empty");
+    }
+    if file.daemon.max_parallel_connections == 0 {
+        problems.add("daemon.max_parallel_connections", "must be at least 1");
+    }
+    if file.inbound_log.retention.is_zero() {
+        problems.add(
+            "inbound_log.retention",
+            "must be longer than zero (e.g. \"30d\")",
+        );
+    }
+    if let Some(url) = &file.admin.public_url {
+        check_http_url("admin.public_url", url, problems);
+    }
+    if let Some(url) = &file.notifications.webhook_url {
+        check_http_url("notifications.webhook_url", url, problems);
+    }
+}
+
+/// Database URLs may carry a password; messages and `Debug` show them without it.
+pub fn redact_url(raw: &str) -> String {
+    match Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("REDACTED"));
+            url.to_string()
+        }
+        _ => raw.to_owned(),
+    }
+}
+
+fn check_http_url(path: &str, url: &Url, problems: &mut Problems) {
+    if !matches!(url.scheme(), "http" | "https") {
+        problems.add(path, format!("{url} is not an http(s) URL"));
+    }
+}
+
+fn check_connection(
+    raw: &ConnectionConfig,
+    at: &str,
+    file: &ConfigFile,
+    base: &Path,
+    env: &Environment,
+    problems: &mut Problems,
+    warnings: &mut Vec<String>,
+) -> Option<ConnectionSettings> {
+    let before = problems.0.len();
+    let id = ConnectionId::parse(&raw.id)
+        .map_err(|e| problems.add(format!("{at}.id"), e))
+        .ok();
+    let tenant_id = Guid::parse(&raw.tenant_id)
+        .map_err(|e| problems.add(format!("{at}.tenant_id"), e))
+        .ok();
+    let client_id = Guid::parse(&raw.client_id)
+        .map_err(|e| problems.add(format!("{at}.client_id"), e))
+        .ok();
+    if raw.enabled_for_instances.is_empty() {
+        problems.add(
+            format!("{at}.enabled_for_instances"),
+            "must name at least one instance",
+        );
+    }
+    check_http_url(&format!("{at}.authority_url"), &raw.authority_url, problems);
+    check_http_url(&format!("{at}.graph_url"), &raw.graph_url, problems);
+
+    let credentials = check_auth(raw, at, file, base, env, problems, warnings);
+    check_sync(&raw.sync, at, problems);
+    check_licences(raw, at, file, problems);
+    if raw.followers.max_members == 0 {
+        problems.add(format!("{at}.followers.max_members"), "must be at least 1");
+    }
+
+    let mapping_spec = MappingSpec {
+        field_mapping: raw.field_mapping.clone(),
+        site_mapping: raw.site_mapping.clone(),
+        roles: raw.roles.clone(),
+        teams: raw.teams.clone(),
+        team_options: raw.team_options.clone(),
+        cabs: raw.cabs.clone(),
+        agent_licences: raw.agent_licences.clone(),
+        options: MappingOptions {
+            nested_groups: raw.sync.nested_groups,
+            empty_values: raw.sync.empty_values,
+            deactivate_disabled_users: raw.sync.deactivate_disabled_users,
+            matching_fields: raw.sync.matching_fields.clone(),
+        },
+    };
+    let mapping = mapping::compile(&mapping_spec, &file.halo)
+        .map_err(|found| {
+            for problem in found {
+                problems.add(format!("{at}.{}", problem.path), &problem.message);
+            }
+        })
+        .ok();
+
+    if problems.0.len() != before {
+        return None;
+    }
+    Some(ConnectionSettings {
+        name: raw.name.clone().unwrap_or_else(|| raw.id.clone()),
+        id: id?,
+        tenant_id: tenant_id?,
+        client_id: client_id?,
+        enabled_for_instances: raw.enabled_for_instances.clone(),
+        authority_url: raw.authority_url.clone(),
+        graph_url: raw.graph_url.clone(),
+        credentials: credentials?,
+        sync: raw.sync.clone(),
+        mapping_spec,
+        mapping: mapping?,
+        licences: raw.licences.clone(),
+        followers: raw.followers.clone(),
+    })
+}
+
+fn check_auth(
+    raw: &ConnectionConfig,
+    at: &str,
+    file: &ConfigFile,
+    base: &Path,
+    env: &Environment,
+    problems: &mut Problems,
+    warnings: &mut Vec<String>,
+) -> Option<Credentials> {
+    let mut secret = |key: &str, source: &SecretSource| -> Option<Secret> {
+        let path = format!("{at}.auth.{key}");
+        let secret = Secret::resolve(source, base, env)
+            .map_err(|e| problems.add(&path, e))
+            .ok()?;
+        if secret.is_inline() {
+            warnings.push(format!(
+                "{path}: the secret is written inline in the config file; outside demos use \
+                 {{ env = \"NAME\" }} or {{ file = \"path\" }}"
+            ));
+        }
+        Some(secret)
+    };
+    match &raw.auth {
+        AuthConfig::ClientSecret { secret: source } => {
+            secret("secret", source).map(Credentials::ClientSecret)
+        }
+        AuthConfig::Certificate {
+            certificate,
+            private_key,
+            algorithm,
+        } => {
+            let certificate = secret("certificate", certificate);
+            let private_key = secret("private_key", private_key);
+            Some(Credentials::Certificate {
+                certificate: certificate?,
+                private_key: private_key?,
+                algorithm: *algorithm,
+            })
+        }
+        AuthConfig::Delegated {} => {
+            if file.admin.public_url.is_none() {
+                problems.add(
+                    "admin.public_url",
+                    format!(
+                        "required by {at}.auth (method \"delegated\"): the sign-in callback is \
+                         {{public_url}}/authcallback"
+                    ),
+                );
+            }
+            Some(Credentials::Delegated)
+        }
+        AuthConfig::Federated { token_file } => {
+            let path = base.join(token_file);
+            if !path.is_file() {
+                problems.add(
+                    format!("{at}.auth.token_file"),
+                    format!("{} does not exist or is not a file", path.display()),
+                );
+            }
+            Some(Credentials::Federated { token_file: path })
+        }
+    }
+}
+
+fn check_sync(sync: &SyncConfig, at: &str, problems: &mut Problems) {
+    let at = format!("{at}.sync");
+    if sync.entities.is_empty() {
+        problems.add(
+            format!("{at}.entities"),
+            "must name at least one of users, agents, licences",
+        );
+    }
+    for (i, entity) in sync.entities.iter().enumerate() {
+        if sync.entities[..i].contains(entity) {
+            problems.add(
+                format!("{at}.entities[{i}]"),
+                format!("{entity:?} is listed twice"),
+            );
+        }
+    }
+    if sync.interval < Duration::from_secs(10) {
+        problems.add(format!("{at}.interval"), "must be at least 10s");
+    }
+    if sync.full_interval < sync.interval {
+        problems.add(
+            format!("{at}.full_interval"),
+            format!(
+                "({}) is shorter than interval ({})",
+                humantime::format_duration(sync.full_interval),
+                humantime::format_duration(sync.interval)
+            ),
+        );
+    }
+    if sync.max_deactivations.percent > 100 {
+        problems.add(
+            format!("{at}.max_deactivations.percent"),
+            "must be between 0 and 100",
+        );
+    }
+}
+
+fn check_licences(raw: &ConnectionConfig, at: &str, file: &ConfigFile, problems: &mut Problems) {
+    let licences = &raw.licences;
+    if raw.sync.entities.contains(&Entity::Licences) && !licences.import {
+        problems.add(
+            format!("{at}.sync.entities"),
+            "lists licences but licences.import is false",
+        );
+    }
+    if licences.manage_from_halo && !licences.import {
+        problems.add(
+            format!("{at}.licences.manage_from_halo"),
+            "needs licences.import = true",
+        );
+    }
+    match &licences.client {
+        None if licences.import => {
+            problems.add(
+                format!("{at}.licences.client"),
+                "required when import = true: the client licences belong to",
+            );
+        }
+        Some(client) if !file.halo.clients.contains(client) => problems.add(
+            format!("{at}.licences.client"),
+            format!("client {client:?} is not declared in halo.clients"),
+        ),
+        _ => {}
+    }
+}

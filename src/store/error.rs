@@ -1,0 +1,45 @@
+//! Store errors, shaped by what the caller decides.
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row asked for does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The write collides with existing data (a uniqueness or reference constraint).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database cannot be reached or opened; retrying later may help.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else (a bug, a migration failure, corrupt data).
+    #[error("database error: {0}")]
+    Other(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        use sqlx::error::ErrorKind;
+        match &error {
+            sqlx::Error::RowNotFound => StoreError::NotFound("no such row".to_owned()),
+            sqlx::Error::Database(db) => match db.kind() {
+                ErrorKind::UniqueViolation | ErrorKind::ForeignKeyViolation => {
+                    StoreError::Conflict(db.message().to_owned())
+                }
+                _ => StoreError::Other(Box::new(error)),
+            },
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => StoreError::Unavailable(error.to_string()),
+            _ => StoreError::Other(Box::new(error)),
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(error: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Other(Box::new(error))
+    }
+}

@@ -1,0 +1,46 @@
+//! The embedded default: one SQLite file, created on first use, in WAL mode with a busy timeout.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+
+use crate::store::StoreError;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+type Db = sqlx::Sqlite;
+type Backend = SqliteStore;
+const BACKEND: &str = "sqlite";
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+const TABLE_NAMES_SQL: &str = "SELECT name FROM sqlite_master WHERE type = 'table' \
+     AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx_%' ORDER BY name";
+
+/// A SQLite database.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: sqlx::Pool<Db>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database `url` names, e.g. `sqlite://entra-sync.db` or
+    /// `sqlite::memory:`.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Unavailable(format!("bad SQLite URL {url:?}: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        // One connection: SQLite has one writer anyway, and `:memory:` is one database per
+        // connection.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {url}: {e}")))?;
+        Ok(Self { pool })
+    }
+}
+
+include!("queries.rs");
