@@ -18,6 +18,9 @@
 //!   imported agents, existing sites and teams); `membership` closes group membership.
 //! - `planning`: [`Mapping::plan`] applies §4.3 to one person; `plan` holds the [`Plan`] it
 //!   returns (desired user/agent, matched mappings, out-of-scope reasons).
+//! - `reconcile`: [`Mapping::reconcile_user`] / [`Mapping::reconcile_agent`] compare a plan with
+//!   the existing record and return only the [`Changes`] to write (§4.5, §4.6); `matching`
+//!   gives the §4.4 fallback keys ([`Mapping::matching_keys`]).
 //!
 //! ```
 //! use mapping::{compile, MappingSpec, ReferenceSpec};
@@ -31,10 +34,12 @@ mod directory;
 mod entra_user;
 mod filter;
 mod mapping;
+mod matching;
 mod membership;
 mod plan;
 mod planning;
 mod problem;
+mod reconcile;
 mod reference;
 pub mod spec;
 
@@ -43,10 +48,15 @@ pub use compile::{AGENT_SITE, compile};
 pub use directory::Directory;
 pub use entra_user::{AttributeValue, EntraUser, GraphUserError};
 pub use mapping::{AttributeUse, Mapping, MatchingField, TeamFlags};
+pub use matching::{MatchKey, normalise_key};
 pub use plan::{
     CabGrant, DesiredAgent, DesiredUser, Fields, InactiveReason, LicenceType, MappingRef, Miss,
     OutOfScope, Plan, Scope, TeamGrant, Via,
 };
 pub use problem::Problem;
+pub use reconcile::{
+    Action, Activation, Change, Changes, ExistingCab, ExistingRecord, ExistingTeam,
+    ReconcilePolicy, Source,
+};
 pub use reference::{Site, validate_reference};
 pub use spec::*;
