@@ -88,9 +88,12 @@ fn spec() -> MappingSpec {
     serde_json::from_value(value).expect("spec")
 }
 
+/// A person's direct groups: (group object id, display name).
+type Groups = Vec<(Arc<str>, Arc<str>)>;
+
 /// Memberships as the daemon would hold them for a run: per person, (group id, display name).
 struct BenchDirectory {
-    memberships: HashMap<String, Vec<(Arc<str>, Arc<str>)>>,
+    memberships: HashMap<String, Groups>,
     sites: Vec<Site>,
     teams: Vec<Arc<str>>,
 }
@@ -103,7 +106,7 @@ impl Directory for BenchDirectory {
     }
 
     fn has_agent(&self, entra_id: &str) -> bool {
-        entra_id.len() % 2 == 0
+        entra_id.len().is_multiple_of(2)
     }
 
     fn find_site(&self, _field: &str, value: &str) -> Option<Site> {
@@ -197,7 +200,7 @@ fn people(rng: &mut Rng) -> (Vec<EntraUser>, BenchDirectory) {
             user = user.with("assignedLicenses", "c7df2760-2c81-4ef7-b578-5b5392b571df");
         }
         let count = 2 + rng.next() % 8;
-        let groups: Vec<(Arc<str>, Arc<str>)> = (0..count)
+        let groups: Groups = (0..count)
             .map(|_| group_ids[(rng.next() % group_ids.len() as u64) as usize].clone())
             .collect();
         memberships.insert(id, groups);

@@ -137,7 +137,7 @@ impl Filter {
     }
 
     fn equals_any(&self, text: &str) -> bool {
-        self.test(text, |hay, operand, fold| same(hay, operand, fold))
+        self.test(text, same)
     }
 
     /// Runs `compare(value, operand, ascii_fold)` against each operand. ASCII values are compared

@@ -47,10 +47,7 @@ pub fn spec(overrides: Value) -> MappingSpec {
 
 /// Compiles `spec` against [`reference`], failing the test with every problem.
 pub fn mapping(overrides: Value) -> Mapping {
-    match compile(&spec(overrides), &reference()) {
-        Ok(mapping) => mapping,
-        Err(problems) => panic!("fixture does not compile: {problems:#?}"),
-    }
+    compile(&spec(overrides), &reference()).expect("the fixture compiles")
 }
 
 /// An in-memory directory. Groups are identified by `g:<display name>`.
