@@ -9,7 +9,7 @@
 //! - [`spec`]: the config sections as serde types (`[halo]`, field/site/role/team/CAB mappings).
 //! - `catalogue`: the Entra attributes and Halo fields a mapping may name (§3.1).
 //! - `reference`: [`validate_reference`] for `[halo]`, and name lookups into it.
-//! - `compile`: [`compile`] turns a [`MappingSpec`] into a [`Mapping`], reporting every
+//! - `compile` (with `compile/site_mapping`): [`compile`] turns a [`MappingSpec`] into a [`Mapping`], reporting every
 //!   [`Problem`] at once with its key path; `filter` compiles `where` rows (§3.2).
 //! - `mapping`: the compiled [`Mapping`] and what the daemon reads from it to query Graph
 //!   (attributes for `$select`, group names, attributes delta cannot track).
@@ -22,10 +22,28 @@
 //!   the existing record and return only the [`Changes`] to write (§4.5, §4.6); `matching`
 //!   gives the §4.4 fallback keys ([`Mapping::matching_keys`]).
 //!
+//! # Use
 //! ```
-//! use mapping::{compile, MappingSpec, ReferenceSpec};
-//! let mapping = compile(&MappingSpec::default(), &ReferenceSpec::default()).expect("valid");
-//! assert!(mapping.groups().is_empty());
+//! use std::sync::Arc;
+//! use mapping::{compile, validate_reference, Directory, EntraUser, MappingSpec, ReconcilePolicy,
+//!               ReferenceSpec, Site};
+//!
+//! /// The daemon answers from its mirror and store; this one knows nobody.
+//! struct Nobody;
+//! impl Directory for Nobody {
+//!     fn groups_of(&self, _member: &str, _visit: &mut dyn FnMut(&str, &str)) {}
+//!     fn has_agent(&self, _entra_id: &str) -> bool { false }
+//!     fn find_site(&self, _field: &str, _value: &str) -> Option<Site> { None }
+//!     fn find_team(&self, _name: &str) -> Option<Arc<str>> { None }
+//! }
+//!
+//! let reference = ReferenceSpec::default();
+//! assert!(validate_reference(&reference).is_empty());
+//! let mapping = compile(&MappingSpec::default(), &reference).expect("no problems");
+//! let plan = mapping.plan(&EntraUser::new("3f1c…").with("displayName", "Ada"), &Nobody);
+//! assert_eq!(plan.user.desired(), None); // no site mapping: out of scope, with the reason
+//! let changes = mapping.reconcile_user(&plan.user, None, ReconcilePolicy { deactivate_out_of_scope: true });
+//! assert_eq!(changes.action, mapping::Action::OutOfScope);
 //! ```
 
 mod catalogue;
