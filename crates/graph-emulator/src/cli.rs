@@ -1,0 +1,141 @@
+//! The command line: `graph-emulator` (and the daemon's `entra-sync emulator`) flags, and
+//! [`run`], which starts an emulator, prints how to reach it, and serves until told to stop.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::config::EmulatorConfig;
+use crate::server::{GraphEmulator, StartError};
+
+/// How [`run`] prints the URLs and credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    /// Lines for a person.
+    Text,
+    /// One JSON line for scripts.
+    Json,
+}
+
+/// Flags of the emulator command.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EmulatorArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:4580")]
+    pub listen: SocketAddr,
+    /// Seed of the tenant generator.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Users per tenant.
+    #[arg(long, default_value_t = 200)]
+    pub users: usize,
+    /// Groups per tenant.
+    #[arg(long, default_value_t = 40)]
+    pub groups: usize,
+    /// Number of tenants.
+    #[arg(long, default_value_t = 1)]
+    pub tenants: usize,
+    /// Latency added to every response, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Enforce the resource-unit throttling model.
+    #[arg(long)]
+    pub throttle: bool,
+    /// Access token lifetime in seconds.
+    #[arg(long, default_value_t = 3_599, value_name = "SECONDS")]
+    pub token_lifetime: u64,
+    /// Scenario file (JSON) sizing tenants and adding named users and groups.
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+    /// Output format of the start-up banner.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+    /// Where to write each demo app's certificate and private key.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl EmulatorArgs {
+    /// The emulator configuration these flags describe.
+    pub fn config(&self) -> EmulatorConfig {
+        EmulatorConfig {
+            seed: self.seed,
+            users: self.users,
+            groups: self.groups,
+            tenants: self.tenants.max(1),
+            latency: Duration::from_millis(self.latency_ms),
+            throttle: self.throttle,
+            token_lifetime: Duration::from_secs(self.token_lifetime.max(1)),
+            scenario: self.scenario.clone(),
+            listen: Some(self.listen),
+            data_dir: Some(
+                self.data_dir
+                    .clone()
+                    .unwrap_or_else(|| std::env::temp_dir().join("graph-emulator")),
+            ),
+            ..EmulatorConfig::default()
+        }
+    }
+}
+
+/// Starts an emulator, prints its URLs and the demo apps' credentials, and serves until
+/// `shutdown` completes.
+pub async fn run(args: EmulatorArgs, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
+    let running = GraphEmulator::start(args.config()).await?;
+    let demos: Vec<_> = running
+        .tenants
+        .iter()
+        .filter(|c| c.name == "demo")
+        .collect();
+    match args.output {
+        Output::Json => {
+            let tenants: Vec<_> = demos
+                .iter()
+                .map(|c| {
+                    json!({
+                        "tenant_id": c.tenant_id,
+                        "tenant_domain": c.tenant_domain,
+                        "client_id": c.client_id,
+                        "client_secret": c.client_secret,
+                        "certificate_pem": c.certificate_path,
+                        "private_key_pem": c.private_key_path,
+                        "certificate_thumbprint_sha256": c.certificate_thumbprint_sha256,
+                        "roles": c.roles,
+                    })
+                })
+                .collect();
+            let line = json!({
+                "graph_url": running.graph_url,
+                "authority_url": running.authority_url,
+                "control_url": running.control_url,
+                "tenants": tenants,
+            });
+            println!("{line}");
+        }
+        Output::Text => {
+            println!("Graph emulator listening");
+            println!("  Graph:      {}", running.graph_url);
+            println!(
+                "  Authority:  {}  (token endpoint: {{authority}}/{{tenant}}/oauth2/v2.0/token)",
+                running.authority_url
+            );
+            println!("  Control:    {}", running.control_url);
+            for c in demos {
+                println!("Tenant {} ({})", c.tenant_id, c.tenant_domain);
+                println!("  client id:     {}", c.client_id);
+                println!("  client secret: {}", c.client_secret);
+                if let (Some(cert), Some(key)) = (&c.certificate_path, &c.private_key_path) {
+                    println!("  certificate:   {}", cert.display());
+                    println!("  private key:   {}", key.display());
+                }
+                println!("  permissions:   {}", c.roles.join(", "));
+            }
+        }
+    }
+    shutdown.await;
+    running.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,351 @@
+//! Microsoft Graph v1.0: the routes the daemon uses, behind one request pipeline that
+//! authenticates the bearer token, applies scripted faults and resource-unit throttling,
+//! renders errors, sets Graph's response headers and counts every response.
+
+pub mod batch;
+pub mod delta;
+pub mod error;
+pub mod filter;
+pub mod groups;
+pub mod licences;
+pub mod query;
+pub mod render;
+pub mod users;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use uuid::Uuid;
+
+use crate::auth::grants::Grant;
+use crate::faults::{FaultKind, RequestShape};
+use crate::state::{Emulator, Tenant, lock, read};
+use crate::throttle::{Admission, CostInputs, cost};
+use error::GraphError;
+use query::ODataQuery;
+
+/// Graph's JSON content type.
+pub const JSON_CONTENT_TYPE: &str = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
+
+/// Who is calling, as the pipeline established it; handlers take it as an extension.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The token's grant.
+    pub grant: Grant,
+    /// The token's tenant.
+    pub tenant: Arc<Tenant>,
+}
+
+impl Caller {
+    /// 403 unless the token carries one of `permissions`.
+    pub fn require(&self, permissions: &[&str]) -> Result<(), GraphError> {
+        if self.grant.allows_any(permissions) {
+            Ok(())
+        } else {
+            Err(GraphError::forbidden())
+        }
+    }
+}
+
+/// Permissions that read users.
+pub const READ_USERS: &[&str] = &[
+    "User.Read.All",
+    "User.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+];
+/// Permissions that read groups and their members.
+pub const READ_GROUPS: &[&str] = &[
+    "Group.Read.All",
+    "GroupMember.Read.All",
+    "Group.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+];
+
+/// The Graph routes (relative to `/v1.0`) with the pipeline applied.
+pub fn router(emulator: Arc<Emulator>) -> Router {
+    Router::new()
+        .route("/users", get(users::list))
+        .route("/users/delta", get(delta::users))
+        .route("/users/{id}", get(users::get))
+        .route("/users/{id}/manager", get(users::manager))
+        .route("/users/{id}/assignLicense", post(licences::assign))
+        .route("/groups", get(groups::list))
+        .route("/groups/delta", get(delta::groups))
+        .route("/groups/{id}", get(groups::get))
+        .route("/groups/{id}/members", get(groups::members))
+        .route(
+            "/groups/{id}/transitiveMembers",
+            get(groups::transitive_members),
+        )
+        .route("/subscribedSkus", get(licences::subscribed_skus))
+        .route("/$batch", post(batch::batch))
+        .route_layer(middleware::from_fn_with_state(emulator.clone(), pipeline))
+        .fallback(unknown_segment)
+        .with_state(emulator)
+}
+
+async fn unknown_segment(State(emulator): State<Arc<Emulator>>, request: Request) -> Response {
+    let segment = request
+        .uri()
+        .path()
+        .trim_start_matches("/v1.0")
+        .trim_start_matches('/');
+    let error = GraphError::bad_request(format!("Resource not found for the segment '{segment}'."));
+    let id = Uuid::new_v4().to_string();
+    let body = error.body(emulator.now(), &id, &id);
+    (
+        error.status,
+        [(header::CONTENT_TYPE, JSON_CONTENT_TYPE)],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// Adds the configured latency before a request is served (outer requests only; `$batch`
+/// parts do not wait again).
+pub async fn latency(
+    State(emulator): State<Arc<Emulator>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if emulator.config.latency > Duration::ZERO {
+        tokio::time::sleep(emulator.config.latency).await;
+    }
+    next.run(request).await
+}
+
+fn bearer(request: &Request) -> Option<&str> {
+    let value = request
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+/// The request pipeline of every Graph route.
+async fn pipeline(
+    State(emulator): State<Arc<Emulator>>,
+    matched: MatchedPath,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let route = matched.as_str().trim_start_matches("/v1.0").to_owned();
+    let endpoint = format!("{} /v1.0{route}", request.method());
+    let request_id = Uuid::new_v4().to_string();
+    let client_request_id = request
+        .headers()
+        .get("client-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map_or_else(|| request_id.clone(), str::to_owned);
+    let low_priority = request
+        .headers()
+        .get("x-ms-throttle-priority")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("low"));
+
+    let (mut response, resource_units, limit_percentage, malformed) =
+        match admit(&emulator, &mut request, &route, &endpoint).await {
+            Ok(admitted) => (
+                next.run(request).await,
+                admitted.resource_units,
+                admitted.limit_percentage,
+                admitted.malformed,
+            ),
+            Err((error, units)) => (error.into_response(), units, None, false),
+        };
+
+    if let Some(error) = response.extensions_mut().remove::<GraphError>() {
+        let body = error
+            .body(emulator.now(), &request_id, &client_request_id)
+            .to_string();
+        let status = error.status;
+        let mut rendered = (status, body).into_response();
+        for (name, value) in &error.headers {
+            if let Ok(value) = HeaderValue::from_str(value) {
+                rendered.headers_mut().insert(*name, value);
+            }
+        }
+        response = rendered;
+    } else if malformed {
+        let body = std::mem::replace(response.body_mut(), Body::empty());
+        let bytes = to_bytes(body, usize::MAX).await.unwrap_or_default();
+        *response.body_mut() = Body::from(bytes.slice(..bytes.len() / 2));
+        response.headers_mut().remove(header::CONTENT_LENGTH);
+    }
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(JSON_CONTENT_TYPE),
+    );
+    for (name, value) in [
+        ("request-id", request_id.as_str()),
+        ("client-request-id", client_request_id.as_str()),
+        (
+            "x-ms-ags-diagnostic",
+            r#"{"ServerInfo":{"DataCenter":"Emulator","Slice":"E","Ring":"0","ScaleUnit":"000","RoleInstance":"graph-emulator"}}"#,
+        ),
+    ] {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(name, value);
+        }
+    }
+    headers.insert("x-ms-resource-unit", HeaderValue::from(resource_units));
+    if let Some(share) = limit_percentage
+        && let Ok(value) = HeaderValue::from_str(&format!("{:.1}", share.min(1.8)))
+    {
+        headers.insert("x-ms-throttle-limit-percentage", value);
+    }
+    lock(&emulator.counters).record(&endpoint, response.status().as_u16(), low_priority);
+    response
+}
+
+/// A request the pipeline lets through.
+struct Admitted {
+    resource_units: u32,
+    limit_percentage: Option<f64>,
+    /// A malformed-JSON fault: serve, then cut the body in half.
+    malformed: bool,
+}
+
+/// Authenticates, applies faults and throttling, and leaves the [`Caller`] in the request's
+/// extensions; or returns the error to answer with and the request's resource units.
+async fn admit(
+    emulator: &Emulator,
+    request: &mut Request,
+    route: &str,
+    endpoint: &str,
+) -> Result<Admitted, (GraphError, u32)> {
+    let query = ODataQuery::parse(request.uri().query()).unwrap_or_default();
+    let units = cost(CostInputs {
+        method: request.method().as_str(),
+        route,
+        select: query.select.is_some(),
+        expand: query.expand.is_some(),
+        top: query.top,
+    });
+    let Some(token) = bearer(request) else {
+        return Err((
+            GraphError::unauthorized("Access token is empty."),
+            units.resource_units,
+        ));
+    };
+    let grant = lock(&emulator.tokens).access(token).cloned();
+    let Some(grant) = grant else {
+        return Err((
+            GraphError::unauthorized("Access token validation failure. Invalid audience."),
+            units.resource_units,
+        ));
+    };
+    let now = emulator.now();
+    if grant.expires <= now {
+        return Err((
+            GraphError::unauthorized("Lifetime validation failed, the token is expired."),
+            units.resource_units,
+        ));
+    }
+    let Some(tenant) = emulator.tenant_by_id(grant.tenant) else {
+        return Err((
+            GraphError::unauthorized("Access token validation failure. Invalid audience."),
+            units.resource_units,
+        ));
+    };
+
+    let fault = lock(&emulator.faults).take(RequestShape {
+        endpoint,
+        tenant: tenant.id,
+        delta_token: query
+            .delta_token
+            .as_deref()
+            .is_some_and(|t| !t.is_empty() && t != "latest"),
+        skip_token: query.skip_token.is_some(),
+    });
+    let mut malformed = false;
+    if let Some(fault) = fault {
+        match apply_fault(emulator, fault, route, &query).await {
+            Some(error) => return Err((error, units.resource_units)),
+            None => malformed = true,
+        }
+    }
+
+    // `$batch` itself is free: each of its parts is charged as it runs.
+    if emulator.config.throttle && route != "/$batch" {
+        let users = read(&tenant.directory).live_user_count();
+        match lock(&emulator.throttle).admit(tenant.id, grant.client_id, users, units, now) {
+            Admission::Admitted { limit_percentage } => {
+                request.extensions_mut().insert(Caller { grant, tenant });
+                return Ok(Admitted {
+                    resource_units: units.resource_units,
+                    limit_percentage,
+                    malformed,
+                });
+            }
+            Admission::Throttled {
+                retry_after_secs,
+                scope,
+                information,
+            } => {
+                let error = GraphError::too_many_requests(retry_after_secs)
+                    .with_header("x-ms-throttle-scope", scope)
+                    .with_header("x-ms-throttle-information", information);
+                return Err((error, units.resource_units));
+            }
+        }
+    }
+    request.extensions_mut().insert(Caller { grant, tenant });
+    Ok(Admitted {
+        resource_units: units.resource_units,
+        limit_percentage: None,
+        malformed,
+    })
+}
+
+/// The error a fault answers with; `None` for malformed JSON (served, then cut).
+async fn apply_fault(
+    emulator: &Emulator,
+    fault: FaultKind,
+    route: &str,
+    query: &ODataQuery,
+) -> Option<GraphError> {
+    Some(match fault {
+        FaultKind::TooManyRequests { retry_after_secs } => {
+            GraphError::too_many_requests(u64::from(retry_after_secs))
+                .with_header("x-ms-throttle-information", "ResourceUnitLimitExceeded")
+        }
+        FaultKind::ServiceUnavailable { retry_after_secs } => {
+            let error = GraphError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "serviceNotAvailable",
+                "The service is temporarily unavailable. Please retry after some time.",
+            );
+            match retry_after_secs {
+                Some(secs) => error.with_header("Retry-After", secs.to_string()),
+                None => error,
+            }
+        }
+        FaultKind::Timeout { hang_ms } => {
+            tokio::time::sleep(Duration::from_millis(hang_ms)).await;
+            GraphError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "timeout",
+                "The request timed out.",
+            )
+        }
+        FaultKind::MalformedJson => return None,
+        FaultKind::SyncStateNotFound => delta::sync_state_not_found(),
+        FaultKind::ExpiredPageToken => delta::expired_page_token(),
+        FaultKind::ResyncRequired => delta::resync_required(&emulator.urls.graph, route, query),
+    })
+}

@@ -1,0 +1,192 @@
+//! Starting and stopping an emulator: binds the listener, builds the state, composes the
+//! Graph, identity-platform and control routers, and serves until shut down.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::auth::apps::AppCredentials;
+use crate::auth::keys::KeyError;
+use crate::config::EmulatorConfig;
+use crate::control::{self, Control};
+use crate::scenario::{Scenario, ScenarioError};
+use crate::state::{Emulator, Urls, lock};
+use crate::{auth, graph};
+
+/// Why an emulator did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The listen address could not be bound.
+    #[error("binding {address}: {source}")]
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Keys or certificates could not be made.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The scenario file is unusable.
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    /// Certificate files could not be written to the data directory.
+    #[error("writing certificate files: {0}")]
+    DataDir(std::io::Error),
+}
+
+/// Entry point: `GraphEmulator::start(config)`.
+#[derive(Debug)]
+pub struct GraphEmulator;
+
+/// A running emulator. Dropping it stops the server; [`Running::shutdown`] also waits for it.
+#[derive(Debug)]
+pub struct Running {
+    /// Graph base URL, ending in `/v1.0`.
+    pub graph_url: String,
+    /// Authority base: the token endpoint is `{authority_url}/{tenant}/oauth2/v2.0/token`.
+    pub authority_url: String,
+    /// Control API base (`…/_emulator`).
+    pub control_url: String,
+    /// The bound address.
+    pub local_addr: SocketAddr,
+    /// In-process control handle.
+    pub control: Control,
+    /// Credentials of every app in every tenant; each tenant's `demo` app comes first.
+    pub tenants: Vec<AppCredentials>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Running {
+    /// The demo app of tenant number `index`.
+    pub fn demo_app(&self, index: usize) -> Option<&AppCredentials> {
+        self.tenants.iter().filter(|c| c.name == "demo").nth(index)
+    }
+
+    /// The token endpoint of a tenant.
+    pub fn token_endpoint(&self, tenant: uuid::Uuid) -> String {
+        format!("{}/{tenant}/oauth2/v2.0/token", self.authority_url)
+    }
+
+    /// Stops serving and waits for the server task to end.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Counts identity-platform responses and applies the configured latency.
+async fn identity_pipeline(
+    State(emulator): State<Arc<Emulator>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if !emulator.config.latency.is_zero() {
+        tokio::time::sleep(emulator.config.latency).await;
+    }
+    let endpoint = match request.uri().path().rsplit('/').next() {
+        Some("token") => "POST /{tenant}/oauth2/v2.0/token",
+        Some("authorize") => "GET /{tenant}/oauth2/v2.0/authorize",
+        _ => "identity (other)",
+    };
+    let response = next.run(request).await;
+    lock(&emulator.counters).record(endpoint, response.status().as_u16(), false);
+    response
+}
+
+impl GraphEmulator {
+    /// Generates the tenants, binds (127.0.0.1:0 unless `config.listen` says otherwise) and
+    /// serves in a background task.
+    pub async fn start(config: EmulatorConfig) -> Result<Running, StartError> {
+        let address = config
+            .listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|source| StartError::Bind { address, source })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| StartError::Bind { address, source })?;
+        let authority = format!("http://{local_addr}");
+        let urls = Urls {
+            graph: format!("{authority}/v1.0"),
+            control: format!("{authority}/_emulator"),
+            authority,
+        };
+        let scenario = config.scenario.as_deref().map(Scenario::load).transpose()?;
+        let data_dir = config.data_dir.clone();
+        let emulator = Arc::new(Emulator::new(config, urls.clone(), scenario.clone())?);
+        let control = Control {
+            emulator: emulator.clone(),
+            scenario: scenario.map(Arc::new),
+        };
+
+        let graph_routes = graph::router(emulator.clone());
+        let _ = emulator.graph_router.set(graph_routes.clone());
+        let app = Router::new()
+            .nest(
+                "/v1.0",
+                graph_routes.layer(middleware::from_fn_with_state(
+                    emulator.clone(),
+                    graph::latency,
+                )),
+            )
+            .nest("/_emulator", control::router(control.clone()))
+            .merge(
+                auth::router()
+                    .layer(middleware::from_fn_with_state(
+                        emulator.clone(),
+                        identity_pipeline,
+                    ))
+                    .with_state(emulator.clone()),
+            );
+
+        let mut tenants = control.credentials();
+        if let Some(dir) = data_dir {
+            for app in tenants.iter_mut().filter(|a| a.certificate_pem.is_some()) {
+                app.write_pem_files(&dir).map_err(StartError::DataDir)?;
+            }
+        }
+
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = stopped.await;
+            });
+            if let Err(error) = served.await {
+                tracing::error!(%error, "The emulator stopped serving.");
+            }
+        });
+        tracing::info!(graph = %urls.graph, authority = %urls.authority, "Graph emulator listening.");
+        Ok(Running {
+            graph_url: urls.graph,
+            authority_url: urls.authority,
+            control_url: urls.control,
+            local_addr,
+            control,
+            tenants,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+}
