@@ -174,8 +174,9 @@ impl Aadsts {
             "invalid_grant",
             700082,
             format!(
-                "The refresh token has expired due to inactivity. The token was issued on {} and was inactive for 90.00:00:00.",
-                issued.format("%Y-%m-%dT%H:%M:%S%.7fZ")
+                "The refresh token has expired due to inactivity. The token was issued on {}.{:07}Z and was inactive for 90.00:00:00.",
+                issued.format("%Y-%m-%dT%H:%M:%S"),
+                issued.timestamp_subsec_nanos() / 100
             ),
         )
     }
