@@ -29,12 +29,23 @@ async fn main() -> anyhow::Result<()> {
     let generation = started.elapsed();
     let memberships: usize = directory.groups.iter().map(|g| g.members.len()).sum();
     let after = peak_rss_mib().unwrap_or(0.0);
-    println!("generation: {users} users, {groups} groups, {memberships} memberships in {:.2} s", generation.as_secs_f64());
+    println!(
+        "generation: {users} users, {groups} groups, {memberships} memberships in {:.2} s",
+        generation.as_secs_f64()
+    );
     println!("peak RSS: {after:.0} MiB (process before generating: {before:.0} MiB)");
     drop(directory);
 
-    let running = GraphEmulator::start(EmulatorConfig { users, groups, ..EmulatorConfig::default() }).await?;
-    let app = running.demo_app(0).ok_or_else(|| anyhow::anyhow!("no demo app"))?.clone();
+    let running = GraphEmulator::start(EmulatorConfig {
+        users,
+        groups,
+        ..EmulatorConfig::default()
+    })
+    .await?;
+    let app = running
+        .demo_app(0)
+        .ok_or_else(|| anyhow::anyhow!("no demo app"))?
+        .clone();
     let client = reqwest::Client::new();
     let token: Value = client
         .post(running.token_endpoint(app.tenant_id))
@@ -48,7 +59,10 @@ async fn main() -> anyhow::Result<()> {
         .await?
         .json()
         .await?;
-    let token = token["access_token"].as_str().unwrap_or_default().to_owned();
+    let token = token["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let select = "id,userPrincipalName,mail,displayName,givenName,surname,jobTitle,department,officeLocation,city,country,accountEnabled,userType,assignedLicenses,employeeId,mobilePhone,businessPhones,manager";
     let mut pages = 0usize;
     let mut objects = 0usize;
@@ -79,7 +93,10 @@ async fn main() -> anyhow::Result<()> {
         pages as f64 / elapsed,
         objects as f64 / elapsed
     );
-    println!("peak RSS at the end: {:.0} MiB", peak_rss_mib().unwrap_or(0.0));
+    println!(
+        "peak RSS at the end: {:.0} MiB",
+        peak_rss_mib().unwrap_or(0.0)
+    );
     running.shutdown().await;
     Ok(())
 }

@@ -15,15 +15,30 @@ pub struct Env {
 
 pub async fn start_with(config: EmulatorConfig) -> Env {
     let clock = ManualClock::at_fixed_start();
-    let running = GraphEmulator::start(EmulatorConfig { clock: std::sync::Arc::new(clock.clone()), ..config })
-        .await
-        .expect("emulator starts");
-    let client = Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
-    Env { running, client, clock }
+    let running = GraphEmulator::start(EmulatorConfig {
+        clock: std::sync::Arc::new(clock.clone()),
+        ..config
+    })
+    .await
+    .expect("emulator starts");
+    let client = Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    Env {
+        running,
+        client,
+        clock,
+    }
 }
 
 pub async fn start(users: usize, groups: usize) -> Env {
-    start_with(EmulatorConfig { users, groups, ..EmulatorConfig::default() }).await
+    start_with(EmulatorConfig {
+        users,
+        groups,
+        ..EmulatorConfig::default()
+    })
+    .await
 }
 
 impl Env {
@@ -55,7 +70,10 @@ impl Env {
             .expect("token request");
         assert_eq!(response.status(), StatusCode::OK);
         let body: Value = response.json().await.expect("token json");
-        body["access_token"].as_str().expect("access_token").to_owned()
+        body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
     }
 
     pub async fn token(&self) -> String {
@@ -63,8 +81,17 @@ impl Env {
     }
 
     /// GET a Graph path (relative to /v1.0) or an absolute link, with extra headers.
-    pub async fn get_with(&self, token: &str, path: &str, headers: &[(&str, &str)]) -> (StatusCode, HeaderMap, Value) {
-        let url = if path.starts_with("http") { path.to_owned() } else { format!("{}{path}", self.running.graph_url) };
+    pub async fn get_with(
+        &self,
+        token: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, HeaderMap, Value) {
+        let url = if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.running.graph_url)
+        };
         let mut request = self.client.get(url).bearer_auth(token);
         for (name, value) in headers {
             request = request.header(*name, *value);
@@ -81,7 +108,12 @@ impl Env {
         self.get_with(token, path, &[]).await
     }
 
-    pub async fn post_json(&self, token: &str, path: &str, body: &Value) -> (StatusCode, HeaderMap, Value) {
+    pub async fn post_json(
+        &self,
+        token: &str,
+        path: &str,
+        body: &Value,
+    ) -> (StatusCode, HeaderMap, Value) {
         let response = self
             .client
             .post(format!("{}{path}", self.running.graph_url))
@@ -97,7 +129,12 @@ impl Env {
     }
 
     /// Follows nextLinks to the deltaLink; returns every item and the deltaLink.
-    pub async fn round(&self, token: &str, first: &str, headers: &[(&str, &str)]) -> (Vec<Value>, String, usize) {
+    pub async fn round(
+        &self,
+        token: &str,
+        first: &str,
+        headers: &[(&str, &str)],
+    ) -> (Vec<Value>, String, usize) {
         let mut items = Vec::new();
         let mut link = first.to_owned();
         let mut pages = 0;
@@ -109,7 +146,10 @@ impl Env {
             if let Some(next) = body["@odata.nextLink"].as_str() {
                 link = next.to_owned();
             } else {
-                let delta = body["@odata.deltaLink"].as_str().expect("deltaLink at the end").to_owned();
+                let delta = body["@odata.deltaLink"]
+                    .as_str()
+                    .expect("deltaLink at the end")
+                    .to_owned();
                 return (items, delta, pages);
             }
         }
@@ -122,7 +162,11 @@ pub fn graph_error_code(body: &Value, headers: &HeaderMap) -> String {
     let inner = &error["innerError"];
     assert!(error["message"].is_string(), "{body}");
     assert!(inner["date"].is_string(), "{body}");
-    assert_eq!(inner["request-id"].as_str(), headers.get("request-id").and_then(|v| v.to_str().ok()), "{body}");
+    assert_eq!(
+        inner["request-id"].as_str(),
+        headers.get("request-id").and_then(|v| v.to_str().ok()),
+        "{body}"
+    );
     assert!(inner["client-request-id"].is_string(), "{body}");
     error["code"].as_str().expect("code").to_owned()
 }

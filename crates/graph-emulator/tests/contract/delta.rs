@@ -11,7 +11,10 @@ use crate::common::{graph_error_code, start};
 const MINIMAL: (&str, &str) = ("Prefer", "return=minimal");
 
 fn ids(items: &[Value]) -> HashSet<String> {
-    items.iter().map(|i| i["id"].as_str().expect("id").to_owned()).collect()
+    items
+        .iter()
+        .map(|i| i["id"].as_str().expect("id").to_owned())
+        .collect()
 }
 
 fn keys(item: &Value) -> Vec<String> {
@@ -28,21 +31,47 @@ async fn the_initial_round_returns_every_live_user_over_several_pages() {
     let env = start(450, 20).await;
     let token = env.token().await;
     let first = "/users/delta?$select=displayName,jobTitle,manager";
-    let (status, headers, body) = env.get_with(&token, first, &[("Prefer", "odata.maxpagesize=100")]).await;
+    let (status, headers, body) = env
+        .get_with(&token, first, &[("Prefer", "odata.maxpagesize=100")])
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers["preference-applied"], "odata.maxpagesize=100");
-    assert_eq!(body["@odata.context"], format!("{}/$metadata#users", env.running.graph_url));
+    assert_eq!(
+        body["@odata.context"],
+        format!("{}/$metadata#users", env.running.graph_url)
+    );
     let next = body["@odata.nextLink"].as_str().expect("nextLink");
-    assert!(next.starts_with(&format!("{}/users/delta?$skiptoken=", env.running.graph_url)), "{next}");
+    assert!(
+        next.starts_with(&format!(
+            "{}/users/delta?$skiptoken=",
+            env.running.graph_url
+        )),
+        "{next}"
+    );
     assert_eq!(body["value"].as_array().expect("value").len(), 100);
-    let (items, delta_link, pages) = env.round(&token, first, &[("Prefer", "odata.maxpagesize=100")]).await;
+    let (items, delta_link, pages) = env
+        .round(&token, first, &[("Prefer", "odata.maxpagesize=100")])
+        .await;
     assert_eq!(pages, 5);
     assert_eq!(items.len(), 450);
     assert_eq!(ids(&items).len(), 450);
-    assert!(delta_link.starts_with(&format!("{}/users/delta?$deltatoken=", env.running.graph_url)));
-    let managed = items.iter().find(|i| i.get("manager@delta").is_some()).expect("someone has a manager");
-    assert_eq!(managed["manager@delta"][0]["@odata.type"], "#microsoft.graph.user");
-    assert!(items.iter().all(|i| i.get("id").is_some() && i.get("displayName").is_some()));
+    assert!(delta_link.starts_with(&format!(
+        "{}/users/delta?$deltatoken=",
+        env.running.graph_url
+    )));
+    let managed = items
+        .iter()
+        .find(|i| i.get("manager@delta").is_some())
+        .expect("someone has a manager");
+    assert_eq!(
+        managed["manager@delta"][0]["@odata.type"],
+        "#microsoft.graph.user"
+    );
+    assert!(
+        items
+            .iter()
+            .all(|i| i.get("id").is_some() && i.get("displayName").is_some())
+    );
 }
 
 /// Source: user-delta.md (Example 3 "minimal response": only changed properties, nulls
@@ -55,22 +84,45 @@ async fn a_second_round_reports_exactly_the_changes_with_minimal_properties() {
     let tenant = env.tenant();
     let select = "/users/delta?$select=displayName,jobTitle,department,mobilePhone,manager";
     let (initial, delta_link, _) = env.round(&token, select, &[]).await;
-    let mut live: Vec<String> = initial.iter().map(|i| i["id"].as_str().expect("id").to_owned()).collect();
+    let mut live: Vec<String> = initial
+        .iter()
+        .map(|i| i["id"].as_str().expect("id").to_owned())
+        .collect();
     live.sort();
     let id = |n: usize| uuid::Uuid::parse_str(&live[n]).expect("uuid");
     let control = &env.running.control;
 
-    control.update_user(tenant, id(1), json!({"jobTitle": "Chief Coffee Officer", "mobilePhone": null})).expect("update");
-    control.set_manager(tenant, id(2), Some(id(3))).expect("manager");
-    control.soft_delete_user(tenant, id(4)).expect("soft delete");
-    control.hard_delete_user(tenant, id(5)).expect("hard delete");
+    control
+        .update_user(
+            tenant,
+            id(1),
+            json!({"jobTitle": "Chief Coffee Officer", "mobilePhone": null}),
+        )
+        .expect("update");
+    control
+        .set_manager(tenant, id(2), Some(id(3)))
+        .expect("manager");
+    control
+        .soft_delete_user(tenant, id(4))
+        .expect("soft delete");
+    control
+        .hard_delete_user(tenant, id(5))
+        .expect("hard delete");
     let created = control.create_user(tenant, json!({"userPrincipalName": "zoe.o'neill@contoso.com", "displayName": "Zoë O'Neill", "jobTitle": "Analyst"})).expect("create");
     // Outside $select: no notification.
-    control.update_user(tenant, id(6), json!({"city": "Reykjavík"})).expect("city");
+    control
+        .update_user(tenant, id(6), json!({"city": "Reykjavík"}))
+        .expect("city");
 
     let (changes, _, _) = env.round(&token, &delta_link, &[MINIMAL]).await;
-    let by_id: HashMap<String, &Value> = changes.iter().map(|c| (c["id"].as_str().expect("id").to_owned(), c)).collect();
-    let expected: HashSet<String> = [id(1), id(2), id(4), id(5), created].iter().map(ToString::to_string).collect();
+    let by_id: HashMap<String, &Value> = changes
+        .iter()
+        .map(|c| (c["id"].as_str().expect("id").to_owned(), c))
+        .collect();
+    let expected: HashSet<String> = [id(1), id(2), id(4), id(5), created]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     assert_eq!(ids(&changes), expected, "{changes:#?}");
     let updated = by_id[&id(1).to_string()];
     assert_eq!(keys(updated), vec!["id", "jobTitle", "mobilePhone"]);
@@ -78,16 +130,28 @@ async fn a_second_round_reports_exactly_the_changes_with_minimal_properties() {
     assert!(updated["mobilePhone"].is_null());
     let moved = by_id[&id(2).to_string()];
     assert_eq!(keys(moved), vec!["id", "manager@delta"]);
-    assert_eq!(moved["manager@delta"], json!([{"@odata.type": "#microsoft.graph.user", "id": id(3)}]));
-    assert_eq!(*by_id[&id(4).to_string()], json!({"id": id(4), "@removed": {"reason": "changed"}}));
-    assert_eq!(*by_id[&id(5).to_string()], json!({"id": id(5), "@removed": {"reason": "deleted"}}));
+    assert_eq!(
+        moved["manager@delta"],
+        json!([{"@odata.type": "#microsoft.graph.user", "id": id(3)}])
+    );
+    assert_eq!(
+        *by_id[&id(4).to_string()],
+        json!({"id": id(4), "@removed": {"reason": "changed"}})
+    );
+    assert_eq!(
+        *by_id[&id(5).to_string()],
+        json!({"id": id(5), "@removed": {"reason": "deleted"}})
+    );
     let new = by_id[&created.to_string()];
     assert_eq!(new["displayName"], "Zoë O'Neill");
     assert_eq!(new["jobTitle"], "Analyst");
 
     // Without return=minimal the same round carries every selected property.
     let (full, _, _) = env.round(&token, &delta_link, &[]).await;
-    let updated = full.iter().find(|c| c["id"] == id(1).to_string()).expect("updated user");
+    let updated = full
+        .iter()
+        .find(|c| c["id"] == id(1).to_string())
+        .expect("updated user");
     assert!(updated.get("displayName").is_some() && updated.get("department").is_some());
 }
 
@@ -97,13 +161,28 @@ async fn a_second_round_reports_exactly_the_changes_with_minimal_properties() {
 async fn a_change_outside_select_produces_no_notification() {
     let env = start(60, 5).await;
     let token = env.token().await;
-    let (items, delta_link, _) = env.round(&token, "/users/delta?$select=displayName", &[]).await;
+    let (items, delta_link, _) = env
+        .round(&token, "/users/delta?$select=displayName", &[])
+        .await;
     let someone = uuid::Uuid::parse_str(items[0]["id"].as_str().expect("id")).expect("uuid");
-    env.running.control.update_user(env.tenant(), someone, json!({"department": "Moved", "jobTitle": "New"})).expect("update");
+    env.running
+        .control
+        .update_user(
+            env.tenant(),
+            someone,
+            json!({"department": "Moved", "jobTitle": "New"}),
+        )
+        .expect("update");
     let (changes, _, _) = env.round(&token, &delta_link, &[MINIMAL]).await;
     assert!(changes.is_empty(), "{changes:?}");
-    let (changes, _, _) = env.round(&token, "/users/delta?$select=displayName,department", &[]).await;
-    assert_eq!(changes.len(), items.len(), "a fresh round with department is a full state again");
+    let (changes, _, _) = env
+        .round(&token, "/users/delta?$select=displayName,department", &[])
+        .await;
+    assert_eq!(
+        changes.len(),
+        items.len(),
+        "a fresh round with department is a full state again"
+    );
 }
 
 /// Source: delta-query-overview.md ("$deltatoken=latest" returns an empty response with a
@@ -112,12 +191,27 @@ async fn a_change_outside_select_produces_no_notification() {
 async fn deltatoken_latest_returns_only_a_delta_link_and_later_changes_follow() {
     let env = start(30, 5).await;
     let token = env.token().await;
-    let (status, _, body) = env.get(&token, "/users/delta?$deltatoken=latest&$select=displayName").await;
+    let (status, _, body) = env
+        .get(
+            &token,
+            "/users/delta?$deltatoken=latest&$select=displayName",
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["value"], json!([]));
     assert!(body.get("@odata.nextLink").is_none());
-    let link = body["@odata.deltaLink"].as_str().expect("deltaLink").to_owned();
-    let user = env.running.control.create_user(env.tenant(), json!({"userPrincipalName": "new@contoso.com", "displayName": "New"})).expect("create");
+    let link = body["@odata.deltaLink"]
+        .as_str()
+        .expect("deltaLink")
+        .to_owned();
+    let user = env
+        .running
+        .control
+        .create_user(
+            env.tenant(),
+            json!({"userPrincipalName": "new@contoso.com", "displayName": "New"}),
+        )
+        .expect("create");
     let (changes, _, _) = env.round(&token, &link, &[]).await;
     assert_eq!(ids(&changes), HashSet::from([user.to_string()]));
 }
@@ -128,18 +222,51 @@ async fn deltatoken_latest_returns_only_a_delta_link_and_later_changes_follow() 
 async fn delta_filters_by_up_to_fifty_ids_and_refuses_other_filters() {
     let env = start(80, 5).await;
     let token = env.token().await;
-    let (all, _, _) = env.round(&token, "/users/delta?$select=displayName", &[]).await;
-    let wanted: Vec<&str> = all.iter().take(3).map(|u| u["id"].as_str().expect("id")).collect();
+    let (all, _, _) = env
+        .round(&token, "/users/delta?$select=displayName", &[])
+        .await;
+    let wanted: Vec<&str> = all
+        .iter()
+        .take(3)
+        .map(|u| u["id"].as_str().expect("id"))
+        .collect();
     let filter: Vec<String> = wanted.iter().map(|id| format!("id eq '{id}'")).collect();
-    let (items, _, _) = env.round(&token, &format!("/users/delta?$select=displayName&$filter={}", filter.join(" or ")), &[]).await;
-    assert_eq!(ids(&items), wanted.iter().map(|s| (*s).to_owned()).collect());
-    let too_many: Vec<String> = (0..51).map(|_| format!("id eq '{}'", uuid::Uuid::new_v4())).collect();
-    let (status, headers, body) = env.get(&token, &format!("/users/delta?$filter={}", too_many.join(" or "))).await;
+    let (items, _, _) = env
+        .round(
+            &token,
+            &format!(
+                "/users/delta?$select=displayName&$filter={}",
+                filter.join(" or ")
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        ids(&items),
+        wanted.iter().map(|s| (*s).to_owned()).collect()
+    );
+    let too_many: Vec<String> = (0..51)
+        .map(|_| format!("id eq '{}'", uuid::Uuid::new_v4()))
+        .collect();
+    let (status, headers, body) = env
+        .get(
+            &token,
+            &format!("/users/delta?$filter={}", too_many.join(" or ")),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(graph_error_code(&body, &headers), "Request_UnsupportedQuery");
-    let (status, headers, body) = env.get(&token, "/users/delta?$filter=displayName eq 'x'").await;
+    assert_eq!(
+        graph_error_code(&body, &headers),
+        "Request_UnsupportedQuery"
+    );
+    let (status, headers, body) = env
+        .get(&token, "/users/delta?$filter=displayName eq 'x'")
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(graph_error_code(&body, &headers), "Request_UnsupportedQuery");
+    assert_eq!(
+        graph_error_code(&body, &headers),
+        "Request_UnsupportedQuery"
+    );
 }
 
 /// Source: group-delta.md (`$select=displayName,members`, `$filter=id eq …`, "members@delta"
@@ -151,24 +278,81 @@ async fn group_delta_reports_membership_additions_and_removals_and_splits_large_
     let token = env.token().await;
     let control = &env.running.control;
     let tenant = env.tenant();
-    let all_company = control.find_group(tenant, well_known::ALL_COMPANY).expect("All Company");
-    let visitors = control.find_group(tenant, well_known::VISITORS_DESK).expect("Visitors' Desk");
-    let first = format!("/groups/delta?$select=displayName,members&$filter=id eq '{all_company}' or id eq '{visitors}'");
-    let (items, delta_link, pages) = env.round(&token, &first, &[("Prefer", "odata.maxpagesize=50")]).await;
-    assert!(pages >= 6, "a {}-member group over pages of 50 objects: {pages} pages", items.len());
-    let company_chunks: Vec<&Value> = items.iter().filter(|i| i["id"] == all_company.to_string()).collect();
-    assert!(company_chunks.len() > 1, "the large group repeats on several pages");
-    assert!(company_chunks.iter().all(|c| c["displayName"] == well_known::ALL_COMPANY));
-    let members: HashSet<&str> = company_chunks.iter().flat_map(|c| c["members@delta"].as_array().expect("members@delta")).map(|m| m["id"].as_str().expect("id")).collect();
-    let expected = control.with_directory(tenant, |d| d.group(all_company).map(|g| g.members.len())).expect("dir").expect("group");
+    let all_company = control
+        .find_group(tenant, well_known::ALL_COMPANY)
+        .expect("All Company");
+    let visitors = control
+        .find_group(tenant, well_known::VISITORS_DESK)
+        .expect("Visitors' Desk");
+    let first = format!(
+        "/groups/delta?$select=displayName,members&$filter=id eq '{all_company}' or id eq '{visitors}'"
+    );
+    let (items, delta_link, pages) = env
+        .round(&token, &first, &[("Prefer", "odata.maxpagesize=50")])
+        .await;
+    assert!(
+        pages >= 6,
+        "a {}-member group over pages of 50 objects: {pages} pages",
+        items.len()
+    );
+    let company_chunks: Vec<&Value> = items
+        .iter()
+        .filter(|i| i["id"] == all_company.to_string())
+        .collect();
+    assert!(
+        company_chunks.len() > 1,
+        "the large group repeats on several pages"
+    );
+    assert!(
+        company_chunks
+            .iter()
+            .all(|c| c["displayName"] == well_known::ALL_COMPANY)
+    );
+    let members: HashSet<&str> = company_chunks
+        .iter()
+        .flat_map(|c| c["members@delta"].as_array().expect("members@delta"))
+        .map(|m| m["id"].as_str().expect("id"))
+        .collect();
+    let expected = control
+        .with_directory(tenant, |d| d.group(all_company).map(|g| g.members.len()))
+        .expect("dir")
+        .expect("group");
     assert_eq!(members.len(), expected);
 
-    let leaver = control.with_directory(tenant, |d| d.group(visitors).and_then(|g| g.members.first().map(|m| m.id))).expect("dir").expect("a guest");
-    let joiner = control.find_user(tenant, &control.with_directory(tenant, |d| d.users.iter().find(|u| !d.group(visitors).is_some_and(|g| g.has_member(u.id))).and_then(|u| u.text(graph_emulator::directory::UserProp::UserPrincipalName).map(str::to_owned))).expect("dir").expect("upn")).expect("joiner");
-    control.remove_member(tenant, visitors, leaver).expect("remove");
+    let leaver = control
+        .with_directory(tenant, |d| {
+            d.group(visitors)
+                .and_then(|g| g.members.first().map(|m| m.id))
+        })
+        .expect("dir")
+        .expect("a guest");
+    let joiner = control
+        .find_user(
+            tenant,
+            &control
+                .with_directory(tenant, |d| {
+                    d.users
+                        .iter()
+                        .find(|u| !d.group(visitors).is_some_and(|g| g.has_member(u.id)))
+                        .and_then(|u| {
+                            u.text(graph_emulator::directory::UserProp::UserPrincipalName)
+                                .map(str::to_owned)
+                        })
+                })
+                .expect("dir")
+                .expect("upn"),
+        )
+        .expect("joiner");
+    control
+        .remove_member(tenant, visitors, leaver)
+        .expect("remove");
     control.add_member(tenant, visitors, joiner).expect("add");
-    let other = control.create_group(tenant, "SG-Not-Tracked", GroupKind::Security).expect("group");
-    control.add_member(tenant, other, joiner).expect("add elsewhere");
+    let other = control
+        .create_group(tenant, "SG-Not-Tracked", GroupKind::Security)
+        .expect("group");
+    control
+        .add_member(tenant, other, joiner)
+        .expect("add elsewhere");
 
     let (changes, _, _) = env.round(&token, &delta_link, &[MINIMAL]).await;
     assert_eq!(changes.len(), 1, "{changes:#?}");
@@ -180,7 +364,10 @@ async fn group_delta_reports_membership_additions_and_removals_and_splits_large_
             {"@odata.type": "#microsoft.graph.user", "id": joiner}
         ])
     );
-    assert!(changes[0].get("displayName").is_none(), "return=minimal leaves the unchanged name out");
+    assert!(
+        changes[0].get("displayName").is_none(),
+        "return=minimal leaves the unchanged name out"
+    );
 }
 
 /// Source: delta-query-overview.md ("Synchronization reset": 410 Gone with a Location
@@ -191,9 +378,14 @@ async fn expired_tokens_and_resync_are_reported_as_graph_does() {
     let env = start(150, 5).await;
     let token = env.token().await;
     let control = &env.running.control;
-    let (_, delta_link, _) = env.round(&token, "/users/delta?$select=displayName", &[]).await;
+    let (_, delta_link, _) = env
+        .round(&token, "/users/delta?$select=displayName", &[])
+        .await;
 
-    control.add_fault(FaultRule::once(FaultKind::SyncStateNotFound, "/users/delta"));
+    control.add_fault(FaultRule::once(
+        FaultKind::SyncStateNotFound,
+        "/users/delta",
+    ));
     let (status, headers, body) = env.get(&token, &delta_link).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(graph_error_code(&body, &headers), "syncStateNotFound");
@@ -203,7 +395,11 @@ async fn expired_tokens_and_resync_are_reported_as_graph_does() {
     assert_eq!(status, StatusCode::GONE);
     assert_eq!(graph_error_code(&body, &headers), "resyncRequired");
     let location = headers["location"].to_str().expect("location");
-    assert!(location.starts_with(&format!("{}/users/delta?", env.running.graph_url)) && location.contains("%24select=displayName"), "{location}");
+    assert!(
+        location.starts_with(&format!("{}/users/delta?", env.running.graph_url))
+            && location.contains("%24select=displayName"),
+        "{location}"
+    );
     let (restart, _, _) = env.round(&token, location, &[]).await;
     assert_eq!(restart.len(), 150, "the Location starts a full round");
 
@@ -212,7 +408,10 @@ async fn expired_tokens_and_resync_are_reported_as_graph_does() {
     control.add_fault(FaultRule::once(FaultKind::ExpiredPageToken, "/users/delta"));
     let (status, headers, body) = env.get(&token, next).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(graph_error_code(&body, &headers), "Directory_ExpiredPageToken");
+    assert_eq!(
+        graph_error_code(&body, &headers),
+        "Directory_ExpiredPageToken"
+    );
 
     env.clock.advance(chrono::Duration::days(8));
     let token = env.token().await;
