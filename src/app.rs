@@ -2,14 +2,21 @@
 //! clock) and wires them to the command being run.
 
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tracing::info;
 
+use crate::auth::{AuthError, RefreshTokens, StoredRefreshTokens, TokenClient, TokenVault};
 use crate::cli::{Cli, Command};
 use crate::clock::{Clock, SystemClock};
 use crate::config::load::Environment;
-use crate::config::{self, ConfigError, ConfigOverrides, Settings};
+use crate::config::{
+    self, ConfigError, ConfigOverrides, ConnectionSettings, Credentials, Settings,
+};
+use crate::graph::permissions::{self, Verdict};
+use crate::graph::{self, GraphClient, RetryPolicy};
 use crate::store::{self, ConnectionRow, Store};
 
 /// Exit code for an invalid configuration.
@@ -25,14 +32,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Ok(settings) => settings,
         Err(error) => return Ok(report_config_error(&error)),
     };
-    let clock = SystemClock;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match cli.command {
         Command::Migrate => {
             let store = open_store(&settings).await?;
             println!("database migrated ({})", store.backend());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check => check(&settings, &clock).await,
+        Command::Check { online, connection } => {
+            let store = open_store(&settings).await?;
+            check(&settings, store.as_ref(), clock.as_ref()).await?;
+            if !online {
+                return Ok(ExitCode::SUCCESS);
+            }
+            let verdicts = check_online(&settings, store, clock, connection.as_deref()).await?;
+            print_verdicts(&verdicts);
+            Ok(if verdicts.iter().all(Verdict::can_sync) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
     }
 }
 
@@ -42,12 +62,113 @@ fn report_config_error(error: &ConfigError) -> ExitCode {
 }
 
 /// Connects and migrates.
-pub async fn open_store(settings: &Settings) -> anyhow::Result<Box<dyn Store>> {
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     let store = store::connect(&settings.database.url, settings.database.max_connections)
         .await
         .context("opening the database")?;
     store.migrate().await.context("migrating the database")?;
-    Ok(store)
+    Ok(Arc::from(store))
+}
+
+/// The Graph client of one connection: its token source (with the sealed refresh-token store
+/// for delegated connections), the HTTP client and the retry policy.
+pub fn graph_client(
+    settings: &Settings,
+    connection: &ConnectionSettings,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    http: reqwest::Client,
+    policy: RetryPolicy,
+) -> Result<GraphClient, AuthError> {
+    let refresh_tokens: Option<Arc<dyn RefreshTokens>> =
+        match (&connection.credentials, &settings.token_encryption_key) {
+            (Credentials::Delegated { .. }, Some(key)) => Some(Arc::new(StoredRefreshTokens {
+                store,
+                vault: Arc::new(TokenVault::new(key.expose()).map_err(AuthError::Credential)?),
+                connection: connection.id.clone(),
+                clock: clock.clone(),
+            })),
+            _ => None,
+        };
+    let tokens = TokenClient::for_connection(connection, http.clone(), clock, refresh_tokens)?;
+    Ok(GraphClient::new(
+        http,
+        connection.graph_url.clone(),
+        Arc::new(tokens),
+        policy,
+        connection.id.as_str(),
+    ))
+}
+
+/// `check --online`: one verdict per connection (or only `only`).
+pub async fn check_online(
+    settings: &Settings,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    only: Option<&str>,
+) -> anyhow::Result<Vec<Verdict>> {
+    let http = graph::http_client(Some(Duration::from_secs(60)))?;
+    let chosen: Vec<&ConnectionSettings> = settings
+        .connections
+        .iter()
+        .filter(|c| only.is_none_or(|id| c.id.as_str() == id))
+        .collect();
+    if let (Some(id), true) = (only, chosen.is_empty()) {
+        anyhow::bail!("there is no connection {id:?} in the configuration");
+    }
+    let policy = RetryPolicy {
+        max_retries: 2,
+        ..RetryPolicy::default()
+    };
+    let mut verdicts = Vec::new();
+    for connection in chosen {
+        let verdict = match graph_client(
+            settings,
+            connection,
+            store.clone(),
+            clock.clone(),
+            http.clone(),
+            policy.clone(),
+        ) {
+            Ok(client) => permissions::check_online(&client, connection).await,
+            Err(error) => Verdict {
+                connection: connection.id.to_string(),
+                failure: Some(error.to_string()),
+                granted: Vec::new(),
+                missing: Vec::new(),
+                untracked: Vec::new(),
+            },
+        };
+        verdicts.push(verdict);
+    }
+    Ok(verdicts)
+}
+
+fn print_verdicts(verdicts: &[Verdict]) {
+    for v in verdicts {
+        if v.can_sync() {
+            println!(
+                "connection {}: OK — signed in, read users; granted {}",
+                v.connection,
+                v.granted.join(", ")
+            );
+        } else {
+            println!("connection {}: CANNOT SYNC", v.connection);
+        }
+        if let Some(failure) = &v.failure {
+            println!("  - {failure}");
+        }
+        for (permission, why) in &v.missing {
+            println!(
+                "  - add the application permission {permission} (and grant admin consent): needed for {why}"
+            );
+        }
+        for (attribute, used_at) in &v.untracked {
+            println!(
+                "  - note: {attribute} (used at {used_at}) is not tracked by delta queries; it is fetched separately"
+            );
+        }
+    }
 }
 
 /// Ensures what the config declares exists in the database: reference data and connections.
@@ -77,9 +198,8 @@ pub async fn ensure_declared(
     Ok(report.created)
 }
 
-async fn check(settings: &Settings, clock: &dyn Clock) -> anyhow::Result<ExitCode> {
-    let store = open_store(settings).await?;
-    let created = ensure_declared(settings, store.as_ref(), clock).await?;
+async fn check(settings: &Settings, store: &dyn Store, clock: &dyn Clock) -> anyhow::Result<()> {
+    let created = ensure_declared(settings, store, clock).await?;
     info!(
         backend = store.backend(),
         created, "Reference data ensured."
@@ -106,5 +226,5 @@ async fn check(settings: &Settings, clock: &dyn Clock) -> anyhow::Result<ExitCod
             }
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

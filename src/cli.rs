@@ -40,8 +40,17 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Validate the configuration, migrate the database and ensure the `[halo]` reference data.
-    /// Exit code 2 when the configuration is invalid.
-    Check,
+    /// Exit code 2 when the configuration is invalid; with `--online`, 1 when a connection
+    /// cannot sync.
+    Check {
+        /// Also sign in to each connection, read one user and compare the granted permissions
+        /// with what the configuration needs.
+        #[arg(long)]
+        online: bool,
+        /// Only this connection (with `--online`).
+        #[arg(requires = "online")]
+        connection: Option<String>,
+    },
     /// Apply pending database migrations.
     Migrate,
 }

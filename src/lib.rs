@@ -3,6 +3,8 @@
 //! # Layout
 //! - [`cli`], [`app`]: the command line and the composition root.
 //! - [`config`]: the typed, layered, validated configuration (BRIEF §3).
+//! - [`auth`]: token sources for the four credential types (BRIEF §5.2).
+//! - [`graph`]: the Microsoft Graph client: pages, delta rounds, `$batch`, retries (§4.1, §5.1).
 //! - [`store`]: every SQL statement; SQLite and PostgreSQL behind one trait (BRIEF §2).
 //! - [`clock`]: time as an input.
 //! - [`ids`]: identifier newtypes.
@@ -12,9 +14,11 @@
 //! emulator used by tests and the demo is `crates/graph-emulator`.
 
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod graph;
 pub mod ids;
 pub mod store;
 pub mod telemetry;

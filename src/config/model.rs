@@ -113,6 +113,10 @@ pub struct DaemonConfig {
     /// How long a shutdown waits for running syncs to reach a checkpoint.
     #[serde(default = "default_grace", with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// Base64 of 32 random bytes sealing delegated refresh tokens in the database (AES-256-GCM).
+    /// Required when a connection uses `auth.method = "delegated"`.
+    #[serde(default)]
+    pub token_encryption_key: Option<SecretSource>,
 }
 
 fn default_parallel() -> usize {
@@ -128,6 +132,7 @@ impl Default for DaemonConfig {
         Self {
             max_parallel_connections: default_parallel(),
             shutdown_grace: default_grace(),
+            token_encryption_key: None,
         }
     }
 }
@@ -275,8 +280,13 @@ pub enum AuthConfig {
         #[serde(default)]
         algorithm: AssertionAlgorithm,
     },
-    /// Authorization-code flow; the refresh token comes from the admin sign-in (§7).
-    Delegated {},
+    /// Authorization-code flow; the refresh token comes from the admin sign-in (§7) and is stored
+    /// encrypted under `daemon.token_encryption_key`.
+    Delegated {
+        /// Client secret, when the app registration is a confidential (web) client.
+        #[serde(default)]
+        secret: Option<SecretSource>,
+    },
     /// Workload identity: the client assertion is the JWT read afresh from `token_file`.
     Federated {
         /// File the platform projects the assertion into.

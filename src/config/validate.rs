@@ -32,6 +32,8 @@ pub struct Settings {
     pub inbound_log: InboundLogConfig,
     /// `[notifications]`.
     pub notifications: NotificationsConfig,
+    /// The key sealing delegated refresh tokens (`daemon.token_encryption_key`), resolved.
+    pub token_encryption_key: Option<Secret>,
     /// Things that are allowed but unwise (e.g. inline secrets), one sentence each.
     pub warnings: Vec<String>,
 }
@@ -82,7 +84,10 @@ pub enum Credentials {
         algorithm: AssertionAlgorithm,
     },
     /// Delegated: the refresh token lives (encrypted) in the database.
-    Delegated,
+    Delegated {
+        /// Client secret of a confidential client.
+        secret: Option<Secret>,
+    },
     /// Workload identity: assertion read from this file on every token request.
     Federated {
         /// The projected token file.
@@ -134,10 +139,25 @@ pub fn validate(file: ConfigFile, base: &Path, env: &Environment) -> Result<Sett
         }
     }
 
+    let token_encryption_key = file
+        .daemon
+        .token_encryption_key
+        .as_ref()
+        .and_then(|source| {
+            let key = Secret::resolve(source, base, env)
+                .map_err(|e| problems.add("daemon.token_encryption_key", e))
+                .ok()?;
+            crate::auth::TokenVault::new(key.expose())
+                .map_err(|e| problems.add("daemon.token_encryption_key", e))
+                .ok()?;
+            Some(key)
+        });
+
     if !problems.0.is_empty() {
         return Err(problems.0);
     }
     Ok(Settings {
+        token_encryption_key,
         database: file.database,
         instance: file.instance,
         daemon: file.daemon,
@@ -321,7 +341,17 @@ fn check_auth(
                 algorithm: *algorithm,
             })
         }
-        AuthConfig::Delegated {} => {
+        AuthConfig::Delegated { secret: source } => {
+            let secret = source.as_ref().and_then(|s| secret("secret", s));
+            if file.daemon.token_encryption_key.is_none() {
+                problems.add(
+                    "daemon.token_encryption_key",
+                    format!(
+                        "required by {at}.auth (method \"delegated\"): refresh tokens are stored \
+                         encrypted; generate one with `openssl rand -base64 32`"
+                    ),
+                );
+            }
             if file.admin.public_url.is_none() {
                 problems.add(
                     "admin.public_url",
@@ -331,7 +361,7 @@ fn check_auth(
                     ),
                 );
             }
-            Some(Credentials::Delegated)
+            Some(Credentials::Delegated { secret })
         }
         AuthConfig::Federated { token_file } => {
             let path = base.join(token_file);

@@ -120,6 +120,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// A ticket's followers, in insertion order.
     async fn followers(&self, ticket_id: i64) -> Result<Vec<TicketFollower>, StoreError>;
+
+    /// A delegated connection's sealed refresh token, if it has been authorised.
+    async fn delegated_token(&self, connection_id: &str)
+    -> Result<Option<SealedToken>, StoreError>;
+
+    /// Replaces a delegated connection's sealed refresh token in one write.
+    async fn save_delegated_token(
+        &self,
+        connection_id: &str,
+        token: &SealedToken,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 }
 
 /// Opens the store the URL names (`sqlite:` or `postgres:`), without migrating.

@@ -765,4 +765,42 @@ impl Store for Backend {
             })
             .collect())
     }
+
+    async fn delegated_token(
+        &self,
+        connection_id: &str,
+    ) -> Result<Option<SealedToken>, StoreError> {
+        let row: Option<(Vec<u8>, Vec<u8>, String)> = sqlx::query_as(
+            "SELECT ciphertext, nonce, key_id FROM delegated_tokens WHERE connection_id = $1",
+        )
+        .bind(connection_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(ciphertext, nonce, key_id)| SealedToken {
+            ciphertext,
+            nonce,
+            key_id,
+        }))
+    }
+
+    async fn save_delegated_token(
+        &self,
+        connection_id: &str,
+        token: &SealedToken,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO delegated_tokens (connection_id, ciphertext, nonce, key_id, updated_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (connection_id) DO UPDATE SET ciphertext = excluded.ciphertext, nonce = excluded.nonce, \
+             key_id = excluded.key_id, updated_at = excluded.updated_at",
+        )
+        .bind(connection_id)
+        .bind(&token.ciphertext)
+        .bind(&token.nonce)
+        .bind(&token.key_id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
 }

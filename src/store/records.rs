@@ -402,3 +402,14 @@ pub struct TicketFollower {
     /// The distribution group this follower was expanded from (a snapshot), if any.
     pub from_group: Option<String>,
 }
+
+/// A delegated refresh token as stored: AES-256-GCM ciphertext, its nonce and the key's id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedToken {
+    /// Ciphertext with the authentication tag.
+    pub ciphertext: Vec<u8>,
+    /// The 12-byte nonce.
+    pub nonce: Vec<u8>,
+    /// Which key sealed it.
+    pub key_id: String,
+}

@@ -2,6 +2,8 @@
 #![allow(clippy::panic, clippy::unwrap_used)] // failing loudly is what tests are for
 
 mod config_corpus;
+mod emulator;
+mod graph_client;
 mod migrate;
 mod secrets;
 mod store_story;

@@ -1,0 +1,293 @@
+//! Graph errors, shaped by what the caller decides, and the one function that classifies a
+//! response ([`classify`]) apart from the retry loop that acts on it ([`retry_delay`]).
+
+use std::time::Duration;
+
+use rand::Rng;
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde::Deserialize;
+
+use crate::auth::AuthError;
+
+/// Why a Graph request failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum GraphError {
+    /// 429 (or 503 with `Retry-After`): wait, then retry.
+    #[error("throttled by Microsoft Graph (retry after {retry_after:?})")]
+    Throttled {
+        /// The server's `Retry-After`, if it sent one.
+        retry_after: Option<Duration>,
+    },
+    /// The delta or page token is no longer valid: start a fresh initial round.
+    #[error("resync required: {reason}")]
+    ResyncRequired {
+        /// The Graph code or status that said so.
+        reason: String,
+    },
+    /// 401 after one token refresh: the credential no longer works.
+    #[error("Microsoft Graph rejected the access token ({message}); re-authorise this connection")]
+    Unauthorized {
+        /// Graph's message.
+        message: String,
+    },
+    /// 403: the app lacks a permission.
+    #[error(
+        "Microsoft Graph refused {what}: the app registration needs the {permission} permission (with admin consent)"
+    )]
+    Forbidden {
+        /// The permission the request needs.
+        permission: String,
+        /// What was refused.
+        what: String,
+    },
+    /// Network trouble, 5xx or an unreadable body: retrying may help.
+    #[error("transient failure: {0}")]
+    Transient(String),
+    /// The response was well-formed JSON but not the shape Graph documents.
+    #[error("unexpected response from {url}: {message}")]
+    InvalidResponse {
+        /// The request URL.
+        url: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// Any other Graph error, with its code and message.
+    #[error("Microsoft Graph error {status} {code}: {message}")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// Graph's `error.code`.
+        code: String,
+        /// Graph's `error.message`.
+        message: String,
+    },
+    /// No access token could be had.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+}
+
+impl GraphError {
+    /// Whether this is a throttling answer (counted separately in run statistics).
+    pub fn is_throttle(&self) -> bool {
+        matches!(self, GraphError::Throttled { .. })
+    }
+}
+
+#[derive(Deserialize)]
+struct ErrorEnvelope {
+    error: ErrorBody,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// Graph error codes that mean "your delta/page token is gone; start over".
+const RESYNC_CODES: [&str; 4] = [
+    "syncStateNotFound",
+    "resyncRequired",
+    "Directory_ExpiredPageToken",
+    "syncStateInvalid",
+];
+
+/// Turns a non-success response into the error the caller acts on. `permission` is what the
+/// request needs (named in `Forbidden`); `what` describes the request for messages.
+pub fn classify(
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    permission: &str,
+    what: &str,
+) -> GraphError {
+    let (code, message) = match serde_json::from_slice::<ErrorEnvelope>(body) {
+        Ok(envelope) => (envelope.error.code, envelope.error.message),
+        Err(_) => (
+            String::new(),
+            String::from_utf8_lossy(body).chars().take(200).collect(),
+        ),
+    };
+    let retry_after = retry_after(headers);
+    if RESYNC_CODES.iter().any(|c| c.eq_ignore_ascii_case(&code)) || status == StatusCode::GONE {
+        let reason = if code.is_empty() {
+            format!("{status}")
+        } else {
+            code
+        };
+        return GraphError::ResyncRequired { reason };
+    }
+    match status {
+        StatusCode::TOO_MANY_REQUESTS => GraphError::Throttled { retry_after },
+        StatusCode::SERVICE_UNAVAILABLE if retry_after.is_some() => {
+            GraphError::Throttled { retry_after }
+        }
+        StatusCode::UNAUTHORIZED => GraphError::Unauthorized {
+            message: if message.is_empty() { code } else { message },
+        },
+        StatusCode::FORBIDDEN => GraphError::Forbidden {
+            permission: permission.to_owned(),
+            what: what.to_owned(),
+        },
+        s if s.is_server_error() || s == StatusCode::REQUEST_TIMEOUT => GraphError::Transient(
+            format!("{what}: {status} {code} {message}")
+                .trim_end()
+                .to_owned(),
+        ),
+        _ => GraphError::Api {
+            status: status.as_u16(),
+            code,
+            message,
+        },
+    }
+}
+
+/// `Retry-After` in seconds (the form Graph sends).
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// How retries are paced and bounded.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt (throttling and transient failures together).
+    pub max_retries: u32,
+    /// First back-off delay when the server gave no `Retry-After`.
+    pub base_delay: Duration,
+    /// Longest back-off delay.
+    pub max_delay: Duration,
+    /// Longest `Retry-After` honoured; a longer one fails the request as throttled.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: 6,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(60),
+            max_retry_after: Duration::from_secs(600),
+        }
+    }
+}
+
+/// How long to wait before retry number `retry` (0-based) after `error`, or `None` to give up.
+/// `Retry-After` is honoured exactly; otherwise exponential back-off with jitter (50–100 %).
+pub fn retry_delay(error: &GraphError, retry: u32, policy: &RetryPolicy) -> Option<Duration> {
+    if retry >= policy.max_retries {
+        return None;
+    }
+    let backoff = || {
+        let exp = policy
+            .base_delay
+            .saturating_mul(2u32.saturating_pow(retry))
+            .min(policy.max_delay);
+        exp.mul_f64(rand::rng().random_range(0.5..=1.0))
+    };
+    match error {
+        GraphError::Throttled {
+            retry_after: Some(wait),
+        } => (*wait <= policy.max_retry_after).then_some(*wait),
+        GraphError::Throttled { retry_after: None } | GraphError::Transient(_) => Some(backoff()),
+        GraphError::Auth(AuthError::Unavailable(_)) => Some(backoff()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(retry_after: Option<&str>) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let Some(v) = retry_after {
+            h.insert(reqwest::header::RETRY_AFTER, v.parse().unwrap());
+        }
+        h
+    }
+
+    fn body(code: &str) -> Vec<u8> {
+        format!(r#"{{"error":{{"code":"{code}","message":"m","innerError":{{}}}}}}"#).into_bytes()
+    }
+
+    #[test]
+    fn expired_delta_and_page_tokens_and_gone_mean_resync() {
+        let h = headers(None);
+        for (status, code) in [
+            (StatusCode::BAD_REQUEST, "syncStateNotFound"),
+            (StatusCode::BAD_REQUEST, "Directory_ExpiredPageToken"),
+            (StatusCode::BAD_REQUEST, "resyncRequired"),
+            (StatusCode::GONE, ""),
+        ] {
+            let e = classify(status, &h, &body(code), "User.Read.All", "users");
+            assert!(
+                matches!(e, GraphError::ResyncRequired { .. }),
+                "{status} {code}: {e:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn throttling_keeps_the_servers_retry_after() {
+        let e = classify(
+            StatusCode::TOO_MANY_REQUESTS,
+            &headers(Some("2")),
+            &body("TooManyRequests"),
+            "",
+            "",
+        );
+        assert!(
+            matches!(e, GraphError::Throttled { retry_after: Some(d) } if d == Duration::from_secs(2))
+        );
+        assert_eq!(
+            retry_delay(&e, 0, &RetryPolicy::default()),
+            Some(Duration::from_secs(2))
+        );
+    }
+
+    #[test]
+    fn unknown_codes_surface_with_code_and_message() {
+        let e = classify(
+            StatusCode::BAD_REQUEST,
+            &headers(None),
+            &body("Request_UnsupportedQuery"),
+            "",
+            "",
+        );
+        assert!(
+            matches!(&e, GraphError::Api { status: 400, code, message } if code == "Request_UnsupportedQuery" && message == "m")
+        );
+        assert_eq!(retry_delay(&e, 0, &RetryPolicy::default()), None);
+    }
+
+    #[test]
+    fn forbidden_names_the_permission() {
+        let e = classify(
+            StatusCode::FORBIDDEN,
+            &headers(None),
+            &body("Authorization_RequestDenied"),
+            "AuditLog.Read.All",
+            "sign-in activity",
+        );
+        assert!(e.to_string().contains("AuditLog.Read.All"), "{e}");
+    }
+
+    #[test]
+    fn retries_stop_at_the_bound_and_back_off_within_limits() {
+        let policy = RetryPolicy {
+            max_retries: 3,
+            ..RetryPolicy::default()
+        };
+        let e = GraphError::Transient("503".into());
+        for retry in 0..3 {
+            let d = retry_delay(&e, retry, &policy).unwrap();
+            let full = policy.base_delay * 2u32.pow(retry);
+            assert!(d >= full / 2 && d <= full, "retry {retry}: {d:?}");
+        }
+        assert_eq!(retry_delay(&e, 3, &policy), None);
+    }
+}

@@ -1,0 +1,741 @@
+//! The Graph client and credentials against the emulator (issue: Graph client and credentials).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use entra_sync::app;
+use entra_sync::auth::delegated::{authorize_url, redeem_code};
+use entra_sync::auth::{AuthError, StoredRefreshTokens, TokenVault, token_endpoint};
+use entra_sync::clock::{Clock, SystemClock};
+use entra_sync::config::Credentials;
+use entra_sync::config::load::Environment;
+use entra_sync::graph::{self, GraphError, RetryPolicy, odata};
+use graph_emulator::{AppSpec, EmulatorConfig, FaultKind, FaultRule, Trigger, well_known};
+
+use crate::emulator::{client, config_text, memory_store, settings, start};
+
+fn secret_auth(secret: &str) -> String {
+    format!(r#"{{ method = "client_secret", secret = "{secret}" }}"#)
+}
+
+/// Reads every page of `users/delta` and returns the ids seen, asserting none repeats.
+async fn read_all_users(client: &graph::GraphClient) -> Result<BTreeSet<String>, GraphError> {
+    let mut pages = client.pages(client.url("users/delta?$select=id,displayName")?);
+    let mut ids = BTreeSet::new();
+    while let Some(page) = pages.next_page().await? {
+        for user in page.value {
+            let id = user["id"].as_str().expect("an id").to_owned();
+            assert!(ids.insert(id.clone()), "user {id} was returned twice");
+        }
+    }
+    assert!(
+        pages.delta_link().is_some(),
+        "the round ends with a deltaLink"
+    );
+    Ok(ids)
+}
+
+#[tokio::test]
+async fn a_client_secret_obtains_a_token_and_reads_every_user() {
+    let running = start(EmulatorConfig {
+        users: 250,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let app = running.demo_app(0).expect("a demo app").clone();
+    let s = settings(
+        &config_text(&running, &app, &secret_auth(&app.client_secret), ""),
+        &Environment::default(),
+        std::path::Path::new("."),
+    );
+    let client = client(
+        &s,
+        memory_store().await,
+        RetryPolicy::default(),
+        Some(Duration::from_secs(30)),
+    );
+    let ids = read_all_users(&client).await.expect("users");
+    assert!(ids.len() >= 250, "{} users read", ids.len());
+    // The delta round's initial state is the same set of people as a plain listing.
+    let mut listing = client.pages(client.url("users?$select=id&$top=999").expect("a URL"));
+    let mut listed = BTreeSet::new();
+    while let Some(page) = listing.next_page().await.expect("a page") {
+        listed.extend(
+            page.value
+                .iter()
+                .map(|u| u["id"].as_str().expect("an id").to_owned()),
+        );
+    }
+    assert_eq!(ids, listed);
+    let counters = running.control.counters();
+    let graph_requests: u64 = counters
+        .by_endpoint
+        .iter()
+        .filter(|(e, _)| e.contains("/v1.0/"))
+        .flat_map(|(_, by)| by.values())
+        .sum();
+    assert!(graph_requests >= 2);
+    assert_eq!(
+        counters.low_priority, graph_requests,
+        "every Graph request is sent with low priority"
+    );
+}
+
+#[tokio::test]
+async fn a_certificate_assertion_works_with_ps256_and_rs256() {
+    let running = start(EmulatorConfig::default()).await;
+    let mut app = running.demo_app(0).expect("a demo app").clone();
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let (cert, key) = app.write_pem_files(dir.path()).expect("pem files");
+    for algorithm in ["ps256", "rs256"] {
+        let auth = format!(
+            r#"{{ method = "certificate", certificate = {{ file = "{}" }}, private_key = {{ file = "{}" }}, algorithm = "{algorithm}" }}"#,
+            cert.display(),
+            key.display()
+        );
+        let s = settings(
+            &config_text(&running, &app, &auth, ""),
+            &Environment::default(),
+            dir.path(),
+        );
+        let client = client(
+            &s,
+            memory_store().await,
+            RetryPolicy::default(),
+            Some(Duration::from_secs(30)),
+        );
+        let ids = read_all_users(&client)
+            .await
+            .unwrap_or_else(|e| panic!("{algorithm}: {e}"));
+        assert!(!ids.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_federated_assertion_is_read_afresh_from_its_file() {
+    let running = start(EmulatorConfig::default()).await;
+    let app = running.demo_app(0).expect("a demo app").clone();
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let token_file = dir.path().join("assertion.jwt");
+    let write_assertion = |exp_offset: i64| {
+        #[derive(serde::Serialize)]
+        struct Claims<'a> {
+            iss: &'a str,
+            sub: &'a str,
+            aud: &'a str,
+            exp: i64,
+            nbf: i64,
+            iat: i64,
+        }
+        let now = SystemClock.now().timestamp();
+        let claims = Claims {
+            iss: app.federated_issuer.as_deref().expect("an issuer"),
+            sub: app.federated_subject.as_deref().expect("a subject"),
+            aud: app.federated_audience.as_deref().expect("an audience"),
+            exp: now + exp_offset,
+            nbf: now - 60,
+            iat: now - 60,
+        };
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(
+            app.federated_private_key_pem
+                .as_deref()
+                .expect("a key")
+                .as_bytes(),
+        )
+        .expect("an RSA key");
+        let jwt = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+            &claims,
+            &key,
+        )
+        .expect("a JWT");
+        std::fs::write(&token_file, jwt).expect("writing the token file");
+    };
+    write_assertion(600);
+    let auth = r#"{ method = "federated", token_file = "assertion.jwt" }"#;
+    let s = settings(
+        &config_text(&running, &app, auth, ""),
+        &Environment::default(),
+        dir.path(),
+    );
+    assert!(matches!(
+        s.connections[0].credentials,
+        Credentials::Federated { .. }
+    ));
+    let client = client(
+        &s,
+        memory_store().await,
+        RetryPolicy::default(),
+        Some(Duration::from_secs(30)),
+    );
+    assert!(!read_all_users(&client).await.expect("users").is_empty());
+    // The platform rotates the projected file; the next token request reads the new one.
+    write_assertion(900);
+    client.tokens().invalidate().await;
+    assert!(client.tokens().token().await.is_ok());
+}
+
+#[tokio::test]
+async fn a_delegated_connection_signs_in_refreshes_and_stores_the_rotated_token_sealed() {
+    let running = start(EmulatorConfig {
+        single_use_refresh_tokens: true,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let app = running.demo_app(0).expect("a demo app").clone();
+    let auth = format!(
+        r#"{{ method = "delegated", secret = "{}" }}"#,
+        app.client_secret
+    );
+    let s = settings(
+        &config_text(&running, &app, &auth, ""),
+        &Environment::default(),
+        std::path::Path::new("."),
+    );
+    let store = memory_store().await;
+    app::ensure_declared(&s, store.as_ref(), &SystemClock)
+        .await
+        .expect("connections recorded");
+    let connection = &s.connections[0];
+
+    // The admin's sign-in: /authorize redirects back with a code, which is redeemed.
+    let redirect_uri = "http://127.0.0.1:9/authcallback";
+    let url = authorize_url(
+        &running.authority_url,
+        &app.tenant_id.to_string(),
+        &app.client_id.to_string(),
+        redirect_uri,
+        "state-1",
+    )
+    .expect("an authorize URL");
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a client");
+    let response = no_redirects
+        .get(url)
+        .send()
+        .await
+        .expect("authorize answers");
+    let location = url::Url::parse(response.headers()["location"].to_str().expect("text"))
+        .expect("a redirect URL");
+    let pairs: std::collections::HashMap<_, _> = location.query_pairs().into_owned().collect();
+    assert_eq!(pairs.get("state").map(String::as_str), Some("state-1"));
+    let code = pairs.get("code").expect("a code");
+    let vault =
+        Arc::new(TokenVault::new("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").expect("a key"));
+    let tokens = StoredRefreshTokens {
+        store: store.clone(),
+        vault,
+        connection: connection.id.clone(),
+        clock: Arc::new(SystemClock),
+    };
+    let endpoint = token_endpoint(&running.authority_url, &app.tenant_id.to_string());
+    let secret = secrecy::SecretString::from(app.client_secret.clone());
+    redeem_code(
+        &reqwest::Client::new(),
+        &endpoint,
+        &app.client_id.to_string(),
+        Some(&secret),
+        code,
+        redirect_uri,
+        &tokens,
+    )
+    .await
+    .expect("the code is redeemed");
+    let first = store
+        .delegated_token("t")
+        .await
+        .expect("read")
+        .expect("a sealed token");
+
+    let client = client(
+        &s,
+        store.clone(),
+        RetryPolicy::default(),
+        Some(Duration::from_secs(30)),
+    );
+    assert!(!read_all_users(&client).await.expect("users").is_empty());
+    let token = client.tokens().token().await.expect("a cached token");
+    assert!(
+        token.permissions.iter().any(|p| p == "User.Read.All"),
+        "{:?}",
+        token.permissions
+    );
+    let second = store
+        .delegated_token("t")
+        .await
+        .expect("read")
+        .expect("a sealed token");
+    assert_ne!(
+        first.ciphertext, second.ciphertext,
+        "the rotated refresh token was stored"
+    );
+    // Refresh tokens are single-use here: a second refresh only works with the stored rotation.
+    client.tokens().invalidate().await;
+    client
+        .tokens()
+        .token()
+        .await
+        .expect("the rotated refresh token works");
+}
+
+#[tokio::test]
+async fn wrong_credentials_and_unknown_tenants_give_actionable_messages() {
+    let running = start(EmulatorConfig {
+        tenants: 2,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let app = running.demo_app(0).expect("a demo app").clone();
+    let store = memory_store().await;
+
+    let s = settings(
+        &config_text(&running, &app, &secret_auth("not-the-secret"), ""),
+        &Environment::default(),
+        std::path::Path::new("."),
+    );
+    let error = client(&s, store.clone(), RetryPolicy::default(), None)
+        .tokens()
+        .token()
+        .await
+        .expect_err("a wrong secret");
+    assert!(
+        matches!(&error, AuthError::Rejected { code: 7000215, message } if message.contains("Value")),
+        "{error}"
+    );
+
+    // A certificate registered on another tenant's app is not this app's certificate.
+    let mut other = running
+        .demo_app(1)
+        .expect("the second tenant's app")
+        .clone();
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let (cert, key) = other.write_pem_files(dir.path()).expect("pem files");
+    let auth = format!(
+        r#"{{ method = "certificate", certificate = {{ file = "{}" }}, private_key = {{ file = "{}" }} }}"#,
+        cert.display(),
+        key.display()
+    );
+    let s = settings(
+        &config_text(&running, &app, &auth, ""),
+        &Environment::default(),
+        dir.path(),
+    );
+    let error = client(&s, store.clone(), RetryPolicy::default(), None)
+        .tokens()
+        .token()
+        .await
+        .expect_err("a wrong certificate");
+    assert!(
+        matches!(&error, AuthError::Rejected { code: 700027, message } if message.contains("certificate")),
+        "{error}"
+    );
+
+    let text = config_text(&running, &app, &secret_auth(&app.client_secret), "").replace(
+        &app.tenant_id.to_string(),
+        "11111111-2222-4333-8444-555555555555",
+    );
+    let s = settings(&text, &Environment::default(), std::path::Path::new("."));
+    let error = client(&s, store, RetryPolicy::default(), None)
+        .tokens()
+        .token()
+        .await
+        .expect_err("an unknown tenant");
+    assert!(
+        matches!(&error, AuthError::Rejected { code: 90002, message } if message.contains("tenant_id")),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_token_expiring_mid_stream_is_refreshed_once_without_losing_or_repeating_a_page() {
+    let running = start(EmulatorConfig {
+        users: 2_500,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let app = running.demo_app(0).expect("a demo app").clone();
+    let s = settings(
+        &config_text(&running, &app, &secret_auth(&app.client_secret), ""),
+        &Environment::default(),
+        std::path::Path::new("."),
+    );
+    let client = client(
+        &s,
+        memory_store().await,
+        RetryPolicy::default(),
+        Some(Duration::from_secs(30)),
+    );
+    let mut pages = client.pages(client.url("users/delta?$select=id").expect("a URL"));
+    let mut ids = BTreeSet::new();
+    let mut page_count = 0;
+    while let Some(page) = pages.next_page().await.expect("a page") {
+        page_count += 1;
+        for user in page.value {
+            assert!(
+                ids.insert(user["id"].as_str().expect("an id").to_owned()),
+                "a repeated user"
+            );
+        }
+        if page_count == 1 {
+            running.control.expire_access_tokens();
+        }
+    }
+    assert!(page_count >= 3, "{page_count} pages");
+    let counters = running.control.counters();
+    assert_eq!(
+        counters.count_status("POST /{tenant}/oauth2/v2.0/token", 200),
+        2,
+        "one refresh"
+    );
+    assert_eq!(counters.count_status("GET /v1.0/users/delta", 401), 1);
+    assert_eq!(
+        counters.count_status("GET /v1.0/users/delta", 200),
+        page_count
+    );
+    let all = read_all_users(&client).await.expect("a second full read");
+    assert_eq!(ids, all, "nothing lost");
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_and_503_bursts_are_retried_within_the_bound() {
+    let running = start(EmulatorConfig::default()).await;
+    let app = running.demo_app(0).expect("a demo app").clone();
+    let s = settings(
+        &config_text(&running, &app, &secret_auth(&app.client_secret), ""),
+        &Environment::default(),
+        std::path::Path::new("."),
+    );
+    let policy = RetryPolicy {
+        max_retries: 3,
+        ..RetryPolicy::default()
+    };
+    // No HTTP timeout: on paused time it would fire while the emulator is answering.
+    let client = client(&s, memory_store().await, policy, None);
+    let users = client.url("users?$select=id&$top=5").expect("a URL");
+    client
+        .page(&users)
+        .await
+        .expect("a warm-up read (token cached)");
+    tokio::time::pause();
+
+    running.control.add_fault(FaultRule {
+        trigger: Trigger::Once,
+        ..FaultRule::once(
+            FaultKind::TooManyRequests {
+                retry_after_secs: 2,
+            },
+            "GET /v1.0/users",
+        )
+    });
+    let started = tokio::time::Instant::now();
+    client.page(&users).await.expect("succeeds after the wait");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(2) && waited < Duration::from_millis(2_500),
+        "waited {waited:?}"
+    );
+    assert_eq!(client.stats().throttled(), 1);
+
+    running.control.add_fault(FaultRule {
+        trigger: Trigger::Times { count: 3 },
+        ..FaultRule::once(
+            FaultKind::ServiceUnavailable {
+                retry_after_secs: None,
+            },
+            "GET /v1.0/users",
+        )
+    });
+    let before = client.stats().requests();
+    client
+        .page(&users)
+        .await
+        .expect("a 503 burst of 3 is absorbed by 3 retries");
+    assert_eq!(client.stats().requests() - before, 4);
+
+    running.control.add_fault(FaultRule {
+        trigger: Trigger::Times { count: 4 },
+        ..FaultRule::once(
+            FaultKind::ServiceUnavailable {
+                retry_after_secs: None,
+            },
+            "GET /v1.0/users",
+        )
+    });
+    let before = client.stats().requests();
+    let error = client
+        .page(&users)
+        .await
+        .expect_err("4 failures exceed 3 retries");
+    assert!(matches!(error, GraphError::Transient(_)), "{error:?}");
+    assert_eq!(
+        client.stats().requests() - before,
+        4,
+        "1 attempt + 3 retries, then stop"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_delta_link_and_a_410_mean_resync_and_unknown_codes_keep_code_and_message() {
+    let running = start(EmulatorConfig::default()).await;
+    let app = running.demo_app(0).expect("a demo app").clone();
+    let s = settings(
+        &config_text(&running, &app, &secret_auth(&app.client_secret), ""),
+        &Environment::default(),
+        std::path::Path::new("."),
+    );
+    let client = client(
+        &s,
+        memory_store().await,
+        RetryPolicy::default(),
+        Some(Duration::from_secs(30)),
+    );
+    let mut pages = client.pages(client.url("users/delta?$select=id").expect("a URL"));
+    while pages.next_page().await.expect("a page").is_some() {}
+    let delta_link = client
+        .link(pages.delta_link().expect("a delta link"))
+        .expect("on Graph's origin");
+
+    running.control.add_fault(FaultRule::once(
+        FaultKind::SyncStateNotFound,
+        "GET /v1.0/users/delta",
+    ));
+    let error = client.page(&delta_link).await.expect_err("expired");
+    assert!(
+        matches!(&error, GraphError::ResyncRequired { reason } if reason == "syncStateNotFound"),
+        "{error:?}"
+    );
+
+    running.control.add_fault(FaultRule::once(
+        FaultKind::ResyncRequired,
+        "GET /v1.0/users/delta",
+    ));
+    let error = client.page(&delta_link).await.expect_err("gone");
+    assert!(
+        matches!(error, GraphError::ResyncRequired { .. }),
+        "{error:?}"
+    );
+
+    let unsupported = client
+        .url(&format!(
+            "users?$filter={}",
+            odata::encode("jobTitle ge 'Eng'")
+        ))
+        .expect("a URL");
+    let error = client.page(&unsupported).await.expect_err("unsupported");
+    match error {
+        GraphError::Api {
+            status,
+            code,
+            message,
+        } => {
+            assert_eq!((status, code.as_str()), (400, "Request_UnsupportedQuery"));
+            assert!(!message.is_empty());
+        }
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_group_name_with_an_apostrophe_resolves() {
+    let running = start(EmulatorConfig::default()).await;
+    let app = running.demo_app(0).expect("a demo app").clone();
+    let s = settings(
+        &config_text(&running, &app, &secret_auth(&app.client_secret), ""),
+        &Environment::default(),
+        std::path::Path::new("."),
+    );
+    let client = client(
+        &s,
+        memory_store().await,
+        RetryPolicy::default(),
+        Some(Duration::from_secs(30)),
+    );
+    let filter = odata::display_name_eq(well_known::VISITORS_DESK);
+    let url = client
+        .url(&format!(
+            "groups?$filter={}&$select=id,displayName",
+            odata::encode(&filter)
+        ))
+        .expect("a URL");
+    let page = client.page(&url).await.expect("groups");
+    assert_eq!(page.value.len(), 1);
+    assert_eq!(page.value[0]["displayName"], "Visitors' Desk");
+    let expected = running
+        .control
+        .find_group(app.tenant_id, well_known::VISITORS_DESK)
+        .expect("the group exists");
+    assert_eq!(page.value[0]["id"], expected.to_string());
+}
+
+#[tokio::test]
+async fn check_online_names_a_missing_audit_permission_and_passes_a_complete_app() {
+    let roles = vec!["User.Read.All".to_owned(), "Group.Read.All".to_owned()];
+    let running = start(EmulatorConfig {
+        extra_apps: vec![AppSpec {
+            name: "no-audit".into(),
+            roles,
+        }],
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let mapped = "\n[[connection.field_mapping]]\ntarget = \"user\"\nentra = \"signInActivity.lastSignInDateTime\"\nhalo = \"last_sign_in\"\n";
+    let store = memory_store().await;
+    for (name, expect_missing) in [("no-audit", vec!["AuditLog.Read.All"]), ("demo", vec![])] {
+        let app = running
+            .tenants
+            .iter()
+            .find(|a| a.name == name)
+            .expect("the app")
+            .clone();
+        let s = settings(
+            &config_text(&running, &app, &secret_auth(&app.client_secret), mapped),
+            &Environment::default(),
+            std::path::Path::new("."),
+        );
+        let verdicts = app::check_online(&s, store.clone(), Arc::new(SystemClock), None)
+            .await
+            .expect("a check");
+        assert_eq!(verdicts.len(), 1);
+        let v = &verdicts[0];
+        assert_eq!(v.failure, None, "{name}");
+        let missing: Vec<&str> = v.missing.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(missing, expect_missing, "{name}");
+        assert_eq!(v.can_sync(), expect_missing.is_empty());
+        assert!(
+            v.untracked
+                .iter()
+                .any(|(a, at)| a == "signInActivity.lastSignInDateTime"
+                    && at.contains("field_mapping[0]")),
+            "{v:?}"
+        );
+    }
+}
+
+#[test]
+fn check_online_exits_non_zero_and_names_the_permission() {
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let roles = vec!["User.Read.All".to_owned(), "Group.Read.All".to_owned()];
+    let running = runtime.block_on(start(EmulatorConfig {
+        extra_apps: vec![AppSpec {
+            name: "no-audit".into(),
+            roles,
+        }],
+        ..EmulatorConfig::default()
+    }));
+    let app = running
+        .tenants
+        .iter()
+        .find(|a| a.name == "no-audit")
+        .expect("the app")
+        .clone();
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let mapped = "\n[[connection.field_mapping]]\ntarget = \"user\"\nentra = \"signInActivity.lastSignInDateTime\"\nhalo = \"last_sign_in\"\n";
+    let text = config_text(
+        &running,
+        &app,
+        r#"{ method = "client_secret", secret = { env = "T_SECRET" } }"#,
+        mapped,
+    )
+    .replace(
+        "[daemon]",
+        &format!(
+            "[database]\nurl = \"sqlite://{}/x.db\"\n\n[daemon]",
+            dir.path().display()
+        ),
+    );
+    let path = dir.path().join("entra-sync.toml");
+    std::fs::write(&path, text).expect("writing the config");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_entra-sync"))
+        .args([
+            "--config",
+            path.to_str().expect("utf-8"),
+            "check",
+            "--online",
+        ])
+        .env("T_SECRET", &app.client_secret)
+        .output()
+        .expect("the binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("CANNOT SYNC") && stdout.contains("AuditLog.Read.All"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains(&app.client_secret)
+            && !String::from_utf8_lossy(&output.stderr).contains(&app.client_secret)
+    );
+    drop(running);
+}
+
+#[tokio::test]
+async fn batch_runs_twenty_per_request_and_surfaces_item_errors_in_order() {
+    let running = start(EmulatorConfig {
+        users: 60,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let app = running.demo_app(0).expect("a demo app").clone();
+    let s = settings(
+        &config_text(&running, &app, &secret_auth(&app.client_secret), ""),
+        &Environment::default(),
+        std::path::Path::new("."),
+    );
+    let client = client(
+        &s,
+        memory_store().await,
+        RetryPolicy::default(),
+        Some(Duration::from_secs(30)),
+    );
+    let page = client
+        .page(&client.url("users?$select=id&$top=44").expect("a URL"))
+        .await
+        .expect("users");
+    let mut requests: Vec<graph::batch::BatchRequest> = page
+        .value
+        .iter()
+        .map(|u| {
+            let id = u["id"].as_str().expect("an id");
+            graph::batch::BatchRequest {
+                id: id.to_owned(),
+                url: format!("/users/{id}?$select=id,displayName"),
+            }
+        })
+        .collect();
+    requests.insert(
+        7,
+        graph::batch::BatchRequest {
+            id: "ghost".into(),
+            url: "/users/00000000-0000-4000-8000-00000000dead".into(),
+        },
+    );
+    running.control.reset_counters();
+    let items = client.batch_get(&requests).await.expect("the batches run");
+    assert_eq!(items.len(), 45);
+    assert_eq!(
+        running.control.counters().count("POST /v1.0/$batch"),
+        3,
+        "45 requests in batches of at most 20"
+    );
+    for (item, request) in items.iter().zip(&requests) {
+        assert_eq!(item.id, request.id, "results come back in request order");
+        if item.id == "ghost" {
+            assert!(
+                matches!(&item.result, Err(GraphError::Api { status: 404, .. })),
+                "{:?}",
+                item.result
+            );
+        } else {
+            let body = item.result.as_ref().expect("a user");
+            assert_eq!(body["id"], item.id.as_str());
+        }
+    }
+}
