@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::config::EmulatorConfig;
-use crate::server::{GraphEmulator, StartError};
+use crate::server::{GraphEmulator, Running, StartError};
 
 /// How [`run`] prints the URLs and credentials.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -44,18 +44,26 @@ pub struct EmulatorArgs {
     /// Enforce the resource-unit throttling model.
     #[arg(long)]
     pub throttle: bool,
-    /// Access token lifetime in seconds.
-    #[arg(long, default_value_t = 3_599, value_name = "SECONDS")]
-    pub token_lifetime: u64,
+    /// Access token lifetime: seconds (`3599`) or a duration (`1h`, `90s`).
+    #[arg(long, default_value = "3599", value_name = "DURATION", value_parser = parse_lifetime)]
+    pub token_lifetime: Duration,
     /// Scenario file (JSON) sizing tenants and adding named users and groups.
     #[arg(long, value_name = "FILE")]
     pub scenario: Option<PathBuf>,
     /// Output format of the start-up banner.
     #[arg(long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
-    /// Where to write each demo app's certificate and private key.
+    /// Where to write each demo app's certificate and private key (default: a
+    /// `graph-emulator-{pid}` folder in the temporary directory).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+}
+
+fn parse_lifetime(value: &str) -> Result<Duration, String> {
+    match value.parse::<u64>() {
+        Ok(seconds) => Ok(Duration::from_secs(seconds)),
+        Err(_) => humantime::parse_duration(value).map_err(|e| format!("not a duration: {e}")),
+    }
 }
 
 impl EmulatorArgs {
@@ -68,7 +76,7 @@ impl EmulatorArgs {
             tenants: self.tenants.max(1),
             latency: Duration::from_millis(self.latency_ms),
             throttle: self.throttle,
-            token_lifetime: Duration::from_secs(self.token_lifetime.max(1)),
+            token_lifetime: self.token_lifetime.max(Duration::from_secs(1)),
             scenario: self.scenario.clone(),
             listen: Some(self.listen),
             data_dir: Some(
@@ -81,16 +89,15 @@ impl EmulatorArgs {
     }
 }
 
-/// Starts an emulator, prints its URLs and the demo apps' credentials, and serves until
-/// `shutdown` completes.
-pub async fn run(args: EmulatorArgs, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
-    let running = GraphEmulator::start(args.config()).await?;
+/// What [`run`] prints on start: URLs and each tenant's demo app credentials (with
+/// [`Output::Json`], one JSON line: `graph_url`, `authority_url`, `control_url`, `tenants`).
+pub fn banner(running: &Running, output: Output) -> String {
     let demos: Vec<_> = running
         .tenants
         .iter()
         .filter(|c| c.name == "demo")
         .collect();
-    match args.output {
+    match output {
         Output::Json => {
             let tenants: Vec<_> = demos
                 .iter()
@@ -107,34 +114,43 @@ pub async fn run(args: EmulatorArgs, shutdown: impl Future<Output = ()>) -> Resu
                     })
                 })
                 .collect();
-            let line = json!({
+            json!({
                 "graph_url": running.graph_url,
                 "authority_url": running.authority_url,
                 "control_url": running.control_url,
                 "tenants": tenants,
-            });
-            println!("{line}");
+            })
+            .to_string()
         }
         Output::Text => {
-            println!("Graph emulator listening");
-            println!("  Graph:      {}", running.graph_url);
-            println!(
-                "  Authority:  {}  (token endpoint: {{authority}}/{{tenant}}/oauth2/v2.0/token)",
-                running.authority_url
+            let mut out = format!(
+                "Graph emulator listening\n  Graph:      {}\n  Authority:  {}  (token endpoint: {{authority}}/{{tenant}}/oauth2/v2.0/token)\n  Control:    {}\n",
+                running.graph_url, running.authority_url, running.control_url
             );
-            println!("  Control:    {}", running.control_url);
             for c in demos {
-                println!("Tenant {} ({})", c.tenant_id, c.tenant_domain);
-                println!("  client id:     {}", c.client_id);
-                println!("  client secret: {}", c.client_secret);
+                out.push_str(&format!(
+                    "Tenant {} ({})\n  client id:     {}\n  client secret: {}\n",
+                    c.tenant_id, c.tenant_domain, c.client_id, c.client_secret
+                ));
                 if let (Some(cert), Some(key)) = (&c.certificate_path, &c.private_key_path) {
-                    println!("  certificate:   {}", cert.display());
-                    println!("  private key:   {}", key.display());
+                    out.push_str(&format!(
+                        "  certificate:   {}\n  private key:   {}\n",
+                        cert.display(),
+                        key.display()
+                    ));
                 }
-                println!("  permissions:   {}", c.roles.join(", "));
+                out.push_str(&format!("  permissions:   {}\n", c.roles.join(", ")));
             }
+            out.trim_end().to_owned()
         }
     }
+}
+
+/// Starts an emulator, prints its URLs and the demo apps' credentials, and serves until
+/// `shutdown` completes.
+pub async fn run(args: EmulatorArgs, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
+    let running = GraphEmulator::start(args.config()).await?;
+    println!("{}", banner(&running, args.output));
     shutdown.await;
     running.shutdown().await;
     Ok(())

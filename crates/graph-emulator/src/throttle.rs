@@ -128,19 +128,21 @@ pub struct Throttle {
 }
 
 impl Throttle {
-    /// Charges a request to the app+tenant pair, or refuses it. Refused requests are not
+    /// Charges a request to the app+tenant pair (`tenant_users` sizes a new pair's quota), or
+    /// refuses it. Refused requests are not
     /// charged, so waiting `Retry-After` is enough for the retry to pass.
     pub fn admit(
         &mut self,
         tenant: Uuid,
         app: Uuid,
-        tenant_users: usize,
+        tenant_users: impl FnOnce() -> usize,
         cost: Cost,
         now: DateTime<Utc>,
     ) -> Admission {
+        // The tenant is sized once, when its app's bucket is made.
         let (read, write) = self.buckets.entry((tenant, app)).or_insert_with(|| {
             (
-                Bucket::new(read_quota(tenant_users), READ_WINDOW_SECS, now),
+                Bucket::new(read_quota(tenant_users()), READ_WINDOW_SECS, now),
                 Bucket::new(WRITE_QUOTA, WRITE_WINDOW_SECS, now),
             )
         });
@@ -233,7 +235,7 @@ mod tests {
         };
         for _ in 0..700 {
             assert!(matches!(
-                throttle.admit(tenant, app, 10, five, now),
+                throttle.admit(tenant, app, || 10, five, now),
                 Admission::Admitted { .. }
             ));
         }
@@ -241,7 +243,7 @@ mod tests {
             retry_after_secs,
             scope,
             ..
-        } = throttle.admit(tenant, app, 10, five, now)
+        } = throttle.admit(tenant, app, || 10, five, now)
         else {
             panic!("expected a 429");
         };
@@ -249,7 +251,7 @@ mod tests {
         assert!(scope.starts_with("Tenant_Application/ReadWrite/"));
         let later = now + Duration::seconds(retry_after_secs as i64);
         assert!(matches!(
-            throttle.admit(tenant, app, 10, five, later),
+            throttle.admit(tenant, app, || 10, five, later),
             Admission::Admitted { .. }
         ));
     }

@@ -304,7 +304,7 @@ impl Directory {
         let user = &self.users[slot];
         if !add.is_empty() && user.text(UserProp::UsageLocation).is_none() {
             return Err(DirectoryError::Invalid(
-                "Invalid usage location for user. Please set the usage location before assigning a license.".into(),
+                "License assignment cannot be done for user with invalid usage location.".into(),
             ));
         }
         for sku_id in add.iter().map(|l| l.sku_id).chain(remove.iter().copied()) {
@@ -329,7 +329,7 @@ impl Directory {
             let sku = self.skus.iter().find(|s| s.sku_id == licence.sku_id);
             if !already && sku.is_some_and(|s| s.available_units() == 0) {
                 return Err(DirectoryError::Invalid(format!(
-                    "Subscription for license {} has no available units.",
+                    "Subscription with SKU {} does not have any available licenses.",
                     licence.sku_id
                 )));
             }

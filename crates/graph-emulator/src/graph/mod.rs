@@ -282,8 +282,10 @@ async fn admit(
 
     // `$batch` itself is free: each of its parts is charged as it runs.
     if emulator.config.throttle && route != "/$batch" {
-        let users = read(&tenant.directory).live_user_count();
-        match lock(&emulator.throttle).admit(tenant.id, grant.client_id, users, units, now) {
+        let users = || read(&tenant.directory).live_user_count();
+        let admission =
+            lock(&emulator.throttle).admit(tenant.id, grant.client_id, users, units, now);
+        match admission {
             Admission::Admitted { limit_percentage } => {
                 request.extensions_mut().insert(Caller { grant, tenant });
                 return Ok(Admitted {

@@ -172,3 +172,41 @@ fn cli_flags_parse_into_a_configuration() {
     assert_eq!(config.token_lifetime.as_secs(), 600);
     assert_eq!(cli.args.output, graph_emulator::Output::Json);
 }
+
+/// `--output json` prints one line with the URLs and, per tenant, the demo app's
+/// credentials and where its certificate key pair is.
+#[tokio::test]
+async fn the_json_banner_names_urls_credentials_and_key_pair_paths() {
+    let dir = std::env::temp_dir().join(format!("graph-emulator-banner-{}", uuid::Uuid::new_v4()));
+    let env = start_with(EmulatorConfig {
+        users: 5,
+        groups: 0,
+        tenants: 2,
+        data_dir: Some(dir.clone()),
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let line = graph_emulator::cli::banner(&env.running, graph_emulator::Output::Json);
+    assert!(!line.contains('\n'));
+    let banner: Value = serde_json::from_str(&line).expect("json");
+    assert_eq!(banner["graph_url"], env.running.graph_url.as_str());
+    assert_eq!(banner["authority_url"], env.running.authority_url.as_str());
+    assert_eq!(banner["control_url"], env.running.control_url.as_str());
+    let tenants = banner["tenants"].as_array().expect("tenants");
+    assert_eq!(tenants.len(), 2);
+    for tenant in tenants {
+        for key in [
+            "tenant_id",
+            "client_id",
+            "client_secret",
+            "certificate_pem",
+            "private_key_pem",
+        ] {
+            assert!(tenant[key].is_string(), "{key}");
+        }
+        assert!(std::path::Path::new(tenant["private_key_pem"].as_str().expect("path")).exists());
+    }
+    let text = graph_emulator::cli::banner(&env.running, graph_emulator::Output::Text);
+    assert!(text.contains(&env.running.graph_url) && text.contains("client secret:"));
+    let _ = std::fs::remove_dir_all(dir);
+}
