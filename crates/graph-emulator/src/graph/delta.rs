@@ -5,6 +5,7 @@
 //! base64url JSON carrying N, the version the round started at (the next round's N), the
 //! cursor, the `$select` set and the `$filter` ids — so deltaLinks can be replayed any time.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -14,13 +15,13 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::error::GraphError;
 use super::query::{ODataQuery, Prefer, decode_token, encode_token};
 use super::{Caller, READ_GROUPS, READ_USERS, render};
-use crate::directory::{Group, GroupProp, Lifecycle, Member, MemberKind, User, UserProp};
+use crate::directory::{Group, GroupProp, Lifecycle, Member, User, UserProp};
 use crate::state::{Emulator, read};
 
 /// Page size without `Prefer: odata.maxpagesize`.
@@ -228,31 +229,40 @@ fn page_size(headers: &HeaderMap) -> (u32, Option<u32>) {
 }
 
 /// The response of a page: items, and a nextLink (cursor moved) or a deltaLink (round done).
-fn respond(
+fn respond<T: Serialize>(
     emulator: &Emulator,
     path: &str,
     context: &str,
-    value: Vec<Value>,
+    value: Vec<T>,
     state: &DeltaState,
     done: bool,
     applied: Option<u32>,
 ) -> Response {
     let base = &emulator.urls.graph;
-    let mut body = json!({"@odata.context": format!("{base}/$metadata#{context}"), "value": value});
-    if done {
+    let (next_link, delta_link) = if done {
         let next = DeltaState {
             s: state.u,
             c: 0,
             m: 0,
             ..state.clone()
         };
-        body["@odata.deltaLink"] =
-            Value::String(format!("{base}/{path}?$deltatoken={}", encode_token(&next)));
+        (
+            None,
+            Some(format!("{base}/{path}?$deltatoken={}", encode_token(&next))),
+        )
     } else {
-        body["@odata.nextLink"] =
-            Value::String(format!("{base}/{path}?$skiptoken={}", encode_token(state)));
-    }
-    let mut response = Json(body).into_response();
+        (
+            Some(format!("{base}/{path}?$skiptoken={}", encode_token(state))),
+            None,
+        )
+    };
+    let page = render::Page {
+        context: format!("{base}/$metadata#{context}"),
+        next_link,
+        delta_link,
+        value,
+    };
+    let mut response = Json(page).into_response();
     if let Some(n) = applied
         && let Ok(value) = HeaderValue::from_str(&format!("odata.maxpagesize={n}"))
     {
@@ -265,47 +275,68 @@ fn removed(id: Uuid, reason: &str) -> Value {
     json!({"id": id, "@removed": {"reason": reason}})
 }
 
+/// One item of a users/delta page.
+enum UserItem<'a> {
+    /// The user, with the properties to report.
+    Present(render::UserJson<'a>),
+    /// `{"id", "@removed": {"reason"}}`.
+    Removed(Uuid, &'static str),
+}
+
+impl Serialize for UserItem<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Present(user) => user.serialize(serializer),
+            Self::Removed(id, reason) => removed(*id, reason).serialize(serializer),
+        }
+    }
+}
+
 /// A user's entry in a round since `since`, or `None` when it has nothing to report.
-fn user_entry(user: &User, props: &[UserProp], since: u32, minimal: bool) -> Option<Value> {
+fn user_entry<'a>(
+    user: &'a User,
+    props: &'a [UserProp],
+    since: u32,
+    minimal: bool,
+) -> Option<UserItem<'a>> {
     match user.lifecycle {
         Lifecycle::SoftDeleted { at } if at > since && user.appeared <= since && since > 0 => {
-            return Some(removed(user.id, "changed"));
+            return Some(UserItem::Removed(user.id, "changed"));
         }
         Lifecycle::HardDeleted { at } if at > since && user.appeared <= since && since > 0 => {
-            return Some(removed(user.id, "deleted"));
+            return Some(UserItem::Removed(user.id, "deleted"));
         }
         Lifecycle::Live => {}
         _ => return None,
     }
     let fresh = since == 0 || user.appeared > since;
-    let changed: Vec<UserProp> = props
-        .iter()
-        .copied()
-        .filter(|p| user.versions[p.index()] > since)
-        .collect();
-    if !fresh && changed.is_empty() {
+    let changed = |p: &UserProp| user.versions[p.index()] > since;
+    if !fresh && !props.iter().any(changed) {
         return None;
     }
-    let shown: &[UserProp] = if minimal && !fresh { &changed } else { props };
-    let mut map: Map<String, Value> = render::user(user, shown, false);
+    let shown: Cow<'a, [UserProp]> = if minimal && !fresh {
+        Cow::Owned(props.iter().copied().filter(changed).collect())
+    } else {
+        Cow::Borrowed(props)
+    };
+    let mut manager_delta = None;
     if shown.contains(&UserProp::Manager) {
         let manager_changed = user.versions[UserProp::Manager.index()] > since;
-        let reference = |id: Uuid| Member {
-            id,
-            kind: MemberKind::User,
-        };
         let entries = match (user.manager, user.previous_manager) {
-            (Some(m), _) => vec![render::delta_reference(&reference(m), false)],
-            (None, Some(p)) if manager_changed && !fresh => {
-                vec![render::delta_reference(&reference(p), true)]
-            }
+            (Some(m), _) => vec![(m, false)],
+            (None, Some(p)) if manager_changed && !fresh => vec![(p, true)],
             _ => Vec::new(),
         };
         if !entries.is_empty() || (manager_changed && !fresh) {
-            map.insert("manager@delta".into(), Value::Array(entries));
+            manager_delta = Some(entries);
         }
     }
-    Some(Value::Object(map))
+    let json = render::UserJson {
+        props: shown,
+        manager_delta,
+        ..render::UserJson::new(user, props, false)
+    };
+    Some(UserItem::Present(json))
 }
 
 /// `GET /users/delta`.
@@ -329,18 +360,17 @@ pub async fn users(
     let dir = read(&caller.tenant.directory);
     let filter: HashSet<Uuid> = state.f.iter().copied().collect();
     let mut value = Vec::new();
+    let end = dir.users.len();
     let mut slot = state.c as usize;
-    while slot < dir.users.len() && value.len() < page as usize {
+    while slot < end && value.len() < page as usize {
         let user = &dir.users[slot];
         slot += 1;
         if !filter.is_empty() && !filter.contains(&user.id) {
             continue;
         }
-        if let Some(entry) = user_entry(user, &props, state.s, minimal) {
-            value.push(entry);
-        }
+        value.extend(user_entry(user, &props, state.s, minimal));
     }
-    let done = slot >= dir.users.len();
+    let done = slot >= end;
     state.c = slot as u32;
     Ok(respond(
         &emulator,

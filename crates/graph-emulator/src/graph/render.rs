@@ -1,36 +1,157 @@
 //! Users, groups and directory objects as Graph JSON.
 
+use std::borrow::Cow;
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value, json};
+use uuid::Uuid;
 
 use crate::directory::{
     Directory, Group, GroupProp, Member, MemberKind, User, UserProp, graph_time,
 };
 
-/// A user with the given properties (`id` always). With `nulls`, properties without a value
-/// are `null` (list and get behaviour); without, they are left out (delta's "never set").
-pub fn user(user: &User, props: &[UserProp], nulls: bool) -> Map<String, Value> {
-    let mut map = Map::with_capacity(props.len() + 1);
-    map.insert("id".into(), Value::String(user.id.to_string()));
-    for &prop in props {
-        if prop == UserProp::Manager {
-            continue;
-        }
-        if nulls || user.has_value(prop) || user.versions[prop.index()] > 0 {
-            map.insert(prop.name().into(), user.value(prop));
-        }
-    }
-    map
+/// A collection page: `@odata.context`, then `@odata.nextLink` or `@odata.deltaLink`, and
+/// `value` (user-list.md, user-delta.md).
+#[derive(Debug, serde::Serialize)]
+pub struct Page<T> {
+    /// `@odata.context`.
+    #[serde(rename = "@odata.context")]
+    pub context: String,
+    /// `@odata.nextLink`.
+    #[serde(rename = "@odata.nextLink", skip_serializing_if = "Option::is_none")]
+    pub next_link: Option<String>,
+    /// `@odata.deltaLink`.
+    #[serde(rename = "@odata.deltaLink", skip_serializing_if = "Option::is_none")]
+    pub delta_link: Option<String>,
+    /// The items.
+    pub value: Vec<T>,
 }
 
-/// The manager as `$expand=manager` embeds it, or `None` without one.
+/// A user written straight to JSON, without building a map first: the hot path of list and
+/// delta pages. `id` always; with `nulls`, properties without a value are `null` (list and get
+/// behaviour); without, never-set properties are left out (delta's rule).
+pub struct UserJson<'a> {
+    /// The user.
+    pub user: &'a User,
+    /// Properties to write (`manager` is written only through the two fields below); owned
+    /// when a delta entry carries only its changed properties.
+    pub props: Cow<'a, [UserProp]>,
+    /// Write unset properties as `null`.
+    pub nulls: bool,
+    /// `$expand=manager`: the manager and its properties.
+    pub manager: Option<(&'a User, &'a [UserProp])>,
+    /// `manager@delta` entries: (manager id, removed).
+    pub manager_delta: Option<Vec<(Uuid, bool)>>,
+    /// Adds `"@odata.type": "#microsoft.graph.user"`.
+    pub typed: bool,
+}
+
+impl<'a> UserJson<'a> {
+    /// A plain user.
+    pub fn new(user: &'a User, props: &'a [UserProp], nulls: bool) -> Self {
+        Self {
+            user,
+            props: Cow::Borrowed(props),
+            nulls,
+            manager: None,
+            manager_delta: None,
+            typed: false,
+        }
+    }
+}
+
+struct Texts<'a>(&'a [std::sync::Arc<str>]);
+
+impl Serialize for Texts<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|s| s.as_ref()))
+    }
+}
+
+struct ManagerRef(Uuid, bool);
+
+impl Serialize for ManagerRef {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(if self.1 { 3 } else { 2 }))?;
+        map.serialize_entry("@odata.type", MemberKind::User.odata_type())?;
+        map.serialize_entry("id", &self.0)?;
+        if self.1 {
+            map.serialize_entry("@removed", &json!({"reason": "deleted"}))?;
+        }
+        map.end()
+    }
+}
+
+impl Serialize for UserJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let user = self.user;
+        let mut map = serializer.serialize_map(None)?;
+        if self.typed {
+            map.serialize_entry("@odata.type", MemberKind::User.odata_type())?;
+        }
+        map.serialize_entry("id", &user.id)?;
+        for &prop in self.props.iter() {
+            if prop == UserProp::Manager
+                || !(self.nulls || user.has_value(prop) || user.versions[prop.index()] > 0)
+            {
+                continue;
+            }
+            let name = prop.name();
+            match prop {
+                UserProp::AccountEnabled => map.serialize_entry(name, &user.account_enabled)?,
+                UserProp::OnPremisesSyncEnabled => {
+                    map.serialize_entry(name, &user.on_premises_sync_enabled)?
+                }
+                UserProp::BusinessPhones => {
+                    map.serialize_entry(name, &Texts(&user.business_phones))?
+                }
+                UserProp::OtherMails => map.serialize_entry(name, &Texts(&user.other_mails))?,
+                UserProp::AssignedLicenses => map.serialize_entry(name, &user.assigned_licenses)?,
+                UserProp::OnPremisesExtensionAttributes | UserProp::SignInActivity => {
+                    map.serialize_entry(name, &user.value(prop))?
+                }
+                text => map.serialize_entry(name, &user.text(text))?,
+            }
+        }
+        if let Some((manager, props)) = self.manager {
+            let embedded = UserJson {
+                typed: true,
+                ..UserJson::new(manager, props, true)
+            };
+            map.serialize_entry("manager", &embedded)?;
+        }
+        if let Some(entries) = &self.manager_delta {
+            let refs: Vec<ManagerRef> = entries
+                .iter()
+                .map(|&(id, removed)| ManagerRef(id, removed))
+                .collect();
+            map.serialize_entry("manager@delta", &refs)?;
+        }
+        map.end()
+    }
+}
+
+/// A user with the given properties as a JSON map (see [`UserJson`]).
+pub fn user(user: &User, props: &[UserProp], nulls: bool) -> Map<String, Value> {
+    match serde_json::to_value(UserJson::new(user, props, nulls)) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    }
+}
+
+/// The live manager of a user, if any.
+pub fn live_manager<'a>(dir: &'a Directory, user: &User) -> Option<&'a User> {
+    dir.user(user.manager?).filter(|m| m.is_live())
+}
+
+/// The manager as `$expand=manager` and `/manager` return it, or `None` without one.
 pub fn expanded_manager(dir: &Directory, user: &User, props: &[UserProp]) -> Option<Value> {
-    let manager = dir.user(user.manager?).filter(|m| m.is_live())?;
-    let mut map = self::user(manager, props, true);
-    map.insert(
-        "@odata.type".into(),
-        Value::String("#microsoft.graph.user".into()),
-    );
-    Some(Value::Object(map))
+    let manager = live_manager(dir, user)?;
+    serde_json::to_value(UserJson {
+        typed: true,
+        ..UserJson::new(manager, props, true)
+    })
+    .ok()
 }
 
 /// Resolves `$select` names against the user properties; unknown names are a 400.

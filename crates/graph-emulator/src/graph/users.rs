@@ -7,7 +7,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use super::error::GraphError;
 use super::filter::{Filter, Value as FilterValue};
@@ -114,19 +114,17 @@ fn context(base: &str, select: Option<&[String]>, entity: bool) -> String {
     }
 }
 
-fn user_json(
-    dir: &Directory,
-    user: &User,
-    props: &[UserProp],
-    manager: Option<&[UserProp]>,
-) -> Map<String, Value> {
-    let mut map = render::user(user, props, true);
-    if let Some(manager_props) = manager
-        && let Some(m) = render::expanded_manager(dir, user, manager_props)
-    {
-        map.insert("manager".into(), m);
+fn user_json<'a>(
+    dir: &'a Directory,
+    user: &'a User,
+    props: &'a [UserProp],
+    manager: Option<&'a [UserProp]>,
+) -> render::UserJson<'a> {
+    let expanded = manager.and_then(|p| render::live_manager(dir, user).map(|m| (m, p)));
+    render::UserJson {
+        manager: expanded,
+        ..render::UserJson::new(user, props, true)
     }
-    map
 }
 
 /// `GET /users`.
@@ -179,25 +177,23 @@ pub async fn list(
             next = Some(slot);
             break;
         }
-        value.push(Value::Object(user_json(
-            &dir,
-            user,
-            &props,
-            manager.as_deref(),
-        )));
+        value.push(user_json(&dir, user, &props, manager.as_deref()));
     }
     let base = &emulator.urls.graph;
-    let mut body =
-        json!({"@odata.context": context(base, query.select.as_deref(), false), "value": value});
-    if let Some(slot) = next {
+    let next_link = next.map(|slot| {
         let token = encode_token(&ListCursor {
             e: emulator.epoch(),
             c: slot as u32,
         });
-        body["@odata.nextLink"] =
-            Value::String(format!("{base}/users?{}", query.with_skip_token(&token)));
-    }
-    Ok(Json(body).into_response())
+        format!("{base}/users?{}", query.with_skip_token(&token))
+    });
+    let page = render::Page {
+        context: context(base, query.select.as_deref(), false),
+        next_link,
+        delta_link: None,
+        value,
+    };
+    Ok(Json(page).into_response())
 }
 
 /// `GET /users/{id | userPrincipalName}`.
@@ -218,7 +214,11 @@ pub async fn get(
     let user = dir
         .live_user_by_key(&id)
         .ok_or_else(|| GraphError::not_found(&id))?;
-    let mut map = user_json(&dir, user, &props, manager.as_deref());
+    let Ok(Value::Object(mut map)) =
+        serde_json::to_value(user_json(&dir, user, &props, manager.as_deref()))
+    else {
+        return Err(GraphError::not_found(&id));
+    };
     map.insert(
         "@odata.context".into(),
         Value::String(context(&emulator.urls.graph, query.select.as_deref(), true)),
