@@ -173,15 +173,25 @@ impl Directory {
         }
     }
 
-    /// Adds a generated user (part of version 1).
-    pub fn insert_user(&mut self, mut user: User) {
-        let slot = self.users.len() as u32;
-        user.appeared = user.appeared.max(1);
-        if let Some(upn) = user.text(UserProp::UserPrincipalName) {
-            self.upn_index.insert(upn.to_lowercase(), slot);
+    /// Adds generated users (part of version 1). The vector is taken over as is when the
+    /// directory has none yet, so 100 000 users are never held twice.
+    pub fn insert_users(&mut self, mut users: Vec<User>) {
+        let first = self.users.len() as u32;
+        self.user_index.reserve(users.len());
+        self.upn_index.reserve(users.len());
+        for (n, user) in users.iter_mut().enumerate() {
+            let slot = first + n as u32;
+            user.appeared = user.appeared.max(1);
+            if let Some(upn) = user.text(UserProp::UserPrincipalName) {
+                self.upn_index.insert(upn.to_lowercase(), slot);
+            }
+            self.user_index.insert(user.id, slot);
         }
-        self.user_index.insert(user.id, slot);
-        self.users.push(user);
+        if self.users.is_empty() {
+            self.users = users;
+        } else {
+            self.users.append(&mut users);
+        }
     }
 
     /// Adds a generated group (part of version 1).

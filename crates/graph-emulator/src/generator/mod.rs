@@ -93,9 +93,7 @@ pub fn generate(seed: u64, index: usize, size: TenantSize) -> Directory {
         organisation,
         &skus,
     );
-    for person in people.users {
-        dir.insert_user(person);
-    }
+    dir.insert_users(people.users);
     let mut consumed: HashMap<Uuid, u32> = HashMap::new();
     for user in &dir.users {
         for licence in &user.assigned_licenses {

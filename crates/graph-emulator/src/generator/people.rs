@@ -33,6 +33,16 @@ fn text(s: impl Into<Arc<str>>) -> Option<Arc<str>> {
     Some(s.into())
 }
 
+/// Shares one allocation per distinct catalogue string (names, cities, languages…).
+#[derive(Default)]
+struct Interner(HashMap<&'static str, Arc<str>>);
+
+impl Interner {
+    fn get(&mut self, s: &'static str) -> Option<Arc<str>> {
+        Some(self.0.entry(s).or_insert_with(|| Arc::from(s)).clone())
+    }
+}
+
 pub(super) fn make_users(
     rng: &mut StdRng,
     count: usize,
@@ -48,6 +58,7 @@ pub(super) fn make_users(
         ..Roles::default()
     };
     let mut taken: HashMap<String, u32> = HashMap::with_capacity(count);
+    let mut shared = Interner::default();
     // Shared values are interned so 100 000 users do not carry 100 000 copies of "Sales".
     let intern_departments: Vec<Arc<str>> = DEPARTMENTS.iter().map(|d| Arc::from(d.0)).collect();
     let intern_titles: Vec<Vec<Arc<str>>> = DEPARTMENTS
@@ -70,8 +81,8 @@ pub(super) fn make_users(
         let given = GIVEN_NAMES[rng.random_range(0..GIVEN_NAMES.len())];
         let surname = SURNAMES[rng.random_range(0..SURNAMES.len())];
         let is_guest = slot % guest_every == guest_every - 1;
-        user.set_text(UserProp::GivenName, text(given));
-        user.set_text(UserProp::Surname, text(surname));
+        user.set_text(UserProp::GivenName, shared.get(given));
+        user.set_text(UserProp::Surname, shared.get(surname));
         user.set_text(UserProp::DisplayName, text(format!("{given} {surname}")));
         let created = reference - Duration::minutes((count - slot) as i64 * 7 + 60);
         user.set_text(
@@ -101,7 +112,7 @@ pub(super) fn make_users(
             user.set_text(UserProp::UserType, Some(guest.clone()));
             user.set_text(UserProp::CreationType, Some(invitation.clone()));
             user.other_mails = vec![Arc::from(external)];
-            user.set_text(UserProp::UsageLocation, text(office.country));
+            user.set_text(UserProp::UsageLocation, shared.get(office.country));
             if rng.random_bool(0.3) {
                 user.assigned_licenses.push(licence(&skus[0]));
             }
@@ -161,16 +172,16 @@ pub(super) fn make_users(
                     rng.random_range(1..40)
                 )),
             );
-            user.set_text(UserProp::City, text(office.city));
-            user.set_text(UserProp::State, text(office.state));
-            user.set_text(UserProp::Country, text(office.country));
-            user.set_text(UserProp::StreetAddress, text(office.street));
-            user.set_text(UserProp::PostalCode, text(office.postal_code));
-            user.set_text(UserProp::PreferredLanguage, text(office.language));
+            user.set_text(UserProp::City, shared.get(office.city));
+            user.set_text(UserProp::State, shared.get(office.state));
+            user.set_text(UserProp::Country, shared.get(office.country));
+            user.set_text(UserProp::StreetAddress, shared.get(office.street));
+            user.set_text(UserProp::PostalCode, shared.get(office.postal_code));
+            user.set_text(UserProp::PreferredLanguage, shared.get(office.language));
             // 1 % have no usage location (and so no licence): assignLicense must refuse them.
             let has_usage_location = !rng.random_bool(0.01);
             if has_usage_location {
-                user.set_text(UserProp::UsageLocation, text(office.country));
+                user.set_text(UserProp::UsageLocation, shared.get(office.country));
             }
             if rng.random_bool(0.9) {
                 user.business_phones = vec![Arc::from(format!(

@@ -77,18 +77,18 @@ impl ODataQuery {
         }
     }
 
-    /// The query string of the next page: the same options with `$skiptoken` replaced.
+    /// The query string of the next page: the same options with `$skiptoken` replaced. Keys
+    /// keep their literal `$`, as Graph's links do (`…/users?$select=id&$skiptoken=…`).
     pub fn with_skip_token(&self, token: &str) -> String {
-        let mut out = url::form_urlencoded::Serializer::new(String::new());
-        for (key, value) in self
-            .pairs
+        let encode =
+            |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+        self.pairs
             .iter()
             .filter(|(k, _)| !k.eq_ignore_ascii_case("$skiptoken"))
-        {
-            out.append_pair(key, value);
-        }
-        out.append_pair("$skiptoken", token);
-        out.finish()
+            .map(|(k, v)| format!("{}={}", encode(k).replace("%24", "$"), encode(v)))
+            .chain(std::iter::once(format!("$skiptoken={}", encode(token))))
+            .collect::<Vec<_>>()
+            .join("&")
     }
 }
 
@@ -155,7 +155,7 @@ mod tests {
             ODataQuery::parse(Some("$select=id,displayName&$top=5&$skiptoken=old")).expect("query");
         assert_eq!(
             query.with_skip_token("new"),
-            "%24select=id%2CdisplayName&%24top=5&%24skiptoken=new"
+            "$select=id%2CdisplayName&$top=5&$skiptoken=new"
         );
     }
 

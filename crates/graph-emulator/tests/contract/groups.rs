@@ -52,6 +52,43 @@ async fn groups_resolve_by_display_name_with_escaped_quotes() {
     );
 }
 
+/// Source: group-get.md (`@odata.context …#groups/$entity`, group properties); concepts/errors.md
+/// (404 `Request_ResourceNotFound`); an unknown path segment is a 400 `BadRequest`.
+#[tokio::test]
+async fn get_group_by_id_and_unknown_segments() {
+    let env = start(30, 14).await;
+    let token = env.token().await;
+    let id = env
+        .running
+        .control
+        .find_group(env.tenant(), well_known::CAB)
+        .expect("group");
+    let (status, _, body) = env
+        .get(
+            &token,
+            &format!("/groups/{id}?$select=id,displayName,securityEnabled"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body["@odata.context"],
+        format!("{}/$metadata#groups/$entity", env.running.graph_url)
+    );
+    assert_eq!(body["displayName"], well_known::CAB);
+    assert_eq!(body["securityEnabled"], true);
+    let (status, headers, body) = env
+        .get(&token, &format!("/groups/{}", uuid::Uuid::new_v4()))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        graph_error_code(&body, &headers),
+        "Request_ResourceNotFound"
+    );
+    let (status, _, body) = env.get(&token, "/devices").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], "BadRequest");
+}
+
 /// Source: group-list-members.md (members with `@odata.type`: users, groups, org contacts);
 /// group-list-transitivemembers.md (nested groups' members included).
 #[tokio::test]
