@@ -48,6 +48,44 @@ async fn scripted_503_429_and_malformed_json_hit_the_next_matching_requests() {
     assert!(body.is_string(), "the body does not parse as JSON");
 }
 
+/// A rate-based rule fires on about its share of requests, reproducibly for one seed; the
+/// counters see every request, with `x-ms-throttle-priority: low` ones counted apart.
+#[tokio::test]
+async fn a_rate_based_fault_hits_a_share_of_requests_and_counters_see_them() {
+    let env = start(10, 0).await;
+    let token = env.token().await;
+    env.running.control.add_fault(FaultRule {
+        kind: FaultKind::ServiceUnavailable {
+            retry_after_secs: None,
+        },
+        endpoint: Some("/users".into()),
+        tenant: None,
+        trigger: Trigger::Rate { probability: 0.3 },
+    });
+    let mut failed = 0;
+    for _ in 0..200 {
+        let (status, _, _) = env
+            .get_with(
+                &token,
+                "/users?$top=1",
+                &[("x-ms-throttle-priority", "low")],
+            )
+            .await;
+        failed += u32::from(status == StatusCode::SERVICE_UNAVAILABLE);
+    }
+    assert!((35..=85).contains(&failed), "{failed} of 200 at 30 %");
+    env.running.control.clear_faults();
+    let (status, _, _) = env.get(&token, "/users?$top=1").await;
+    assert_eq!(status, StatusCode::OK);
+    let counters = env.running.control.counters();
+    assert_eq!(counters.count("GET /v1.0/users"), 201);
+    assert_eq!(
+        counters.count_status("GET /v1.0/users", 503),
+        u64::from(failed)
+    );
+    assert_eq!(counters.low_priority, 200);
+}
+
 /// A timeout fault holds the response past the client's timeout.
 #[tokio::test]
 async fn a_timeout_fault_outlasts_the_client_timeout() {

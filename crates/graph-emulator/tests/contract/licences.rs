@@ -139,3 +139,33 @@ async fn assign_license_enforces_usage_location_known_skus_and_units() {
         );
     }
 }
+
+/// Source: subscribedsku-list.md and user-assignlicense.md ("Permissions":
+/// Organization.Read.All / LicenseAssignment.ReadWrite.All); concepts/errors.md (403).
+#[tokio::test]
+async fn licence_endpoints_need_their_permissions() {
+    let env = start(30, 0).await;
+    let app = env
+        .running
+        .control
+        .add_app(env.tenant(), "reader", &["User.Read.All", "Group.Read.All"])
+        .expect("app");
+    let token = env.token_for(&app).await;
+    let (status, headers, body) = env.get(&token, "/subscribedSkus").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        graph_error_code(&body, &headers),
+        "Authorization_RequestDenied"
+    );
+    let (_, _, users) = env.get(&token, "/users?$select=id&$top=1").await;
+    let id = users["value"][0]["id"].as_str().expect("id").to_owned();
+    let body = json!({"addLicenses": [], "removeLicenses": []});
+    let (status, headers, body) = env
+        .post_json(&token, &format!("/users/{id}/assignLicense"), &body)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        graph_error_code(&body, &headers),
+        "Authorization_RequestDenied"
+    );
+}
