@@ -118,27 +118,14 @@ fn state_of(
     query: &ODataQuery,
 ) -> Result<DeltaState, GraphError> {
     let now = emulator.now();
+    let latest = query.skip_token.is_none() && query.delta_token.as_deref() == Some("latest");
     let token = query.skip_token.as_deref().map(|t| (t, true)).or(query
         .delta_token
         .as_deref()
-        .filter(|t| !t.is_empty())
+        .filter(|t| !t.is_empty() && !latest)
         .map(|t| (t, false)));
     let version = read(&caller.tenant.directory).version();
     if let Some((token, skip)) = token {
-        if token == "latest" && !skip {
-            return Ok(DeltaState {
-                k: collection,
-                e: emulator.epoch(),
-                t: caller.tenant.id,
-                s: version,
-                u: version,
-                c: u32::MAX,
-                m: 0,
-                p: query.select.clone(),
-                f: Vec::new(),
-                i: now.timestamp(),
-            });
-        }
         let invalid = if skip {
             expired_page_token
         } else {
@@ -208,13 +195,14 @@ fn state_of(
             "$expand is not supported with delta on this collection.",
         ));
     }
+    // `$deltatoken=latest` skips the initial round: the round is over before it starts.
     Ok(DeltaState {
         k: collection,
         e: emulator.epoch(),
         t: caller.tenant.id,
-        s: 0,
+        s: if latest { version } else { 0 },
         u: version,
-        c: 0,
+        c: if latest { u32::MAX } else { 0 },
         m: 0,
         p: select,
         f: ids,

@@ -167,6 +167,25 @@ async fn pipeline(
             Err((error, units)) => (error.into_response(), units, None, false),
         };
 
+    // Extractor rejections (a malformed body, say) come back as plain text: give them
+    // Graph's error shape too.
+    let plain_failure = response.status().is_client_error()
+        && !response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("json"));
+    if plain_failure && response.extensions().get::<GraphError>().is_none() {
+        let status = response.status();
+        let body = std::mem::replace(response.body_mut(), Body::empty());
+        let text = to_bytes(body, 64 * 1024).await.unwrap_or_default();
+        let error = GraphError::new(
+            status,
+            "BadRequest",
+            String::from_utf8_lossy(&text).into_owned(),
+        );
+        response.extensions_mut().insert(error);
+    }
     if let Some(error) = response.extensions_mut().remove::<GraphError>() {
         let body = error
             .body(emulator.now(), &request_id, &client_request_id)

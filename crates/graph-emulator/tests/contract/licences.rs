@@ -125,6 +125,15 @@ async fn assign_license_enforces_usage_location_known_skus_and_units() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{response}");
         assert_eq!(graph_error_code(&response, &headers), "Request_BadRequest");
     }
+    let (status, headers, response) = env
+        .post_json(
+            &token,
+            &format!("/users/{user}/assignLicense"),
+            &json!({"addLicenses": "nope"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(graph_error_code(&response, &headers), "BadRequest");
     if let Some(user) = no_location {
         let body = json!({"addLicenses": [{"disabledPlans": [], "skuId": power_bi["skuId"]}], "removeLicenses": []});
         let (status, _, response) = env
