@@ -79,11 +79,10 @@ impl EmulatorArgs {
             token_lifetime: self.token_lifetime.max(Duration::from_secs(1)),
             scenario: self.scenario.clone(),
             listen: Some(self.listen),
-            data_dir: Some(
-                self.data_dir
-                    .clone()
-                    .unwrap_or_else(|| std::env::temp_dir().join("graph-emulator")),
-            ),
+            // Per process: two emulators must not overwrite each other's key pairs.
+            data_dir: Some(self.data_dir.clone().unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("graph-emulator-{}", std::process::id()))
+            })),
             ..EmulatorConfig::default()
         }
     }
