@@ -138,10 +138,16 @@ impl Control {
     }
 
     /// Creates a user from Graph properties (`userPrincipalName`, `displayName` required;
-    /// `manager` may be an id). Returns its id.
+    /// `manager` may be an id; `id` fixes the object id, else a random one). Returns its id.
     pub fn create_user(&self, tenant: Uuid, props: Value) -> Result<Uuid, ControlError> {
-        let props = object(props)?;
-        self.change(tenant, |d, now| d.create_user(Uuid::new_v4(), &props, now))
+        let mut props = object(props)?;
+        let id = match props.remove("id") {
+            Some(Value::String(id)) => Uuid::parse_str(&id)
+                .map_err(|_| ControlError::BadRequest(format!("bad id {id}")))?,
+            Some(other) => return Err(ControlError::BadRequest(format!("bad id {other}"))),
+            None => Uuid::new_v4(),
+        };
+        self.change(tenant, |d, now| d.create_user(id, &props, now))
     }
 
     /// Changes Graph properties of a user (`manager` as an id or null).

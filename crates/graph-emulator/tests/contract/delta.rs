@@ -209,9 +209,14 @@ async fn deltatoken_latest_returns_only_a_delta_link_and_later_changes_follow() 
         .control
         .create_user(
             env.tenant(),
-            json!({"userPrincipalName": "new@contoso.com", "displayName": "New"}),
+            json!({"id": "00000000-0000-4000-8000-00000000000a", "userPrincipalName": "new@contoso.com", "displayName": "New"}),
         )
         .expect("create");
+    assert_eq!(
+        user.to_string(),
+        "00000000-0000-4000-8000-00000000000a",
+        "a given id is kept"
+    );
     let (changes, _, _) = env.round(&token, &link, &[]).await;
     assert_eq!(ids(&changes), HashSet::from([user.to_string()]));
 }
