@@ -371,12 +371,40 @@ pub async fn users(
     ))
 }
 
-/// Membership to report for a group in a round since `since`.
-fn member_delta(group: &Group, since: u32, fresh: bool) -> Vec<(Member, bool)> {
-    if fresh {
-        group.members.iter().map(|m| (*m, true)).collect()
-    } else {
-        group.member_changes_since(since)
+/// Membership to report for a group: every member in a fresh round (borrowed, so a 100 000
+/// member group is not copied per page), else the net changes since the last round.
+enum MemberDelta<'a> {
+    All(&'a [Member]),
+    Changes(Vec<(Member, bool)>),
+}
+
+impl MemberDelta<'_> {
+    fn of(group: &Group, since: u32, fresh: bool) -> MemberDelta<'_> {
+        if fresh {
+            MemberDelta::All(&group.members)
+        } else {
+            MemberDelta::Changes(group.member_changes_since(since))
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Self::All(members) => members.len(),
+            Self::Changes(changes) => changes.len(),
+        }
+    }
+
+    fn chunk(&self, from: usize, to: usize) -> Vec<Value> {
+        match self {
+            Self::All(members) => members[from..to]
+                .iter()
+                .map(|m| render::delta_reference(m, false))
+                .collect(),
+            Self::Changes(changes) => changes[from..to]
+                .iter()
+                .map(|(m, added)| render::delta_reference(m, !added))
+                .collect(),
+        }
     }
 }
 
@@ -419,11 +447,11 @@ pub async fn groups(
             .filter(|p| *p != GroupProp::Members && group.versions[p.index()] > state.s)
             .collect();
         let members = if with_members {
-            member_delta(group, state.s, fresh)
+            MemberDelta::of(group, state.s, fresh)
         } else {
-            Vec::new()
+            MemberDelta::Changes(Vec::new())
         };
-        if !fresh && changed.is_empty() && members.is_empty() {
+        if !fresh && changed.is_empty() && members.len() == 0 {
             slot += 1;
             offset = 0;
             continue;
@@ -438,11 +466,8 @@ pub async fn groups(
             .len()
             .saturating_sub(offset)
             .min(budget.saturating_sub(1).max(1));
-        if !members.is_empty() {
-            let chunk: Vec<Value> = members[offset..offset + take]
-                .iter()
-                .map(|(m, added)| render::delta_reference(m, !added))
-                .collect();
+        if members.len() > 0 {
+            let chunk = members.chunk(offset, offset + take);
             map.insert("members@delta".into(), Value::Array(chunk));
         }
         value.push(Value::Object(map));
