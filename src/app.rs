@@ -17,7 +17,8 @@ use crate::config::{
 };
 use crate::graph::permissions::{self, Verdict};
 use crate::graph::{self, GraphClient, RetryPolicy};
-use crate::store::{self, ConnectionRow, Store};
+use crate::store::{self, ConnectionRow, RunKind, Store};
+use crate::sync::{Mode, RunReport, RunRequest, Syncer};
 
 /// Exit code for an invalid configuration.
 pub const EXIT_INVALID_CONFIG: u8 = 2;
@@ -98,6 +99,37 @@ pub fn graph_client(
         policy,
         connection.id.as_str(),
     ))
+}
+
+/// `runs approve RUN`: records the approval, then applies the quarantined run's held
+/// deactivations (and anything else still pending) without reading Graph.
+pub async fn approve_run(
+    syncer: &Syncer,
+    settings: &Settings,
+    run_id: i64,
+    by: &str,
+) -> anyhow::Result<RunReport> {
+    let run = syncer.store.run(run_id).await?;
+    let connection = settings
+        .connections
+        .iter()
+        .find(|c| c.id.as_str() == run.connection_id)
+        .with_context(|| {
+            format!(
+                "run {run_id} belongs to connection {:?}, which is not configured",
+                run.connection_id
+            )
+        })?;
+    syncer
+        .store
+        .approve_run(run_id, by, syncer.clock.now())
+        .await?;
+    let request = RunRequest {
+        override_guard: true,
+        pending_only: true,
+        ..RunRequest::new(RunKind::Delta, Mode::Apply, &format!("approve #{run_id}"))
+    };
+    Ok(syncer.run(connection, &request).await?)
 }
 
 /// `check --online`: one verdict per connection (or only `only`).

@@ -5,7 +5,9 @@
 //! - [`config`]: the typed, layered, validated configuration (BRIEF §3).
 //! - [`auth`]: token sources for the four credential types (BRIEF §5.2).
 //! - [`graph`]: the Microsoft Graph client: pages, delta rounds, `$batch`, retries (§4.1, §5.1).
+//! - [`mirror`]: merging Entra pages into the per-connection mirror (§4.2).
 //! - [`store`]: every SQL statement; SQLite and PostgreSQL behind one trait (BRIEF §2).
+//! - [`sync`]: one connection, one run: read → mirror → plan → match → apply (§4).
 //! - [`clock`]: time as an input.
 //! - [`ids`]: identifier newtypes.
 //! - [`telemetry`]: log output.
@@ -20,5 +22,7 @@ pub mod clock;
 pub mod config;
 pub mod graph;
 pub mod ids;
+pub mod mirror;
 pub mod store;
+pub mod sync;
 pub mod telemetry;

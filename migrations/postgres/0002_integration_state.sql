@@ -3,14 +3,18 @@
 
 CREATE TABLE delta_states (
     connection_id  TEXT NOT NULL REFERENCES connections (id),
-    -- 'users', 'groups:<n>' (at most 50 group ids per chain), …
+    -- 'users', or 'groups:<n>' (at most 50 group ids per chain)
     chain          TEXT NOT NULL,
     -- hash of the $select/$filter the chain was created with; a change restarts the round
     fingerprint    TEXT NOT NULL,
+    -- the link of the next round, stored with the last page of the round it follows
     delta_link     TEXT,
     -- checkpoint of an unfinished round: the next page to read
     next_link      TEXT,
-    round_kind     TEXT,
+    -- the run that started the round in progress (or last completed)
+    round_id       BIGINT,
+    -- whether that round is an initial (full) round
+    round_initial  BOOLEAN NOT NULL DEFAULT FALSE,
     updated_at     TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (connection_id, chain)
 );
@@ -19,14 +23,20 @@ CREATE TABLE entra_users (
     connection_id  TEXT NOT NULL REFERENCES connections (id),
     entra_id       TEXT NOT NULL,
     upn            TEXT,
+    -- the selected attributes as Graph last reported them (merged across delta pages)
     attributes     JSONB NOT NULL,
     manager_id     TEXT,
-    -- 'changed' (soft-deleted) or 'deleted'; NULL while present
-    removed        TEXT CHECK (removed IN ('changed', 'deleted')),
-    last_seen_run  BIGINT,
+    -- 'changed' (soft-deleted), 'deleted', or 'missing' (not seen by a complete full round)
+    removed        TEXT CHECK (removed IN ('changed', 'deleted', 'missing')),
+    -- the users round that last reported this person
+    seen_round     BIGINT,
+    -- the notification awaiting evaluation (created, updated, removed-changed, removed-deleted,
+    -- full-pass); NULL once evaluated. A crashed run resumes from these.
+    pending        TEXT,
     updated_at     TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (connection_id, entra_id)
 );
+CREATE INDEX entra_users_pending_idx ON entra_users (connection_id, pending);
 
 CREATE TABLE entra_groups (
     connection_id  TEXT NOT NULL REFERENCES connections (id),

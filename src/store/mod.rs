@@ -1,12 +1,18 @@
 //! All SQL lives here. One [`Store`] trait; a SQLite and a PostgreSQL implementation chosen from
 //! the database URL. One trait method is one transaction.
 //!
-//! Both backends share one body of queries (`queries.rs`), compiled once per backend with that
-//! backend's concrete sqlx types: the SQL is the same text on both (`$1` placeholders,
-//! `ON CONFLICT … DO UPDATE`, `RETURNING`), so it is written once. Where the dialects differ
-//! (catalog queries, connection options) each backend module says so itself.
+//! The trait is split by what it owns: [`ServiceDesk`] (schema, reference data and the Halo-style
+//! records) and [`Integration`] (connections' integration state: delta links, the Entra mirror,
+//! runs, the inbound log, delegated tokens). [`Store`] is both.
+//!
+//! Both backends share one body of queries per trait (`service_desk_queries.rs`,
+//! `integration_queries.rs`), compiled once per backend with that backend's concrete sqlx types:
+//! the SQL is the same text on both (`$1` placeholders, `ON CONFLICT … DO UPDATE`, `RETURNING`),
+//! so it is written once. Where the dialects differ (catalog queries, connection options) each
+//! backend module says so itself.
 
 mod error;
+pub mod integration;
 pub mod postgres;
 pub mod records;
 pub mod sqlite;
@@ -16,11 +22,17 @@ use chrono::{DateTime, Utc};
 use mapping::ReferenceSpec;
 
 pub use error::StoreError;
+pub use integration::*;
 pub use records::*;
 
-/// The persistence the daemon needs. Every method is one transaction.
+/// Everything the daemon persists: both halves of the store.
+pub trait Store: ServiceDesk + Integration {}
+
+impl<T: ServiceDesk + Integration> Store for T {}
+
+/// The schema, reference data and the service-desk records. Every method is one transaction.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
+pub trait ServiceDesk: Send + Sync + std::fmt::Debug {
     /// Which backend this is (`sqlite` or `postgres`), for logs.
     fn backend(&self) -> &'static str;
 
@@ -120,18 +132,6 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// A ticket's followers, in insertion order.
     async fn followers(&self, ticket_id: i64) -> Result<Vec<TicketFollower>, StoreError>;
-
-    /// A delegated connection's sealed refresh token, if it has been authorised.
-    async fn delegated_token(&self, connection_id: &str)
-    -> Result<Option<SealedToken>, StoreError>;
-
-    /// Replaces a delegated connection's sealed refresh token in one write.
-    async fn save_delegated_token(
-        &self,
-        connection_id: &str,
-        token: &SealedToken,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
 }
 
 /// Opens the store the URL names (`sqlite:` or `postgres:`), without migrating.

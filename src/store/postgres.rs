@@ -71,4 +71,12 @@ fn database_name(name: &str) -> Result<&str, StoreError> {
     }
 }
 
-include!("queries.rs");
+mod service_desk {
+    use super::*;
+    include!("service_desk_queries.rs");
+}
+
+mod integration {
+    use super::*;
+    include!("integration_queries.rs");
+}

@@ -54,4 +54,12 @@ impl SqliteStore {
     }
 }
 
-include!("queries.rs");
+mod service_desk {
+    use super::*;
+    include!("service_desk_queries.rs");
+}
+
+mod integration {
+    use super::*;
+    include!("integration_queries.rs");
+}

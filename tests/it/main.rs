@@ -6,5 +6,7 @@ mod emulator;
 mod graph_client;
 mod migrate;
 mod secrets;
+mod snapshot;
 mod store_story;
 mod support;
+mod sync_runs;

@@ -1,4 +1,5 @@
-// The queries both backends share, included by `sqlite.rs` and `postgres.rs` (see `mod.rs`).
+// The service-desk queries both backends share, included by `sqlite.rs` and `postgres.rs` (see
+// `mod.rs`).
 // The including module provides: `Db` (the sqlx database type), `Backend` (its store type with a
 // `pool: sqlx::Pool<Db>` field), `BACKEND` (its name), `MIGRATOR` and `TABLE_NAMES_SQL`.
 
@@ -9,7 +10,7 @@ use chrono::{DateTime, Utc};
 use mapping::ReferenceSpec;
 use sqlx::types::Json;
 
-use crate::store::Store;
+use crate::store::ServiceDesk;
 use crate::store::records::*;
 
 #[derive(sqlx::FromRow)]
@@ -125,7 +126,7 @@ async fn site_id(
 }
 
 #[async_trait]
-impl Store for Backend {
+impl ServiceDesk for Backend {
     fn backend(&self) -> &'static str {
         BACKEND
     }
@@ -764,43 +765,5 @@ impl Store for Backend {
                 })
             })
             .collect())
-    }
-
-    async fn delegated_token(
-        &self,
-        connection_id: &str,
-    ) -> Result<Option<SealedToken>, StoreError> {
-        let row: Option<(Vec<u8>, Vec<u8>, String)> = sqlx::query_as(
-            "SELECT ciphertext, nonce, key_id FROM delegated_tokens WHERE connection_id = $1",
-        )
-        .bind(connection_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|(ciphertext, nonce, key_id)| SealedToken {
-            ciphertext,
-            nonce,
-            key_id,
-        }))
-    }
-
-    async fn save_delegated_token(
-        &self,
-        connection_id: &str,
-        token: &SealedToken,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO delegated_tokens (connection_id, ciphertext, nonce, key_id, updated_at) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (connection_id) DO UPDATE SET ciphertext = excluded.ciphertext, nonce = excluded.nonce, \
-             key_id = excluded.key_id, updated_at = excluded.updated_at",
-        )
-        .bind(connection_id)
-        .bind(&token.ciphertext)
-        .bind(&token.nonce)
-        .bind(&token.key_id)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 }

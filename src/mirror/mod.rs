@@ -1,0 +1,362 @@
+//! The Entra mirror (BRIEF §4.2): the last known state of each user and tracked group, merged
+//! idempotently from full and delta pages. Pure: the sync reads stored rows, merges a page here,
+//! and writes back what changed.
+//!
+//! Delta pages are unordered, replayed and partial. Merging therefore takes each property an
+//! object carries (explicit `null` included) over the stored one, keeps the rest, and reports
+//! whether anything actually changed — so replaying a page is a no-op.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value};
+
+/// Why a person left the directory, as the mirror records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// `@removed: {reason: "changed"}`: soft-deleted, restorable for 30 days.
+    Changed,
+    /// `@removed: {reason: "deleted"}`: permanently deleted.
+    Deleted,
+    /// Not reported by a complete initial round.
+    Missing,
+}
+
+impl Removal {
+    /// The column value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Removal::Changed => "changed",
+            Removal::Deleted => "deleted",
+            Removal::Missing => "missing",
+        }
+    }
+
+    /// Parses the column value.
+    pub fn parse(raw: &str) -> Option<Removal> {
+        match raw {
+            "changed" => Some(Removal::Changed),
+            "deleted" => Some(Removal::Deleted),
+            "missing" => Some(Removal::Missing),
+            _ => None,
+        }
+    }
+}
+
+/// What happened to a person, as the inbound log names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Notification {
+    /// First seen (or back after a removal).
+    Created,
+    /// A property changed.
+    Updated,
+    /// Soft-deleted.
+    RemovedChanged,
+    /// Deleted, or missing from a complete full round.
+    RemovedDeleted,
+    /// Re-evaluated by a full round without a change.
+    FullPass,
+}
+
+impl Notification {
+    /// The column value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Notification::Created => "created",
+            Notification::Updated => "updated",
+            Notification::RemovedChanged => "removed-changed",
+            Notification::RemovedDeleted => "removed-deleted",
+            Notification::FullPass => "full-pass",
+        }
+    }
+
+    /// Parses the column value.
+    pub fn parse(raw: &str) -> Option<Notification> {
+        Some(match raw {
+            "created" => Notification::Created,
+            "updated" => Notification::Updated,
+            "removed-changed" => Notification::RemovedChanged,
+            "removed-deleted" => Notification::RemovedDeleted,
+            "full-pass" => Notification::FullPass,
+            _ => return None,
+        })
+    }
+}
+
+/// A mirrored user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MirrorUser {
+    /// Entra object id.
+    pub entra_id: String,
+    /// Selected attributes as last reported (`manager` held as the manager's id).
+    pub attributes: Map<String, Value>,
+    /// Set while the person is gone from the directory.
+    pub removed: Option<Removal>,
+}
+
+impl MirrorUser {
+    /// The user principal name, if known.
+    pub fn upn(&self) -> Option<&str> {
+        self.attributes
+            .get("userPrincipalName")
+            .and_then(Value::as_str)
+    }
+
+    /// The manager's object id, if any.
+    pub fn manager_id(&self) -> Option<&str> {
+        self.attributes.get("manager").and_then(Value::as_str)
+    }
+}
+
+/// The result of merging one delta object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Merged {
+    /// The person after the merge.
+    pub user: MirrorUser,
+    /// What the change amounts to, or `None` when the object changed nothing (a replay).
+    pub notification: Option<Notification>,
+}
+
+/// Merges one `users/delta` object into the stored person (`None`: not yet mirrored).
+/// `initial` rounds report everyone: an unchanged person then becomes a full-pass notification.
+pub fn merge_user(
+    stored: Option<&MirrorUser>,
+    object: &Map<String, Value>,
+    initial: bool,
+) -> Option<Merged> {
+    let entra_id = object.get("id").and_then(Value::as_str)?.to_owned();
+    if let Some(reason) = removed_reason(object) {
+        let mut user = stored.cloned().unwrap_or_else(|| MirrorUser {
+            entra_id,
+            attributes: Map::new(),
+            removed: None,
+        });
+        let changed = user.removed != Some(reason);
+        user.removed = Some(reason);
+        let notification = match reason {
+            Removal::Changed => Notification::RemovedChanged,
+            Removal::Deleted | Removal::Missing => Notification::RemovedDeleted,
+        };
+        return Some(Merged {
+            user,
+            notification: changed.then_some(notification),
+        });
+    }
+    let mut user = stored.cloned().unwrap_or_else(|| MirrorUser {
+        entra_id,
+        attributes: Map::new(),
+        removed: None,
+    });
+    let mut changed = false;
+    for (key, value) in object {
+        if key.starts_with("@odata.") || key == "@removed" {
+            continue;
+        }
+        let (key, value) = match key.as_str() {
+            "manager@delta" | "manager" => ("manager".to_owned(), manager_of(value)),
+            _ => (key.clone(), value.clone()),
+        };
+        if user.attributes.get(&key) != Some(&value) {
+            user.attributes.insert(key, value);
+            changed = true;
+        }
+    }
+    let notification = match (stored, stored.and_then(|s| s.removed)) {
+        (None, _) | (Some(_), Some(_)) => Some(Notification::Created),
+        _ if changed => Some(Notification::Updated),
+        _ if initial => Some(Notification::FullPass),
+        _ => None,
+    };
+    user.removed = None;
+    Some(Merged { user, notification })
+}
+
+fn removed_reason(object: &Map<String, Value>) -> Option<Removal> {
+    let removed = object.get("@removed")?;
+    match removed.get("reason").and_then(Value::as_str) {
+        Some("deleted") => Some(Removal::Deleted),
+        // Graph documents `changed` (soft delete); anything else is treated the same, safely.
+        _ => Some(Removal::Changed),
+    }
+}
+
+/// `manager@delta` (a list of `{id}` entries, `@removed` when the manager was unset), a bare
+/// `{id}` object, or an id → the manager's id, or `null`.
+fn manager_of(value: &Value) -> Value {
+    match value {
+        Value::String(id) => Value::String(id.clone()),
+        Value::Object(entry) if entry.contains_key("@removed") => Value::Null,
+        Value::Object(entry) => entry.get("id").cloned().unwrap_or(Value::Null),
+        Value::Array(entries) => entries
+            .iter()
+            .map(manager_of)
+            .find(|v| !v.is_null())
+            .unwrap_or(Value::Null),
+        _ => Value::Null,
+    }
+}
+
+/// One group's membership change from a `groups/delta` object.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupDelta {
+    /// The group's id.
+    pub id: String,
+    /// Its display name, when the object carries it.
+    pub display_name: Option<String>,
+    /// The group itself was removed.
+    pub removed: bool,
+    /// Members added: `(id, type)` with type `user`, `group`, `contact` or `other`.
+    pub added: Vec<(String, &'static str)>,
+    /// Members removed.
+    pub removed_members: BTreeSet<String>,
+}
+
+/// Reads a `groups/delta` object (`members@delta` entries, `@removed` on members or the group).
+pub fn group_delta(object: &Map<String, Value>) -> Option<GroupDelta> {
+    let id = object.get("id").and_then(Value::as_str)?.to_owned();
+    let mut delta = GroupDelta {
+        id,
+        display_name: object
+            .get("displayName")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        removed: object.contains_key("@removed"),
+        ..GroupDelta::default()
+    };
+    if let Some(Value::Array(members)) = object.get("members@delta") {
+        for member in members {
+            let Some(member_id) = member.get("id").and_then(Value::as_str) else {
+                continue;
+            };
+            if member.get("@removed").is_some() {
+                delta.removed_members.insert(member_id.to_owned());
+            } else {
+                delta
+                    .added
+                    .push((member_id.to_owned(), member_type(member)));
+            }
+        }
+    }
+    Some(delta)
+}
+
+fn member_type(member: &Value) -> &'static str {
+    match member.get("@odata.type").and_then(Value::as_str) {
+        Some("#microsoft.graph.user") => "user",
+        Some("#microsoft.graph.group") => "group",
+        Some("#microsoft.graph.orgContact") => "contact",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn obj(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn a_partial_object_changes_only_what_it_carries_and_honours_nulls() {
+        let first = merge_user(
+            None,
+            &obj(json!({"id": "1", "displayName": "Ada", "jobTitle": "Dev", "city": "Leeds"})),
+            true,
+        )
+        .unwrap();
+        assert_eq!(first.notification, Some(Notification::Created));
+        let second = merge_user(
+            Some(&first.user),
+            &obj(json!({"id": "1", "jobTitle": "Lead", "city": null})),
+            false,
+        )
+        .unwrap();
+        assert_eq!(second.notification, Some(Notification::Updated));
+        assert_eq!(second.user.attributes["displayName"], "Ada");
+        assert_eq!(second.user.attributes["jobTitle"], "Lead");
+        assert_eq!(second.user.attributes["city"], Value::Null);
+    }
+
+    #[test]
+    fn replaying_an_object_is_a_no_op_and_initial_rounds_mark_a_full_pass() {
+        let object = obj(json!({"id": "1", "displayName": "Ada"}));
+        let first = merge_user(None, &object, false).unwrap();
+        let replay = merge_user(Some(&first.user), &object, false).unwrap();
+        assert_eq!(replay.notification, None);
+        assert_eq!(replay.user, first.user);
+        let full = merge_user(Some(&first.user), &object, true).unwrap();
+        assert_eq!(full.notification, Some(Notification::FullPass));
+    }
+
+    #[test]
+    fn removals_keep_attributes_and_a_return_is_a_creation() {
+        let first =
+            merge_user(None, &obj(json!({"id": "1", "displayName": "Ada"})), false).unwrap();
+        let soft = merge_user(
+            Some(&first.user),
+            &obj(json!({"id": "1", "@removed": {"reason": "changed"}})),
+            false,
+        )
+        .unwrap();
+        assert_eq!(soft.notification, Some(Notification::RemovedChanged));
+        assert_eq!(soft.user.removed, Some(Removal::Changed));
+        assert_eq!(soft.user.attributes["displayName"], "Ada");
+        let again = merge_user(
+            Some(&soft.user),
+            &obj(json!({"id": "1", "@removed": {"reason": "changed"}})),
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            again.notification, None,
+            "a replayed removal changes nothing"
+        );
+        let hard = merge_user(
+            Some(&soft.user),
+            &obj(json!({"id": "1", "@removed": {"reason": "deleted"}})),
+            false,
+        )
+        .unwrap();
+        assert_eq!(hard.notification, Some(Notification::RemovedDeleted));
+        let back = merge_user(
+            Some(&soft.user),
+            &obj(json!({"id": "1", "displayName": "Ada"})),
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            (back.notification, back.user.removed),
+            (Some(Notification::Created), None)
+        );
+    }
+
+    #[test]
+    fn the_manager_is_kept_as_an_id() {
+        let set = merge_user(None, &obj(json!({"id": "1", "manager@delta": [{"@odata.type": "#microsoft.graph.user", "id": "m"}]})), false).unwrap();
+        assert_eq!(set.user.manager_id(), Some("m"));
+        let unset = merge_user(Some(&set.user), &obj(json!({"id": "1", "manager@delta": [{"id": "m", "@removed": {"reason": "deleted"}}]})), false).unwrap();
+        assert_eq!(unset.user.manager_id(), None);
+        assert_eq!(unset.notification, Some(Notification::Updated));
+    }
+
+    #[test]
+    fn group_members_arrive_added_or_removed() {
+        let delta = group_delta(&obj(json!({
+            "id": "g", "displayName": "SG",
+            "members@delta": [
+                {"@odata.type": "#microsoft.graph.user", "id": "u1"},
+                {"@odata.type": "#microsoft.graph.group", "id": "g2"},
+                {"@odata.type": "#microsoft.graph.user", "id": "u3", "@removed": {"reason": "deleted"}}
+            ]
+        })))
+        .unwrap();
+        assert_eq!(delta.display_name.as_deref(), Some("SG"));
+        assert_eq!(
+            delta.added,
+            [("u1".to_owned(), "user"), ("g2".to_owned(), "group")]
+        );
+        assert!(delta.removed_members.contains("u3"));
+    }
+}

@@ -1,0 +1,542 @@
+//! The integration half of the store: delta state, the Entra mirror, the people snapshot a run
+//! plans against, batched writes, runs and the inbound log.
+
+use std::collections::{BTreeMap, HashMap};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::StoreError;
+use super::records::{LicenceType, SealedToken, Source, TeamFlags, UserFields};
+use crate::mirror::{GroupDelta, MirrorUser, Notification};
+
+/// One delta chain's state: its checkpoint (`next_link`) while a round is under way, and the
+/// link of the next round once it completed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeltaState {
+    /// Connection id.
+    pub connection_id: String,
+    /// `users` or `groups:<n>`.
+    pub chain: String,
+    /// Hash of the `$select`/`$filter` the chain was created with.
+    pub fingerprint: String,
+    /// The next round's link, once a round completed.
+    pub delta_link: Option<String>,
+    /// The next page of the round under way.
+    pub next_link: Option<String>,
+    /// The run that started the round under way (or the last one).
+    pub round_id: Option<i64>,
+    /// Whether that round is an initial (full) one.
+    pub round_initial: bool,
+}
+
+/// A linked user record as the sync sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSnapshot {
+    /// Row id.
+    pub id: i64,
+    /// `(client, site)`.
+    pub site: Option<(String, String)>,
+    /// Mapped fields.
+    pub fields: UserFields,
+    /// Custom field values.
+    pub custom_fields: BTreeMap<String, String>,
+    /// Inactive flag.
+    pub inactive: bool,
+    /// `entra` when the sync made it inactive.
+    pub inactive_reason: Option<String>,
+    /// Keep-active override.
+    pub keep_active: bool,
+    /// Role name → source.
+    pub roles: BTreeMap<String, Source>,
+    /// CAB name → (CAB role, source).
+    pub cabs: BTreeMap<String, (Option<String>, Source)>,
+}
+
+/// A linked agent record as the sync sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentSnapshot {
+    /// Row id.
+    pub id: i64,
+    /// The linked user record.
+    pub user_id: i64,
+    /// Name.
+    pub name: String,
+    /// Email.
+    pub emailaddress: Option<String>,
+    /// Phone.
+    pub phonenumber: Option<String>,
+    /// Job title.
+    pub jobtitle: Option<String>,
+    /// How the record was created.
+    pub creationtype: Option<String>,
+    /// The line manager's Entra id (when the line manager is a synced agent).
+    pub linemanager_entra_id: Option<String>,
+    /// Default team name.
+    pub default_team: Option<String>,
+    /// Named or concurrent.
+    pub licence_type: LicenceType,
+    /// Inactive flag.
+    pub inactive: bool,
+    /// `entra` when the sync made it inactive.
+    pub inactive_reason: Option<String>,
+    /// Keep-active override.
+    pub keep_active: bool,
+    /// Role name → source.
+    pub roles: BTreeMap<String, Source>,
+    /// Team name → (flags, source).
+    pub teams: BTreeMap<String, (TeamFlags, Source)>,
+    /// CAB name → (CAB role, source).
+    pub cabs: BTreeMap<String, (Option<String>, Source)>,
+}
+
+/// A record without an Entra link: a candidate for fallback matching (§4.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unlinked {
+    /// Row id (user or agent).
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Email.
+    pub emailaddress: Option<String>,
+    /// Login (users).
+    pub login: Option<String>,
+    /// Employee number (users).
+    pub employee_number: Option<String>,
+    /// Custom fields (users).
+    pub custom_fields: BTreeMap<String, String>,
+}
+
+/// The connection's people as a run starts planning.
+#[derive(Debug, Clone, Default)]
+pub struct People {
+    /// Linked users by Entra id.
+    pub users: HashMap<String, UserSnapshot>,
+    /// Linked agents by Entra id.
+    pub agents: HashMap<String, AgentSnapshot>,
+    /// Users without an Entra link (any connection).
+    pub unlinked_users: Vec<Unlinked>,
+    /// Agents without an Entra link, with their user record's id.
+    pub unlinked_agents: Vec<(Unlinked, i64)>,
+}
+
+/// A run's kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunKind {
+    /// A fresh initial round of every chain.
+    Full,
+    /// Changes since the stored delta links.
+    Delta,
+    /// Computes everything, writes nothing but the run row.
+    Preview,
+    /// The "Import Users/Agents" screen.
+    Import,
+    /// Re-plans everyone from the mirror, no Graph calls.
+    Remap,
+}
+
+impl RunKind {
+    /// The column value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunKind::Full => "full",
+            RunKind::Delta => "delta",
+            RunKind::Preview => "preview",
+            RunKind::Import => "import",
+            RunKind::Remap => "remap",
+        }
+    }
+}
+
+/// A run's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Under way (or crashed while under way).
+    Running,
+    /// Done.
+    Succeeded,
+    /// Stopped by an error; nobody was deactivated.
+    Failed,
+    /// Done except deactivations, which exceeded the guard and await approval.
+    Quarantined,
+    /// Stopped by shutdown; nobody was deactivated.
+    Cancelled,
+}
+
+impl RunStatus {
+    /// The column value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Quarantined => "quarantined",
+            RunStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// A `sync_runs` row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunRow {
+    /// Run id.
+    pub id: i64,
+    /// Connection.
+    pub connection_id: String,
+    /// Kind.
+    pub kind: String,
+    /// What started it (`cli`, `schedule`, `api`, …).
+    pub trigger: String,
+    /// Status.
+    pub status: String,
+    /// Start.
+    pub started_at: DateTime<Utc>,
+    /// End.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Counts per action.
+    pub counts: BTreeMap<String, u64>,
+    /// Graph requests made.
+    pub graph_requests: i64,
+    /// Throttled answers.
+    pub graph_throttles: i64,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// When an operator approved its quarantined deactivations.
+    pub approved_at: Option<DateTime<Utc>>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunEnd {
+    /// Final status.
+    pub status: RunStatus,
+    /// Counts per action.
+    pub counts: BTreeMap<String, u64>,
+    /// Graph requests.
+    pub graph_requests: u64,
+    /// Throttled answers.
+    pub graph_throttles: u64,
+    /// Error text.
+    pub error: Option<String>,
+}
+
+/// One inbound-log row (§4.8).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InboundRow {
+    /// Row id (0 before insertion).
+    pub id: i64,
+    /// The run.
+    pub run_id: Option<i64>,
+    /// Connection.
+    pub connection_id: String,
+    /// `integrator`, `import` or `manual`.
+    pub source: String,
+    /// When.
+    pub logged_at: DateTime<Utc>,
+    /// Entra object id.
+    pub entra_id: Option<String>,
+    /// UPN.
+    pub upn: Option<String>,
+    /// `user` or `agent`.
+    pub target: Option<String>,
+    /// Notification kind.
+    pub notification: String,
+    /// Matched mappings (site mapping, roles, teams, CABs).
+    pub matched: Value,
+    /// Action.
+    pub action: String,
+    /// Field changes, before → after.
+    pub changes: Value,
+    /// A sentence.
+    pub message: Option<String>,
+}
+
+/// Filters for reading the inbound log.
+#[derive(Debug, Clone, Default)]
+pub struct LogQuery {
+    /// Only this connection.
+    pub connection_id: Option<String>,
+    /// Only this run.
+    pub run_id: Option<i64>,
+    /// UPN (case-insensitive).
+    pub upn: Option<String>,
+    /// Action.
+    pub action: Option<String>,
+    /// Not before.
+    pub since: Option<DateTime<Utc>>,
+    /// At most this many rows (newest first).
+    pub limit: u32,
+}
+
+/// What to do with one record's Halo fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordWrite<T> {
+    /// Create it.
+    Create(T),
+    /// Link an unlinked record (§4.4 adoption), then apply `FieldWrites`.
+    Adopt(i64),
+    /// Update an existing one.
+    Existing(i64),
+}
+
+/// Changes to a user record.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserWrite {
+    /// `Some(None)` clears the site.
+    pub site: Option<Option<(String, String)>>,
+    /// Changed columns: `(column, value)`; columns come from a fixed list.
+    pub fields: Vec<(&'static str, Option<String>)>,
+    /// Changed custom fields (`None` removes).
+    pub custom_fields: Vec<(String, Option<String>)>,
+    /// `Some(true)`: deactivate (reason `entra`); `Some(false)`: reactivate.
+    pub inactive: Option<bool>,
+    /// Roles granted by the sync.
+    pub roles_added: Vec<String>,
+    /// Sync-granted roles removed.
+    pub roles_removed: Vec<String>,
+    /// CABs joined or re-roled: (CAB, CAB role).
+    pub cabs_set: Vec<(String, Option<String>)>,
+    /// CABs left.
+    pub cabs_removed: Vec<String>,
+    /// Licences (SKU ids) the user holds now, when licences are imported.
+    pub licences: Option<Vec<String>>,
+}
+
+/// Changes to an agent record.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentWrite {
+    /// Changed columns: `name`, `emailaddress`, `phonenumber`, `jobtitle`, `creationtype`.
+    pub fields: Vec<(&'static str, Option<String>)>,
+    /// `Some(Some(id))` sets the line manager to the agent linked to that Entra id.
+    pub linemanager: Option<Option<String>>,
+    /// `Some(Some(team))` sets the default team.
+    pub default_team: Option<Option<String>>,
+    /// New licence type.
+    pub licence_type: Option<LicenceType>,
+    /// `Some(true)`: deactivate; `Some(false)`: reactivate.
+    pub inactive: Option<bool>,
+    /// Unassign the agent's open tickets (when deactivated).
+    pub unassign_tickets: bool,
+    /// Roles granted by the sync.
+    pub roles_added: Vec<String>,
+    /// Roles removed (sync-granted, or any under full role management).
+    pub roles_removed: Vec<String>,
+    /// Teams joined or with changed flags.
+    pub teams_set: Vec<(String, TeamFlags)>,
+    /// Teams left.
+    pub teams_removed: Vec<String>,
+    /// CABs joined or re-roled.
+    pub cabs_set: Vec<(String, Option<String>)>,
+    /// CABs left.
+    pub cabs_removed: Vec<String>,
+}
+
+/// All writes for one person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonWrite {
+    /// Entra object id.
+    pub entra_id: String,
+    /// The user record.
+    pub user: Option<(RecordWrite<NewRecordUser>, UserWrite)>,
+    /// The agent record (linked to the user record above, or to `user_id`).
+    pub agent: Option<(RecordWrite<NewRecordAgent>, AgentWrite)>,
+}
+
+/// A user record to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRecordUser {
+    /// Name (required).
+    pub name: String,
+    /// Created inactive (e.g. a disabled account).
+    pub inactive: bool,
+}
+
+/// An agent record to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRecordAgent {
+    /// Name (required).
+    pub name: String,
+    /// The existing user record to link, when the person's user record is not written here.
+    pub user_id: Option<i64>,
+    /// Created inactive.
+    pub inactive: bool,
+}
+
+/// One transaction of a run: people's writes, their inbound-log rows, and the pending marks
+/// they clear.
+#[derive(Debug, Clone, Default)]
+pub struct ApplyBatch {
+    /// Connection.
+    pub connection_id: String,
+    /// Writes.
+    pub people: Vec<PersonWrite>,
+    /// Inbound-log rows.
+    pub log: Vec<InboundRow>,
+    /// Entra ids whose `pending` mark is cleared.
+    pub evaluated: Vec<String>,
+    /// Sites to create first: (client, site).
+    pub new_sites: Vec<(String, String)>,
+}
+
+/// Ids assigned by an [`ApplyBatch`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Entra id → user row id, for records created or adopted.
+    pub users: BTreeMap<String, i64>,
+    /// Entra id → agent row id.
+    pub agents: BTreeMap<String, i64>,
+    /// Tickets unassigned: (ticket id, agent Entra id).
+    pub unassigned_tickets: Vec<(i64, String)>,
+}
+
+/// The integration state. Every method is one transaction.
+#[async_trait]
+pub trait Integration: Send + Sync + std::fmt::Debug {
+    /// A delegated connection's sealed refresh token, if it has been authorised.
+    async fn delegated_token(&self, connection_id: &str)
+    -> Result<Option<SealedToken>, StoreError>;
+
+    /// Replaces a delegated connection's sealed refresh token in one write.
+    async fn save_delegated_token(
+        &self,
+        connection_id: &str,
+        token: &SealedToken,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// A chain's delta state.
+    async fn delta_state(
+        &self,
+        connection_id: &str,
+        chain: &str,
+    ) -> Result<Option<DeltaState>, StoreError>;
+
+    /// Writes a chain's state on its own (round start, reset to latest).
+    async fn save_delta_state(
+        &self,
+        state: &DeltaState,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Forgets every chain of a connection (the next run is a full one); returns how many.
+    async fn clear_delta_states(&self, connection_id: &str) -> Result<u64, StoreError>;
+
+    /// The mirrored users among `ids`.
+    async fn mirror_users(
+        &self,
+        connection_id: &str,
+        ids: &[String],
+    ) -> Result<Vec<MirrorUser>, StoreError>;
+
+    /// One users page: merged people (with the notification each awaits, if any), marked seen
+    /// by `round`, and the chain's checkpoint — in one transaction.
+    async fn commit_users_page(
+        &self,
+        connection_id: &str,
+        round: i64,
+        people: &[(MirrorUser, Option<Notification>)],
+        checkpoint: &DeltaState,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// After a complete initial round: everyone mirrored and present but not seen by `round` is
+    /// marked missing and pending. Returns how many.
+    async fn mark_missing(
+        &self,
+        connection_id: &str,
+        round: i64,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+
+    /// One groups page: group names, membership changes (an initial round first clears the
+    /// memberships of `reset_groups`), pending marks for the members affected, and the chain's
+    /// checkpoint — in one transaction.
+    async fn commit_groups_page(
+        &self,
+        connection_id: &str,
+        reset_groups: &[String],
+        groups: &[GroupDelta],
+        checkpoint: &DeltaState,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Every membership row of the connection: (group id, member id, member type).
+    async fn memberships(
+        &self,
+        connection_id: &str,
+    ) -> Result<Vec<(String, String, String)>, StoreError>;
+
+    /// Mirrored groups: id → display name.
+    async fn mirror_groups(
+        &self,
+        connection_id: &str,
+    ) -> Result<BTreeMap<String, String>, StoreError>;
+
+    /// Up to `limit` mirrored users after `after` (by Entra id), only pending ones when `pending_only`.
+    async fn mirror_page(
+        &self,
+        connection_id: &str,
+        after: &str,
+        limit: u32,
+        pending_only: bool,
+    ) -> Result<Vec<(MirrorUser, Option<Notification>)>, StoreError>;
+
+    /// Marks every present mirrored user pending (`full-pass`), for remap/full evaluation.
+    async fn mark_all_pending(&self, connection_id: &str) -> Result<u64, StoreError>;
+
+    /// The connection's linked people and the unlinked candidates.
+    async fn people(&self, connection_id: &str) -> Result<People, StoreError>;
+
+    /// One batch of writes, their log rows and cleared pending marks, in one transaction.
+    async fn apply(
+        &self,
+        batch: &ApplyBatch,
+        run_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Applied, StoreError>;
+
+    /// Starts a run row.
+    async fn start_run(
+        &self,
+        connection_id: &str,
+        kind: RunKind,
+        trigger: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError>;
+
+    /// Ends a run row.
+    async fn finish_run(
+        &self,
+        run_id: i64,
+        end: &RunEnd,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Runs, newest first.
+    async fn runs(
+        &self,
+        connection_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<RunRow>, StoreError>;
+
+    /// One run.
+    async fn run(&self, run_id: i64) -> Result<RunRow, StoreError>;
+
+    /// Records an operator's approval of a quarantined run.
+    async fn approve_run(
+        &self,
+        run_id: i64,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Inbound-log rows, newest first.
+    async fn inbound_log(&self, query: &LogQuery) -> Result<Vec<InboundRow>, StoreError>;
+
+    /// Writes log rows outside a batch (run warnings).
+    async fn log(&self, rows: &[InboundRow]) -> Result<(), StoreError>;
+}

@@ -1,0 +1,108 @@
+//! What planning asks beyond the person (mapping's `Directory`), answered from the mirror's
+//! memberships, the people snapshot and the reference data.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use mapping::{Directory, Site};
+
+use crate::store::Reference;
+
+/// Member id → the groups it belongs to directly: (group id, display name).
+type GroupsOf = HashMap<String, Vec<(Arc<str>, Arc<str>)>>;
+
+/// A run's view of the directory.
+#[derive(Debug, Default)]
+pub struct RunDirectory {
+    groups_of: GroupsOf,
+    /// Entra ids with an agent record (grows as the run creates agents).
+    agents: HashSet<String>,
+    /// Lower-cased site name → sites with that name.
+    sites: HashMap<String, Vec<Site>>,
+    /// Lower-cased team name → its declared name.
+    teams: HashMap<String, Arc<str>>,
+}
+
+impl RunDirectory {
+    /// Builds the view. `memberships` are (group id, member id, member type) rows.
+    pub fn new(
+        memberships: &[(String, String, String)],
+        group_names: &BTreeMap<String, String>,
+        agents: impl IntoIterator<Item = String>,
+        reference: &Reference,
+    ) -> Self {
+        let names: HashMap<&str, Arc<str>> = group_names
+            .iter()
+            .map(|(id, name)| (id.as_str(), Arc::from(name.as_str())))
+            .collect();
+        let mut groups_of = GroupsOf::new();
+        for (group, member, _) in memberships {
+            let name = names
+                .get(group.as_str())
+                .cloned()
+                .unwrap_or_else(|| Arc::from(""));
+            groups_of
+                .entry(member.clone())
+                .or_default()
+                .push((Arc::from(group.as_str()), name));
+        }
+        let mut sites: HashMap<String, Vec<Site>> = HashMap::new();
+        for (client, site) in &reference.sites {
+            sites.entry(site.to_lowercase()).or_default().push(Site {
+                client: Arc::from(client.as_str()),
+                name: Arc::from(site.as_str()),
+            });
+        }
+        let teams = reference
+            .teams
+            .iter()
+            .map(|t| (t.to_lowercase(), Arc::from(t.as_str())))
+            .collect();
+        Self {
+            groups_of,
+            agents: agents.into_iter().collect(),
+            sites,
+            teams,
+        }
+    }
+
+    /// Records an agent created during the run (line managers resolve to it from now on).
+    pub fn add_agent(&mut self, entra_id: &str) {
+        self.agents.insert(entra_id.to_owned());
+    }
+
+    /// Records a site created during the run.
+    pub fn add_site(&mut self, site: &Site) {
+        let entry = self.sites.entry(site.name.to_lowercase()).or_default();
+        if !entry.contains(site) {
+            entry.push(site.clone());
+        }
+    }
+}
+
+impl Directory for RunDirectory {
+    fn groups_of(&self, member: &str, visit: &mut dyn FnMut(&str, &str)) {
+        for (id, name) in self.groups_of.get(member).into_iter().flatten() {
+            visit(id, name);
+        }
+    }
+
+    fn has_agent(&self, entra_id: &str) -> bool {
+        self.agents.contains(entra_id)
+    }
+
+    fn find_site(&self, field: &str, value: &str) -> Option<Site> {
+        // Only `name` is a comparable site field (the mapping compiler enforces it).
+        if field != "name" {
+            return None;
+        }
+        match self.sites.get(&value.trim().to_lowercase())?.as_slice() {
+            [one] => Some(one.clone()),
+            _ => None,
+        }
+    }
+
+    fn find_team(&self, name: &str) -> Option<Arc<str>> {
+        self.teams.get(&name.trim().to_lowercase()).cloned()
+    }
+}

@@ -1,0 +1,524 @@
+//! One connection, one run (BRIEF §4): read (users and groups chains concurrently) → mirror →
+//! plan → match → apply in bounded transactions, with the deactivation guard.
+//!
+//! - [`read`]: delta rounds and their lifecycle (§4.1, §4.7).
+//! - [`sink`]: where reads go — the store, or memory for a dry run.
+//! - [`directory`]: what planning asks beyond the person.
+//! - [`evaluate`]: one person → writes + inbound-log row.
+//!
+//! Crash safety: every page is committed with its checkpoint, and every person read but not yet
+//! evaluated is marked `pending` in the mirror; a run that dies resumes from both. Deactivations
+//! are only written after every other change of the run, and only if the run read everything and
+//! stayed within `max_deactivations`.
+
+pub mod directory;
+pub mod evaluate;
+pub mod read;
+pub mod sink;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::Value;
+use tracing::{error, info, instrument, warn};
+
+use self::directory::RunDirectory;
+use self::evaluate::{Evaluation, Rules, evaluate};
+use self::read::{ChainReport, ReadError};
+use self::sink::{MemorySink, Sink, StoreSink};
+use crate::clock::Clock;
+use crate::config::ConnectionSettings;
+use crate::graph::GraphClient;
+use crate::mirror::{MirrorUser, Notification};
+use crate::store::{
+    ApplyBatch, InboundRow, Licence, RunEnd, RunKind, RunStatus, Store, StoreError,
+};
+
+/// People evaluated (and written) per transaction.
+pub const BATCH: u32 = 500;
+
+/// Whether a run writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Write everything (a real run).
+    Apply,
+    /// Compute everything, write nothing (`--dry-run`, `import`/`remap` without `--apply`).
+    DryRun,
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// Full, delta, import or remap.
+    pub kind: RunKind,
+    /// What started it.
+    pub trigger: String,
+    /// Apply or dry run.
+    pub mode: Mode,
+    /// Deactivate beyond the guard (an operator approved a quarantined run).
+    pub override_guard: bool,
+    /// Evaluate only what is already pending in the mirror, without reading Graph (approval).
+    pub pending_only: bool,
+}
+
+impl RunRequest {
+    /// A run of `kind` in `mode`, started by `trigger`.
+    pub fn new(kind: RunKind, mode: Mode, trigger: &str) -> Self {
+        Self {
+            kind,
+            trigger: trigger.to_owned(),
+            mode,
+            override_guard: false,
+            pending_only: false,
+        }
+    }
+}
+
+/// Why a run could not even start or finish its bookkeeping.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The run needs Graph but has no client (remap has none).
+    #[error("this run needs a Graph client")]
+    NoGraph,
+}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// The run row (none for a dry run).
+    pub run_id: Option<i64>,
+    /// Final status.
+    pub status: RunStatus,
+    /// Rows per action.
+    pub counts: BTreeMap<String, u64>,
+    /// Graph requests made.
+    pub graph_requests: u64,
+    /// Throttled answers.
+    pub graph_throttles: u64,
+    /// Wall time.
+    pub seconds: f64,
+    /// The users chain.
+    pub users: ChainReport,
+    /// The groups chains.
+    pub groups: ChainReport,
+    /// Warnings (groups that did not resolve, restarts).
+    pub warnings: Vec<String>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Every inbound-log row (kept for dry runs and previews; empty for applied runs).
+    pub rows: Vec<InboundRow>,
+    /// Deactivations held back by the guard.
+    pub held_back: u64,
+}
+
+/// The collaborators of a run.
+pub struct Syncer {
+    /// The database.
+    pub store: Arc<dyn Store>,
+    /// Graph (absent for remap and approval).
+    pub graph: Option<GraphClient>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Syncer {
+    /// Runs `request` for `connection`.
+    #[instrument(skip_all, fields(connection = %connection.id, kind = request.kind.as_str()))]
+    pub async fn run(
+        &self,
+        connection: &ConnectionSettings,
+        request: &RunRequest,
+    ) -> Result<RunReport, SyncError> {
+        let started = Instant::now();
+        let id = connection.id.as_str();
+        let run_id = match request.mode {
+            Mode::Apply => Some(
+                self.store
+                    .start_run(id, request.kind, &request.trigger, self.clock.now())
+                    .await?,
+            ),
+            Mode::DryRun => None,
+        };
+        let reads_graph = !request.pending_only
+            && matches!(
+                request.kind,
+                RunKind::Full | RunKind::Delta | RunKind::Import | RunKind::Preview
+            );
+        let evaluate_everyone = request.kind == RunKind::Remap;
+        let sink: Box<dyn Sink> = match request.mode {
+            Mode::Apply => {
+                if evaluate_everyone {
+                    self.store.mark_all_pending(id).await?;
+                }
+                Box::new(StoreSink {
+                    store: self.store.clone(),
+                    connection: id.to_owned(),
+                    now: self.clock.now(),
+                })
+            }
+            Mode::DryRun => Box::new(MemorySink::new(self.store.clone(), id, evaluate_everyone)),
+        };
+        let mut report = RunReport {
+            run_id,
+            status: RunStatus::Running,
+            counts: BTreeMap::new(),
+            graph_requests: 0,
+            graph_throttles: 0,
+            seconds: 0.0,
+            users: ChainReport::default(),
+            groups: ChainReport::default(),
+            warnings: Vec::new(),
+            error: None,
+            rows: Vec::new(),
+            held_back: 0,
+        };
+        let before = self
+            .graph
+            .as_ref()
+            .map(|g| (g.stats().requests(), g.stats().throttled()))
+            .unwrap_or_default();
+        let read_result = if reads_graph {
+            let full = matches!(
+                request.kind,
+                RunKind::Full | RunKind::Import | RunKind::Preview
+            );
+            self.read(
+                connection,
+                run_id.unwrap_or(0),
+                full,
+                sink.as_ref(),
+                request.mode,
+                &mut report,
+            )
+            .await
+        } else {
+            Ok(())
+        };
+        let outcome = match read_result {
+            Ok(()) => {
+                self.evaluate_all(connection, request, run_id, sink.as_ref(), &mut report)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        if let Some(graph) = &self.graph {
+            report.graph_requests = graph.stats().requests() - before.0;
+            report.graph_throttles = graph.stats().throttled() - before.1;
+        }
+        report.status = match outcome {
+            Ok(status) => status,
+            Err(e) => {
+                error!(connection = %connection.id, error = %e, "The run failed; nobody was deactivated.");
+                report.error = Some(e.to_string());
+                RunStatus::Failed
+            }
+        };
+        report.seconds = started.elapsed().as_secs_f64();
+        if let Some(run_id) = run_id {
+            let end = RunEnd {
+                status: report.status,
+                counts: report.counts.clone(),
+                graph_requests: report.graph_requests,
+                graph_throttles: report.graph_throttles,
+                error: report.error.clone(),
+            };
+            self.store
+                .finish_run(run_id, &end, self.clock.now())
+                .await?;
+        }
+        Ok(report)
+    }
+
+    async fn read(
+        &self,
+        connection: &ConnectionSettings,
+        run_id: i64,
+        full: bool,
+        sink: &dyn Sink,
+        mode: Mode,
+        report: &mut RunReport,
+    ) -> Result<(), RunFailure> {
+        let graph = self.graph.as_ref().ok_or(RunFailure::Other(
+            "this run needs a Graph client".to_owned(),
+        ))?;
+        let names = connection.mapping.groups();
+        let (resolved, warnings) = read::resolve_groups(graph, &names).await?;
+        for warning in &warnings {
+            warn!(connection = %connection.id, warning = %warning, "A configured group did not resolve.");
+        }
+        report.warnings.extend(warnings);
+        if connection.licences.import && mode == Mode::Apply {
+            self.import_licences(graph, connection).await?;
+        }
+        let ids: BTreeSet<String> = resolved.into_values().collect();
+        let (users, groups) = tokio::join!(
+            read::read_users(graph, sink, connection, run_id, full),
+            read::read_groups(graph, sink, connection, run_id, full, ids),
+        );
+        report.users = users?;
+        report.groups = groups?;
+        report
+            .warnings
+            .extend(report.users.restarted.iter().cloned());
+        report
+            .warnings
+            .extend(report.groups.restarted.iter().cloned());
+        Ok(())
+    }
+
+    async fn import_licences(
+        &self,
+        graph: &GraphClient,
+        connection: &ConnectionSettings,
+    ) -> Result<(), RunFailure> {
+        let Some(client) = &connection.licences.client else {
+            return Ok(());
+        };
+        let body = graph.get(&graph.url("subscribedSkus")?).await?;
+        for sku in body
+            .get("value")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let text = |k: &str| {
+                sku.get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let units = |k: &str| {
+                sku.get("prepaidUnits")
+                    .and_then(|p| p.get(k))
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0)
+            };
+            let licence = Licence {
+                client: client.clone(),
+                connection_id: Some(connection.id.to_string()),
+                sku_id: text("skuId"),
+                part_number: text("skuPartNumber"),
+                display_name: text("skuPartNumber"),
+                enabled_units: units("enabled"),
+                consumed_units: sku
+                    .get("consumedUnits")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0),
+            };
+            if !licence.sku_id.is_empty() {
+                self.store
+                    .upsert_licence(&licence, self.clock.now())
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn evaluate_all(
+        &self,
+        connection: &ConnectionSettings,
+        request: &RunRequest,
+        run_id: Option<i64>,
+        sink: &dyn Sink,
+        report: &mut RunReport,
+    ) -> Result<RunStatus, RunFailure> {
+        let id = connection.id.as_str();
+        let mut people = self.store.people(id).await?;
+        let reference = self.store.reference().await?;
+        let memberships = sink.memberships().await?;
+        let names = sink.group_names().await?;
+        let mut directory = RunDirectory::new(
+            &memberships,
+            &names,
+            people.agents.keys().cloned(),
+            &reference,
+        );
+        let mut rules = Rules {
+            connection_id: id.to_owned(),
+            run_id,
+            source: if request.kind == RunKind::Import {
+                "import"
+            } else {
+                "integrator"
+            },
+            deactivate_missing: connection.sync.deactivate_missing_users,
+            allow_deactivations: false,
+            reassign_tickets: connection.sync.reassign_tickets_of_inactive_agents,
+            licences: connection.licences.import,
+        };
+        let apply = request.mode == Mode::Apply;
+
+        // Pass 1: everything except deactivations; those people stay pending.
+        let mut held: Vec<(MirrorUser, Notification)> = Vec::new();
+        let mut after = String::new();
+        loop {
+            let page = sink.pending(&after, BATCH).await?;
+            let Some(last) = page.last() else { break };
+            after = last.0.entra_id.clone();
+            let mut evaluations = Vec::new();
+            for (person, notification) in page {
+                let notification = notification.unwrap_or(Notification::FullPass);
+                let evaluation = evaluate(
+                    &connection.mapping,
+                    &directory,
+                    &people,
+                    &rules,
+                    &person,
+                    notification,
+                    self.clock.now(),
+                );
+                if evaluation.deactivates {
+                    held.push((person, notification));
+                } else {
+                    evaluations.push(evaluation);
+                }
+            }
+            self.write(
+                id,
+                run_id,
+                evaluations,
+                apply,
+                &mut people,
+                &mut directory,
+                report,
+            )
+            .await?;
+        }
+
+        // Pass 2: the held deactivations, if the guard lets them through.
+        let imported = people.users.len() as u64;
+        let guard = connection.sync.max_deactivations;
+        let over_count = held.len() as u64 > u64::from(guard.count);
+        let over_percent =
+            imported > 0 && (held.len() as u64) * 100 > u64::from(guard.percent) * imported;
+        let quarantine = !request.override_guard && (over_count || over_percent);
+        rules.allow_deactivations = !quarantine;
+        if quarantine {
+            error!(
+                connection = %connection.id,
+                deactivations = held.len(),
+                limit_count = guard.count,
+                limit_percent = guard.percent,
+                "The run would deactivate more people than max_deactivations allows; it is quarantined until approved."
+            );
+            metrics::counter!("entra_sync_runs_quarantined_total", "connection" => id.to_owned())
+                .increment(1);
+            report.held_back = held.len() as u64;
+        }
+        for chunk in held.chunks(BATCH as usize) {
+            let evaluations: Vec<Evaluation> = chunk
+                .iter()
+                .map(|(person, notification)| {
+                    let mut e = evaluate(
+                        &connection.mapping,
+                        &directory,
+                        &people,
+                        &rules,
+                        person,
+                        *notification,
+                        self.clock.now(),
+                    );
+                    if quarantine {
+                        // Everything else about the person is written; the mark stays for approval.
+                        e.deactivates = true;
+                    }
+                    e
+                })
+                .collect();
+            self.write(
+                id,
+                run_id,
+                evaluations,
+                apply,
+                &mut people,
+                &mut directory,
+                report,
+            )
+            .await?;
+        }
+        Ok(if quarantine {
+            RunStatus::Quarantined
+        } else {
+            RunStatus::Succeeded
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn write(
+        &self,
+        connection: &str,
+        run_id: Option<i64>,
+        evaluations: Vec<Evaluation>,
+        apply: bool,
+        people: &mut crate::store::People,
+        directory: &mut RunDirectory,
+        report: &mut RunReport,
+    ) -> Result<(), RunFailure> {
+        let mut batch = ApplyBatch {
+            connection_id: connection.to_owned(),
+            ..ApplyBatch::default()
+        };
+        for e in evaluations {
+            *report.counts.entry(e.log.action.clone()).or_default() += 1;
+            if let Some(site) = &e.new_site {
+                batch
+                    .new_sites
+                    .push((site.client.to_string(), site.name.to_string()));
+                directory.add_site(site);
+            }
+            if let Some(entra_id) = &e.log.entra_id
+                && !(e.deactivates && e.log.action == "quarantined")
+            {
+                batch.evaluated.push(entra_id.clone());
+            }
+            batch.people.extend(e.write);
+            batch.log.push(e.log);
+        }
+        if !apply {
+            report.rows.extend(batch.log);
+            return Ok(());
+        }
+        let Some(run_id) = run_id else { return Ok(()) };
+        let applied = self.store.apply(&batch, run_id, self.clock.now()).await?;
+        for (ticket, agent) in &applied.unassigned_tickets {
+            info!(connection, ticket, agent = %agent, "Unassigned an open ticket of an agent the sync made inactive.");
+        }
+        if !applied.unassigned_tickets.is_empty() {
+            *report
+                .counts
+                .entry("tickets_unassigned".to_owned())
+                .or_default() += applied.unassigned_tickets.len() as u64;
+        }
+        // Later batches plan against what this one created: new agents resolve as line
+        // managers, and adopted records are no longer candidates for anyone else.
+        for entra_id in applied.agents.keys() {
+            directory.add_agent(entra_id);
+        }
+        let adopted_users: BTreeSet<i64> = applied.users.values().copied().collect();
+        let adopted_agents: BTreeSet<i64> = applied.agents.values().copied().collect();
+        people
+            .unlinked_users
+            .retain(|u| !adopted_users.contains(&u.id));
+        people
+            .unlinked_agents
+            .retain(|(a, _)| !adopted_agents.contains(&a.id));
+        Ok(())
+    }
+}
+
+/// Why a run failed (it is then recorded as failed, nobody deactivated).
+#[derive(Debug, thiserror::Error)]
+enum RunFailure {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Graph(#[from] crate::graph::GraphError),
+    #[error("{0}")]
+    Other(String),
+}

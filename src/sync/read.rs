@@ -1,0 +1,364 @@
+//! Reading Entra (BRIEF §4.1, §4.7): the users chain and the groups chains, each a delta round
+//! that starts fresh, resumes from its checkpoint, or continues from the stored delta link.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_lc_rs::digest;
+use serde_json::Value;
+use tracing::{info, warn};
+
+use super::sink::Sink;
+use crate::config::{ConnectionSettings, DeltaMethod};
+use crate::graph::batch::BatchRequest;
+use crate::graph::{GraphClient, GraphError, odata};
+use crate::mirror::{self, GroupDelta, MirrorUser, Notification};
+use crate::store::{DeltaState, StoreError};
+
+/// Why reading failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// Graph failed.
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How a chain's round went.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChainReport {
+    /// Pages read.
+    pub pages: u64,
+    /// Objects read.
+    pub objects: u64,
+    /// The round was an initial (full) one.
+    pub initial: bool,
+    /// Why it started over, when it did (fingerprint change, expired token, …).
+    pub restarted: Vec<String>,
+}
+
+/// Where a chain's round starts (§4.7): a fresh initial round when the chain is new, its
+/// fingerprint changed or a full run is asked for; the checkpoint of an unfinished round; else the
+/// stored delta link. Never a jump to "latest".
+struct RoundStart<'a> {
+    print: &'a str,
+    initial_url: &'a url::Url,
+    run_id: i64,
+    full: bool,
+    delta: bool,
+}
+
+impl RoundStart<'_> {
+    /// `(url, round id, initial)`.
+    fn decide(
+        &self,
+        graph: &GraphClient,
+        stored: Option<&DeltaState>,
+        changed: &str,
+        report: &mut ChainReport,
+    ) -> Result<(url::Url, i64, bool), GraphError> {
+        let fresh = (self.initial_url.clone(), self.run_id, true);
+        Ok(match stored {
+            Some(s) if s.fingerprint != self.print => {
+                report.restarted.push(changed.to_owned());
+                fresh
+            }
+            Some(DeltaState {
+                next_link: Some(next),
+                round_id,
+                round_initial,
+                ..
+            }) if *round_initial || !self.full => (
+                graph.link(next)?,
+                round_id.unwrap_or(self.run_id),
+                *round_initial,
+            ),
+            Some(DeltaState {
+                delta_link: Some(link),
+                ..
+            }) if !self.full && self.delta => (graph.link(link)?, self.run_id, false),
+            _ => fresh,
+        })
+    }
+}
+
+/// The `$select` of the users chain.
+pub fn users_select(connection: &ConnectionSettings) -> Vec<String> {
+    let mut select: BTreeSet<String> = connection.mapping.graph_select().into_iter().collect();
+    if connection.sync.delta_method == DeltaMethod::AllChanges {
+        select.extend(
+            mapping::CATALOGUE
+                .iter()
+                .filter(|a| !a.contains('.'))
+                .map(|a| (*a).to_owned()),
+        );
+    }
+    select.into_iter().collect()
+}
+
+/// A short stable hash of what a chain was created with.
+pub fn fingerprint(parts: &[&str]) -> String {
+    let digest = digest::digest(&digest::SHA256, parts.join("\n").as_bytes());
+    hex::encode(&digest.as_ref()[..8])
+}
+
+/// Reads the users chain into the sink. `full` forces a fresh initial round.
+pub async fn read_users(
+    graph: &GraphClient,
+    sink: &dyn Sink,
+    connection: &ConnectionSettings,
+    run_id: i64,
+    full: bool,
+) -> Result<ChainReport, ReadError> {
+    let select = users_select(connection).join(",");
+    let print = fingerprint(&["users", &select]);
+    let initial_url = graph.url(&format!("users/delta?$select={}", odata::encode(&select)))?;
+    let stored = sink.state("users").await?;
+    let mut report = ChainReport::default();
+    let start = RoundStart {
+        print: &print,
+        initial_url: &initial_url,
+        run_id,
+        full,
+        delta: connection.sync.delta,
+    };
+    let why = "the users $select changed with the configuration; starting a fresh initial round";
+    let (mut url, mut round, mut initial) =
+        start.decide(graph, stored.as_ref(), why, &mut report)?;
+    let mut restarts = 0;
+    'round: loop {
+        let mut pages = graph.pages(url.clone());
+        loop {
+            let page = match pages.next_page().await {
+                Ok(Some(page)) => page,
+                Ok(None) => break 'round,
+                Err(GraphError::ResyncRequired { reason }) if restarts < 2 => {
+                    restarts += 1;
+                    warn!(connection = %connection.id, reason = %reason, "The users delta state expired; starting a fresh initial round.");
+                    report.restarted.push(format!(
+                        "resync required ({reason}); starting a fresh initial round"
+                    ));
+                    (url, round, initial) = (initial_url.clone(), run_id, true);
+                    continue 'round;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            report.pages += 1;
+            report.objects += page.value.len() as u64;
+            let ids: Vec<String> = page
+                .value
+                .iter()
+                .filter_map(|o| o.get("id").and_then(Value::as_str).map(str::to_owned))
+                .collect();
+            let stored: BTreeMap<String, MirrorUser> = sink
+                .stored(&ids)
+                .await?
+                .into_iter()
+                .map(|u| (u.entra_id.clone(), u))
+                .collect();
+            // A person can appear twice in one page (replays): merge in order.
+            let mut merged: BTreeMap<String, (MirrorUser, Option<Notification>)> = BTreeMap::new();
+            for object in &page.value {
+                let Some(id) = object.get("id").and_then(Value::as_str) else {
+                    warn!(connection = %connection.id, "A users/delta object without an id was skipped.");
+                    continue;
+                };
+                let previous = merged
+                    .get(id)
+                    .map(|(u, _)| u.clone())
+                    .or_else(|| stored.get(id).cloned());
+                if let Some(m) = mirror::merge_user(previous.as_ref(), object, initial) {
+                    let notification = merged.get(id).and_then(|(_, n)| *n).max(m.notification);
+                    merged.insert(id.to_owned(), (m.user, notification));
+                }
+            }
+            let checkpoint = DeltaState {
+                connection_id: connection.id.to_string(),
+                chain: "users".to_owned(),
+                fingerprint: print.clone(),
+                // Only the round's last page carries the next round's link; until then the
+                // checkpoint is `next_link`, so a half-read round never looks complete.
+                delta_link: page.delta_link.clone(),
+                next_link: pages.position().map(|u| u.to_string()),
+                round_id: Some(round),
+                round_initial: initial,
+            };
+            let people: Vec<_> = merged.into_values().collect();
+            sink.users_page(round, &people, &checkpoint).await?;
+        }
+    }
+    report.initial = initial;
+    if initial {
+        let missing = sink.mark_missing(round).await?;
+        if missing > 0 {
+            info!(connection = %connection.id, missing, "People not returned by the complete initial round are marked removed.");
+        }
+    }
+    Ok(report)
+}
+
+/// Resolves the configured group names to ids: one `$filter=displayName eq '…'` per name, batched.
+/// Returns name → id for names that resolve to exactly one group, and a warning per other name.
+pub async fn resolve_groups(
+    graph: &GraphClient,
+    names: &[&str],
+) -> Result<(BTreeMap<String, String>, Vec<String>), ReadError> {
+    let requests: Vec<BatchRequest> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| BatchRequest {
+            id: i.to_string(),
+            url: format!(
+                "/groups?$filter={}&$select=id,displayName",
+                odata::encode(&odata::display_name_eq(name))
+            ),
+        })
+        .collect();
+    let mut resolved = BTreeMap::new();
+    let mut warnings = Vec::new();
+    for (item, name) in graph.batch_get(&requests).await?.into_iter().zip(names) {
+        let found: Vec<String> = match item.result {
+            Ok(body) => body
+                .get("value")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|g| g.get("id").and_then(Value::as_str).map(str::to_owned))
+                .collect(),
+            Err(e) => return Err(e.into()),
+        };
+        match found.as_slice() {
+            [id] => {
+                resolved.insert((*name).to_owned(), id.clone());
+            }
+            [] => warnings.push(format!("group \"{name}\" was not found in Entra: mappings naming it match nobody")),
+            several => warnings.push(format!(
+                "group name \"{name}\" matches {} groups in Entra: mappings naming it match nobody until the name is unique",
+                several.len()
+            )),
+        }
+    }
+    Ok((resolved, warnings))
+}
+
+/// Reads the groups chains for `group_ids` (at most 50 per chain). With nested groups, child
+/// groups found in memberships join the tracked set and are read in the same run.
+pub async fn read_groups(
+    graph: &GraphClient,
+    sink: &dyn Sink,
+    connection: &ConnectionSettings,
+    run_id: i64,
+    full: bool,
+    group_ids: BTreeSet<String>,
+) -> Result<ChainReport, ReadError> {
+    let mut report = ChainReport::default();
+    let mut tracked = group_ids;
+    for _depth in 0..6 {
+        let ids: Vec<&String> = tracked.iter().collect();
+        for (index, chunk) in ids.chunks(50).enumerate() {
+            read_group_chain(
+                graph,
+                sink,
+                connection,
+                run_id,
+                full,
+                index,
+                chunk,
+                &mut report,
+            )
+            .await?;
+        }
+        if !connection.sync.nested_groups {
+            break;
+        }
+        let children: BTreeSet<String> = sink
+            .memberships()
+            .await?
+            .into_iter()
+            .filter(|(g, _, kind)| kind == "group" && tracked.contains(g))
+            .map(|(_, member, _)| member)
+            .filter(|m| !tracked.contains(m))
+            .collect();
+        if children.is_empty() {
+            break;
+        }
+        tracked.extend(children);
+    }
+    Ok(report)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn read_group_chain(
+    graph: &GraphClient,
+    sink: &dyn Sink,
+    connection: &ConnectionSettings,
+    run_id: i64,
+    full: bool,
+    index: usize,
+    ids: &[&String],
+    report: &mut ChainReport,
+) -> Result<(), ReadError> {
+    let chain = format!("groups:{index}");
+    let id_strs: Vec<&str> = ids.iter().map(|s| s.as_str()).collect();
+    let filter = odata::ids_eq(&id_strs);
+    let print = fingerprint(&["groups", &filter, "displayName,members"]);
+    let initial_url = graph.url(&format!(
+        "groups/delta?$filter={}&$select=displayName,members",
+        odata::encode(&filter)
+    ))?;
+    let stored = sink.state(&chain).await?;
+    let start = RoundStart {
+        print: &print,
+        initial_url: &initial_url,
+        run_id,
+        full,
+        delta: connection.sync.delta,
+    };
+    let why = format!("{chain}: the tracked groups changed; starting a fresh initial round");
+    let (mut url, mut round, mut initial) = start.decide(graph, stored.as_ref(), &why, report)?;
+    // A fresh initial round rebuilds the chain's memberships; a resumed one continues them.
+    let mut first_page_of_initial = initial && round == run_id;
+    let mut restarts = 0;
+    'round: loop {
+        let mut pages = graph.pages(url.clone());
+        loop {
+            let page = match pages.next_page().await {
+                Ok(Some(page)) => page,
+                Ok(None) => break 'round,
+                Err(GraphError::ResyncRequired { reason }) if restarts < 2 => {
+                    restarts += 1;
+                    report.restarted.push(format!(
+                        "{chain}: resync required ({reason}); starting a fresh initial round"
+                    ));
+                    (url, round, initial) = (initial_url.clone(), run_id, true);
+                    first_page_of_initial = true;
+                    continue 'round;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            report.pages += 1;
+            report.objects += page.value.len() as u64;
+            let groups: Vec<GroupDelta> =
+                page.value.iter().filter_map(mirror::group_delta).collect();
+            let reset: Vec<String> = if first_page_of_initial {
+                ids.iter().map(|s| (*s).clone()).collect()
+            } else {
+                Vec::new()
+            };
+            first_page_of_initial = false;
+            let checkpoint = DeltaState {
+                connection_id: connection.id.to_string(),
+                chain: chain.clone(),
+                fingerprint: print.clone(),
+                delta_link: page.delta_link.clone(),
+                next_link: pages.position().map(|u| u.to_string()),
+                round_id: Some(round),
+                round_initial: initial,
+            };
+            sink.groups_page(&reset, &groups, &checkpoint).await?;
+        }
+    }
+    report.initial |= initial;
+    Ok(())
+}

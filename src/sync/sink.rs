@@ -1,0 +1,321 @@
+//! Where a run's reads go: the store (a real run), or memory over the store (a dry run, which
+//! must leave every table unchanged).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::mirror::{GroupDelta, MirrorUser, Notification, Removal};
+use crate::store::{DeltaState, Store, StoreError};
+
+/// The mirror as a run reads and writes it.
+#[async_trait]
+pub trait Sink: Send + Sync {
+    /// A chain's state.
+    async fn state(&self, chain: &str) -> Result<Option<DeltaState>, StoreError>;
+    /// Stored versions of these people.
+    async fn stored(&self, ids: &[String]) -> Result<Vec<MirrorUser>, StoreError>;
+    /// One users page with its checkpoint.
+    async fn users_page(
+        &self,
+        round: i64,
+        people: &[(MirrorUser, Option<Notification>)],
+        checkpoint: &DeltaState,
+    ) -> Result<(), StoreError>;
+    /// People not seen by a complete initial round.
+    async fn mark_missing(&self, round: i64) -> Result<u64, StoreError>;
+    /// One groups page with its checkpoint.
+    async fn groups_page(
+        &self,
+        reset: &[String],
+        groups: &[GroupDelta],
+        checkpoint: &DeltaState,
+    ) -> Result<(), StoreError>;
+    /// Every membership row.
+    async fn memberships(&self) -> Result<Vec<(String, String, String)>, StoreError>;
+    /// Group names.
+    async fn group_names(&self) -> Result<BTreeMap<String, String>, StoreError>;
+    /// Pending people after `after` (by id), at most `limit`.
+    async fn pending(
+        &self,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<(MirrorUser, Option<Notification>)>, StoreError>;
+}
+
+/// The real thing: every page committed with its checkpoint.
+pub struct StoreSink {
+    /// The database.
+    pub store: Arc<dyn Store>,
+    /// The connection.
+    pub connection: String,
+    /// The clock's reading for `updated_at`.
+    pub now: DateTime<Utc>,
+}
+
+#[async_trait]
+impl Sink for StoreSink {
+    async fn state(&self, chain: &str) -> Result<Option<DeltaState>, StoreError> {
+        self.store.delta_state(&self.connection, chain).await
+    }
+    async fn stored(&self, ids: &[String]) -> Result<Vec<MirrorUser>, StoreError> {
+        self.store.mirror_users(&self.connection, ids).await
+    }
+    async fn users_page(
+        &self,
+        round: i64,
+        people: &[(MirrorUser, Option<Notification>)],
+        checkpoint: &DeltaState,
+    ) -> Result<(), StoreError> {
+        self.store
+            .commit_users_page(&self.connection, round, people, checkpoint, self.now)
+            .await
+    }
+    async fn mark_missing(&self, round: i64) -> Result<u64, StoreError> {
+        self.store
+            .mark_missing(&self.connection, round, self.now)
+            .await
+    }
+    async fn groups_page(
+        &self,
+        reset: &[String],
+        groups: &[GroupDelta],
+        checkpoint: &DeltaState,
+    ) -> Result<(), StoreError> {
+        self.store
+            .commit_groups_page(&self.connection, reset, groups, checkpoint, self.now)
+            .await
+    }
+    async fn memberships(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+        self.store.memberships(&self.connection).await
+    }
+    async fn group_names(&self) -> Result<BTreeMap<String, String>, StoreError> {
+        self.store.mirror_groups(&self.connection).await
+    }
+    async fn pending(
+        &self,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<(MirrorUser, Option<Notification>)>, StoreError> {
+        self.store
+            .mirror_page(&self.connection, after, limit, true)
+            .await
+    }
+}
+
+#[derive(Default)]
+struct Overlay {
+    users: BTreeMap<String, (MirrorUser, Option<Notification>, Option<i64>)>,
+    memberships: Option<BTreeSet<(String, String, String)>>,
+    groups: BTreeMap<String, String>,
+    evaluation: Option<BTreeMap<String, (MirrorUser, Option<Notification>)>>,
+}
+
+/// A dry run: reads the store, keeps every change in memory, writes nothing.
+pub struct MemorySink {
+    store: Arc<dyn Store>,
+    connection: String,
+    overlay: Mutex<Overlay>,
+    /// Evaluate everyone mirrored, not only what this read changed (remap).
+    all: bool,
+}
+
+impl MemorySink {
+    /// A dry-run sink over `store`; with `all`, every mirrored person is pending.
+    pub fn new(store: Arc<dyn Store>, connection: &str, all: bool) -> Self {
+        Self {
+            store,
+            connection: connection.to_owned(),
+            overlay: Mutex::default(),
+            all,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Overlay> {
+        self.overlay.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn load_memberships(&self) -> Result<(), StoreError> {
+        if self.lock().memberships.is_some() {
+            return Ok(());
+        }
+        let rows: BTreeSet<_> = self
+            .store
+            .memberships(&self.connection)
+            .await?
+            .into_iter()
+            .collect();
+        let mut overlay = self.lock();
+        if overlay.memberships.is_none() {
+            overlay.memberships = Some(rows);
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Sink for MemorySink {
+    async fn state(&self, chain: &str) -> Result<Option<DeltaState>, StoreError> {
+        self.store.delta_state(&self.connection, chain).await
+    }
+    async fn stored(&self, ids: &[String]) -> Result<Vec<MirrorUser>, StoreError> {
+        let (mut found, missing): (Vec<MirrorUser>, Vec<String>) = {
+            let overlay = self.lock();
+            let found = ids
+                .iter()
+                .filter_map(|id| overlay.users.get(id).map(|(u, _, _)| u.clone()))
+                .collect();
+            let missing = ids
+                .iter()
+                .filter(|id| !overlay.users.contains_key(*id))
+                .cloned()
+                .collect();
+            (found, missing)
+        };
+        found.extend(self.store.mirror_users(&self.connection, &missing).await?);
+        Ok(found)
+    }
+    async fn users_page(
+        &self,
+        round: i64,
+        people: &[(MirrorUser, Option<Notification>)],
+        _: &DeltaState,
+    ) -> Result<(), StoreError> {
+        let mut overlay = self.lock();
+        for (user, notification) in people {
+            let previous = overlay.users.get(&user.entra_id).and_then(|(_, n, _)| *n);
+            let notification = match (previous, notification) {
+                (
+                    Some(Notification::Created),
+                    Some(Notification::Updated | Notification::FullPass),
+                ) => previous,
+                (p, None) => p,
+                (_, n) => *n,
+            };
+            overlay.users.insert(
+                user.entra_id.clone(),
+                (user.clone(), notification, Some(round)),
+            );
+        }
+        Ok(())
+    }
+    async fn mark_missing(&self, round: i64) -> Result<u64, StoreError> {
+        let mut after = String::new();
+        let mut marked = 0;
+        loop {
+            let page = self
+                .store
+                .mirror_page(&self.connection, &after, 1000, false)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = last.0.entra_id.clone();
+            let mut overlay = self.lock();
+            for (user, pending) in page {
+                if !overlay.users.contains_key(&user.entra_id) && user.removed.is_none() {
+                    let mut user = user;
+                    user.removed = Some(Removal::Missing);
+                    overlay.users.insert(
+                        user.entra_id.clone(),
+                        (user, Some(Notification::RemovedDeleted), None),
+                    );
+                    marked += 1;
+                } else if let Some(entry) = overlay.users.get_mut(&user.entra_id)
+                    && entry.2 != Some(round)
+                {
+                    entry.1 = entry.1.or(pending);
+                }
+            }
+        }
+        Ok(marked)
+    }
+    async fn groups_page(
+        &self,
+        reset: &[String],
+        groups: &[GroupDelta],
+        _: &DeltaState,
+    ) -> Result<(), StoreError> {
+        self.load_memberships().await?;
+        let mut overlay = self.lock();
+        let Overlay {
+            memberships,
+            groups: names,
+            ..
+        } = &mut *overlay;
+        let memberships = memberships.get_or_insert_with(BTreeSet::new);
+        memberships.retain(|(g, _, _)| !reset.contains(g));
+        for group in groups {
+            if let Some(name) = &group.display_name {
+                names.insert(group.id.clone(), name.clone());
+            }
+            if group.removed {
+                memberships.retain(|(g, _, _)| g != &group.id);
+                continue;
+            }
+            for (member, kind) in &group.added {
+                memberships.insert((group.id.clone(), member.clone(), (*kind).to_owned()));
+            }
+            memberships.retain(|(g, m, _)| g != &group.id || !group.removed_members.contains(m));
+        }
+        Ok(())
+    }
+    async fn memberships(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+        self.load_memberships().await?;
+        Ok(self.lock().memberships.iter().flatten().cloned().collect())
+    }
+    async fn group_names(&self) -> Result<BTreeMap<String, String>, StoreError> {
+        let mut names = self.store.mirror_groups(&self.connection).await?;
+        names.extend(self.lock().groups.clone());
+        Ok(names)
+    }
+    async fn pending(
+        &self,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<(MirrorUser, Option<Notification>)>, StoreError> {
+        if self.lock().evaluation.is_none() {
+            // This read's changes, over the stored pending people (or everyone, with `all`).
+            let mut merged: BTreeMap<String, (MirrorUser, Option<Notification>)> = BTreeMap::new();
+            let mut cursor = String::new();
+            loop {
+                let page = self
+                    .store
+                    .mirror_page(&self.connection, &cursor, 1000, !self.all)
+                    .await?;
+                let Some(last) = page.last() else { break };
+                cursor = last.0.entra_id.clone();
+                for (user, n) in page {
+                    merged.insert(
+                        user.entra_id.clone(),
+                        (user, n.or(Some(Notification::FullPass))),
+                    );
+                }
+            }
+            let mut overlay = self.lock();
+            for (id, (user, n, _)) in &overlay.users {
+                match n {
+                    Some(n) => {
+                        merged.insert(id.clone(), (user.clone(), Some(*n)));
+                    }
+                    None => {
+                        if let Some(entry) = merged.get_mut(id) {
+                            entry.0 = user.clone();
+                        }
+                    }
+                }
+            }
+            overlay.evaluation = Some(merged);
+        }
+        let overlay = self.lock();
+        Ok(overlay
+            .evaluation
+            .iter()
+            .flat_map(|m| {
+                m.range::<str, _>((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
+            })
+            .take(limit as usize)
+            .map(|(_, v)| v.clone())
+            .collect())
+    }
+}
