@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use chrono::{DateTime, Utc};
 use tracing::info;
 
 use crate::auth::{AuthError, RefreshTokens, StoredRefreshTokens, TokenClient, TokenVault};
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, DeltaCommand, RunsArgs, RunsCommand};
 use crate::clock::{Clock, SystemClock};
 use crate::config::load::Environment;
 use crate::config::{
@@ -17,7 +18,10 @@ use crate::config::{
 };
 use crate::graph::permissions::{self, Verdict};
 use crate::graph::{self, GraphClient, RetryPolicy};
-use crate::store::{self, ConnectionRow, RunKind, Store};
+use crate::output;
+use crate::store::{
+    self, ConnectionRow, DeltaState, InboundRow, LogQuery, RunKind, RunStatus, Store,
+};
 use crate::sync::{Mode, RunReport, RunRequest, Syncer};
 
 /// Exit code for an invalid configuration.
@@ -25,6 +29,19 @@ pub const EXIT_INVALID_CONFIG: u8 = 2;
 
 /// Runs one CLI invocation.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    // These two bring their own configuration.
+    match cli.command {
+        Command::Emulator(args) => {
+            graph_emulator::run(args, shutdown_signal()).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Demo {
+            users,
+            ref data_dir,
+        } => return crate::demo::run(users, data_dir, clock).await,
+        _ => {}
+    }
     let overrides = ConfigOverrides {
         database_url: cli.database_url.clone(),
         instance: cli.instance.clone(),
@@ -33,15 +50,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Ok(settings) => settings,
         Err(error) => return Ok(report_config_error(&error)),
     };
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = open_store(&settings).await?;
     match cli.command {
         Command::Migrate => {
-            let store = open_store(&settings).await?;
             println!("database migrated ({})", store.backend());
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { online, connection } => {
-            let store = open_store(&settings).await?;
             check(&settings, store.as_ref(), clock.as_ref()).await?;
             if !online {
                 return Ok(ExitCode::SUCCESS);
@@ -54,7 +69,273 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+        Command::Sync {
+            connection,
+            full,
+            dry_run,
+        } => {
+            let kind = if full { RunKind::Full } else { RunKind::Delta };
+            let mode = if dry_run { Mode::DryRun } else { Mode::Apply };
+            let report = run_once(
+                &settings,
+                store,
+                clock,
+                &connection,
+                RunRequest::new(kind, mode, "cli"),
+            )
+            .await?;
+            print!("{}", output::summary(&connection, &report));
+            Ok(exit_for(&report))
+        }
+        Command::Import {
+            connection,
+            users,
+            agents,
+            apply,
+            output: format,
+        } => {
+            let mode = if apply { Mode::Apply } else { Mode::DryRun };
+            let report = run_once(
+                &settings,
+                store.clone(),
+                clock,
+                &connection,
+                RunRequest::new(RunKind::Import, mode, "cli"),
+            )
+            .await?;
+            let rows = match report.run_id {
+                Some(run_id) => {
+                    store
+                        .inbound_log(&LogQuery {
+                            run_id: Some(run_id),
+                            limit: u32::MAX,
+                            ..LogQuery::default()
+                        })
+                        .await?
+                }
+                None => report.rows.clone(),
+            };
+            let wanted = |r: &&InboundRow| match (users, agents) {
+                (true, _) => r.target.as_deref() != Some("agent"),
+                (_, true) => r.target.as_deref() == Some("agent"),
+                _ => true,
+            };
+            let rows: Vec<InboundRow> = rows.iter().filter(wanted).cloned().collect();
+            print!("{}", output::log_rows(&rows, format));
+            eprint!("{}", output::summary(&connection, &report));
+            Ok(exit_for(&report))
+        }
+        Command::Remap {
+            connection,
+            apply,
+            output: format,
+        } => {
+            let mode = if apply { Mode::Apply } else { Mode::DryRun };
+            // A remap re-plans from the mirror: it has no Graph client at all.
+            let syncer = Syncer {
+                store: store.clone(),
+                graph: None,
+                clock,
+            };
+            let connection_settings = find_connection(&settings, &connection)?;
+            let report = syncer
+                .run(
+                    connection_settings,
+                    &RunRequest::new(RunKind::Remap, mode, "cli"),
+                )
+                .await?;
+            if !apply {
+                let changed: Vec<InboundRow> = report
+                    .rows
+                    .iter()
+                    .filter(|r| r.action != "unchanged")
+                    .cloned()
+                    .collect();
+                print!("{}", output::log_rows(&changed, format));
+            }
+            eprint!("{}", output::summary(&connection, &report));
+            Ok(exit_for(&report))
+        }
+        Command::Delta {
+            command:
+                DeltaCommand::Reset {
+                    connection,
+                    clear: _,
+                    latest,
+                },
+        } => {
+            let connection_settings = find_connection(&settings, &connection)?;
+            let cleared = store.clear_delta_states(&connection).await?;
+            if latest {
+                let client = graph_client_default(
+                    &settings,
+                    connection_settings,
+                    store.clone(),
+                    clock.clone(),
+                )?;
+                let select = crate::sync::read::users_select(connection_settings).join(",");
+                let url = client.url(&format!(
+                    "users/delta?$select={}&$deltatoken=latest",
+                    graph::odata::encode(&select)
+                ))?;
+                let mut pages = client.pages(url);
+                while pages.next_page().await?.is_some() {}
+                let link = pages
+                    .delta_link()
+                    .context("Graph returned no deltaLink for $deltatoken=latest")?;
+                store
+                    .save_delta_state(
+                        &DeltaState {
+                            connection_id: connection.clone(),
+                            chain: "users".to_owned(),
+                            fingerprint: crate::sync::read::fingerprint(&["users", &select]),
+                            delta_link: Some(link.to_owned()),
+                            next_link: None,
+                            round_id: None,
+                            round_initial: false,
+                        },
+                        clock.now(),
+                    )
+                    .await?;
+                println!(
+                    "{connection}: delta links reset to \"latest\"; the next run sees only changes from now on."
+                );
+                println!(
+                    "  warning: people outside scope now stay unseen until their Entra record changes; prefer --clear."
+                );
+            } else {
+                println!(
+                    "{connection}: {cleared} delta links cleared; the next run is a full initial round."
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Runs(RunsArgs {
+            approve: Some(RunsCommand::Approve { run }),
+            ..
+        }) => {
+            let syncer = Syncer {
+                store,
+                graph: None,
+                clock,
+            };
+            let report = approve_run(&syncer, &settings, run, "cli").await?;
+            print!("{}", output::summary("approval", &report));
+            Ok(exit_for(&report))
+        }
+        Command::Runs(RunsArgs {
+            approve: None,
+            connection,
+            limit,
+        }) => {
+            print!(
+                "{}",
+                output::runs(&store.runs(connection.as_deref(), limit).await?)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Log {
+            connection,
+            user,
+            action,
+            since,
+            limit,
+            output: format,
+        } => {
+            let since = match since {
+                Some(text) => Some(parse_since(&text, clock.now())?),
+                None => None,
+            };
+            let query = LogQuery {
+                connection_id: connection,
+                run_id: None,
+                upn: user,
+                action,
+                since,
+                limit,
+            };
+            print!(
+                "{}",
+                output::log_rows(&store.inbound_log(&query).await?, format)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Emulator(_) | Command::Demo { .. } => Ok(ExitCode::SUCCESS),
     }
+}
+
+fn exit_for(report: &RunReport) -> ExitCode {
+    match report.status {
+        RunStatus::Succeeded => ExitCode::SUCCESS,
+        RunStatus::Quarantined => ExitCode::from(3),
+        _ => ExitCode::FAILURE,
+    }
+}
+
+/// `2h`, `7d` ago, or an RFC 3339 time.
+fn parse_since(text: &str, now: DateTime<Utc>) -> anyhow::Result<DateTime<Utc>> {
+    if let Ok(ago) = humantime::parse_duration(text) {
+        return Ok(now - chrono::Duration::from_std(ago)?);
+    }
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .with_context(|| {
+            format!("--since {text:?} is neither a duration (2h, 7d) nor an RFC 3339 time")
+        })
+}
+
+fn find_connection<'a>(settings: &'a Settings, id: &str) -> anyhow::Result<&'a ConnectionSettings> {
+    settings
+        .connections
+        .iter()
+        .find(|c| c.id.as_str() == id)
+        .with_context(|| {
+            let known: Vec<&str> = settings.connections.iter().map(|c| c.id.as_str()).collect();
+            format!(
+                "there is no connection {id:?} in the configuration (known: {})",
+                known.join(", ")
+            )
+        })
+}
+
+fn graph_client_default(
+    settings: &Settings,
+    connection: &ConnectionSettings,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<GraphClient> {
+    let http = graph::http_client(Some(Duration::from_secs(120)))?;
+    Ok(graph_client(
+        settings,
+        connection,
+        store,
+        clock,
+        http,
+        RetryPolicy::default(),
+    )?)
+}
+
+/// One run of one connection, as the CLI starts it.
+pub async fn run_once(
+    settings: &Settings,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    connection: &str,
+    request: RunRequest,
+) -> anyhow::Result<RunReport> {
+    let connection = find_connection(settings, connection)?;
+    ensure_declared(settings, store.as_ref(), clock.as_ref()).await?;
+    let graph = graph_client_default(settings, connection, store.clone(), clock.clone())?;
+    let syncer = Syncer {
+        store,
+        graph: Some(graph),
+        clock,
+    };
+    Ok(syncer.run(connection, &request).await?)
+}
+
+async fn shutdown_signal() {
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 fn report_config_error(error: &ConfigError) -> ExitCode {

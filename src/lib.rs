@@ -1,7 +1,8 @@
 //! entra-sync keeps a service desk's users and agents in step with Microsoft Entra ID.
 //!
 //! # Layout
-//! - [`cli`], [`app`]: the command line and the composition root.
+//! - [`cli`], [`app`], [`output`]: the command line, the composition root, what commands print.
+//! - [`demo`]: `entra-sync demo`, the emulator + SQLite + real syncs end to end.
 //! - [`config`]: the typed, layered, validated configuration (BRIEF §3).
 //! - [`auth`]: token sources for the four credential types (BRIEF §5.2).
 //! - [`graph`]: the Microsoft Graph client: pages, delta rounds, `$batch`, retries (§4.1, §5.1).
@@ -20,9 +21,11 @@ pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod graph;
 pub mod ids;
 pub mod mirror;
+pub mod output;
 pub mod store;
 pub mod sync;
 pub mod telemetry;

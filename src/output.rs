@@ -1,0 +1,296 @@
+//! What commands print: run summaries, and runs and inbound-log rows as a table, JSON or CSV.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use crate::cli::Output;
+use crate::store::{InboundRow, RunRow};
+use crate::sync::RunReport;
+
+/// A run's summary: status, counts per action, Graph requests, throttles, duration.
+pub fn summary(connection: &str, report: &RunReport) -> String {
+    let mut out = String::new();
+    let run = report
+        .run_id
+        .map(|id| format!("run {id}"))
+        .unwrap_or_else(|| "dry run".to_owned());
+    let _ = writeln!(
+        out,
+        "{connection}: {run} {} in {:.1}s",
+        report.status.as_str(),
+        report.seconds
+    );
+    let counts: Vec<String> = report
+        .counts
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "  people: {}",
+        if counts.is_empty() {
+            "no changes".to_owned()
+        } else {
+            counts.join(", ")
+        }
+    );
+    let round = |initial: bool| {
+        if initial {
+            "initial round"
+        } else {
+            "delta round"
+        }
+    };
+    let _ = writeln!(
+        out,
+        "  users: {} objects in {} pages ({}); groups: {} objects in {} pages",
+        report.users.objects,
+        report.users.pages,
+        round(report.users.initial),
+        report.groups.objects,
+        report.groups.pages
+    );
+    let _ = writeln!(
+        out,
+        "  graph: {} requests, {} throttled",
+        report.graph_requests, report.graph_throttles
+    );
+    if report.held_back > 0 {
+        let _ = writeln!(
+            out,
+            "  QUARANTINED: {} deactivations held back (max_deactivations); approve with `entra-sync runs approve {}`",
+            report.held_back,
+            report.run_id.unwrap_or_default()
+        );
+    }
+    for warning in &report.warnings {
+        let _ = writeln!(out, "  warning: {warning}");
+    }
+    if let Some(error) = &report.error {
+        let _ = writeln!(out, "  error: {error}");
+    }
+    out
+}
+
+/// Inbound-log rows (or a preview's planned rows).
+pub fn log_rows(rows: &[InboundRow], format: Output) -> String {
+    match format {
+        Output::Json => serde_json::to_string_pretty(rows).unwrap_or_default(),
+        Output::Csv => {
+            let mut out = String::from(
+                "logged_at,run_id,upn,entra_id,target,notification,action,mapping,changes,message\n",
+            );
+            for r in rows {
+                let fields = [
+                    r.logged_at.to_rfc3339(),
+                    r.run_id.map(|i| i.to_string()).unwrap_or_default(),
+                    r.upn.clone().unwrap_or_default(),
+                    r.entra_id.clone().unwrap_or_default(),
+                    r.target.clone().unwrap_or_default(),
+                    r.notification.clone(),
+                    r.action.clone(),
+                    mapping_of(r),
+                    changes_of(r),
+                    r.message.clone().unwrap_or_default(),
+                ];
+                let line: Vec<String> = fields.iter().map(|f| csv(f)).collect();
+                out.push_str(&line.join(","));
+                out.push('\n');
+            }
+            out
+        }
+        Output::Table => table(
+            &[
+                "UPN",
+                "TARGET",
+                "NOTIFICATION",
+                "ACTION",
+                "MAPPING",
+                "CHANGES / MESSAGE",
+            ],
+            rows.iter()
+                .map(|r| {
+                    let detail = [changes_of(r), r.message.clone().unwrap_or_default()]
+                        .into_iter()
+                        .filter(|s| !s.is_empty())
+                        .collect::<Vec<_>>()
+                        .join(" — ");
+                    vec![
+                        r.upn
+                            .clone()
+                            .or_else(|| r.entra_id.clone())
+                            .unwrap_or_default(),
+                        r.target.clone().unwrap_or_default(),
+                        r.notification.clone(),
+                        r.action.clone(),
+                        mapping_of(r),
+                        detail,
+                    ]
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// Runs.
+pub fn runs(rows: &[RunRow]) -> String {
+    table(
+        &[
+            "RUN",
+            "CONNECTION",
+            "KIND",
+            "TRIGGER",
+            "STATUS",
+            "STARTED",
+            "SECONDS",
+            "COUNTS",
+            "GRAPH",
+            "ERROR",
+        ],
+        rows.iter()
+            .map(|r| {
+                let seconds = r.ended_at.map(|e| {
+                    format!(
+                        "{:.1}",
+                        (e - r.started_at).num_milliseconds() as f64 / 1000.0
+                    )
+                });
+                let status = if r.approved_at.is_some() {
+                    format!("{} (approved)", r.status)
+                } else {
+                    r.status.clone()
+                };
+                vec![
+                    r.id.to_string(),
+                    r.connection_id.clone(),
+                    r.kind.clone(),
+                    r.trigger.clone(),
+                    status,
+                    r.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                    seconds.unwrap_or_default(),
+                    r.counts
+                        .iter()
+                        .map(|(k, v)| format!("{k} {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    format!("{} req, {} throttled", r.graph_requests, r.graph_throttles),
+                    r.error.clone().unwrap_or_default(),
+                ]
+            })
+            .collect(),
+    )
+}
+
+fn mapping_of(row: &InboundRow) -> String {
+    let name = |key: &str| {
+        row.matched.get(key).map(|m| {
+            format!(
+                "{} {}",
+                m["sequence"],
+                m["name"].as_str().unwrap_or_default()
+            )
+        })
+    };
+    [
+        name("agent_mapping").map(|m| format!("agent: {m}")),
+        name("site_mapping"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join("; ")
+}
+
+fn changes_of(row: &InboundRow) -> String {
+    let text = |v: &Value| match v {
+        Value::Null => "∅".to_owned(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    row.changes
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            format!(
+                "{}.{}: {} → {}",
+                text(&c["record"]),
+                text(&c["field"]),
+                text(&c["before"]),
+                text(&c["after"])
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn csv(field: &str) -> String {
+    if field.contains([',', '"', '\n']) {
+        format!("\"{}\"", field.replace('"', "\"\""))
+    } else {
+        field.to_owned()
+    }
+}
+
+fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (i, cell) in row.iter().enumerate() {
+            // The last column is free text: it is not padded, so it does not widen the others.
+            if i + 1 < header.len() {
+                widths[i] = widths[i].max(cell.chars().count().min(48));
+            }
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: Vec<String>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let c: String = if i + 1 < header.len() {
+                    c.chars().take(48).collect()
+                } else {
+                    c.clone()
+                };
+                if i + 1 < header.len() {
+                    format!("{c:<w$}", w = widths[i])
+                } else {
+                    c
+                }
+            })
+            .collect();
+        out.push_str(padded.join("  ").trim_end());
+        out.push('\n');
+    };
+    line(header.iter().map(|h| (*h).to_owned()).collect());
+    for row in rows {
+        line(row);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_what_needs_quoting() {
+        assert_eq!(csv("plain"), "plain");
+        assert_eq!(csv("a,b"), "\"a,b\"");
+        assert_eq!(csv("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+
+    #[test]
+    fn tables_align_all_but_the_last_column() {
+        let t = table(
+            &["A", "B"],
+            vec![
+                vec!["long value".into(), "x".into()],
+                vec!["s".into(), "yy".into()],
+            ],
+        );
+        assert_eq!(t, "A           B\nlong value  x\ns           yy\n");
+    }
+}
