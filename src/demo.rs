@@ -170,7 +170,11 @@ pub async fn run(users: usize, data_dir: &Path, clock: Arc<dyn Clock>) -> anyhow
             .iter()
             .find(|r| r.entra_id.as_deref() == Some(who.to_string().as_str()))
         {
-            println!("  {label:<15} {:<12} {}", row.action, changes(row));
+            println!(
+                "  {label:<15} {:<12} {}",
+                row.action,
+                output::changes_of(row)
+            );
         }
     }
     println!(
@@ -252,30 +256,4 @@ async fn rows_of(store: &dyn Store, report: &RunReport) -> anyhow::Result<Vec<In
             ..LogQuery::default()
         })
         .await?)
-}
-
-fn changes(row: &InboundRow) -> String {
-    let list: Vec<String> = row
-        .changes
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|c| c["field"] != "name" || row.action != "created")
-        .map(|c| {
-            let show = |v: &serde_json::Value| {
-                v.as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| v.to_string())
-            };
-            format!(
-                "{}.{} {} → {}",
-                show(&c["record"]),
-                show(&c["field"]),
-                show(&c["before"]),
-                show(&c["after"])
-            )
-        })
-        .take(6)
-        .collect();
-    list.join("; ")
 }

@@ -202,7 +202,8 @@ fn mapping_of(row: &InboundRow) -> String {
     .join("; ")
 }
 
-fn changes_of(row: &InboundRow) -> String {
+/// A row's field changes, `record.field: before → after; …` (∅ for empty).
+pub fn changes_of(row: &InboundRow) -> String {
     let text = |v: &Value| match v {
         Value::Null => "∅".to_owned(),
         Value::String(s) => s.clone(),
