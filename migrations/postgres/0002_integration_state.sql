@@ -83,7 +83,8 @@ CREATE TABLE inbound_log (
     entra_id       TEXT,
     upn            TEXT,
     target         TEXT CHECK (target IN ('user', 'agent')),
-    notification   TEXT NOT NULL CHECK (notification IN ('created', 'updated', 'removed-changed', 'removed-deleted', 'full-pass')),
+    -- 'warning' rows concern the run, not a person (e.g. a configured group that did not resolve)
+    notification   TEXT NOT NULL CHECK (notification IN ('created', 'updated', 'removed-changed', 'removed-deleted', 'full-pass', 'warning')),
     matched        JSONB NOT NULL DEFAULT '{}',
     action         TEXT NOT NULL CHECK (action IN ('created', 'updated', 'unchanged', 'deactivated', 'reactivated', 'out-of-scope', 'conflict', 'quarantined', 'error')),
     changes        JSONB NOT NULL DEFAULT '[]',

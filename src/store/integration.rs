@@ -539,4 +539,7 @@ pub trait Integration: Send + Sync + std::fmt::Debug {
 
     /// Writes log rows outside a batch (run warnings).
     async fn log(&self, rows: &[InboundRow]) -> Result<(), StoreError>;
+
+    /// Deletes inbound-log rows logged before `before` (`[inbound_log] retention`); returns how many.
+    async fn prune_inbound_log(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 }

@@ -1213,4 +1213,12 @@ impl Integration for Backend {
         tx.commit().await?;
         Ok(())
     }
+
+    async fn prune_inbound_log(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM inbound_log WHERE logged_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
 }

@@ -250,6 +250,27 @@ impl Syncer {
         for warning in &warnings {
             warn!(connection = %connection.id, warning = %warning, "A configured group did not resolve.");
         }
+        if let (Mode::Apply, false) = (mode, warnings.is_empty()) {
+            let rows: Vec<InboundRow> = warnings
+                .iter()
+                .map(|w| InboundRow {
+                    id: 0,
+                    run_id: Some(run_id),
+                    connection_id: connection.id.to_string(),
+                    source: "integrator".to_owned(),
+                    logged_at: self.clock.now(),
+                    entra_id: None,
+                    upn: None,
+                    target: None,
+                    notification: "warning".to_owned(),
+                    matched: Value::Object(serde_json::Map::new()),
+                    action: "error".to_owned(),
+                    changes: Value::Array(Vec::new()),
+                    message: Some(w.clone()),
+                })
+                .collect();
+            self.store.log(&rows).await?;
+        }
         report.warnings.extend(warnings);
         if connection.licences.import && mode == Mode::Apply {
             self.import_licences(graph, connection).await?;
@@ -261,6 +282,7 @@ impl Syncer {
         );
         report.users = users?;
         report.groups = groups?;
+        read::read_untracked(graph, sink, connection, report.users.initial).await?;
         report
             .warnings
             .extend(report.users.restarted.iter().cloned());

@@ -395,6 +395,42 @@ async fn the_store_story_holds_on_every_backend() {
             "{backend}: unknown ticket"
         );
 
+        // The inbound log is pruned by age only.
+        let row = |days_ago: i64| InboundRow {
+            id: 0,
+            run_id: None,
+            connection_id: "contoso".into(),
+            source: "manual".into(),
+            logged_at: now - chrono::Duration::days(days_ago),
+            entra_id: Some(format!("person-{days_ago}")),
+            upn: None,
+            target: Some("user".into()),
+            notification: "updated".into(),
+            matched: serde_json::json!({}),
+            action: "unchanged".into(),
+            changes: serde_json::json!([]),
+            message: None,
+        };
+        store.log(&[row(40), row(1)]).await.expect("log rows");
+        assert_eq!(
+            store
+                .prune_inbound_log(now - chrono::Duration::days(30))
+                .await
+                .expect("prune"),
+            1
+        );
+        let left = store
+            .inbound_log(&LogQuery {
+                limit: 10,
+                ..LogQuery::default()
+            })
+            .await
+            .expect("log");
+        assert_eq!(
+            left.iter().map(|r| r.entra_id.clone()).collect::<Vec<_>>(),
+            [Some("person-1".to_owned())]
+        );
+
         drop(store);
         db.cleanup().await;
     }

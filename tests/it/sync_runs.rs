@@ -873,3 +873,162 @@ async fn dry_runs_imports_and_remaps_without_apply_change_no_table() {
         db.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn sign_in_activity_is_read_separately_in_full_and_for_changed_people_in_delta_runs() {
+    let running = start(EmulatorConfig {
+        users: 120,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let t = tenant(&running);
+    let dbs = backends().await;
+    let db = &dbs[0];
+    let extra = "\n[[connection.field_mapping]]\ntarget = \"user\"\nentra = \"signInActivity.lastSignInDateTime\"\nhalo = \"last_sign_in\"\n";
+    let mut text = sync_config(&running, &db.url, "");
+    text.push_str(extra);
+    let settings = settings(&text, &Environment::default(), std::path::Path::new("."));
+    let f = fixture(&running, db, "").await;
+    let syncer = Syncer {
+        store: f.store.clone(),
+        graph: f.syncer.graph.clone(),
+        clock: Arc::new(SystemClock),
+    };
+    let connection = &settings.connections[0];
+    syncer
+        .run(connection, &request(RunKind::Full, Mode::Apply))
+        .await
+        .expect("full run");
+    let people = f.store.people("contoso").await.expect("people");
+    let mut ids: Vec<&String> = people.users.keys().collect();
+    ids.sort();
+    let (signed_in, untouched) = (ids[0].clone(), ids[1].clone());
+    let at = chrono::DateTime::parse_from_rfc3339("2026-11-20T08:30:00Z")
+        .expect("a time")
+        .with_timezone(&chrono::Utc);
+    for who in [&signed_in, &untouched] {
+        running
+            .control
+            .record_sign_in(t, Uuid::parse_str(who).expect("uuid"), at)
+            .expect("sign-in");
+    }
+    // Only `signed_in` also changes something delta tracks.
+    running
+        .control
+        .update_user(
+            t,
+            Uuid::parse_str(&signed_in).expect("uuid"),
+            serde_json::json!({"jobTitle": "Early Riser"}),
+        )
+        .expect("update");
+    running.control.reset_counters();
+    let report = syncer
+        .run(connection, &request(RunKind::Delta, Mode::Apply))
+        .await
+        .expect("delta run");
+    assert_eq!(report.error, None);
+    let after = f.store.people("contoso").await.expect("people");
+    assert!(
+        after.users[&signed_in]
+            .fields
+            .last_sign_in
+            .as_deref()
+            .is_some_and(|s| s.starts_with("2026-11-20T08:30:00")),
+        "{:?}",
+        after.users[&signed_in].fields
+    );
+    assert_eq!(
+        after.users[&untouched].fields.last_sign_in, people.users[&untouched].fields.last_sign_in,
+        "delta runs read it only for changed people"
+    );
+    assert_eq!(
+        running.control.counters().count("POST /v1.0/$batch"),
+        2,
+        "one batch resolving groups, one for the changed person"
+    );
+    // A full run reads it for everyone.
+    syncer
+        .run(connection, &request(RunKind::Full, Mode::Apply))
+        .await
+        .expect("full run");
+    let after = f.store.people("contoso").await.expect("people");
+    assert!(
+        after.users[&untouched]
+            .fields
+            .last_sign_in
+            .as_deref()
+            .is_some_and(|s| s.starts_with("2026-11-20T08:30:00"))
+    );
+    drop(f);
+    for db in dbs {
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn groups_that_resolve_to_none_or_several_are_run_warnings_in_the_inbound_log() {
+    let running = start(EmulatorConfig {
+        users: 60,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let t = tenant(&running);
+    for _ in 0..2 {
+        running
+            .control
+            .create_group(t, "SG-Twins", graph_emulator::GroupKind::Security)
+            .expect("group");
+    }
+    let dbs = backends().await;
+    let db = &dbs[0];
+    let mut text = sync_config(&running, &db.url, "");
+    text.push_str("\n[[connection.teams]]\ngroup = \"SG-Nope\"\nteam = \"Infrastructure\"\n");
+    text.push_str("\n[[connection.teams]]\ngroup = \"SG-Twins\"\nteam = \"Service Desk\"\n");
+    let settings = settings(&text, &Environment::default(), std::path::Path::new("."));
+    let f = fixture(&running, db, "").await;
+    let syncer = Syncer {
+        store: f.store.clone(),
+        graph: f.syncer.graph.clone(),
+        clock: Arc::new(SystemClock),
+    };
+    let report = syncer
+        .run(
+            &settings.connections[0],
+            &request(RunKind::Full, Mode::Apply),
+        )
+        .await
+        .expect("run");
+    assert_eq!(
+        report.status,
+        RunStatus::Succeeded,
+        "a warning does not fail the run"
+    );
+    let warnings: Vec<_> = log_for(&f.store, report.run_id)
+        .await
+        .into_iter()
+        .filter(|r| r.notification == "warning")
+        .collect();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(
+        warnings
+            .iter()
+            .all(|w| w.action == "error" && w.entra_id.is_none())
+    );
+    let messages: Vec<String> = warnings.iter().filter_map(|w| w.message.clone()).collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("\"SG-Nope\" was not found")),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("\"SG-Twins\" matches 2 groups")),
+        "{messages:?}"
+    );
+    drop(f);
+    for db in dbs {
+        db.cleanup().await;
+    }
+}
