@@ -6,8 +6,8 @@
 //! runs, the inbound log, delegated tokens). [`Store`] is both.
 //!
 //! Both backends share one body of queries per trait (`service_desk_queries.rs`,
-//! `integration_queries.rs`), compiled once per backend with that backend's concrete sqlx types:
-//! the SQL is the same text on both (`$1` placeholders, `ON CONFLICT … DO UPDATE`, `RETURNING`),
+//! `integration_queries.rs` with `apply_queries.rs` and `snapshot_queries.rs`), compiled once per
+//! backend with that backend's concrete sqlx types: the SQL is the same text on both (`$1` placeholders, `ON CONFLICT … DO UPDATE`, `RETURNING`),
 //! so it is written once. Where the dialects differ (catalog queries, connection options) each
 //! backend module says so itself.
 

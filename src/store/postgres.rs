@@ -80,3 +80,13 @@ mod integration {
     use super::*;
     include!("integration_queries.rs");
 }
+
+mod apply {
+    use super::*;
+    include!("apply_queries.rs");
+}
+
+mod snapshot {
+    use super::*;
+    include!("snapshot_queries.rs");
+}

@@ -4,7 +4,8 @@
 //! - [`read`]: delta rounds and their lifecycle (§4.1, §4.7).
 //! - [`sink`]: where reads go — the store, or memory for a dry run.
 //! - [`directory`]: what planning asks beyond the person.
-//! - [`evaluate`]: one person → writes + inbound-log row.
+//! - [`evaluate`]: one person → writes + inbound-log row; [`existing`] and [`writes`] translate
+//!   between the store's records and the mapping engine's.
 //!
 //! Crash safety: every page is committed with its checkpoint, and every person read but not yet
 //! evaluated is marked `pending` in the mirror; a run that dies resumes from both. Deactivations
@@ -13,8 +14,10 @@
 
 pub mod directory;
 pub mod evaluate;
+pub mod existing;
 pub mod read;
 pub mod sink;
+pub mod writes;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

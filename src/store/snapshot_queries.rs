@@ -1,0 +1,222 @@
+// Loading a connection's people (the snapshot a run plans against), included by `sqlite.rs` and
+// `postgres.rs` (see `mod.rs`) as the `snapshot` module.
+
+use std::collections::BTreeMap;
+
+use sqlx::types::Json;
+
+use crate::store::StoreError;
+use crate::store::integration::*;
+use crate::store::records::{LicenceType, Source, TeamFlags, UserFields};
+
+#[derive(sqlx::FromRow)]
+struct UnlinkedRow {
+    id: i64,
+    name: String,
+    emailaddress: Option<String>,
+    login: Option<String>,
+    employee_number: Option<String>,
+    custom_fields: Json<BTreeMap<String, String>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct SnapshotUserRow {
+    id: i64,
+    entra_id: String,
+    client: Option<String>,
+    site: Option<String>,
+    #[sqlx(flatten)]
+    fields: UserFields,
+    custom_fields: Json<BTreeMap<String, String>>,
+    inactive: bool,
+    inactive_reason: Option<String>,
+    keep_active: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct SnapshotAgentRow {
+    id: i64,
+    user_id: i64,
+    entra_id: String,
+    name: String,
+    emailaddress: Option<String>,
+    phonenumber: Option<String>,
+    jobtitle: Option<String>,
+    creationtype: Option<String>,
+    linemanager_entra_id: Option<String>,
+    default_team: Option<String>,
+    licence_type: String,
+    inactive: bool,
+    inactive_reason: Option<String>,
+    keep_active: bool,
+}
+
+pub(super) async fn people(
+    pool: &sqlx::Pool<Db>,
+    connection_id: &str,
+) -> Result<People, StoreError> {
+    let mut tx = pool.begin().await?;
+    let users: Vec<SnapshotUserRow> = sqlx::query_as(
+        "SELECT u.id, u.entra_id, c.name AS client, s.name AS site, u.name, u.firstname, u.surname, u.emailaddress, \
+         u.login, u.phonenumber, u.mobilenumber, u.jobtitle, u.department, u.employee_number, u.manager, \
+         u.creationtype, u.last_sign_in, u.custom_fields, u.inactive, u.inactive_reason, u.keep_active \
+         FROM users u LEFT JOIN sites s ON s.id = u.site_id LEFT JOIN clients c ON c.id = s.client_id \
+         WHERE u.connection_id = $1 AND u.entra_id IS NOT NULL",
+    )
+    .bind(connection_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut people = People::default();
+    for u in users {
+        people.users.insert(
+            u.entra_id,
+            UserSnapshot {
+                id: u.id,
+                site: u.client.zip(u.site),
+                fields: u.fields,
+                custom_fields: u.custom_fields.0,
+                inactive: u.inactive,
+                inactive_reason: u.inactive_reason,
+                keep_active: u.keep_active,
+                roles: BTreeMap::new(),
+                cabs: BTreeMap::new(),
+            },
+        );
+    }
+    let roles: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT u.entra_id, r.name, g.source FROM user_roles g JOIN users u ON u.id = g.user_id \
+         JOIN roles r ON r.id = g.role_id WHERE u.connection_id = $1 AND u.entra_id IS NOT NULL",
+    )
+    .bind(connection_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    for (entra_id, role, source) in roles {
+        if let Some(u) = people.users.get_mut(&entra_id) {
+            u.roles.insert(role, Source::parse(&source));
+        }
+    }
+    let cabs: Vec<(String, String, Option<String>, String)> = sqlx::query_as(
+        "SELECT u.entra_id, c.name, r.name, m.source FROM cab_members m JOIN users u ON u.id = m.user_id \
+         JOIN cabs c ON c.id = m.cab_id LEFT JOIN cab_roles r ON r.id = m.cab_role_id \
+         WHERE u.connection_id = $1 AND u.entra_id IS NOT NULL",
+    )
+    .bind(connection_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    for (entra_id, cab, role, source) in cabs {
+        if let Some(u) = people.users.get_mut(&entra_id) {
+            u.cabs.insert(cab, (role, Source::parse(&source)));
+        }
+    }
+    let agents: Vec<SnapshotAgentRow> = sqlx::query_as(
+        "SELECT a.id, a.user_id, a.entra_id, a.name, a.emailaddress, a.phonenumber, a.jobtitle, a.creationtype, \
+         m.entra_id AS linemanager_entra_id, t.name AS default_team, a.licence_type, a.inactive, \
+         a.inactive_reason, a.keep_active FROM agents a LEFT JOIN agents m ON m.id = a.linemanager_id \
+         LEFT JOIN teams t ON t.id = a.default_team_id WHERE a.connection_id = $1 AND a.entra_id IS NOT NULL",
+    )
+    .bind(connection_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    for a in agents {
+        people.agents.insert(
+            a.entra_id,
+            AgentSnapshot {
+                id: a.id,
+                user_id: a.user_id,
+                name: a.name,
+                emailaddress: a.emailaddress,
+                phonenumber: a.phonenumber,
+                jobtitle: a.jobtitle,
+                creationtype: a.creationtype,
+                linemanager_entra_id: a.linemanager_entra_id,
+                default_team: a.default_team,
+                licence_type: LicenceType::parse(&a.licence_type),
+                inactive: a.inactive,
+                inactive_reason: a.inactive_reason,
+                keep_active: a.keep_active,
+                roles: BTreeMap::new(),
+                teams: BTreeMap::new(),
+                cabs: BTreeMap::new(),
+            },
+        );
+    }
+    let roles: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT a.entra_id, r.name, g.source FROM agent_roles g JOIN agents a ON a.id = g.agent_id \
+         JOIN roles r ON r.id = g.role_id WHERE a.connection_id = $1 AND a.entra_id IS NOT NULL",
+    )
+    .bind(connection_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    for (entra_id, role, source) in roles {
+        if let Some(a) = people.agents.get_mut(&entra_id) {
+            a.roles.insert(role, Source::parse(&source));
+        }
+    }
+    let teams: Vec<(String, String, bool, bool, bool, String)> = sqlx::query_as(
+        "SELECT a.entra_id, t.name, m.can_be_assigned, m.sees_unassigned, m.sees_other_agents, m.source \
+         FROM agent_teams m JOIN agents a ON a.id = m.agent_id JOIN teams t ON t.id = m.team_id \
+         WHERE a.connection_id = $1 AND a.entra_id IS NOT NULL",
+    )
+    .bind(connection_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    for (entra_id, team, can_be_assigned, sees_unassigned, sees_other_agents, source) in teams {
+        if let Some(a) = people.agents.get_mut(&entra_id) {
+            let flags = TeamFlags {
+                can_be_assigned,
+                sees_unassigned,
+                sees_other_agents,
+            };
+            a.teams.insert(team, (flags, Source::parse(&source)));
+        }
+    }
+    let cabs: Vec<(String, String, Option<String>, String)> = sqlx::query_as(
+        "SELECT a.entra_id, c.name, r.name, m.source FROM cab_members m JOIN agents a ON a.id = m.agent_id \
+         JOIN cabs c ON c.id = m.cab_id LEFT JOIN cab_roles r ON r.id = m.cab_role_id \
+         WHERE a.connection_id = $1 AND a.entra_id IS NOT NULL",
+    )
+    .bind(connection_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    for (entra_id, cab, role, source) in cabs {
+        if let Some(a) = people.agents.get_mut(&entra_id) {
+            a.cabs.insert(cab, (role, Source::parse(&source)));
+        }
+    }
+    let unlinked: Vec<UnlinkedRow> = sqlx::query_as(
+        "SELECT id, name, emailaddress, login, employee_number, custom_fields FROM users WHERE entra_id IS NULL",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    people.unlinked_users = unlinked
+        .into_iter()
+        .map(|u| Unlinked {
+            id: u.id,
+            name: u.name,
+            emailaddress: u.emailaddress,
+            login: u.login,
+            employee_number: u.employee_number,
+            custom_fields: u.custom_fields.0,
+        })
+        .collect();
+    let unlinked: Vec<(i64, String, Option<String>, i64)> =
+        sqlx::query_as("SELECT id, name, emailaddress, user_id FROM agents WHERE entra_id IS NULL")
+            .fetch_all(&mut *tx)
+            .await?;
+    people.unlinked_agents = unlinked
+        .into_iter()
+        .map(|(id, name, emailaddress, user_id)| {
+            let record = Unlinked {
+                id,
+                name,
+                emailaddress,
+                login: None,
+                employee_number: None,
+                custom_fields: BTreeMap::new(),
+            };
+            (record, user_id)
+        })
+        .collect();
+    tx.commit().await?;
+    Ok(people)
+}

@@ -1,0 +1,247 @@
+//! The mapping engine's `Changes`, as store writes and inbound-log change entries.
+
+use std::sync::Arc;
+
+use mapping::{Action, Activation, Changes, HaloField, Site};
+use serde_json::{Value, json};
+
+use super::evaluate::Rules;
+use crate::mirror::MirrorUser;
+use crate::store::{AgentSnapshot, AgentWrite, LicenceType, TeamFlags, UserWrite};
+
+pub fn user_column(field: &HaloField) -> Option<&'static str> {
+    Some(match field {
+        HaloField::Name => "name",
+        HaloField::Firstname => "firstname",
+        HaloField::Surname => "surname",
+        HaloField::Emailaddress => "emailaddress",
+        HaloField::Login => "login",
+        HaloField::Phonenumber => "phonenumber",
+        HaloField::Mobilenumber => "mobilenumber",
+        HaloField::Jobtitle => "jobtitle",
+        HaloField::Department => "department",
+        HaloField::EmployeeNumber => "employee_number",
+        HaloField::Manager => "manager",
+        HaloField::Creationtype => "creationtype",
+        HaloField::LastSignIn => "last_sign_in",
+        _ => return None,
+    })
+}
+
+fn agent_column(field: &HaloField) -> Option<&'static str> {
+    Some(match field {
+        HaloField::Name => "name",
+        HaloField::Emailaddress => "emailaddress",
+        HaloField::Phonenumber => "phonenumber",
+        HaloField::Jobtitle => "jobtitle",
+        HaloField::Creationtype => "creationtype",
+        _ => return None,
+    })
+}
+
+fn text(v: &Option<Arc<str>>) -> Option<String> {
+    v.as_deref().map(str::to_owned)
+}
+
+pub fn user_write(changes: &Changes, rules: &Rules, person: &MirrorUser) -> UserWrite {
+    let mut w = UserWrite::default();
+    for (field, change) in &changes.fields {
+        match field {
+            HaloField::Custom(name) => w
+                .custom_fields
+                .push((name.to_string(), text(&change.after))),
+            other => {
+                if let Some(column) = user_column(other) {
+                    w.fields.push((column, text(&change.after)));
+                }
+            }
+        }
+    }
+    if let Some(site) = &changes.site {
+        w.site = Some(
+            site.after
+                .as_ref()
+                .map(|s| (s.client.to_string(), s.name.to_string())),
+        );
+    }
+    w.inactive = activation(&changes.activation);
+    w.roles_added = changes.roles_added.iter().map(|r| r.to_string()).collect();
+    w.roles_removed = changes
+        .roles_removed
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+    w.cabs_set = changes
+        .cabs_added
+        .iter()
+        .map(|(c, r)| (c.to_string(), r.as_deref().map(str::to_owned)))
+        .chain(
+            changes
+                .cabs_updated
+                .iter()
+                .map(|(c, ch)| (c.to_string(), text(&ch.after))),
+        )
+        .collect();
+    w.cabs_removed = changes.cabs_removed.iter().map(|c| c.to_string()).collect();
+    if rules.licences && changes.action != Action::OutOfScope && person.removed.is_none() {
+        let mut skus: Vec<String> = person
+            .attributes
+            .get("assignedLicenses")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|l| l.get("skuId").and_then(Value::as_str).map(str::to_owned))
+            .collect();
+        skus.sort();
+        w.licences = Some(skus);
+    }
+    w
+}
+
+pub fn agent_write(
+    changes: &Changes,
+    rules: &Rules,
+    existing: Option<&AgentSnapshot>,
+) -> AgentWrite {
+    let mut w = AgentWrite::default();
+    for (field, change) in &changes.fields {
+        match field {
+            HaloField::Linemanager => w.linemanager = Some(text(&change.after)),
+            HaloField::Team => w.default_team = Some(text(&change.after)),
+            other => {
+                if let Some(column) = agent_column(other) {
+                    w.fields.push((column, text(&change.after)));
+                }
+            }
+        }
+    }
+    if let Some(licence) = &changes.licence {
+        w.licence_type = licence.after.map(|l| match l {
+            mapping::LicenceType::Named => LicenceType::Named,
+            mapping::LicenceType::Concurrent => LicenceType::Concurrent,
+        });
+        if existing.is_none() && w.licence_type == Some(LicenceType::Concurrent) {
+            w.licence_type = None; // new agents are created concurrent
+        }
+    }
+    w.inactive = activation(&changes.activation);
+    w.unassign_tickets = w.inactive == Some(true) && rules.reassign_tickets;
+    w.roles_added = changes.roles_added.iter().map(|r| r.to_string()).collect();
+    w.roles_removed = changes
+        .roles_removed
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+    w.teams_set = changes
+        .teams_added
+        .iter()
+        .map(|(t, f)| (t.to_string(), flags(f)))
+        .chain(
+            changes
+                .teams_updated
+                .iter()
+                .map(|(t, ch)| (t.to_string(), flags(&ch.after))),
+        )
+        .collect();
+    w.teams_removed = changes
+        .teams_removed
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+    w.cabs_set = changes
+        .cabs_added
+        .iter()
+        .map(|(c, r)| (c.to_string(), r.as_deref().map(str::to_owned)))
+        .chain(
+            changes
+                .cabs_updated
+                .iter()
+                .map(|(c, ch)| (c.to_string(), text(&ch.after))),
+        )
+        .collect();
+    w.cabs_removed = changes.cabs_removed.iter().map(|c| c.to_string()).collect();
+    w
+}
+
+fn flags(f: &mapping::TeamFlags) -> TeamFlags {
+    TeamFlags {
+        can_be_assigned: f.can_be_assigned,
+        sees_unassigned: f.sees_unassigned,
+        sees_other_agents: f.sees_other_agents,
+    }
+}
+
+fn activation(a: &Option<Activation>) -> Option<bool> {
+    match a {
+        Some(Activation::Deactivate { .. }) => Some(true),
+        Some(Activation::Reactivate) => Some(false),
+        None => None,
+    }
+}
+
+pub fn agent_identity(changes: &Changes) -> Vec<(&'static str, Option<String>)> {
+    changes
+        .fields
+        .iter()
+        .filter(|(f, _)| matches!(f, HaloField::Emailaddress))
+        .filter_map(|(f, c)| Some((user_column(f)?, text(&c.after))))
+        .collect()
+}
+
+pub fn name_of(changes: &Changes, person: &MirrorUser) -> String {
+    changes
+        .fields
+        .get(&HaloField::Name)
+        .and_then(|c| c.after.as_deref().map(str::to_owned))
+        .or_else(|| {
+            person
+                .attributes
+                .get("displayName")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .or_else(|| person.upn().map(str::to_owned))
+        .unwrap_or_else(|| person.entra_id.clone())
+}
+
+pub fn describe(record: &str, changes: &Changes) -> Vec<Value> {
+    let mut out = Vec::new();
+    for (field, change) in &changes.fields {
+        out.push(json!({"record": record, "field": field.to_string(), "before": change.before.as_deref(), "after": change.after.as_deref()}));
+    }
+    if let Some(site) = &changes.site {
+        let show = |s: &Option<Site>| s.as_ref().map(|s| format!("{}/{}", s.client, s.name));
+        out.push(json!({"record": record, "field": "site", "before": show(&site.before), "after": show(&site.after)}));
+    }
+    for role in &changes.roles_added {
+        out.push(json!({"record": record, "field": "role", "before": null, "after": &**role}));
+    }
+    for role in &changes.roles_removed {
+        out.push(json!({"record": record, "field": "role", "before": &**role, "after": null}));
+    }
+    for team in changes.teams_added.keys() {
+        out.push(json!({"record": record, "field": "team", "before": null, "after": &**team}));
+    }
+    for team in &changes.teams_removed {
+        out.push(json!({"record": record, "field": "team", "before": &**team, "after": null}));
+    }
+    for cab in changes.cabs_added.keys() {
+        out.push(json!({"record": record, "field": "cab", "before": null, "after": &**cab}));
+    }
+    for cab in &changes.cabs_removed {
+        out.push(json!({"record": record, "field": "cab", "before": &**cab, "after": null}));
+    }
+    if let Some(licence) = &changes.licence {
+        out.push(json!({"record": record, "field": "licence_type", "before": licence.before, "after": licence.after}));
+    }
+    match &changes.activation {
+        Some(Activation::Deactivate { .. }) => {
+            out.push(json!({"record": record, "field": "inactive", "before": false, "after": true}))
+        }
+        Some(Activation::Reactivate) => {
+            out.push(json!({"record": record, "field": "inactive", "before": true, "after": false}))
+        }
+        None => {}
+    }
+    out
+}
