@@ -22,7 +22,7 @@ use crate::output;
 use crate::store::{
     self, ConnectionRow, DeltaState, InboundRow, LogQuery, RunKind, RunStatus, Store,
 };
-use crate::sync::{Mode, RunReport, RunRequest, Syncer};
+use crate::sync::{Mode, Progress, RunReport, RunRequest, Step, Syncer};
 
 /// Exit code for an invalid configuration.
 pub const EXIT_INVALID_CONFIG: u8 = 2;
@@ -95,14 +95,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output: format,
         } => {
             let mode = if apply { Mode::Apply } else { Mode::DryRun };
-            let report = run_once(
-                &settings,
-                store.clone(),
-                clock,
-                &connection,
-                RunRequest::new(RunKind::Import, mode, "cli"),
-            )
-            .await?;
+            let bar = progress_bar();
+            let request = RunRequest {
+                progress: Some(bar.1),
+                ..RunRequest::new(RunKind::Import, mode, "cli")
+            };
+            let report = run_once(&settings, store.clone(), clock, &connection, request).await?;
+            bar.0.finish_and_clear();
             let rows = match report.run_id {
                 Some(run_id) => {
                     store
@@ -332,6 +331,18 @@ pub async fn run_once(
         clock,
     };
     Ok(syncer.run(connection, &request).await?)
+}
+
+/// A spinner on stderr that tells how far an import got; invisible when stderr is not a terminal.
+fn progress_bar() -> (indicatif::ProgressBar, Progress) {
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.enable_steady_tick(Duration::from_millis(120));
+    let shown = bar.clone();
+    let progress = Progress(Arc::new(move |step| match step {
+        Step::Read(n) => shown.set_message(format!("read {n} people from Entra")),
+        Step::Evaluated(n) => shown.set_message(format!("planned {n} people")),
+    }));
+    (bar, progress)
 }
 
 async fn shutdown_signal() {

@@ -63,6 +63,8 @@ pub struct RunRequest {
     pub override_guard: bool,
     /// Evaluate only what is already pending in the mirror, without reading Graph (approval).
     pub pending_only: bool,
+    /// Told how far the run got (the CLI draws a progress bar on a terminal).
+    pub progress: Option<Progress>,
 }
 
 impl RunRequest {
@@ -74,6 +76,34 @@ impl RunRequest {
             mode,
             override_guard: false,
             pending_only: false,
+            progress: None,
+        }
+    }
+}
+
+/// How far a run got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// People read from the users chain so far.
+    Read(u64),
+    /// People evaluated so far.
+    Evaluated(u64),
+}
+
+/// A progress listener.
+#[derive(Clone)]
+pub struct Progress(pub Arc<dyn Fn(Step) + Send + Sync>);
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress")
+    }
+}
+
+impl Progress {
+    fn tell(progress: Option<&Progress>, step: Step) {
+        if let Some(p) = progress {
+            (p.0)(step);
         }
     }
 }
@@ -194,7 +224,7 @@ impl Syncer {
                 run_id.unwrap_or(0),
                 full,
                 sink.as_ref(),
-                request.mode,
+                request,
                 &mut report,
             )
             .await
@@ -242,9 +272,10 @@ impl Syncer {
         run_id: i64,
         full: bool,
         sink: &dyn Sink,
-        mode: Mode,
+        request: &RunRequest,
         report: &mut RunReport,
     ) -> Result<(), RunFailure> {
+        let mode = request.mode;
         let graph = self.graph.as_ref().ok_or(RunFailure::Other(
             "this run needs a Graph client".to_owned(),
         ))?;
@@ -280,7 +311,14 @@ impl Syncer {
         }
         let ids: BTreeSet<String> = resolved.into_values().collect();
         let (users, groups) = tokio::join!(
-            read::read_users(graph, sink, connection, run_id, full),
+            read::read_users(
+                graph,
+                sink,
+                connection,
+                run_id,
+                full,
+                request.progress.as_ref()
+            ),
             read::read_groups(graph, sink, connection, run_id, full, ids),
         );
         report.users = users?;
@@ -380,6 +418,7 @@ impl Syncer {
         // Pass 1: everything except deactivations; those people stay pending.
         let mut held: Vec<(MirrorUser, Notification)> = Vec::new();
         let mut after = String::new();
+        let mut evaluated = 0;
         loop {
             let page = sink.pending(&after, BATCH).await?;
             let Some(last) = page.last() else { break };
@@ -402,6 +441,7 @@ impl Syncer {
                     evaluations.push(evaluation);
                 }
             }
+            evaluated += evaluations.len() as u64;
             self.write(
                 id,
                 run_id,
@@ -412,6 +452,7 @@ impl Syncer {
                 report,
             )
             .await?;
+            Progress::tell(request.progress.as_ref(), Step::Evaluated(evaluated));
         }
 
         // Pass 2: the held deactivations, if the guard lets them through.

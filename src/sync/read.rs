@@ -110,6 +110,7 @@ pub async fn read_users(
     connection: &ConnectionSettings,
     run_id: i64,
     full: bool,
+    progress: Option<&super::Progress>,
 ) -> Result<ChainReport, ReadError> {
     let select = users_select(connection).join(",");
     let print = fingerprint(&["users", &select]);
@@ -186,6 +187,9 @@ pub async fn read_users(
             };
             let people: Vec<_> = merged.into_values().collect();
             sink.users_page(round, &people, &checkpoint).await?;
+            if let Some(p) = progress {
+                (p.0)(super::Step::Read(report.objects));
+            }
         }
     }
     report.initial = initial;
