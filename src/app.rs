@@ -549,6 +549,14 @@ async fn check(settings: &Settings, store: &dyn Store, clock: &dyn Clock) -> any
                 " — not enabled for this instance"
             }
         );
+        for untracked in c.mapping.delta_incompatible() {
+            println!(
+                "    note: {} (used at {}) is not tracked by delta queries; it is read separately \
+                 (/users paging on full runs, $batch for changed people)",
+                untracked.attribute,
+                untracked.used_at.join(", ")
+            );
+        }
     }
     Ok(())
 }

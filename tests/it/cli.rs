@@ -144,3 +144,26 @@ async fn sync_import_runs_and_log_work_from_the_command_line() {
         db.cleanup().await;
     }
 }
+
+#[test]
+fn check_lists_attributes_delta_cannot_track_and_where_they_are_used() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let minimal = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/configs/valid_minimal.toml"),
+    )
+    .expect("the minimal config");
+    let text = format!(
+        "[database]\nurl = \"sqlite://{}/x.db\"\n{minimal}\n[[connection.field_mapping]]\ntarget = \"user\"\nentra = \"signInActivity.lastSignInDateTime\"\nhalo = \"last_sign_in\"\n",
+        dir.path().display()
+    );
+    let path = dir.path().join("entra-sync.toml");
+    std::fs::write(&path, text).expect("config");
+    let output = Command::new(env!("CARGO_BIN_EXE_entra-sync"))
+        .args(["--config", path.to_str().expect("utf-8"), "check"])
+        .env("CONTOSO_SECRET", "x")
+        .output()
+        .expect("the binary runs");
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{out}");
+    assert!(out.contains("signInActivity.lastSignInDateTime (used at field_mapping[0].entra) is not tracked by delta"), "{out}");
+}

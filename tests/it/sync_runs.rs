@@ -756,58 +756,81 @@ async fn matching_adopts_a_single_candidate_and_reports_a_conflict_for_two() {
 #[tokio::test]
 async fn an_expired_delta_link_and_a_select_change_each_lead_to_a_full_initial_round() {
     let running = start(EmulatorConfig {
-        users: 150,
+        users: 1_200,
         ..EmulatorConfig::default()
     })
     .await;
-    let dbs = backends().await;
-    let db = &dbs[0];
-    let f = fixture(&running, db, "").await;
-    let first = f.run(RunKind::Full).await;
-    let everyone = first.users.objects;
-    running.control.add_fault(FaultRule::once(
-        FaultKind::SyncStateNotFound,
-        "GET /v1.0/users/delta",
-    ));
-    let report = f.run(RunKind::Delta).await;
-    assert!(report.users.initial, "{report:?}");
-    assert!(
-        report.users.restarted.iter().any(|r| r.contains("resync")),
-        "{:?}",
-        report.users.restarted
-    );
-    assert_eq!(
-        report.users.objects, everyone,
-        "the whole tenant was read again"
-    );
+    for db in backends().await {
+        let f = fixture(&running, &db, "").await;
+        let first = f.run(RunKind::Full).await;
+        let everyone = first.users.objects;
+        assert_eq!(
+            first.users.pages, 2,
+            "1 200 people come in two pages of 999"
+        );
 
-    // A config change that alters the users $select starts over too, never from "latest".
-    let text = sync_config(&running, &db.url, "delta_method = \"mapped_fields\"");
-    let changed = settings(&text, &Environment::default(), std::path::Path::new("."));
-    let syncer = Syncer {
-        store: f.store.clone(),
-        graph: f.syncer.graph.clone(),
-        clock: Arc::new(SystemClock),
-    };
-    let report = syncer
-        .run(
-            &changed.connections[0],
-            &request(RunKind::Delta, Mode::Apply),
-        )
-        .await
-        .expect("run");
-    assert!(report.users.initial);
-    assert_eq!(report.users.objects, everyone);
-    assert!(
-        report
-            .users
-            .restarted
-            .iter()
-            .any(|r| r.contains("$select changed")),
-        "{:?}",
-        report.users.restarted
-    );
-    for db in dbs {
+        running.control.add_fault(FaultRule::once(
+            FaultKind::SyncStateNotFound,
+            "GET /v1.0/users/delta",
+        ));
+        running.control.reset_counters();
+        let report = f.run(RunKind::Delta).await;
+        let counters = running.control.counters();
+        assert_eq!(
+            counters.count_status("GET /v1.0/users/delta", 400),
+            1,
+            "the stored link was refused"
+        );
+        assert_eq!(
+            counters.count_status("GET /v1.0/users/delta", 200),
+            2,
+            "then a whole initial round was read"
+        );
+        assert!(report.users.initial, "{report:?}");
+        assert!(
+            report.users.restarted.iter().any(|r| r.contains("resync")),
+            "{:?}",
+            report.users.restarted
+        );
+        assert_eq!(
+            report.users.objects, everyone,
+            "the whole tenant was read again"
+        );
+
+        // A config change that alters the users $select starts over too, never from "latest".
+        let text = sync_config(&running, &db.url, "delta_method = \"mapped_fields\"");
+        let changed = settings(&text, &Environment::default(), std::path::Path::new("."));
+        let syncer = Syncer {
+            store: f.store.clone(),
+            graph: f.syncer.graph.clone(),
+            clock: Arc::new(SystemClock),
+        };
+        running.control.reset_counters();
+        let report = syncer
+            .run(
+                &changed.connections[0],
+                &request(RunKind::Delta, Mode::Apply),
+            )
+            .await
+            .expect("run");
+        let counters = running.control.counters();
+        assert_eq!(
+            counters.count_status("GET /v1.0/users/delta", 200),
+            2,
+            "an initial round of two pages"
+        );
+        assert!(report.users.initial);
+        assert_eq!(report.users.objects, everyone);
+        assert!(
+            report
+                .users
+                .restarted
+                .iter()
+                .any(|r| r.contains("$select changed")),
+            "{:?}",
+            report.users.restarted
+        );
+        drop(f);
         db.cleanup().await;
     }
 }
