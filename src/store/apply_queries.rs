@@ -334,3 +334,332 @@ pub(super) async fn write_agent(
     cab_changes(tx, "agent_id", id, &write.cabs_set, &write.cabs_removed).await?;
     Ok(id)
 }
+
+/// Names → row ids of the reference data a batch writes against, read once per batch.
+#[derive(Default)]
+pub(super) struct Ids {
+    sites: BTreeMap<(String, String), i64>,
+    roles: BTreeMap<(String, String), i64>,
+    teams: BTreeMap<String, i64>,
+    cabs: BTreeMap<String, i64>,
+    cab_roles: BTreeMap<(String, String), i64>,
+    licences: BTreeMap<String, i64>,
+}
+
+impl Ids {
+    pub(super) async fn load(tx: &mut Tx<'_>, connection: &str) -> Result<Ids, StoreError> {
+        let sites: Vec<(i64, String, String)> = sqlx::query_as(
+            "SELECT s.id, c.name, s.name FROM sites s JOIN clients c ON c.id = s.client_id",
+        )
+        .fetch_all(&mut **tx)
+        .await?;
+        let roles: Vec<(i64, String, String)> = sqlx::query_as("SELECT id, kind, name FROM roles")
+            .fetch_all(&mut **tx)
+            .await?;
+        let teams: Vec<(i64, String)> = sqlx::query_as("SELECT id, name FROM teams")
+            .fetch_all(&mut **tx)
+            .await?;
+        let cabs: Vec<(i64, String)> = sqlx::query_as("SELECT id, name FROM cabs")
+            .fetch_all(&mut **tx)
+            .await?;
+        let cab_roles: Vec<(i64, String, String)> = sqlx::query_as(
+            "SELECT r.id, c.name, r.name FROM cab_roles r JOIN cabs c ON c.id = r.cab_id",
+        )
+        .fetch_all(&mut **tx)
+        .await?;
+        let licences: Vec<(i64, String)> =
+            sqlx::query_as("SELECT id, sku_id FROM licences WHERE connection_id = $1")
+                .bind(connection)
+                .fetch_all(&mut **tx)
+                .await?;
+        Ok(Ids {
+            sites: sites.into_iter().map(|(id, c, s)| ((c, s), id)).collect(),
+            roles: roles.into_iter().map(|(id, k, n)| ((k, n), id)).collect(),
+            teams: teams.into_iter().map(|(id, n)| (n, id)).collect(),
+            cabs: cabs.into_iter().map(|(id, n)| (n, id)).collect(),
+            cab_roles: cab_roles
+                .into_iter()
+                .map(|(id, c, r)| ((c, r), id))
+                .collect(),
+            licences: licences.into_iter().map(|(id, s)| (s, id)).collect(),
+        })
+    }
+}
+
+const USER_COLUMNS: [&str; 13] = [
+    "name",
+    "firstname",
+    "surname",
+    "emailaddress",
+    "login",
+    "phonenumber",
+    "mobilenumber",
+    "jobtitle",
+    "department",
+    "employee_number",
+    "manager",
+    "creationtype",
+    "last_sign_in",
+];
+
+/// Creates the batch's new user records with multi-row inserts: the row with every field, then
+/// its roles, CABs and licence links. Returns Entra id → new row id.
+pub(super) async fn create_users(
+    tx: &mut Tx<'_>,
+    connection: &str,
+    people: &[(&str, &NewRecordUser, &UserWrite)],
+    ids: &Ids,
+    now: DateTime<Utc>,
+) -> Result<BTreeMap<String, i64>, StoreError> {
+    let mut created = BTreeMap::new();
+    // 21 values a row, 40 rows a statement.
+    for chunk in people.chunks(40) {
+        let mut insert = sqlx::QueryBuilder::<Db>::new(format!(
+            "INSERT INTO users ({}, site_id, custom_fields, inactive, inactive_reason, connection_id, entra_id, \
+             created_at, updated_at) ",
+            USER_COLUMNS.join(", ")
+        ));
+        insert.push_values(chunk, |mut values, (entra_id, new, write)| {
+            for column in USER_COLUMNS {
+                let value = write
+                    .fields
+                    .iter()
+                    .find(|(c, _)| *c == column)
+                    .and_then(|(_, v)| v.clone());
+                let value = if column == "name" {
+                    value.or_else(|| Some(new.name.clone()))
+                } else {
+                    value
+                };
+                values.push_bind(value);
+            }
+            let site = write
+                .site
+                .clone()
+                .flatten()
+                .and_then(|s| ids.sites.get(&s).copied());
+            let custom: BTreeMap<String, String> = write
+                .custom_fields
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
+                .collect();
+            let inactive = new.inactive || write.inactive == Some(true);
+            values
+                .push_bind(site)
+                .push_bind(Json(custom))
+                .push_bind(inactive)
+                .push_bind(inactive.then_some("entra"))
+                .push_bind(connection.to_owned())
+                .push_bind((*entra_id).to_owned())
+                .push_bind(now)
+                .push_bind(now);
+        });
+        insert.push(" RETURNING id, entra_id");
+        let rows: Vec<(i64, String)> = insert.build_query_as().fetch_all(&mut **tx).await?;
+        created.extend(rows.into_iter().map(|(id, e)| (e, id)));
+    }
+    let mut roles = Vec::new();
+    let mut cabs = Vec::new();
+    let mut licences = Vec::new();
+    for (entra_id, _, write) in people {
+        let Some(&user) = created.get(*entra_id) else {
+            continue;
+        };
+        roles.extend(write.roles_added.iter().filter_map(|r| {
+            ids.roles
+                .get(&("user".to_owned(), r.clone()))
+                .map(|&role| (user, role))
+        }));
+        for (cab, role) in &write.cabs_set {
+            if let Some(&cab_id) = ids.cabs.get(cab) {
+                let role_id = role
+                    .as_ref()
+                    .and_then(|r| ids.cab_roles.get(&(cab.clone(), r.clone())).copied());
+                cabs.push((cab_id, user, role_id));
+            }
+        }
+        for sku in write.licences.iter().flatten() {
+            if let Some(&licence) = ids.licences.get(sku) {
+                licences.push((user, licence));
+            }
+        }
+    }
+    insert_pairs(
+        tx,
+        "INSERT INTO user_roles (user_id, role_id, source) ",
+        &roles,
+        true,
+    )
+    .await?;
+    insert_pairs(
+        tx,
+        "INSERT INTO user_licences (user_id, licence_id) ",
+        &licences,
+        false,
+    )
+    .await?;
+    for chunk in cabs.chunks(100) {
+        let mut insert = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO cab_members (cab_id, user_id, cab_role_id, source) ",
+        );
+        insert.push_values(chunk, |mut values, (cab, user, role)| {
+            values
+                .push_bind(*cab)
+                .push_bind(*user)
+                .push_bind(*role)
+                .push_bind("entra");
+        });
+        insert.build().execute(&mut **tx).await?;
+    }
+    Ok(created)
+}
+
+/// Creates the batch's new agent records (linked to `user_ids`), with their roles, teams, CABs
+/// and line managers. Returns Entra id → new row id.
+pub(super) async fn create_agents(
+    tx: &mut Tx<'_>,
+    connection: &str,
+    people: &[(&str, &NewRecordAgent, &AgentWrite, i64)],
+    ids: &Ids,
+    now: DateTime<Utc>,
+) -> Result<BTreeMap<String, i64>, StoreError> {
+    let mut created = BTreeMap::new();
+    for chunk in people.chunks(50) {
+        let mut insert = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO agents (user_id, name, emailaddress, phonenumber, jobtitle, creationtype, default_team_id, \
+             licence_type, inactive, inactive_reason, connection_id, entra_id, created_at, updated_at) ",
+        );
+        insert.push_values(chunk, |mut values, (entra_id, new, write, user_id)| {
+            let field = |name: &str| {
+                write
+                    .fields
+                    .iter()
+                    .find(|(c, _)| *c == name)
+                    .and_then(|(_, v)| v.clone())
+            };
+            let team = write
+                .default_team
+                .clone()
+                .flatten()
+                .and_then(|t| ids.teams.get(&t).copied());
+            let inactive = new.inactive || write.inactive == Some(true);
+            values
+                .push_bind(*user_id)
+                .push_bind(field("name").unwrap_or_else(|| new.name.clone()))
+                .push_bind(field("emailaddress"))
+                .push_bind(field("phonenumber"))
+                .push_bind(field("jobtitle"))
+                .push_bind(field("creationtype"))
+                .push_bind(team)
+                .push_bind(
+                    write
+                        .licence_type
+                        .unwrap_or(crate::store::LicenceType::Concurrent)
+                        .as_str(),
+                )
+                .push_bind(inactive)
+                .push_bind(inactive.then_some("entra"))
+                .push_bind(connection.to_owned())
+                .push_bind((*entra_id).to_owned())
+                .push_bind(now)
+                .push_bind(now);
+        });
+        insert.push(" RETURNING id, entra_id");
+        let rows: Vec<(i64, String)> = insert.build_query_as().fetch_all(&mut **tx).await?;
+        created.extend(rows.into_iter().map(|(id, e)| (e, id)));
+    }
+    let mut roles = Vec::new();
+    let mut cabs = Vec::new();
+    let mut teams = Vec::new();
+    for (entra_id, _, write, _) in people {
+        let Some(&agent) = created.get(*entra_id) else {
+            continue;
+        };
+        roles.extend(write.roles_added.iter().filter_map(|r| {
+            ids.roles
+                .get(&("agent".to_owned(), r.clone()))
+                .map(|&role| (agent, role))
+        }));
+        for (cab, role) in &write.cabs_set {
+            if let Some(&cab_id) = ids.cabs.get(cab) {
+                let role_id = role
+                    .as_ref()
+                    .and_then(|r| ids.cab_roles.get(&(cab.clone(), r.clone())).copied());
+                cabs.push((cab_id, agent, role_id));
+            }
+        }
+        for (team, flags) in &write.teams_set {
+            if let Some(&team_id) = ids.teams.get(team) {
+                teams.push((agent, team_id, *flags));
+            }
+        }
+        if let Some(Some(manager)) = &write.linemanager {
+            sqlx::query(
+                "UPDATE agents SET linemanager_id = (SELECT m.id FROM agents m WHERE m.connection_id = $2 AND m.entra_id = $3) \
+                 WHERE id = $1",
+            )
+            .bind(agent)
+            .bind(connection)
+            .bind(manager)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    insert_pairs(
+        tx,
+        "INSERT INTO agent_roles (agent_id, role_id, source) ",
+        &roles,
+        true,
+    )
+    .await?;
+    for chunk in cabs.chunks(100) {
+        let mut insert = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO cab_members (cab_id, agent_id, cab_role_id, source) ",
+        );
+        insert.push_values(chunk, |mut values, (cab, agent, role)| {
+            values
+                .push_bind(*cab)
+                .push_bind(*agent)
+                .push_bind(*role)
+                .push_bind("entra");
+        });
+        insert.build().execute(&mut **tx).await?;
+    }
+    for chunk in teams.chunks(100) {
+        let mut insert = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO agent_teams (agent_id, team_id, can_be_assigned, sees_unassigned, sees_other_agents, source) ",
+        );
+        insert.push_values(chunk, |mut values, (agent, team, flags)| {
+            values
+                .push_bind(*agent)
+                .push_bind(*team)
+                .push_bind(flags.can_be_assigned)
+                .push_bind(flags.sees_unassigned)
+                .push_bind(flags.sees_other_agents)
+                .push_bind("entra");
+        });
+        insert.build().execute(&mut **tx).await?;
+    }
+    Ok(created)
+}
+
+/// `(a, b)` pairs as multi-row inserts; with `entra`, a third `source = 'entra'` column.
+async fn insert_pairs(
+    tx: &mut Tx<'_>,
+    head: &'static str,
+    pairs: &[(i64, i64)],
+    entra: bool,
+) -> Result<(), StoreError> {
+    for chunk in pairs.chunks(200) {
+        let mut insert = sqlx::QueryBuilder::<Db>::new(head);
+        insert.push_values(chunk, |mut values, (a, b)| {
+            values.push_bind(*a).push_bind(*b);
+            if entra {
+                values.push_bind("entra");
+            }
+        });
+        insert.push(" ON CONFLICT DO NOTHING");
+        insert.build().execute(&mut **tx).await?;
+    }
+    Ok(())
+}

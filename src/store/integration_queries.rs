@@ -14,7 +14,7 @@ use crate::store::integration::*;
 use crate::store::records::SealedToken;
 use crate::store::{Integration, StoreError};
 
-use super::apply::{write_agent, write_user};
+use super::apply::{Ids, create_agents, create_users, write_agent, write_user};
 
 type Tx<'a> = sqlx::Transaction<'a, Db>;
 
@@ -165,25 +165,51 @@ async fn insert_log(
     rows: &[InboundRow],
     run_id: Option<i64>,
 ) -> Result<(), StoreError> {
-    for row in rows {
-        sqlx::query(
+    // Multi-row inserts: 12 values a row, 50 rows a statement, well under every bind limit.
+    for chunk in rows.chunks(50) {
+        let mut insert = sqlx::QueryBuilder::<Db>::new(
             "INSERT INTO inbound_log (run_id, connection_id, source, logged_at, entra_id, upn, target, notification, \
-             matched, action, changes, message) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(run_id.or(row.run_id))
-        .bind(&row.connection_id)
-        .bind(&row.source)
-        .bind(row.logged_at)
-        .bind(&row.entra_id)
-        .bind(&row.upn)
-        .bind(&row.target)
-        .bind(&row.notification)
-        .bind(Json(&row.matched))
-        .bind(&row.action)
-        .bind(Json(&row.changes))
-        .bind(&row.message)
-        .execute(&mut **tx)
-        .await?;
+             matched, action, changes, message) ",
+        );
+        insert.push_values(chunk, |mut values, row| {
+            values
+                .push_bind(run_id.or(row.run_id))
+                .push_bind(row.connection_id.clone())
+                .push_bind(row.source.clone())
+                .push_bind(row.logged_at)
+                .push_bind(row.entra_id.clone())
+                .push_bind(row.upn.clone())
+                .push_bind(row.target.clone())
+                .push_bind(row.notification.clone())
+                .push_bind(Json(row.matched.clone()))
+                .push_bind(row.action.clone())
+                .push_bind(Json(row.changes.clone()))
+                .push_bind(row.message.clone());
+        });
+        insert.build().execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Clears the pending mark of people evaluated in this transaction.
+async fn clear_pending(
+    tx: &mut Tx<'_>,
+    connection: &str,
+    ids: &[String],
+) -> Result<(), StoreError> {
+    for chunk in ids.chunks(500) {
+        let mut update = sqlx::QueryBuilder::<Db>::new(
+            "UPDATE entra_users SET pending = NULL WHERE connection_id = ",
+        );
+        update
+            .push_bind(connection.to_owned())
+            .push(" AND entra_id IN (");
+        let mut list = update.separated(", ");
+        for id in chunk {
+            list.push_bind(id.clone());
+        }
+        update.push(")");
+        update.build().execute(&mut **tx).await?;
     }
     Ok(())
 }
@@ -308,28 +334,32 @@ impl Integration for Backend {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        for (user, notification) in people {
-            sqlx::query(
+        for chunk in people.chunks(100) {
+            let mut upsert = sqlx::QueryBuilder::<Db>::new(
                 "INSERT INTO entra_users (connection_id, entra_id, upn, attributes, manager_id, removed, seen_round, \
-                 pending, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                 ON CONFLICT (connection_id, entra_id) DO UPDATE SET upn = excluded.upn, \
+                 pending, updated_at) ",
+            );
+            upsert.push_values(chunk, |mut values, (user, notification)| {
+                values
+                    .push_bind(connection_id.to_owned())
+                    .push_bind(user.entra_id.clone())
+                    .push_bind(user.upn().map(str::to_owned))
+                    .push_bind(Json(user.attributes.clone()))
+                    .push_bind(user.manager_id().map(str::to_owned))
+                    .push_bind(user.removed.map(Removal::as_str))
+                    .push_bind(round)
+                    .push_bind(notification.map(Notification::as_str))
+                    .push_bind(now);
+            });
+            upsert.push(
+                " ON CONFLICT (connection_id, entra_id) DO UPDATE SET upn = excluded.upn, \
                  attributes = excluded.attributes, manager_id = excluded.manager_id, removed = excluded.removed, \
                  seen_round = excluded.seen_round, updated_at = excluded.updated_at, \
                  pending = CASE WHEN excluded.pending IS NULL THEN entra_users.pending \
                  WHEN entra_users.pending = 'created' AND excluded.pending IN ('updated', 'full-pass') THEN 'created' \
                  ELSE excluded.pending END",
-            )
-            .bind(connection_id)
-            .bind(&user.entra_id)
-            .bind(user.upn())
-            .bind(Json(&user.attributes))
-            .bind(user.manager_id())
-            .bind(user.removed.map(Removal::as_str))
-            .bind(round)
-            .bind(notification.map(Notification::as_str))
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            );
+            upsert.build().execute(&mut *tx).await?;
         }
         save_state(&mut tx, checkpoint, now).await?;
         tx.commit().await?;
@@ -518,17 +548,51 @@ impl Integration for Backend {
             .await?;
         }
         let connection = batch.connection_id.as_str();
+        let ids = Ids::load(&mut tx, connection).await?;
+        // New records go in with multi-row inserts; existing and adopted ones change one by one.
+        let new_users: Vec<(&str, &NewRecordUser, &UserWrite)> = batch
+            .people
+            .iter()
+            .filter_map(|p| match &p.user {
+                Some((RecordWrite::Create(new), write)) => Some((p.entra_id.as_str(), new, write)),
+                _ => None,
+            })
+            .collect();
+        applied.users = create_users(&mut tx, connection, &new_users, &ids, now).await?;
+        let mut user_ids: BTreeMap<String, i64> = applied.users.clone();
         for person in &batch.people {
-            let mut user_id = None;
-            if let Some((record, write)) = &person.user {
+            if let Some((record, write)) = &person.user
+                && !matches!(record, RecordWrite::Create(_))
+            {
                 let id =
                     write_user(&mut tx, connection, &person.entra_id, record, write, now).await?;
-                if !matches!(record, RecordWrite::Existing(_)) {
+                if matches!(record, RecordWrite::Adopt(_)) {
                     applied.users.insert(person.entra_id.clone(), id);
                 }
-                user_id = Some(id);
+                user_ids.insert(person.entra_id.clone(), id);
             }
-            if let Some((record, write)) = &person.agent {
+        }
+        let mut new_agents = Vec::new();
+        for person in &batch.people {
+            if let Some((RecordWrite::Create(new), write)) = &person.agent {
+                let user_id = new
+                    .user_id
+                    .or_else(|| user_ids.get(&person.entra_id).copied())
+                    .ok_or_else(|| {
+                        StoreError::Conflict(format!(
+                            "agent {} has no user record to link to",
+                            person.entra_id
+                        ))
+                    })?;
+                new_agents.push((person.entra_id.as_str(), new, write, user_id));
+            }
+        }
+        applied.agents = create_agents(&mut tx, connection, &new_agents, &ids, now).await?;
+        for person in &batch.people {
+            if let Some((record, write)) = &person.agent
+                && !matches!(record, RecordWrite::Create(_))
+            {
+                let user_id = user_ids.get(&person.entra_id).copied();
                 let id = write_agent(
                     &mut tx,
                     connection,
@@ -540,21 +604,13 @@ impl Integration for Backend {
                     &mut applied,
                 )
                 .await?;
-                if !matches!(record, RecordWrite::Existing(_)) {
+                if matches!(record, RecordWrite::Adopt(_)) {
                     applied.agents.insert(person.entra_id.clone(), id);
                 }
             }
         }
         insert_log(&mut tx, &batch.log, Some(run_id)).await?;
-        for entra_id in &batch.evaluated {
-            sqlx::query(
-                "UPDATE entra_users SET pending = NULL WHERE connection_id = $1 AND entra_id = $2",
-            )
-            .bind(connection)
-            .bind(entra_id)
-            .execute(&mut *tx)
-            .await?;
-        }
+        clear_pending(&mut tx, connection, &batch.evaluated).await?;
         tx.commit().await?;
         Ok(applied)
     }
