@@ -129,43 +129,19 @@ async fn cab_changes(
     Ok(())
 }
 
+/// Updates an existing user record (first linking it, when it is adopted); returns its id.
 pub(super) async fn write_user(
     tx: &mut Tx<'_>,
     connection: &str,
     entra_id: &str,
-    record: &RecordWrite<NewRecordUser>,
+    id: i64,
+    adopt: bool,
     write: &UserWrite,
     now: DateTime<Utc>,
 ) -> Result<i64, StoreError> {
-    let id = match record {
-        RecordWrite::Create(new) => {
-            sqlx::query_scalar(
-                "INSERT INTO users (name, inactive, inactive_reason, connection_id, entra_id, created_at, updated_at) \
-                 VALUES ($1, $2, CASE WHEN $2 THEN 'entra' ELSE NULL END, $3, $4, $5, $5) RETURNING id",
-            )
-            .bind(&new.name)
-            .bind(new.inactive)
-            .bind(connection)
-            .bind(entra_id)
-            .bind(now)
-            .fetch_one(&mut **tx)
-            .await?
-        }
-        RecordWrite::Adopt(id) => {
-            let adopted = sqlx::query("UPDATE users SET connection_id = $2, entra_id = $3 WHERE id = $1 AND entra_id IS NULL")
-                .bind(id)
-                .bind(connection)
-                .bind(entra_id)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected();
-            if adopted != 1 {
-                return Err(StoreError::Conflict(format!("user {id} was linked meanwhile")));
-            }
-            *id
-        }
-        RecordWrite::Existing(id) => *id,
-    };
+    if adopt {
+        adopt_record(tx, "users", id, connection, entra_id).await?;
+    }
     update_columns(tx, "users", id, &write.fields, now).await?;
     if let Some(site) = &write.site {
         let (client, site) = site.clone().unzip();
@@ -223,52 +199,20 @@ pub(super) async fn write_user(
 }
 
 #[allow(clippy::too_many_arguments)] // one transaction's worth of context, all needed
+/// Updates an existing agent record (first linking it, when it is adopted); returns its id.
 pub(super) async fn write_agent(
     tx: &mut Tx<'_>,
     connection: &str,
     entra_id: &str,
-    user_id: Option<i64>,
-    record: &RecordWrite<NewRecordAgent>,
+    id: i64,
+    adopt: bool,
     write: &AgentWrite,
     now: DateTime<Utc>,
     applied: &mut Applied,
 ) -> Result<i64, StoreError> {
-    let id = match record {
-        RecordWrite::Create(new) => {
-            let user_id = new.user_id.or(user_id).ok_or_else(|| {
-                StoreError::Conflict(format!("agent {entra_id} has no user record to link to"))
-            })?;
-            sqlx::query_scalar(
-                "INSERT INTO agents (user_id, name, licence_type, inactive, inactive_reason, connection_id, entra_id, \
-                 created_at, updated_at) VALUES ($1, $2, 'concurrent', $3, CASE WHEN $3 THEN 'entra' ELSE NULL END, \
-                 $4, $5, $6, $6) RETURNING id",
-            )
-            .bind(user_id)
-            .bind(&new.name)
-            .bind(new.inactive)
-            .bind(connection)
-            .bind(entra_id)
-            .bind(now)
-            .fetch_one(&mut **tx)
-            .await?
-        }
-        RecordWrite::Adopt(id) => {
-            let adopted = sqlx::query("UPDATE agents SET connection_id = $2, entra_id = $3 WHERE id = $1 AND entra_id IS NULL")
-                .bind(id)
-                .bind(connection)
-                .bind(entra_id)
-                .execute(&mut **tx)
-                .await?
-                .rows_affected();
-            if adopted != 1 {
-                return Err(StoreError::Conflict(format!(
-                    "agent {id} was linked meanwhile"
-                )));
-            }
-            *id
-        }
-        RecordWrite::Existing(id) => *id,
-    };
+    if adopt {
+        adopt_record(tx, "agents", id, connection, entra_id).await?;
+    }
     update_columns(tx, "agents", id, &write.fields, now).await?;
     if let Some(manager) = &write.linemanager {
         sqlx::query(
@@ -333,6 +277,33 @@ pub(super) async fn write_agent(
     }
     cab_changes(tx, "agent_id", id, &write.cabs_set, &write.cabs_removed).await?;
     Ok(id)
+}
+
+/// Links a record without an Entra id to this person (§4.4 adoption).
+async fn adopt_record(
+    tx: &mut Tx<'_>,
+    table: &'static str,
+    id: i64,
+    connection: &str,
+    entra_id: &str,
+) -> Result<(), StoreError> {
+    let sql = format!(
+        "UPDATE {table} SET connection_id = $2, entra_id = $3 WHERE id = $1 AND entra_id IS NULL"
+    );
+    let adopted = sqlx::query(AssertSqlSafe(sql))
+        .bind(id)
+        .bind(connection)
+        .bind(entra_id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    if adopted == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict(format!(
+            "{table} row {id} was linked to someone else meanwhile"
+        )))
+    }
 }
 
 /// Names → row ids of the reference data a batch writes against, read once per batch.

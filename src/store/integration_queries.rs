@@ -561,16 +561,18 @@ impl Integration for Backend {
         applied.users = create_users(&mut tx, connection, &new_users, &ids, now).await?;
         let mut user_ids: BTreeMap<String, i64> = applied.users.clone();
         for person in &batch.people {
-            if let Some((record, write)) = &person.user
-                && !matches!(record, RecordWrite::Create(_))
-            {
-                let id =
-                    write_user(&mut tx, connection, &person.entra_id, record, write, now).await?;
-                if matches!(record, RecordWrite::Adopt(_)) {
-                    applied.users.insert(person.entra_id.clone(), id);
-                }
-                user_ids.insert(person.entra_id.clone(), id);
+            let (id, adopt) = match &person.user {
+                Some((RecordWrite::Existing(id), _)) => (*id, false),
+                Some((RecordWrite::Adopt(id), _)) => (*id, true),
+                _ => continue,
+            };
+            if let Some((_, write)) = &person.user {
+                write_user(&mut tx, connection, &person.entra_id, id, adopt, write, now).await?;
             }
+            if adopt {
+                applied.users.insert(person.entra_id.clone(), id);
+            }
+            user_ids.insert(person.entra_id.clone(), id);
         }
         let mut new_agents = Vec::new();
         for person in &batch.people {
@@ -589,24 +591,26 @@ impl Integration for Backend {
         }
         applied.agents = create_agents(&mut tx, connection, &new_agents, &ids, now).await?;
         for person in &batch.people {
-            if let Some((record, write)) = &person.agent
-                && !matches!(record, RecordWrite::Create(_))
-            {
-                let user_id = user_ids.get(&person.entra_id).copied();
-                let id = write_agent(
+            let (id, adopt) = match &person.agent {
+                Some((RecordWrite::Existing(id), _)) => (*id, false),
+                Some((RecordWrite::Adopt(id), _)) => (*id, true),
+                _ => continue,
+            };
+            if let Some((_, write)) = &person.agent {
+                write_agent(
                     &mut tx,
                     connection,
                     &person.entra_id,
-                    user_id,
-                    record,
+                    id,
+                    adopt,
                     write,
                     now,
                     &mut applied,
                 )
                 .await?;
-                if matches!(record, RecordWrite::Adopt(_)) {
-                    applied.agents.insert(person.entra_id.clone(), id);
-                }
+            }
+            if adopt {
+                applied.agents.insert(person.entra_id.clone(), id);
             }
         }
         insert_log(&mut tx, &batch.log, Some(run_id)).await?;

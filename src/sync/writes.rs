@@ -65,24 +65,8 @@ pub fn user_write(changes: &Changes, rules: &Rules, person: &MirrorUser) -> User
         );
     }
     w.inactive = activation(&changes.activation);
-    w.roles_added = changes.roles_added.iter().map(|r| r.to_string()).collect();
-    w.roles_removed = changes
-        .roles_removed
-        .iter()
-        .map(|r| r.to_string())
-        .collect();
-    w.cabs_set = changes
-        .cabs_added
-        .iter()
-        .map(|(c, r)| (c.to_string(), r.as_deref().map(str::to_owned)))
-        .chain(
-            changes
-                .cabs_updated
-                .iter()
-                .map(|(c, ch)| (c.to_string(), text(&ch.after))),
-        )
-        .collect();
-    w.cabs_removed = changes.cabs_removed.iter().map(|c| c.to_string()).collect();
+    (w.roles_added, w.roles_removed) = role_changes(changes);
+    (w.cabs_set, w.cabs_removed) = cab_changes(changes);
     if rules.licences && changes.action != Action::OutOfScope && person.removed.is_none() {
         let mut skus: Vec<String> = person
             .attributes
@@ -126,12 +110,7 @@ pub fn agent_write(
     }
     w.inactive = activation(&changes.activation);
     w.unassign_tickets = w.inactive == Some(true) && rules.reassign_tickets;
-    w.roles_added = changes.roles_added.iter().map(|r| r.to_string()).collect();
-    w.roles_removed = changes
-        .roles_removed
-        .iter()
-        .map(|r| r.to_string())
-        .collect();
+    (w.roles_added, w.roles_removed) = role_changes(changes);
     w.teams_set = changes
         .teams_added
         .iter()
@@ -148,7 +127,20 @@ pub fn agent_write(
         .iter()
         .map(|t| t.to_string())
         .collect();
-    w.cabs_set = changes
+    (w.cabs_set, w.cabs_removed) = cab_changes(changes);
+    w
+}
+
+/// Roles granted and removed, by name (users and agents alike).
+fn role_changes(changes: &Changes) -> (Vec<String>, Vec<String>) {
+    let names =
+        |set: &std::collections::BTreeSet<Arc<str>>| set.iter().map(|r| r.to_string()).collect();
+    (names(&changes.roles_added), names(&changes.roles_removed))
+}
+
+/// CABs joined or re-roled (with the CAB role), and CABs left (users and agents alike).
+fn cab_changes(changes: &Changes) -> (Vec<(String, Option<String>)>, Vec<String>) {
+    let set = changes
         .cabs_added
         .iter()
         .map(|(c, r)| (c.to_string(), r.as_deref().map(str::to_owned)))
@@ -159,8 +151,10 @@ pub fn agent_write(
                 .map(|(c, ch)| (c.to_string(), text(&ch.after))),
         )
         .collect();
-    w.cabs_removed = changes.cabs_removed.iter().map(|c| c.to_string()).collect();
-    w
+    (
+        set,
+        changes.cabs_removed.iter().map(|c| c.to_string()).collect(),
+    )
 }
 
 fn flags(f: &mapping::TeamFlags) -> TeamFlags {
