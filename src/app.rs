@@ -147,7 +147,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let changed: Vec<InboundRow> = report
                     .rows
                     .iter()
-                    .filter(|r| r.action != "unchanged")
+                    .filter(|r| !matches!(r.action.as_str(), "unchanged" | "out-of-scope"))
                     .cloned()
                     .collect();
                 print!("{}", output::log_rows(&changed, format));

@@ -133,6 +133,15 @@ async fn sync_import_runs_and_log_work_from_the_command_line() {
             "{err}"
         );
 
+        let (code, out, err) = run(&["remap", "contoso"]).await;
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(
+            out.lines().count(),
+            1,
+            "nothing changed since the sync, so only the header: {out}"
+        );
+        assert!(err.contains("dry run succeeded"), "{err}");
+
         let (code, out, _) = run(&["delta", "reset", "contoso", "--clear"]).await;
         assert_eq!(code, 0);
         assert!(out.contains("delta links cleared"), "{out}");
