@@ -133,16 +133,22 @@ async fn save_state(tx: &mut Tx<'_>, s: &DeltaState, now: DateTime<Utc>) -> Resu
     Ok(())
 }
 
-/// Marks a mirrored user pending (keeping a more telling notification already pending).
-async fn touch(tx: &mut Tx<'_>, connection: &str, entra_id: &str) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE entra_users SET pending = COALESCE(pending, 'updated') \
-         WHERE connection_id = $1 AND entra_id = $2 AND removed IS NULL",
-    )
-    .bind(connection)
-    .bind(entra_id)
-    .execute(&mut **tx)
-    .await?;
+/// Marks mirrored users pending (keeping a more telling notification already pending).
+async fn touch_many(tx: &mut Tx<'_>, connection: &str, ids: &[String]) -> Result<(), StoreError> {
+    for chunk in ids.chunks(500) {
+        let mut update = sqlx::QueryBuilder::<Db>::new(
+            "UPDATE entra_users SET pending = COALESCE(pending, 'updated') WHERE removed IS NULL AND connection_id = ",
+        );
+        update
+            .push_bind(connection.to_owned())
+            .push(" AND entra_id IN (");
+        let mut list = update.separated(", ");
+        for id in chunk {
+            list.push_bind(id.clone());
+        }
+        update.push(")");
+        update.build().execute(&mut **tx).await?;
+    }
     Ok(())
 }
 
@@ -426,39 +432,58 @@ impl Integration for Backend {
                 .await?;
                 continue;
             }
-            for (member, kind) in &group.added {
-                let inserted = sqlx::query(
-                    "INSERT INTO entra_memberships (connection_id, group_id, member_id, member_type) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(connection_id)
-                .bind(&group.id)
-                .bind(member)
-                .bind(*kind)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if inserted > 0 {
-                    touch(&mut tx, connection_id, member).await?;
-                    if *kind == "group" {
-                        touch_members(&mut tx, connection_id, member).await?;
+            // Multi-row: the members that were really new (or really gone) come back, and only
+            // those people are marked for evaluation.
+            let mut changed: Vec<String> = Vec::new();
+            let mut nested: Vec<String> = Vec::new();
+            for chunk in group.added.chunks(200) {
+                let mut insert = sqlx::QueryBuilder::<Db>::new(
+                    "INSERT INTO entra_memberships (connection_id, group_id, member_id, member_type) ",
+                );
+                insert.push_values(chunk, |mut values, (member, kind)| {
+                    values
+                        .push_bind(connection_id.to_owned())
+                        .push_bind(group.id.clone())
+                        .push_bind(member.clone())
+                        .push_bind(*kind);
+                });
+                insert.push(" ON CONFLICT DO NOTHING RETURNING member_id, member_type");
+                let rows: Vec<(String, String)> =
+                    insert.build_query_as().fetch_all(&mut *tx).await?;
+                for (member, kind) in rows {
+                    if kind == "group" {
+                        nested.push(member.clone());
                     }
+                    changed.push(member);
                 }
             }
-            for member in &group.removed_members {
-                let deleted = sqlx::query(
-                    "DELETE FROM entra_memberships WHERE connection_id = $1 AND group_id = $2 AND member_id = $3",
-                )
-                .bind(connection_id)
-                .bind(&group.id)
-                .bind(member)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if deleted > 0 {
-                    touch(&mut tx, connection_id, member).await?;
-                    touch_members(&mut tx, connection_id, member).await?;
+            let removed: Vec<&String> = group.removed_members.iter().collect();
+            for chunk in removed.chunks(200) {
+                let mut delete = sqlx::QueryBuilder::<Db>::new(
+                    "DELETE FROM entra_memberships WHERE connection_id = ",
+                );
+                delete
+                    .push_bind(connection_id.to_owned())
+                    .push(" AND group_id = ")
+                    .push_bind(group.id.clone());
+                delete.push(" AND member_id IN (");
+                let mut list = delete.separated(", ");
+                for member in chunk {
+                    list.push_bind((*member).clone());
                 }
+                delete.push(") RETURNING member_id, member_type");
+                let rows: Vec<(String, String)> =
+                    delete.build_query_as().fetch_all(&mut *tx).await?;
+                for (member, kind) in rows {
+                    if kind == "group" {
+                        nested.push(member.clone());
+                    }
+                    changed.push(member);
+                }
+            }
+            touch_many(&mut tx, connection_id, &changed).await?;
+            for child in &nested {
+                touch_members(&mut tx, connection_id, child).await?;
             }
         }
         save_state(&mut tx, checkpoint, now).await?;

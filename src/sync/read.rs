@@ -257,21 +257,40 @@ pub async fn read_groups(
     group_ids: BTreeSet<String>,
 ) -> Result<ChainReport, ReadError> {
     let mut report = ChainReport::default();
-    let mut tracked = group_ids;
-    for _depth in 0..6 {
-        let ids: Vec<&String> = tracked.iter().collect();
-        for (index, chunk) in ids.chunks(50).enumerate() {
-            read_group_chain(
-                graph,
-                sink,
-                connection,
-                run_id,
-                full,
-                index,
-                chunk,
-                &mut report,
-            )
-            .await?;
+    let mut tracked = group_ids.clone();
+    let mut level = group_ids;
+    for depth in 0..6 {
+        // Each level's chains are independent, so they are read concurrently; a level's chain
+        // names stay stable while its groups do (configured groups first, then each nesting level).
+        let ids: Vec<&String> = level.iter().collect();
+        let prefix = if depth == 0 {
+            "groups".to_owned()
+        } else {
+            format!("nested{depth}")
+        };
+        let chains = ids.chunks(50).enumerate().map(|(index, chunk)| {
+            let chain = format!("{prefix}:{index}");
+            async move {
+                let mut chain_report = ChainReport::default();
+                read_group_chain(
+                    graph,
+                    sink,
+                    connection,
+                    run_id,
+                    full,
+                    chain,
+                    chunk,
+                    &mut chain_report,
+                )
+                .await?;
+                Ok::<_, ReadError>(chain_report)
+            }
+        });
+        for chain_report in futures::future::try_join_all(chains).await? {
+            report.pages += chain_report.pages;
+            report.objects += chain_report.objects;
+            report.initial |= chain_report.initial;
+            report.restarted.extend(chain_report.restarted);
         }
         if !connection.sync.nested_groups {
             break;
@@ -280,14 +299,15 @@ pub async fn read_groups(
             .memberships()
             .await?
             .into_iter()
-            .filter(|(g, _, kind)| kind == "group" && tracked.contains(g))
+            .filter(|(g, _, kind)| kind == "group" && level.contains(g))
             .map(|(_, member, _)| member)
             .filter(|m| !tracked.contains(m))
             .collect();
         if children.is_empty() {
             break;
         }
-        tracked.extend(children);
+        tracked.extend(children.iter().cloned());
+        level = children;
     }
     Ok(report)
 }
@@ -299,11 +319,10 @@ async fn read_group_chain(
     connection: &ConnectionSettings,
     run_id: i64,
     full: bool,
-    index: usize,
+    chain: String,
     ids: &[&String],
     report: &mut ChainReport,
 ) -> Result<(), ReadError> {
-    let chain = format!("groups:{index}");
     let id_strs: Vec<&str> = ids.iter().map(|s| s.as_str()).collect();
     let filter = odata::ids_eq(&id_strs);
     let print = fingerprint(&["groups", &filter, "displayName,members"]);
