@@ -491,6 +491,29 @@ pub trait Integration: Send + Sync + std::fmt::Debug {
     /// The connection's linked people and the unlinked candidates.
     async fn people(&self, connection_id: &str) -> Result<People, StoreError>;
 
+    /// Only these people's linked records (no unlinked candidates): what one batch plans against.
+    async fn people_of(
+        &self,
+        connection_id: &str,
+        entra_ids: &[String],
+    ) -> Result<People, StoreError>;
+
+    /// The records without an Entra link (users; agents with their user record id).
+    async fn unlinked(&self) -> Result<(Vec<Unlinked>, Vec<(Unlinked, i64)>), StoreError>;
+
+    /// How many user records the connection has linked (the base of `max_deactivations.percent`).
+    async fn linked_count(&self, connection_id: &str) -> Result<u64, StoreError>;
+
+    /// Entra ids of the connection's agents.
+    async fn agent_ids(&self, connection_id: &str) -> Result<Vec<String>, StoreError>;
+
+    /// The memberships of these members, plus every group-in-group membership (for nesting).
+    async fn memberships_for(
+        &self,
+        connection_id: &str,
+        member_ids: &[String],
+    ) -> Result<Vec<(String, String, String)>, StoreError>;
+
     /// One batch of writes, their log rows and cleared pending marks, in one transaction.
     async fn apply(
         &self,

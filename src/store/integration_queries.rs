@@ -551,7 +551,67 @@ impl Integration for Backend {
     }
 
     async fn people(&self, connection_id: &str) -> Result<People, StoreError> {
-        super::snapshot::people(&self.pool, connection_id).await
+        super::snapshot::people(&self.pool, connection_id, None).await
+    }
+
+    async fn people_of(&self, connection_id: &str, entra_ids: &[String]) -> Result<People, StoreError> {
+        let mut people = People::default();
+        for chunk in entra_ids.chunks(500) {
+            let part = super::snapshot::people(&self.pool, connection_id, Some(chunk)).await?;
+            people.users.extend(part.users);
+            people.agents.extend(part.agents);
+        }
+        Ok(people)
+    }
+
+    async fn unlinked(&self) -> Result<(Vec<Unlinked>, Vec<(Unlinked, i64)>), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let found = super::snapshot::unlinked(&mut tx).await?;
+        tx.commit().await?;
+        Ok(found)
+    }
+
+    async fn linked_count(&self, connection_id: &str) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE connection_id = $1")
+            .bind(connection_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or_default())
+    }
+
+    async fn agent_ids(&self, connection_id: &str) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT entra_id FROM agents WHERE connection_id = $1 AND entra_id IS NOT NULL")
+            .bind(connection_id)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn memberships_for(
+        &self,
+        connection_id: &str,
+        member_ids: &[String],
+    ) -> Result<Vec<(String, String, String)>, StoreError> {
+        let mut rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT group_id, member_id, member_type FROM entra_memberships WHERE connection_id = $1 \
+             AND member_type = 'group'",
+        )
+        .bind(connection_id)
+        .fetch_all(&self.pool)
+        .await?;
+        for chunk in member_ids.chunks(500) {
+            let mut query = sqlx::QueryBuilder::<Db>::new(
+                "SELECT group_id, member_id, member_type FROM entra_memberships WHERE member_type <> 'group' \
+                 AND connection_id = ",
+            );
+            query.push_bind(connection_id.to_owned()).push(" AND member_id IN (");
+            let mut list = query.separated(", ");
+            for id in chunk {
+                list.push_bind(id.clone());
+            }
+            query.push(")");
+            rows.extend(query.build_query_as::<(String, String, String)>().fetch_all(&self.pool).await?);
+        }
+        Ok(rows)
     }
 
     async fn apply(

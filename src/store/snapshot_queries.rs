@@ -51,19 +51,50 @@ struct SnapshotAgentRow {
     keep_active: bool,
 }
 
+/// A query over linked records of `connection`, limited to the Entra ids `ids` when given. `sql`
+/// ends with `WHERE {alias}.connection_id = `.
+fn scoped(
+    sql: &'static str,
+    alias: &str,
+    connection: &str,
+    ids: Option<&[String]>,
+) -> sqlx::QueryBuilder<Db> {
+    let mut query = sqlx::QueryBuilder::<Db>::new(sql);
+    query.push_bind(connection.to_owned());
+    query.push(format!(" AND {alias}.entra_id IS NOT NULL"));
+    if let Some(ids) = ids {
+        query.push(format!(" AND {alias}.entra_id IN ("));
+        let mut list = query.separated(", ");
+        for id in ids {
+            list.push_bind(id.clone());
+        }
+        query.push(")");
+    }
+    query
+}
+
+/// The connection's linked people — all of them, or only `ids` — and, for all, the unlinked
+/// candidates for matching.
 pub(super) async fn people(
     pool: &sqlx::Pool<Db>,
     connection_id: &str,
+    ids: Option<&[String]>,
 ) -> Result<People, StoreError> {
+    if ids.is_some_and(<[String]>::is_empty) {
+        return Ok(People::default());
+    }
     let mut tx = pool.begin().await?;
-    let users: Vec<SnapshotUserRow> = sqlx::query_as(
+    let users: Vec<SnapshotUserRow> = scoped(
         "SELECT u.id, u.entra_id, c.name AS client, s.name AS site, u.name, u.firstname, u.surname, u.emailaddress, \
          u.login, u.phonenumber, u.mobilenumber, u.jobtitle, u.department, u.employee_number, u.manager, \
          u.creationtype, u.last_sign_in, u.custom_fields, u.inactive, u.inactive_reason, u.keep_active \
          FROM users u LEFT JOIN sites s ON s.id = u.site_id LEFT JOIN clients c ON c.id = s.client_id \
-         WHERE u.connection_id = $1 AND u.entra_id IS NOT NULL",
+         WHERE u.connection_id = ",
+        "u",
+        connection_id,
+        ids,
     )
-    .bind(connection_id)
+    .build_query_as()
     .fetch_all(&mut *tx)
     .await?;
     let mut people = People::default();
@@ -83,11 +114,14 @@ pub(super) async fn people(
             },
         );
     }
-    let roles: Vec<(String, String, String)> = sqlx::query_as(
+    let roles: Vec<(String, String, String)> = scoped(
         "SELECT u.entra_id, r.name, g.source FROM user_roles g JOIN users u ON u.id = g.user_id \
-         JOIN roles r ON r.id = g.role_id WHERE u.connection_id = $1 AND u.entra_id IS NOT NULL",
+         JOIN roles r ON r.id = g.role_id WHERE u.connection_id = ",
+        "u",
+        connection_id,
+        ids,
     )
-    .bind(connection_id)
+    .build_query_as()
     .fetch_all(&mut *tx)
     .await?;
     for (entra_id, role, source) in roles {
@@ -95,12 +129,15 @@ pub(super) async fn people(
             u.roles.insert(role, Source::parse(&source));
         }
     }
-    let cabs: Vec<(String, String, Option<String>, String)> = sqlx::query_as(
+    let cabs: Vec<(String, String, Option<String>, String)> = scoped(
         "SELECT u.entra_id, c.name, r.name, m.source FROM cab_members m JOIN users u ON u.id = m.user_id \
          JOIN cabs c ON c.id = m.cab_id LEFT JOIN cab_roles r ON r.id = m.cab_role_id \
-         WHERE u.connection_id = $1 AND u.entra_id IS NOT NULL",
+         WHERE u.connection_id = ",
+        "u",
+        connection_id,
+        ids,
     )
-    .bind(connection_id)
+    .build_query_as()
     .fetch_all(&mut *tx)
     .await?;
     for (entra_id, cab, role, source) in cabs {
@@ -108,13 +145,16 @@ pub(super) async fn people(
             u.cabs.insert(cab, (role, Source::parse(&source)));
         }
     }
-    let agents: Vec<SnapshotAgentRow> = sqlx::query_as(
+    let agents: Vec<SnapshotAgentRow> = scoped(
         "SELECT a.id, a.user_id, a.entra_id, a.name, a.emailaddress, a.phonenumber, a.jobtitle, a.creationtype, \
          m.entra_id AS linemanager_entra_id, t.name AS default_team, a.licence_type, a.inactive, \
          a.inactive_reason, a.keep_active FROM agents a LEFT JOIN agents m ON m.id = a.linemanager_id \
-         LEFT JOIN teams t ON t.id = a.default_team_id WHERE a.connection_id = $1 AND a.entra_id IS NOT NULL",
+         LEFT JOIN teams t ON t.id = a.default_team_id WHERE a.connection_id = ",
+        "a",
+        connection_id,
+        ids,
     )
-    .bind(connection_id)
+    .build_query_as()
     .fetch_all(&mut *tx)
     .await?;
     for a in agents {
@@ -140,11 +180,14 @@ pub(super) async fn people(
             },
         );
     }
-    let roles: Vec<(String, String, String)> = sqlx::query_as(
+    let roles: Vec<(String, String, String)> = scoped(
         "SELECT a.entra_id, r.name, g.source FROM agent_roles g JOIN agents a ON a.id = g.agent_id \
-         JOIN roles r ON r.id = g.role_id WHERE a.connection_id = $1 AND a.entra_id IS NOT NULL",
+         JOIN roles r ON r.id = g.role_id WHERE a.connection_id = ",
+        "a",
+        connection_id,
+        ids,
     )
-    .bind(connection_id)
+    .build_query_as()
     .fetch_all(&mut *tx)
     .await?;
     for (entra_id, role, source) in roles {
@@ -152,12 +195,15 @@ pub(super) async fn people(
             a.roles.insert(role, Source::parse(&source));
         }
     }
-    let teams: Vec<(String, String, bool, bool, bool, String)> = sqlx::query_as(
+    let teams: Vec<(String, String, bool, bool, bool, String)> = scoped(
         "SELECT a.entra_id, t.name, m.can_be_assigned, m.sees_unassigned, m.sees_other_agents, m.source \
          FROM agent_teams m JOIN agents a ON a.id = m.agent_id JOIN teams t ON t.id = m.team_id \
-         WHERE a.connection_id = $1 AND a.entra_id IS NOT NULL",
+         WHERE a.connection_id = ",
+        "a",
+        connection_id,
+        ids,
     )
-    .bind(connection_id)
+    .build_query_as()
     .fetch_all(&mut *tx)
     .await?;
     for (entra_id, team, can_be_assigned, sees_unassigned, sees_other_agents, source) in teams {
@@ -170,12 +216,15 @@ pub(super) async fn people(
             a.teams.insert(team, (flags, Source::parse(&source)));
         }
     }
-    let cabs: Vec<(String, String, Option<String>, String)> = sqlx::query_as(
+    let cabs: Vec<(String, String, Option<String>, String)> = scoped(
         "SELECT a.entra_id, c.name, r.name, m.source FROM cab_members m JOIN agents a ON a.id = m.agent_id \
          JOIN cabs c ON c.id = m.cab_id LEFT JOIN cab_roles r ON r.id = m.cab_role_id \
-         WHERE a.connection_id = $1 AND a.entra_id IS NOT NULL",
+         WHERE a.connection_id = ",
+        "a",
+        connection_id,
+        ids,
     )
-    .bind(connection_id)
+    .build_query_as()
     .fetch_all(&mut *tx)
     .await?;
     for (entra_id, cab, role, source) in cabs {
@@ -183,12 +232,23 @@ pub(super) async fn people(
             a.cabs.insert(cab, (role, Source::parse(&source)));
         }
     }
+    if ids.is_none() {
+        (people.unlinked_users, people.unlinked_agents) = unlinked(&mut tx).await?;
+    }
+    tx.commit().await?;
+    Ok(people)
+}
+
+/// Records without an Entra link: candidates for fallback matching (§4.4).
+pub(super) async fn unlinked(
+    tx: &mut sqlx::Transaction<'_, Db>,
+) -> Result<(Vec<Unlinked>, Vec<(Unlinked, i64)>), StoreError> {
     let unlinked: Vec<UnlinkedRow> = sqlx::query_as(
         "SELECT id, name, emailaddress, login, employee_number, custom_fields FROM users WHERE entra_id IS NULL",
     )
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut **tx)
     .await?;
-    people.unlinked_users = unlinked
+    let users = unlinked
         .into_iter()
         .map(|u| Unlinked {
             id: u.id,
@@ -201,9 +261,9 @@ pub(super) async fn people(
         .collect();
     let unlinked: Vec<(i64, String, Option<String>, i64)> =
         sqlx::query_as("SELECT id, name, emailaddress, user_id FROM agents WHERE entra_id IS NULL")
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut **tx)
             .await?;
-    people.unlinked_agents = unlinked
+    let agents = unlinked
         .into_iter()
         .map(|(id, name, emailaddress, user_id)| {
             let record = Unlinked {
@@ -217,6 +277,5 @@ pub(super) async fn people(
             (record, user_id)
         })
         .collect();
-    tx.commit().await?;
-    Ok(people)
+    Ok((users, agents))
 }

@@ -31,21 +31,7 @@ impl RunDirectory {
         agents: impl IntoIterator<Item = String>,
         reference: &Reference,
     ) -> Self {
-        let names: HashMap<&str, Arc<str>> = group_names
-            .iter()
-            .map(|(id, name)| (id.as_str(), Arc::from(name.as_str())))
-            .collect();
-        let mut groups_of = GroupsOf::new();
-        for (group, member, _) in memberships {
-            let name = names
-                .get(group.as_str())
-                .cloned()
-                .unwrap_or_else(|| Arc::from(""));
-            groups_of
-                .entry(member.clone())
-                .or_default()
-                .push((Arc::from(group.as_str()), name));
-        }
+        let groups_of = groups_of(memberships, group_names);
         let mut sites: HashMap<String, Vec<Site>> = HashMap::new();
         for (client, site) in &reference.sites {
             sites.entry(site.to_lowercase()).or_default().push(Site {
@@ -66,6 +52,15 @@ impl RunDirectory {
         }
     }
 
+    /// Replaces the memberships (a batch brings its own members' rows).
+    pub fn set_memberships(
+        &mut self,
+        memberships: &[(String, String, String)],
+        group_names: &BTreeMap<String, String>,
+    ) {
+        self.groups_of = groups_of(memberships, group_names);
+    }
+
     /// Records an agent created during the run (line managers resolve to it from now on).
     pub fn add_agent(&mut self, entra_id: &str) {
         self.agents.insert(entra_id.to_owned());
@@ -78,6 +73,28 @@ impl RunDirectory {
             entry.push(site.clone());
         }
     }
+}
+
+fn groups_of(
+    memberships: &[(String, String, String)],
+    group_names: &BTreeMap<String, String>,
+) -> GroupsOf {
+    let names: HashMap<&str, Arc<str>> = group_names
+        .iter()
+        .map(|(id, name)| (id.as_str(), Arc::from(name.as_str())))
+        .collect();
+    let mut groups_of = GroupsOf::new();
+    for (group, member, _) in memberships {
+        let name = names
+            .get(group.as_str())
+            .cloned()
+            .unwrap_or_else(|| Arc::from(""));
+        groups_of
+            .entry(member.clone())
+            .or_default()
+            .push((Arc::from(group.as_str()), name));
+    }
+    groups_of
 }
 
 impl Directory for RunDirectory {

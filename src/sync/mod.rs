@@ -35,7 +35,7 @@ use crate::config::ConnectionSettings;
 use crate::graph::GraphClient;
 use crate::mirror::{MirrorUser, Notification};
 use crate::store::{
-    ApplyBatch, InboundRow, Licence, RunEnd, RunKind, RunStatus, Store, StoreError,
+    ApplyBatch, InboundRow, Licence, People, RunEnd, RunKind, RunStatus, Store, StoreError,
 };
 
 /// People evaluated (and written) per transaction.
@@ -390,16 +390,18 @@ impl Syncer {
         report: &mut RunReport,
     ) -> Result<RunStatus, RunFailure> {
         let id = connection.id.as_str();
-        let mut people = self.store.people(id).await?;
         let reference = self.store.reference().await?;
-        let memberships = sink.memberships().await?;
         let names = sink.group_names().await?;
-        let mut directory = RunDirectory::new(
-            &memberships,
-            &names,
-            people.agents.keys().cloned(),
-            &reference,
-        );
+        // What every batch shares; each batch then loads only its own people and memberships,
+        // so a delta run's cost follows the change, not the tenant.
+        let mut directory =
+            RunDirectory::new(&[], &names, self.store.agent_ids(id).await?, &reference);
+        let (unlinked_users, unlinked_agents) = self.store.unlinked().await?;
+        let mut candidates = People {
+            unlinked_users,
+            unlinked_agents,
+            ..People::default()
+        };
         let mut rules = Rules {
             connection_id: id.to_owned(),
             run_id,
@@ -413,7 +415,14 @@ impl Syncer {
             reassign_tickets: connection.sync.reassign_tickets_of_inactive_agents,
             licences: connection.licences.import,
         };
-        let apply = request.mode == Mode::Apply;
+        let mut batch = Batch {
+            syncer: self,
+            connection,
+            run_id,
+            sink,
+            names: &names,
+            apply: request.mode == Mode::Apply,
+        };
 
         // Pass 1: everything except deactivations; those people stay pending.
         let mut held: Vec<(MirrorUser, Notification)> = Vec::new();
@@ -423,40 +432,29 @@ impl Syncer {
             let page = sink.pending(&after, BATCH).await?;
             let Some(last) = page.last() else { break };
             after = last.0.entra_id.clone();
-            let mut evaluations = Vec::new();
-            for (person, notification) in page {
-                let notification = notification.unwrap_or(Notification::FullPass);
-                let evaluation = evaluate(
-                    &connection.mapping,
-                    &directory,
-                    &people,
+            let people: Vec<(MirrorUser, Notification)> = page
+                .into_iter()
+                .map(|(p, n)| (p, n.unwrap_or(Notification::FullPass)))
+                .collect();
+            let mut keep = |e: &Evaluation| !e.deactivates;
+            let (done, deferred) = batch
+                .run(
+                    people,
                     &rules,
-                    &person,
-                    notification,
-                    self.clock.now(),
-                );
-                if evaluation.deactivates {
-                    held.push((person, notification));
-                } else {
-                    evaluations.push(evaluation);
-                }
-            }
-            evaluated += evaluations.len() as u64;
-            self.write(
-                id,
-                run_id,
-                evaluations,
-                apply,
-                &mut people,
-                &mut directory,
-                report,
-            )
-            .await?;
+                    &mut directory,
+                    &mut candidates,
+                    &mut keep,
+                    false,
+                    report,
+                )
+                .await?;
+            evaluated += done;
+            held.extend(deferred);
             Progress::tell(request.progress.as_ref(), Step::Evaluated(evaluated));
         }
 
         // Pass 2: the held deactivations, if the guard lets them through.
-        let imported = people.users.len() as u64;
+        let imported = self.store.linked_count(id).await?;
         let guard = connection.sync.max_deactivations;
         let over_count = held.len() as u64 > u64::from(guard.count);
         let over_percent =
@@ -476,35 +474,18 @@ impl Syncer {
             report.held_back = held.len() as u64;
         }
         for chunk in held.chunks(BATCH as usize) {
-            let evaluations: Vec<Evaluation> = chunk
-                .iter()
-                .map(|(person, notification)| {
-                    let mut e = evaluate(
-                        &connection.mapping,
-                        &directory,
-                        &people,
-                        &rules,
-                        person,
-                        *notification,
-                        self.clock.now(),
-                    );
-                    if quarantine {
-                        // Everything else about the person is written; the mark stays for approval.
-                        e.deactivates = true;
-                    }
-                    e
-                })
-                .collect();
-            self.write(
-                id,
-                run_id,
-                evaluations,
-                apply,
-                &mut people,
-                &mut directory,
-                report,
-            )
-            .await?;
+            let mut keep = |_: &Evaluation| true;
+            batch
+                .run(
+                    chunk.to_vec(),
+                    &rules,
+                    &mut directory,
+                    &mut candidates,
+                    &mut keep,
+                    quarantine,
+                    report,
+                )
+                .await?;
         }
         Ok(if quarantine {
             RunStatus::Quarantined
@@ -573,6 +554,78 @@ impl Syncer {
             .unlinked_agents
             .retain(|(a, _)| !adopted_agents.contains(&a.id));
         Ok(())
+    }
+}
+
+/// One batch of people: their records and memberships loaded, evaluated, written.
+struct Batch<'a> {
+    syncer: &'a Syncer,
+    connection: &'a ConnectionSettings,
+    run_id: Option<i64>,
+    sink: &'a dyn Sink,
+    names: &'a BTreeMap<String, String>,
+    apply: bool,
+}
+
+impl Batch<'_> {
+    /// Evaluates `persons`; writes those `keep` accepts and returns how many, plus the others.
+    /// With `quarantined`, deactivations are reported as held back and their marks stay.
+    #[allow(clippy::too_many_arguments)]
+    async fn run(
+        &mut self,
+        persons: Vec<(MirrorUser, Notification)>,
+        rules: &Rules,
+        directory: &mut RunDirectory,
+        candidates: &mut People,
+        keep: &mut dyn FnMut(&Evaluation) -> bool,
+        quarantined: bool,
+        report: &mut RunReport,
+    ) -> Result<(u64, Vec<(MirrorUser, Notification)>), RunFailure> {
+        let id = self.connection.id.as_str();
+        let ids: Vec<String> = persons.iter().map(|(p, _)| p.entra_id.clone()).collect();
+        let mut people = self.syncer.store.people_of(id, &ids).await?;
+        people.unlinked_users = std::mem::take(&mut candidates.unlinked_users);
+        people.unlinked_agents = std::mem::take(&mut candidates.unlinked_agents);
+        directory.set_memberships(&self.sink.memberships_for(&ids).await?, self.names);
+        let mut evaluations = Vec::new();
+        let mut others = Vec::new();
+        for (person, notification) in persons {
+            let mut e = evaluate(
+                &self.connection.mapping,
+                directory,
+                &people,
+                rules,
+                &person,
+                notification,
+                self.syncer.clock.now(),
+            );
+            if quarantined {
+                // Everything else about the person is written; the mark stays for approval.
+                e.deactivates = true;
+            }
+            if keep(&e) {
+                evaluations.push(e);
+            } else {
+                others.push((person, notification));
+            }
+        }
+        let done = evaluations.len() as u64;
+        let result = self
+            .syncer
+            .write(
+                id,
+                self.run_id,
+                evaluations,
+                self.apply,
+                &mut people,
+                directory,
+                report,
+            )
+            .await;
+        candidates.unlinked_users = std::mem::take(&mut people.unlinked_users);
+        candidates.unlinked_agents = std::mem::take(&mut people.unlinked_agents);
+        result?;
+        Ok((done, others))
     }
 }
 

@@ -35,6 +35,11 @@ pub trait Sink: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Every membership row.
     async fn memberships(&self) -> Result<Vec<(String, String, String)>, StoreError>;
+    /// The memberships of these members, plus every group-in-group membership.
+    async fn memberships_for(
+        &self,
+        members: &[String],
+    ) -> Result<Vec<(String, String, String)>, StoreError>;
     /// Group names.
     async fn group_names(&self) -> Result<BTreeMap<String, String>, StoreError>;
     /// Pending people after `after` (by id), at most `limit`.
@@ -90,6 +95,12 @@ impl Sink for StoreSink {
     }
     async fn memberships(&self) -> Result<Vec<(String, String, String)>, StoreError> {
         self.store.memberships(&self.connection).await
+    }
+    async fn memberships_for(
+        &self,
+        members: &[String],
+    ) -> Result<Vec<(String, String, String)>, StoreError> {
+        self.store.memberships_for(&self.connection, members).await
     }
     async fn group_names(&self) -> Result<BTreeMap<String, String>, StoreError> {
         self.store.mirror_groups(&self.connection).await
@@ -263,6 +274,18 @@ impl Sink for MemorySink {
     async fn memberships(&self) -> Result<Vec<(String, String, String)>, StoreError> {
         self.load_memberships().await?;
         Ok(self.lock().memberships.iter().flatten().cloned().collect())
+    }
+    async fn memberships_for(
+        &self,
+        members: &[String],
+    ) -> Result<Vec<(String, String, String)>, StoreError> {
+        let wanted: BTreeSet<&String> = members.iter().collect();
+        Ok(self
+            .memberships()
+            .await?
+            .into_iter()
+            .filter(|(_, m, kind)| kind == "group" || wanted.contains(m))
+            .collect())
     }
     async fn group_names(&self) -> Result<BTreeMap<String, String>, StoreError> {
         let mut names = self.store.mirror_groups(&self.connection).await?;
