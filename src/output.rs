@@ -17,9 +17,11 @@ pub fn summary(connection: &str, report: &RunReport) -> String {
         .unwrap_or_else(|| "dry run".to_owned());
     let _ = writeln!(
         out,
-        "{connection}: {run} {} in {:.1}s",
+        "{connection}: {run} {} in {:.1}s (reading {:.1}s, planning and writing {:.1}s)",
         report.status.as_str(),
-        report.seconds
+        report.seconds,
+        report.read_seconds,
+        report.seconds - report.read_seconds
     );
     let counts: Vec<String> = report
         .counts

@@ -134,6 +134,8 @@ pub struct RunReport {
     pub graph_throttles: u64,
     /// Wall time.
     pub seconds: f64,
+    /// Of which reading Entra into the mirror.
+    pub read_seconds: f64,
     /// The users chain.
     pub users: ChainReport,
     /// The groups chains.
@@ -202,6 +204,7 @@ impl Syncer {
             graph_requests: 0,
             graph_throttles: 0,
             seconds: 0.0,
+            read_seconds: 0.0,
             users: ChainReport::default(),
             groups: ChainReport::default(),
             warnings: Vec::new(),
@@ -231,6 +234,7 @@ impl Syncer {
         } else {
             Ok(())
         };
+        report.read_seconds = started.elapsed().as_secs_f64();
         let outcome = match read_result {
             Ok(()) => {
                 self.evaluate_all(connection, request, run_id, sink.as_ref(), &mut report)
