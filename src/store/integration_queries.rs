@@ -137,7 +137,7 @@ async fn save_state(tx: &mut Tx<'_>, s: &DeltaState, now: DateTime<Utc>) -> Resu
 async fn touch_many(tx: &mut Tx<'_>, connection: &str, ids: &[String]) -> Result<(), StoreError> {
     for chunk in ids.chunks(500) {
         let mut update = sqlx::QueryBuilder::<Db>::new(
-            "UPDATE entra_users SET pending = COALESCE(pending, 'updated') WHERE removed IS NULL AND connection_id = ",
+            "UPDATE entra_users SET pending = 'updated' WHERE pending IS NULL AND removed IS NULL AND connection_id = ",
         );
         update
             .push_bind(connection.to_owned())
@@ -155,7 +155,7 @@ async fn touch_many(tx: &mut Tx<'_>, connection: &str, ids: &[String]) -> Result
 /// Marks the user members of `group` pending (its membership or its own membership changed).
 async fn touch_members(tx: &mut Tx<'_>, connection: &str, group: &str) -> Result<(), StoreError> {
     sqlx::query(
-        "UPDATE entra_users SET pending = COALESCE(pending, 'updated') WHERE connection_id = $1 \
+        "UPDATE entra_users SET pending = 'updated' WHERE pending IS NULL AND connection_id = $1 \
          AND removed IS NULL AND entra_id IN (SELECT member_id FROM entra_memberships \
          WHERE connection_id = $1 AND group_id = $2)",
     )
