@@ -36,7 +36,8 @@ CREATE TABLE entra_users (
     updated_at     TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (connection_id, entra_id)
 );
-CREATE INDEX entra_users_pending_idx ON entra_users (connection_id, pending);
+-- The people awaiting evaluation, in Entra-id order (a run pages through them).
+CREATE INDEX entra_users_pending_idx ON entra_users (connection_id, entra_id) WHERE pending IS NOT NULL;
 
 CREATE TABLE entra_groups (
     connection_id  TEXT NOT NULL REFERENCES connections (id),
@@ -56,6 +57,8 @@ CREATE TABLE entra_memberships (
     PRIMARY KEY (connection_id, group_id, member_id)
 );
 CREATE INDEX entra_memberships_member_idx ON entra_memberships (connection_id, member_id);
+-- Group-in-group links, read once per run for nested membership.
+CREATE INDEX entra_memberships_nested_idx ON entra_memberships (connection_id, group_id) WHERE member_type = 'group';
 
 CREATE TABLE sync_runs (
     id               BIGSERIAL PRIMARY KEY,

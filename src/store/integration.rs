@@ -507,7 +507,13 @@ pub trait Integration: Send + Sync + std::fmt::Debug {
     /// Entra ids of the connection's agents.
     async fn agent_ids(&self, connection_id: &str) -> Result<Vec<String>, StoreError>;
 
-    /// The memberships of these members, plus every group-in-group membership (for nesting).
+    /// Every group-in-group membership (for nested groups).
+    async fn group_links(
+        &self,
+        connection_id: &str,
+    ) -> Result<Vec<(String, String, String)>, StoreError>;
+
+    /// The memberships of these members.
     async fn memberships_for(
         &self,
         connection_id: &str,

@@ -586,22 +586,25 @@ impl Integration for Backend {
             .await?)
     }
 
-    async fn memberships_for(
-        &self,
-        connection_id: &str,
-        member_ids: &[String],
-    ) -> Result<Vec<(String, String, String)>, StoreError> {
-        let mut rows: Vec<(String, String, String)> = sqlx::query_as(
+    async fn group_links(&self, connection_id: &str) -> Result<Vec<(String, String, String)>, StoreError> {
+        Ok(sqlx::query_as(
             "SELECT group_id, member_id, member_type FROM entra_memberships WHERE connection_id = $1 \
              AND member_type = 'group'",
         )
         .bind(connection_id)
         .fetch_all(&self.pool)
-        .await?;
+        .await?)
+    }
+
+    async fn memberships_for(
+        &self,
+        connection_id: &str,
+        member_ids: &[String],
+    ) -> Result<Vec<(String, String, String)>, StoreError> {
+        let mut rows = Vec::new();
         for chunk in member_ids.chunks(500) {
             let mut query = sqlx::QueryBuilder::<Db>::new(
-                "SELECT group_id, member_id, member_type FROM entra_memberships WHERE member_type <> 'group' \
-                 AND connection_id = ",
+                "SELECT group_id, member_id, member_type FROM entra_memberships WHERE connection_id = ",
             );
             query.push_bind(connection_id.to_owned()).push(" AND member_id IN (");
             let mut list = query.separated(", ");

@@ -419,12 +419,14 @@ impl Syncer {
             reassign_tickets: connection.sync.reassign_tickets_of_inactive_agents,
             licences: connection.licences.import,
         };
+        let links = sink.group_links().await?;
         let mut batch = Batch {
             syncer: self,
             connection,
             run_id,
             sink,
             names: &names,
+            links: &links,
             apply: request.mode == Mode::Apply,
         };
 
@@ -568,6 +570,7 @@ struct Batch<'a> {
     run_id: Option<i64>,
     sink: &'a dyn Sink,
     names: &'a BTreeMap<String, String>,
+    links: &'a [(String, String, String)],
     apply: bool,
 }
 
@@ -590,7 +593,9 @@ impl Batch<'_> {
         let mut people = self.syncer.store.people_of(id, &ids).await?;
         people.unlinked_users = std::mem::take(&mut candidates.unlinked_users);
         people.unlinked_agents = std::mem::take(&mut candidates.unlinked_agents);
-        directory.set_memberships(&self.sink.memberships_for(&ids).await?, self.names);
+        let mut memberships = self.sink.memberships_for(&ids).await?;
+        memberships.extend_from_slice(self.links);
+        directory.set_memberships(&memberships, self.names);
         let mut evaluations = Vec::new();
         let mut others = Vec::new();
         for (person, notification) in persons {

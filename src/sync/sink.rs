@@ -35,7 +35,9 @@ pub trait Sink: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Every membership row.
     async fn memberships(&self) -> Result<Vec<(String, String, String)>, StoreError>;
-    /// The memberships of these members, plus every group-in-group membership.
+    /// Every group-in-group membership.
+    async fn group_links(&self) -> Result<Vec<(String, String, String)>, StoreError>;
+    /// The memberships of these members.
     async fn memberships_for(
         &self,
         members: &[String],
@@ -101,6 +103,9 @@ impl Sink for StoreSink {
         members: &[String],
     ) -> Result<Vec<(String, String, String)>, StoreError> {
         self.store.memberships_for(&self.connection, members).await
+    }
+    async fn group_links(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+        self.store.group_links(&self.connection).await
     }
     async fn group_names(&self) -> Result<BTreeMap<String, String>, StoreError> {
         self.store.mirror_groups(&self.connection).await
@@ -284,7 +289,15 @@ impl Sink for MemorySink {
             .memberships()
             .await?
             .into_iter()
-            .filter(|(_, m, kind)| kind == "group" || wanted.contains(m))
+            .filter(|(_, m, _)| wanted.contains(m))
+            .collect())
+    }
+    async fn group_links(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+        Ok(self
+            .memberships()
+            .await?
+            .into_iter()
+            .filter(|(_, _, kind)| kind == "group")
             .collect())
     }
     async fn group_names(&self) -> Result<BTreeMap<String, String>, StoreError> {

@@ -145,10 +145,10 @@ async fn sync_import_runs_and_log_work_from_the_command_line() {
         let (code, out, _) = run(&["delta", "reset", "contoso", "--clear"]).await;
         assert_eq!(code, 0);
         assert!(out.contains("delta links cleared"), "{out}");
-        let (_, out, _) = run(&["sync", "contoso"]).await;
+        let (_, out, err) = run(&["sync", "contoso"]).await;
         assert!(
             out.contains("initial round"),
-            "after --clear the next run is full: {out}"
+            "after --clear the next run is full: {out}\n{err}"
         );
         db.cleanup().await;
     }
