@@ -569,6 +569,10 @@ pub trait Integration: Send + Sync + std::fmt::Debug {
     /// Writes log rows outside a batch (run warnings).
     async fn log(&self, rows: &[InboundRow]) -> Result<(), StoreError>;
 
+    /// Refreshes the planner's statistics after bulk changes (PostgreSQL plans with stale row
+    /// counts would scan whole tables per batch); a no-op where the planner does not need it.
+    async fn refresh_statistics(&self) -> Result<(), StoreError>;
+
     /// Deletes inbound-log rows logged before `before` (`[inbound_log] retention`); returns how many.
     async fn prune_inbound_log(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 }

@@ -849,4 +849,11 @@ impl Integration for Backend {
             .await?
             .rows_affected())
     }
+
+    async fn refresh_statistics(&self) -> Result<(), StoreError> {
+        if let Some(sql) = ANALYZE_SQL {
+            sqlx::query(sql).execute(&self.pool).await?;
+        }
+        Ok(())
+    }
 }

@@ -15,6 +15,9 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 const TABLE_NAMES_SQL: &str = "SELECT name FROM sqlite_master WHERE type = 'table' \
      AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx_%' ORDER BY name";
 
+/// SQLite plans these queries well without statistics.
+const ANALYZE_SQL: Option<&str> = None;
+
 /// A SQLite database.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {

@@ -41,6 +41,9 @@ use crate::store::{
 /// People evaluated (and written) per transaction.
 pub const BATCH: u32 = 500;
 
+/// During large runs, database statistics are refreshed after this many people.
+const STATISTICS_EVERY: u64 = 10_000;
+
 /// Whether a run writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -431,9 +434,14 @@ impl Syncer {
         };
 
         // Pass 1: everything except deactivations; those people stay pending.
+        let large = report.users.objects > STATISTICS_EVERY;
+        if large {
+            self.store.refresh_statistics().await?;
+        }
         let mut held: Vec<(MirrorUser, Notification)> = Vec::new();
         let mut after = String::new();
         let mut evaluated = 0;
+        let mut since_statistics = 0;
         loop {
             let page = sink.pending(&after, BATCH).await?;
             let Some(last) = page.last() else { break };
@@ -455,6 +463,11 @@ impl Syncer {
                 )
                 .await?;
             evaluated += done;
+            since_statistics += done;
+            if large && since_statistics > STATISTICS_EVERY {
+                self.store.refresh_statistics().await?;
+                since_statistics = 0;
+            }
             held.extend(deferred);
             Progress::tell(request.progress.as_ref(), Step::Evaluated(evaluated));
         }
