@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use futures::{StreamExt, TryStreamExt, stream};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
@@ -14,6 +15,9 @@ use super::error::{self, GraphError};
 
 /// Graph's limit of requests in one batch.
 pub const MAX_BATCH: usize = 20;
+
+/// `$batch` requests in flight at once.
+const CONCURRENT_BATCHES: usize = 4;
 
 /// One GET inside a batch; `url` is relative to the Graph base (`/users/{id}?$select=…`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,12 +63,22 @@ impl GraphClient {
         while !pending.is_empty() {
             let mut again = Vec::new();
             let mut wait = None;
-            for chunk in pending.chunks(MAX_BATCH) {
+            // The batches of one round are independent: they go out together (a few at a time)
+            // and are read back in order.
+            let chunks: Vec<&[&BatchRequest]> = pending.chunks(MAX_BATCH).collect();
+            let responses: Vec<Value> = stream::iter(chunks.iter().map(|chunk| {
                 let body = json!({
                     "requests": chunk.iter().map(|r| json!({"id": r.id, "method": "GET", "url": r.url})).collect::<Vec<_>>()
                 });
-                let response: BatchResponse = serde_json::from_value(self.post(&url, &body).await?)
-                    .map_err(|e| GraphError::InvalidResponse {
+                let url = &url;
+                async move { self.post(url, &body).await }
+            }))
+            .buffered(CONCURRENT_BATCHES)
+            .try_collect()
+            .await?;
+            for (chunk, response) in chunks.into_iter().zip(responses) {
+                let response: BatchResponse =
+                    serde_json::from_value(response).map_err(|e| GraphError::InvalidResponse {
                         url: url.to_string(),
                         message: format!("not a $batch response: {e}"),
                     })?;

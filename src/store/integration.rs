@@ -1,7 +1,7 @@
 //! The integration half of the store: delta state, the Entra mirror, the people snapshot a run
 //! plans against, batched writes, runs and the inbound log.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -53,6 +53,8 @@ pub struct UserSnapshot {
     pub roles: BTreeMap<String, Source>,
     /// CAB name → (CAB role, source).
     pub cabs: BTreeMap<String, (Option<String>, Source)>,
+    /// SKU ids of the licences linked to the user.
+    pub licences: BTreeSet<String>,
 }
 
 /// A linked agent record as the sync sees it.

@@ -42,6 +42,8 @@ struct MirrorRow {
     entra_id: String,
     attributes: Json<Map<String, Value>>,
     removed: Option<String>,
+    /// From `entra_pending`, when the query joins it.
+    #[sqlx(default)]
     pending: Option<String>,
 }
 
@@ -133,21 +135,23 @@ async fn save_state(tx: &mut Tx<'_>, s: &DeltaState, now: DateTime<Utc>) -> Resu
     Ok(())
 }
 
-/// Marks mirrored users pending (keeping a more telling notification already pending).
+/// Marks mirrored, present users pending as `updated` (a mark already there is kept: it is at
+/// least as telling).
 async fn touch_many(tx: &mut Tx<'_>, connection: &str, ids: &[String]) -> Result<(), StoreError> {
     for chunk in ids.chunks(500) {
-        let mut update = sqlx::QueryBuilder::<Db>::new(
-            "UPDATE entra_users SET pending = 'updated' WHERE pending IS NULL AND removed IS NULL AND connection_id = ",
+        let mut insert = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO entra_pending (connection_id, entra_id, notification) SELECT connection_id, entra_id, \
+             'updated' FROM entra_users WHERE removed IS NULL AND connection_id = ",
         );
-        update
+        insert
             .push_bind(connection.to_owned())
             .push(" AND entra_id IN (");
-        let mut list = update.separated(", ");
+        let mut list = insert.separated(", ");
         for id in chunk {
             list.push_bind(id.clone());
         }
-        update.push(")");
-        update.build().execute(&mut **tx).await?;
+        insert.push(") ON CONFLICT (connection_id, entra_id) DO NOTHING");
+        insert.build().execute(&mut **tx).await?;
     }
     Ok(())
 }
@@ -155,9 +159,10 @@ async fn touch_many(tx: &mut Tx<'_>, connection: &str, ids: &[String]) -> Result
 /// Marks the user members of `group` pending (its membership or its own membership changed).
 async fn touch_members(tx: &mut Tx<'_>, connection: &str, group: &str) -> Result<(), StoreError> {
     sqlx::query(
-        "UPDATE entra_users SET pending = 'updated' WHERE pending IS NULL AND connection_id = $1 \
-         AND removed IS NULL AND entra_id IN (SELECT member_id FROM entra_memberships \
-         WHERE connection_id = $1 AND group_id = $2)",
+        "INSERT INTO entra_pending (connection_id, entra_id, notification) SELECT connection_id, entra_id, 'updated' \
+         FROM entra_users WHERE connection_id = $1 AND removed IS NULL AND entra_id IN (SELECT member_id \
+         FROM entra_memberships WHERE connection_id = $1 AND group_id = $2) \
+         ON CONFLICT (connection_id, entra_id) DO NOTHING",
     )
     .bind(connection)
     .bind(group)
@@ -204,18 +209,17 @@ async fn clear_pending(
     ids: &[String],
 ) -> Result<(), StoreError> {
     for chunk in ids.chunks(500) {
-        let mut update = sqlx::QueryBuilder::<Db>::new(
-            "UPDATE entra_users SET pending = NULL WHERE connection_id = ",
-        );
-        update
+        let mut delete =
+            sqlx::QueryBuilder::<Db>::new("DELETE FROM entra_pending WHERE connection_id = ");
+        delete
             .push_bind(connection.to_owned())
             .push(" AND entra_id IN (");
-        let mut list = update.separated(", ");
+        let mut list = delete.separated(", ");
         for id in chunk {
             list.push_bind(id.clone());
         }
-        update.push(")");
-        update.build().execute(&mut **tx).await?;
+        delete.push(")");
+        delete.build().execute(&mut **tx).await?;
     }
     Ok(())
 }
@@ -313,7 +317,7 @@ impl Integration for Backend {
         let mut users = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
             let sql = format!(
-                "SELECT entra_id, attributes, removed, pending FROM entra_users WHERE connection_id = $1 AND entra_id IN ({})",
+                "SELECT entra_id, attributes, removed FROM entra_users WHERE connection_id = $1 AND entra_id IN ({})",
                 placeholders(2, chunk.len())
             );
             let mut query = sqlx::query_as::<_, MirrorRow>(AssertSqlSafe(sql)).bind(connection_id);
@@ -343,9 +347,9 @@ impl Integration for Backend {
         for chunk in people.chunks(100) {
             let mut upsert = sqlx::QueryBuilder::<Db>::new(
                 "INSERT INTO entra_users (connection_id, entra_id, upn, attributes, manager_id, removed, seen_round, \
-                 pending, updated_at) ",
+                 updated_at) ",
             );
-            upsert.push_values(chunk, |mut values, (user, notification)| {
+            upsert.push_values(chunk, |mut values, (user, _)| {
                 values
                     .push_bind(connection_id.to_owned())
                     .push_bind(user.entra_id.clone())
@@ -354,18 +358,36 @@ impl Integration for Backend {
                     .push_bind(user.manager_id().map(str::to_owned))
                     .push_bind(user.removed.map(Removal::as_str))
                     .push_bind(round)
-                    .push_bind(notification.map(Notification::as_str))
                     .push_bind(now);
             });
             upsert.push(
                 " ON CONFLICT (connection_id, entra_id) DO UPDATE SET upn = excluded.upn, \
                  attributes = excluded.attributes, manager_id = excluded.manager_id, removed = excluded.removed, \
-                 seen_round = excluded.seen_round, updated_at = excluded.updated_at, \
-                 pending = CASE WHEN excluded.pending IS NULL THEN entra_users.pending \
-                 WHEN entra_users.pending = 'created' AND excluded.pending IN ('updated', 'full-pass') THEN 'created' \
-                 ELSE excluded.pending END",
+                 seen_round = excluded.seen_round, updated_at = excluded.updated_at",
             );
             upsert.build().execute(&mut *tx).await?;
+        }
+        // A person not yet evaluated as `created` stays `created` when a later page updates them.
+        let marks: Vec<(&str, Notification)> = people
+            .iter()
+            .filter_map(|(user, n)| Some((user.entra_id.as_str(), (*n)?)))
+            .collect();
+        for chunk in marks.chunks(300) {
+            let mut mark = sqlx::QueryBuilder::<Db>::new(
+                "INSERT INTO entra_pending (connection_id, entra_id, notification) ",
+            );
+            mark.push_values(chunk, |mut values, (entra_id, notification)| {
+                values
+                    .push_bind(connection_id.to_owned())
+                    .push_bind((*entra_id).to_owned())
+                    .push_bind(notification.as_str());
+            });
+            mark.push(
+                " ON CONFLICT (connection_id, entra_id) DO UPDATE SET notification = CASE \
+                 WHEN entra_pending.notification = 'created' AND excluded.notification IN ('updated', 'full-pass') \
+                 THEN 'created' ELSE excluded.notification END",
+            );
+            mark.build().execute(&mut *tx).await?;
         }
         save_state(&mut tx, checkpoint, now).await?;
         tx.commit().await?;
@@ -378,16 +400,29 @@ impl Integration for Backend {
         round: i64,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        Ok(sqlx::query(
-            "UPDATE entra_users SET removed = 'missing', pending = 'removed-deleted', updated_at = $3 \
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO entra_pending (connection_id, entra_id, notification) SELECT connection_id, entra_id, \
+             'removed-deleted' FROM entra_users WHERE connection_id = $1 AND removed IS NULL \
+             AND (seen_round IS NULL OR seen_round <> $2) \
+             ON CONFLICT (connection_id, entra_id) DO UPDATE SET notification = excluded.notification",
+        )
+        .bind(connection_id)
+        .bind(round)
+        .execute(&mut *tx)
+        .await?;
+        let missing = sqlx::query(
+            "UPDATE entra_users SET removed = 'missing', updated_at = $3 \
              WHERE connection_id = $1 AND removed IS NULL AND (seen_round IS NULL OR seen_round <> $2)",
         )
         .bind(connection_id)
         .bind(round)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
-        .rows_affected())
+        .rows_affected();
+        tx.commit().await?;
+        Ok(missing)
     }
 
     async fn commit_groups_page(
@@ -525,11 +560,13 @@ impl Integration for Backend {
         pending_only: bool,
     ) -> Result<Vec<(MirrorUser, Option<Notification>)>, StoreError> {
         let sql = if pending_only {
-            "SELECT entra_id, attributes, removed, pending FROM entra_users WHERE connection_id = $1 AND entra_id > $2 \
-             AND pending IS NOT NULL ORDER BY entra_id LIMIT $3"
+            "SELECT u.entra_id, u.attributes, u.removed, p.notification AS pending FROM entra_pending p \
+             JOIN entra_users u ON u.connection_id = p.connection_id AND u.entra_id = p.entra_id \
+             WHERE p.connection_id = $1 AND p.entra_id > $2 ORDER BY p.entra_id LIMIT $3"
         } else {
-            "SELECT entra_id, attributes, removed, pending FROM entra_users WHERE connection_id = $1 AND entra_id > $2 \
-             ORDER BY entra_id LIMIT $3"
+            "SELECT u.entra_id, u.attributes, u.removed, p.notification AS pending FROM entra_users u \
+             LEFT JOIN entra_pending p ON p.connection_id = u.connection_id AND p.entra_id = u.entra_id \
+             WHERE u.connection_id = $1 AND u.entra_id > $2 ORDER BY u.entra_id LIMIT $3"
         };
         let rows: Vec<MirrorRow> = sqlx::query_as(sql)
             .bind(connection_id)
@@ -542,7 +579,9 @@ impl Integration for Backend {
 
     async fn mark_all_pending(&self, connection_id: &str) -> Result<u64, StoreError> {
         Ok(sqlx::query(
-            "UPDATE entra_users SET pending = COALESCE(pending, 'full-pass') WHERE connection_id = $1 AND removed IS NULL",
+            "INSERT INTO entra_pending (connection_id, entra_id, notification) SELECT connection_id, entra_id, \
+             'full-pass' FROM entra_users WHERE connection_id = $1 AND removed IS NULL \
+             ON CONFLICT (connection_id, entra_id) DO NOTHING",
         )
         .bind(connection_id)
         .execute(&self.pool)
@@ -554,7 +593,11 @@ impl Integration for Backend {
         super::snapshot::people(&self.pool, connection_id, None).await
     }
 
-    async fn people_of(&self, connection_id: &str, entra_ids: &[String]) -> Result<People, StoreError> {
+    async fn people_of(
+        &self,
+        connection_id: &str,
+        entra_ids: &[String],
+    ) -> Result<People, StoreError> {
         let mut people = People::default();
         for chunk in entra_ids.chunks(500) {
             let part = super::snapshot::people(&self.pool, connection_id, Some(chunk)).await?;
@@ -580,13 +623,18 @@ impl Integration for Backend {
     }
 
     async fn agent_ids(&self, connection_id: &str) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT entra_id FROM agents WHERE connection_id = $1 AND entra_id IS NOT NULL")
-            .bind(connection_id)
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(sqlx::query_scalar(
+            "SELECT entra_id FROM agents WHERE connection_id = $1 AND entra_id IS NOT NULL",
+        )
+        .bind(connection_id)
+        .fetch_all(&self.pool)
+        .await?)
     }
 
-    async fn group_links(&self, connection_id: &str) -> Result<Vec<(String, String, String)>, StoreError> {
+    async fn group_links(
+        &self,
+        connection_id: &str,
+    ) -> Result<Vec<(String, String, String)>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT group_id, member_id, member_type FROM entra_memberships WHERE connection_id = $1 \
              AND member_type = 'group'",
@@ -606,13 +654,20 @@ impl Integration for Backend {
             let mut query = sqlx::QueryBuilder::<Db>::new(
                 "SELECT group_id, member_id, member_type FROM entra_memberships WHERE connection_id = ",
             );
-            query.push_bind(connection_id.to_owned()).push(" AND member_id IN (");
+            query
+                .push_bind(connection_id.to_owned())
+                .push(" AND member_id IN (");
             let mut list = query.separated(", ");
             for id in chunk {
                 list.push_bind(id.clone());
             }
             query.push(")");
-            rows.extend(query.build_query_as::<(String, String, String)>().fetch_all(&self.pool).await?);
+            rows.extend(
+                query
+                    .build_query_as::<(String, String, String)>()
+                    .fetch_all(&self.pool)
+                    .await?,
+            );
         }
         Ok(rows)
     }

@@ -1,7 +1,7 @@
 // Loading a connection's people (the snapshot a run plans against), included by `sqlite.rs` and
 // `postgres.rs` (see `mod.rs`) as the `snapshot` module.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::types::Json;
 
@@ -111,8 +111,24 @@ pub(super) async fn people(
                 keep_active: u.keep_active,
                 roles: BTreeMap::new(),
                 cabs: BTreeMap::new(),
+                licences: BTreeSet::new(),
             },
         );
+    }
+    let licences: Vec<(String, String)> = scoped(
+        "SELECT u.entra_id, l.sku_id FROM user_licences ul JOIN users u ON u.id = ul.user_id \
+         JOIN licences l ON l.id = ul.licence_id WHERE u.connection_id = ",
+        "u",
+        connection_id,
+        ids,
+    )
+    .build_query_as()
+    .fetch_all(&mut *tx)
+    .await?;
+    for (entra_id, sku) in licences {
+        if let Some(u) = people.users.get_mut(&entra_id) {
+            u.licences.insert(sku);
+        }
     }
     let roles: Vec<(String, String, String)> = scoped(
         "SELECT u.entra_id, r.name, g.source FROM user_roles g JOIN users u ON u.id = g.user_id \

@@ -45,7 +45,10 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // 64 MiB of page cache (the default is 2 MiB): a 100 000-person mirror and its
+            // indexes then stay in memory through a run instead of being re-read page by page.
+            .pragma("cache_size", "-65536");
         // One connection: SQLite has one writer anyway, and `:memory:` is one database per
         // connection.
         let pool = SqlitePoolOptions::new()

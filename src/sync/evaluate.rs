@@ -175,7 +175,12 @@ pub fn evaluate(
     let mut changes_log = Vec::new();
     let user_known = user_record.is_some() || user_changes.action == Action::Created;
     if user_known {
-        let mut w = user_write(&user_changes, rules, person);
+        let mut w = user_write(
+            &user_changes,
+            rules,
+            person,
+            linked_user.map(|u| &u.licences),
+        );
         changes_log.extend(describe("user", &user_changes));
         if deactivating(&user_changes) && !rules.allow_deactivations {
             w.inactive = None;

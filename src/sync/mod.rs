@@ -313,11 +313,11 @@ impl Syncer {
             self.store.log(&rows).await?;
         }
         report.warnings.extend(warnings);
-        if connection.licences.import && mode == Mode::Apply {
-            self.import_licences(graph, connection).await?;
-        }
+        // SKUs (and their unit counts) are read on full runs, and on a delta run only when
+        // somebody's licence assignments changed: nothing else moves the counts.
+        let licences = connection.licences.import && mode == Mode::Apply;
         let ids: BTreeSet<String> = resolved.into_values().collect();
-        let (users, groups) = tokio::join!(
+        let (users, groups, skus) = tokio::join!(
             read::read_users(
                 graph,
                 sink,
@@ -327,9 +327,20 @@ impl Syncer {
                 request.progress.as_ref()
             ),
             read::read_groups(graph, sink, connection, run_id, full, ids),
+            async {
+                if licences && full {
+                    self.import_licences(graph, connection).await
+                } else {
+                    Ok(())
+                }
+            },
         );
         report.users = users?;
         report.groups = groups?;
+        skus?;
+        if licences && !full && (report.users.initial || report.users.licences_changed) {
+            self.import_licences(graph, connection).await?;
+        }
         read::read_untracked(graph, sink, connection, report.users.initial).await?;
         report
             .warnings

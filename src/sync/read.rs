@@ -36,6 +36,8 @@ pub struct ChainReport {
     pub initial: bool,
     /// Why it started over, when it did (fingerprint change, expired token, …).
     pub restarted: Vec<String>,
+    /// Somebody's `assignedLicenses` changed (users chain only).
+    pub licences_changed: bool,
 }
 
 /// Where a chain's round starts (§4.7): a fresh initial round when the chain is new, its
@@ -130,8 +132,9 @@ pub async fn read_users(
     let mut restarts = 0;
     'round: loop {
         let mut pages = graph.pages(url.clone());
+        let mut fetched = pages.next_page().await;
         loop {
-            let page = match pages.next_page().await {
+            let page = match fetched {
                 Ok(Some(page)) => page,
                 Ok(None) => break 'round,
                 Err(GraphError::ResyncRequired { reason }) if restarts < 2 => {
@@ -170,6 +173,12 @@ pub async fn read_users(
                     .map(|(u, _)| u.clone())
                     .or_else(|| stored.get(id).cloned());
                 if let Some(m) = mirror::merge_user(previous.as_ref(), object, initial) {
+                    let licences = |u: Option<&MirrorUser>| {
+                        u.and_then(|u| u.attributes.get("assignedLicenses"))
+                            .cloned()
+                    };
+                    report.licences_changed |=
+                        licences(previous.as_ref()) != licences(Some(&m.user));
                     let notification = merged.get(id).and_then(|(_, n)| *n).max(m.notification);
                     merged.insert(id.to_owned(), (m.user, notification));
                 }
@@ -186,7 +195,14 @@ pub async fn read_users(
                 round_initial: initial,
             };
             let people: Vec<_> = merged.into_values().collect();
-            sink.users_page(round, &people, &checkpoint).await?;
+            // The next page is fetched while this one commits; the checkpoint already names it,
+            // so a crash in between resumes from it.
+            let (committed, next) = tokio::join!(
+                sink.users_page(round, &people, &checkpoint),
+                pages.next_page()
+            );
+            committed?;
+            fetched = next;
             if let Some(p) = progress {
                 (p.0)(super::Step::Read(report.objects));
             }
@@ -296,10 +312,10 @@ pub async fn read_groups(
             break;
         }
         let children: BTreeSet<String> = sink
-            .memberships()
+            .group_links()
             .await?
             .into_iter()
-            .filter(|(g, _, kind)| kind == "group" && level.contains(g))
+            .filter(|(g, _, _)| level.contains(g))
             .map(|(_, member, _)| member)
             .filter(|m| !tracked.contains(m))
             .collect();
@@ -345,8 +361,9 @@ async fn read_group_chain(
     let mut restarts = 0;
     'round: loop {
         let mut pages = graph.pages(url.clone());
+        let mut fetched = pages.next_page().await;
         loop {
-            let page = match pages.next_page().await {
+            let page = match fetched {
                 Ok(Some(page)) => page,
                 Ok(None) => break 'round,
                 Err(GraphError::ResyncRequired { reason }) if restarts < 2 => {
@@ -379,7 +396,12 @@ async fn read_group_chain(
                 round_id: Some(round),
                 round_initial: initial,
             };
-            sink.groups_page(&reset, &groups, &checkpoint).await?;
+            let (committed, next) = tokio::join!(
+                sink.groups_page(&reset, &groups, &checkpoint),
+                pages.next_page()
+            );
+            committed?;
+            fetched = next;
         }
     }
     report.initial |= initial;

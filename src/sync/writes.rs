@@ -1,5 +1,6 @@
 //! The mapping engine's `Changes`, as store writes and inbound-log change entries.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use mapping::{Action, Activation, Changes, HaloField, Site};
@@ -43,7 +44,14 @@ fn text(v: &Option<Arc<str>>) -> Option<String> {
     v.as_deref().map(str::to_owned)
 }
 
-pub fn user_write(changes: &Changes, rules: &Rules, person: &MirrorUser) -> UserWrite {
+/// The user record's writes. Licence links are rewritten only when the person's SKUs differ
+/// from `linked` (the SKUs linked now; `None` for a record not created yet).
+pub fn user_write(
+    changes: &Changes,
+    rules: &Rules,
+    person: &MirrorUser,
+    linked: Option<&BTreeSet<String>>,
+) -> UserWrite {
     let mut w = UserWrite::default();
     for (field, change) in &changes.fields {
         match field {
@@ -68,7 +76,7 @@ pub fn user_write(changes: &Changes, rules: &Rules, person: &MirrorUser) -> User
     (w.roles_added, w.roles_removed) = role_changes(changes);
     (w.cabs_set, w.cabs_removed) = cab_changes(changes);
     if rules.licences && changes.action != Action::OutOfScope && person.removed.is_none() {
-        let mut skus: Vec<String> = person
+        let skus: BTreeSet<String> = person
             .attributes
             .get("assignedLicenses")
             .and_then(Value::as_array)
@@ -76,8 +84,9 @@ pub fn user_write(changes: &Changes, rules: &Rules, person: &MirrorUser) -> User
             .flatten()
             .filter_map(|l| l.get("skuId").and_then(Value::as_str).map(str::to_owned))
             .collect();
-        skus.sort();
-        w.licences = Some(skus);
+        if linked != Some(&skus) {
+            w.licences = Some(skus.into_iter().collect());
+        }
     }
     w
 }

@@ -1,8 +1,10 @@
-//! `migrate` creates exactly the tables of BRIEF §2, on both backends, and is idempotent.
+//! `migrate` creates exactly the tables of BRIEF §2, plus the one internal table the sync keeps
+//! beside the mirror, on both backends, and is idempotent.
 
 use crate::support::backends;
 
-const BRIEF_TABLES: [&str; 28] = [
+/// The BRIEF §2 tables and `entra_pending` (the people read but not yet evaluated), by name.
+const TABLES: [&str; 29] = [
     "agent_roles",
     "agent_teams",
     "agents",
@@ -18,6 +20,7 @@ const BRIEF_TABLES: [&str; 28] = [
     "delta_states",
     "entra_groups",
     "entra_memberships",
+    "entra_pending",
     "entra_users",
     "inbound_log",
     "leases",
@@ -48,7 +51,7 @@ async fn migrate_creates_every_brief_table_and_nothing_else_twice_over() {
         );
         store.migrate().await.expect("first migration");
         let first = store.table_names().await.expect("listing tables");
-        assert_eq!(first, BRIEF_TABLES, "{}", store.backend());
+        assert_eq!(first, TABLES, "{}", store.backend());
         store.migrate().await.expect("second migration is a no-op");
         assert_eq!(
             store.table_names().await.expect("listing tables"),
