@@ -36,9 +36,9 @@ use entra_sync::mirror::{GroupDelta, MirrorUser, Notification};
 use entra_sync::store::postgres::PostgresStore;
 use entra_sync::store::{
     AgentRecord, Applied, ApplyBatch, CabMember, ConnectionRow, DeltaState, InboundRow,
-    Integration, Licence, LogQuery, NewAgent, NewUser, People, Person, Reference, ReferenceReport,
-    RoleGrant, RunEnd, RunKind, RunRow, SealedToken, ServiceDesk, Source, Store, StoreError,
-    TeamFlags, TeamMembership, Ticket, TicketFollower, Unlinked, UserRecord,
+    Integration, Licence, LogQuery, MirrorScope, NewAgent, NewUser, People, Person, Reference,
+    ReferenceReport, RoleGrant, RunEnd, RunKind, RunRow, SealedToken, ServiceDesk, Source, Store,
+    StoreError, TeamFlags, TeamMembership, Ticket, TicketFollower, Unlinked, UserRecord,
 };
 use entra_sync::sync::{Mode, RunReport, RunRequest, Syncer};
 use graph_emulator::{EmulatorConfig, GraphEmulator, Running, well_known};
@@ -414,19 +414,11 @@ impl Integration for TimedStore {
         connection_id: &str,
         after: &str,
         limit: u32,
-        pending_only: bool,
+        scope: MirrorScope,
     ) -> Result<Vec<(MirrorUser, Option<Notification>)>, StoreError> {
         self.timed(
             "mirror_page",
-            self.inner
-                .mirror_page(connection_id, after, limit, pending_only),
-        )
-        .await
-    }
-    async fn mark_all_pending(&self, connection_id: &str) -> Result<u64, StoreError> {
-        self.timed(
-            "mark_all_pending",
-            self.inner.mark_all_pending(connection_id),
+            self.inner.mirror_page(connection_id, after, limit, scope),
         )
         .await
     }

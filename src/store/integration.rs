@@ -112,7 +112,7 @@ pub struct Unlinked {
 }
 
 /// The connection's people as a run starts planning.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct People {
     /// Linked users by Entra id.
     pub users: HashMap<String, UserSnapshot>,
@@ -368,6 +368,17 @@ pub struct NewRecordAgent {
     pub inactive: bool,
 }
 
+/// Which mirrored users a [`Integration::mirror_page`] walks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MirrorScope {
+    /// Those awaiting evaluation.
+    Pending,
+    /// Everyone a remap evaluates: present in Entra, or awaiting evaluation.
+    Evaluable,
+    /// Everyone, removed people included.
+    All,
+}
+
 /// One transaction of a run: people's writes, their inbound-log rows, and the pending marks
 /// they clear.
 #[derive(Debug, Clone, Default)]
@@ -478,17 +489,15 @@ pub trait Integration: Send + Sync + std::fmt::Debug {
         connection_id: &str,
     ) -> Result<BTreeMap<String, String>, StoreError>;
 
-    /// Up to `limit` mirrored users after `after` (by Entra id), only pending ones when `pending_only`.
+    /// Up to `limit` mirrored users after `after` (by Entra id) in `scope`, with their pending
+    /// notification if they have one.
     async fn mirror_page(
         &self,
         connection_id: &str,
         after: &str,
         limit: u32,
-        pending_only: bool,
+        scope: MirrorScope,
     ) -> Result<Vec<(MirrorUser, Option<Notification>)>, StoreError>;
-
-    /// Marks every present mirrored user pending (`full-pass`), for remap/full evaluation.
-    async fn mark_all_pending(&self, connection_id: &str) -> Result<u64, StoreError>;
 
     /// The connection's linked people and the unlinked candidates.
     async fn people(&self, connection_id: &str) -> Result<People, StoreError>;

@@ -557,16 +557,30 @@ impl Integration for Backend {
         connection_id: &str,
         after: &str,
         limit: u32,
-        pending_only: bool,
+        scope: MirrorScope,
     ) -> Result<Vec<(MirrorUser, Option<Notification>)>, StoreError> {
-        let sql = if pending_only {
-            "SELECT u.entra_id, u.attributes, u.removed, p.notification AS pending FROM entra_pending p \
-             JOIN entra_users u ON u.connection_id = p.connection_id AND u.entra_id = p.entra_id \
-             WHERE p.connection_id = $1 AND p.entra_id > $2 ORDER BY p.entra_id LIMIT $3"
-        } else {
-            "SELECT u.entra_id, u.attributes, u.removed, p.notification AS pending FROM entra_users u \
-             LEFT JOIN entra_pending p ON p.connection_id = u.connection_id AND p.entra_id = u.entra_id \
-             WHERE u.connection_id = $1 AND u.entra_id > $2 ORDER BY u.entra_id LIMIT $3"
+        // Each shape walks one primary key in order and probes the other table per row, so the
+        // plan never depends on statistics (a join the planner turned around scanned the whole
+        // mirror for every page on PostgreSQL).
+        let sql = match scope {
+            MirrorScope::Pending => {
+                "SELECT u.entra_id, u.attributes, u.removed, p.notification AS pending FROM \
+                 (SELECT entra_id, notification FROM entra_pending WHERE connection_id = $1 AND entra_id > $2 \
+                 ORDER BY entra_id LIMIT $3) p JOIN entra_users u ON u.connection_id = $1 AND u.entra_id = p.entra_id \
+                 ORDER BY p.entra_id"
+            }
+            MirrorScope::Evaluable => {
+                "SELECT u.entra_id, u.attributes, u.removed, (SELECT p.notification FROM entra_pending p \
+                 WHERE p.connection_id = u.connection_id AND p.entra_id = u.entra_id) AS pending \
+                 FROM entra_users u WHERE u.connection_id = $1 AND u.entra_id > $2 AND (u.removed IS NULL \
+                 OR EXISTS (SELECT 1 FROM entra_pending p WHERE p.connection_id = u.connection_id \
+                 AND p.entra_id = u.entra_id)) ORDER BY u.entra_id LIMIT $3"
+            }
+            MirrorScope::All => {
+                "SELECT u.entra_id, u.attributes, u.removed, (SELECT p.notification FROM entra_pending p \
+                 WHERE p.connection_id = u.connection_id AND p.entra_id = u.entra_id) AS pending \
+                 FROM entra_users u WHERE u.connection_id = $1 AND u.entra_id > $2 ORDER BY u.entra_id LIMIT $3"
+            }
         };
         let rows: Vec<MirrorRow> = sqlx::query_as(sql)
             .bind(connection_id)
@@ -575,18 +589,6 @@ impl Integration for Backend {
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.into_iter().map(MirrorRow::into_user).collect())
-    }
-
-    async fn mark_all_pending(&self, connection_id: &str) -> Result<u64, StoreError> {
-        Ok(sqlx::query(
-            "INSERT INTO entra_pending (connection_id, entra_id, notification) SELECT connection_id, entra_id, \
-             'full-pass' FROM entra_users WHERE connection_id = $1 AND removed IS NULL \
-             ON CONFLICT (connection_id, entra_id) DO NOTHING",
-        )
-        .bind(connection_id)
-        .execute(&self.pool)
-        .await?
-        .rows_affected())
     }
 
     async fn people(&self, connection_id: &str) -> Result<People, StoreError> {

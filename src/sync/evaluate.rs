@@ -48,6 +48,10 @@ pub struct Rules {
     pub reassign_tickets: bool,
     /// Link users to their SKUs.
     pub licences: bool,
+    /// Write inbound-log rows for people re-evaluated without a notification whose records did
+    /// not change (unchanged, or out of scope with no record). A remap leaves them out: its log
+    /// shows what it changed.
+    pub log_unchanged: bool,
 }
 
 /// Plans, matches and reconciles one mirrored person against the people snapshot.

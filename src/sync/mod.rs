@@ -188,16 +188,14 @@ impl Syncer {
             );
         let evaluate_everyone = request.kind == RunKind::Remap;
         let sink: Box<dyn Sink> = match request.mode {
-            Mode::Apply => {
-                if evaluate_everyone {
-                    self.store.mark_all_pending(id).await?;
-                }
-                Box::new(StoreSink {
-                    store: self.store.clone(),
-                    connection: id.to_owned(),
-                    now: self.clock.now(),
-                })
-            }
+            // A remap walks the mirror itself rather than marking everyone pending first: an
+            // interrupted remap is simply run again.
+            Mode::Apply => Box::new(StoreSink {
+                store: self.store.clone(),
+                connection: id.to_owned(),
+                now: self.clock.now(),
+                everyone: evaluate_everyone,
+            }),
             Mode::DryRun => Box::new(MemorySink::new(self.store.clone(), id, evaluate_everyone)),
         };
         let mut report = RunReport {
@@ -432,6 +430,7 @@ impl Syncer {
             allow_deactivations: false,
             reassign_tickets: connection.sync.reassign_tickets_of_inactive_agents,
             licences: connection.licences.import,
+            log_unchanged: request.kind != RunKind::Remap || request.mode == Mode::DryRun,
         };
         let links = sink.group_links().await?;
         let mut batch = Batch {
@@ -530,6 +529,7 @@ impl Syncer {
         connection: &str,
         run_id: Option<i64>,
         evaluations: Vec<Evaluation>,
+        rules: &Rules,
         apply: bool,
         people: &mut crate::store::People,
         directory: &mut RunDirectory,
@@ -553,7 +553,12 @@ impl Syncer {
                 batch.evaluated.push(entra_id.clone());
             }
             batch.people.extend(e.write);
-            batch.log.push(e.log);
+            let quiet = !rules.log_unchanged
+                && matches!(e.log.action.as_str(), "unchanged" | "out-of-scope")
+                && e.log.notification == Notification::FullPass.as_str();
+            if !quiet {
+                batch.log.push(e.log);
+            }
         }
         if !apply {
             report.rows.extend(batch.log);
@@ -649,6 +654,7 @@ impl Batch<'_> {
                 id,
                 self.run_id,
                 evaluations,
+                rules,
                 self.apply,
                 &mut people,
                 directory,

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::mirror::{GroupDelta, MirrorUser, Notification, Removal};
-use crate::store::{DeltaState, Store, StoreError};
+use crate::store::{DeltaState, MirrorScope, Store, StoreError};
 
 /// The mirror as a run reads and writes it.
 #[async_trait]
@@ -60,6 +60,8 @@ pub struct StoreSink {
     pub connection: String,
     /// The clock's reading for `updated_at`.
     pub now: DateTime<Utc>,
+    /// Evaluation walks everyone present (remap), not only the pending people.
+    pub everyone: bool,
 }
 
 #[async_trait]
@@ -115,8 +117,13 @@ impl Sink for StoreSink {
         after: &str,
         limit: u32,
     ) -> Result<Vec<(MirrorUser, Option<Notification>)>, StoreError> {
+        let scope = if self.everyone {
+            MirrorScope::Evaluable
+        } else {
+            MirrorScope::Pending
+        };
         self.store
-            .mirror_page(&self.connection, after, limit, true)
+            .mirror_page(&self.connection, after, limit, scope)
             .await
     }
 }
@@ -223,7 +230,7 @@ impl Sink for MemorySink {
         loop {
             let page = self
                 .store
-                .mirror_page(&self.connection, &after, 1000, false)
+                .mirror_page(&self.connection, &after, 1000, MirrorScope::All)
                 .await?;
             let Some(last) = page.last() else { break };
             after = last.0.entra_id.clone();
@@ -317,7 +324,16 @@ impl Sink for MemorySink {
             loop {
                 let page = self
                     .store
-                    .mirror_page(&self.connection, &cursor, 1000, !self.all)
+                    .mirror_page(
+                        &self.connection,
+                        &cursor,
+                        1000,
+                        if self.all {
+                            MirrorScope::Evaluable
+                        } else {
+                            MirrorScope::Pending
+                        },
+                    )
                     .await?;
                 let Some(last) = page.last() else { break };
                 cursor = last.0.entra_id.clone();

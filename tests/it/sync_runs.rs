@@ -10,7 +10,9 @@ use entra_sync::config::Settings;
 use entra_sync::config::load::Environment;
 use entra_sync::graph::RetryPolicy;
 use entra_sync::mirror::MirrorUser;
-use entra_sync::store::{self, LogQuery, RunKind, RunStatus, Store, Ticket, TicketStatus};
+use entra_sync::store::{
+    self, LogQuery, MirrorScope, RunKind, RunStatus, Store, Ticket, TicketStatus,
+};
 use entra_sync::sync::directory::RunDirectory;
 use entra_sync::sync::{Mode, RunReport, RunRequest, Syncer};
 use graph_emulator::{EmulatorConfig, FaultKind, FaultRule, Running, well_known};
@@ -197,7 +199,7 @@ impl Fixture {
         loop {
             let page = self
                 .store
-                .mirror_page("contoso", &after, 1000, false)
+                .mirror_page("contoso", &after, 1000, MirrorScope::All)
                 .await
                 .expect("mirror");
             let Some(last) = page.last() else { break };
@@ -1052,6 +1054,142 @@ async fn groups_that_resolve_to_none_or_several_are_run_warnings_in_the_inbound_
     );
     drop(f);
     for db in dbs {
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn licences_are_relinked_and_reread_only_when_assignments_change() {
+    for db in backends().await {
+        let running = start(EmulatorConfig {
+            users: 150,
+            ..EmulatorConfig::default()
+        })
+        .await;
+        let t = tenant(&running);
+        let control = &running.control;
+        let f = fixture(&running, &db, "").await;
+        control.reset_counters();
+        f.run(RunKind::Full).await;
+        let skus = "GET /v1.0/subscribedSkus";
+        assert_eq!(control.counters().count(skus), 1, "a full run reads SKUs");
+        let before = f.store.people("contoso").await.expect("people");
+        let all_skus: Vec<Uuid> = control
+            .with_directory(t, |d| d.skus.iter().map(|s| s.sku_id).collect())
+            .expect("skus");
+        // An active user who lacks one of the tenant's SKUs.
+        let (who, record, new_sku) = before
+            .users
+            .iter()
+            .filter(|(_, u)| !u.inactive)
+            .find_map(|(id, u)| {
+                all_skus
+                    .iter()
+                    .find(|s| !u.licences.contains(&s.to_string()))
+                    .map(|s| (id.clone(), u.clone(), *s))
+            })
+            .expect("a user lacking a SKU");
+        let id = Uuid::parse_str(&who).expect("a uuid");
+
+        // A change that is not a licence: SKUs are not read again.
+        control
+            .update_user(t, id, serde_json::json!({"jobTitle": "Licence Auditor"}))
+            .expect("update");
+        control.reset_counters();
+        f.run(RunKind::Delta).await;
+        assert_eq!(control.counters().count(skus), 0, "no licence changed");
+
+        // A new assignment: SKUs are read once, and the person's links follow.
+        control
+            .assign_licences(t, id, &[new_sku], &[])
+            .expect("assign");
+        control.reset_counters();
+        f.run(RunKind::Delta).await;
+        assert_eq!(control.counters().count(skus), 1, "an assignment changed");
+        let after = f.store.people("contoso").await.expect("people");
+        let mut want = record.licences.clone();
+        want.insert(new_sku.to_string());
+        assert_eq!(after.users[&who].licences, want);
+        for (other, u) in &before.users {
+            if *other != who {
+                assert_eq!(after.users[other].licences, u.licences, "{other}");
+            }
+        }
+        drop(f);
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn a_remap_writes_and_logs_only_the_people_the_new_mapping_changes() {
+    let running = start(EmulatorConfig {
+        users: 150,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    for db in backends().await {
+        let f = fixture(&running, &db, "").await;
+        f.run(RunKind::Full).await;
+        let before = f.store.people("contoso").await.expect("people");
+
+        // The same mapping: everyone is evaluated, nothing changes, nothing is logged.
+        let report = f.run(RunKind::Remap).await;
+        assert_eq!(report.status, RunStatus::Succeeded);
+        assert_eq!(report.graph_requests, 0);
+        let evaluated: u64 = report.counts.values().sum();
+        assert!(evaluated >= 150, "{:?}", report.counts);
+        assert!(
+            report
+                .counts
+                .keys()
+                .all(|action| action == "unchanged" || action == "out-of-scope"),
+            "{:?}",
+            report.counts
+        );
+        assert!(log_for(&f.store, report.run_id).await.is_empty());
+        assert_eq!(f.store.people("contoso").await.expect("people"), before);
+
+        // "Office staff" moves from Head Office to Remote: exactly those people change.
+        let moved: BTreeSet<String> = before
+            .users
+            .iter()
+            .filter(|(_, u)| u.site.as_ref().is_some_and(|(_, s)| s == "Head Office"))
+            .map(|(id, _)| id.clone())
+            .collect();
+        assert!(!moved.is_empty());
+        let original = sync_config(&running, &db.url, "");
+        let text = original.replacen(
+            "site = \"Head Office\"\nuser_role",
+            "site = \"Remote\"\nuser_role",
+            1,
+        );
+        assert_ne!(text, original, "the office mapping was edited");
+        let changed = settings(&text, &Environment::default(), std::path::Path::new("."));
+        let report = f
+            .syncer
+            .run(
+                &changed.connections[0],
+                &request(RunKind::Remap, Mode::Apply),
+            )
+            .await
+            .expect("the remap");
+        assert_eq!(report.error, None);
+        let rows = log_for(&f.store, report.run_id).await;
+        let logged: BTreeSet<String> = rows.iter().filter_map(|r| r.entra_id.clone()).collect();
+        assert_eq!(logged, moved);
+        assert!(rows.iter().all(|r| r.action == "updated"), "{rows:?}");
+        assert_eq!(
+            report.counts.get("updated").copied(),
+            Some(moved.len() as u64)
+        );
+        let after = f.store.people("contoso").await.expect("people");
+        for id in &moved {
+            assert_eq!(
+                after.users[id].site.as_ref().map(|(_, s)| s.as_str()),
+                Some("Remote")
+            );
+        }
+        drop(f);
         db.cleanup().await;
     }
 }
