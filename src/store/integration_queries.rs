@@ -1,7 +1,7 @@
 // The integration-state queries both backends share, included by `sqlite.rs` and `postgres.rs`
 // (see `mod.rs`). The including module provides `Db` and `Backend` (with its `pool`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -137,7 +137,15 @@ async fn save_state(tx: &mut Tx<'_>, s: &DeltaState, now: DateTime<Utc>) -> Resu
 
 /// Marks mirrored, present users pending as `updated` (a mark already there is kept: it is at
 /// least as telling).
-async fn touch_many(tx: &mut Tx<'_>, connection: &str, ids: &[String]) -> Result<(), StoreError> {
+///
+/// Marks are taken in Entra-id order: concurrent page transactions then never wait on each
+/// other's marks in opposite orders.
+async fn touch_many(
+    tx: &mut Tx<'_>,
+    connection: &str,
+    ids: &BTreeSet<String>,
+) -> Result<(), StoreError> {
+    let ids: Vec<&String> = ids.iter().collect();
     for chunk in ids.chunks(500) {
         let mut insert = sqlx::QueryBuilder::<Db>::new(
             "INSERT INTO entra_pending (connection_id, entra_id, notification) SELECT connection_id, entra_id, \
@@ -148,7 +156,7 @@ async fn touch_many(tx: &mut Tx<'_>, connection: &str, ids: &[String]) -> Result
             .push(" AND entra_id IN (");
         let mut list = insert.separated(", ");
         for id in chunk {
-            list.push_bind(id.clone());
+            list.push_bind((*id).clone());
         }
         insert.push(") ON CONFLICT (connection_id, entra_id) DO NOTHING");
         insert.build().execute(&mut **tx).await?;
@@ -156,19 +164,19 @@ async fn touch_many(tx: &mut Tx<'_>, connection: &str, ids: &[String]) -> Result
     Ok(())
 }
 
-/// Marks the user members of `group` pending (its membership or its own membership changed).
-async fn touch_members(tx: &mut Tx<'_>, connection: &str, group: &str) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO entra_pending (connection_id, entra_id, notification) SELECT connection_id, entra_id, 'updated' \
-         FROM entra_users WHERE connection_id = $1 AND removed IS NULL AND entra_id IN (SELECT member_id \
-         FROM entra_memberships WHERE connection_id = $1 AND group_id = $2) \
-         ON CONFLICT (connection_id, entra_id) DO NOTHING",
+/// The members of `group` in the mirror (whose marks follow a change to the group).
+async fn members_of(
+    tx: &mut Tx<'_>,
+    connection: &str,
+    group: &str,
+) -> Result<Vec<String>, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT member_id FROM entra_memberships WHERE connection_id = $1 AND group_id = $2",
     )
     .bind(connection)
     .bind(group)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    .fetch_all(&mut **tx)
+    .await?)
 }
 
 async fn insert_log(
@@ -434,8 +442,10 @@ impl Integration for Backend {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        // Everyone whose memberships this page changes, marked once at the end.
+        let mut changed: BTreeSet<String> = BTreeSet::new();
         for group in reset_groups {
-            touch_members(&mut tx, connection_id, group).await?;
+            changed.extend(members_of(&mut tx, connection_id, group).await?);
             sqlx::query("DELETE FROM entra_memberships WHERE connection_id = $1 AND group_id = $2")
                 .bind(connection_id)
                 .bind(group)
@@ -457,7 +467,7 @@ impl Integration for Backend {
             .execute(&mut *tx)
             .await?;
             if group.removed {
-                touch_members(&mut tx, connection_id, &group.id).await?;
+                changed.extend(members_of(&mut tx, connection_id, &group.id).await?);
                 sqlx::query(
                     "DELETE FROM entra_memberships WHERE connection_id = $1 AND group_id = $2",
                 )
@@ -469,7 +479,6 @@ impl Integration for Backend {
             }
             // Multi-row: the members that were really new (or really gone) come back, and only
             // those people are marked for evaluation.
-            let mut changed: Vec<String> = Vec::new();
             let mut nested: Vec<String> = Vec::new();
             for chunk in group.added.chunks(200) {
                 let mut insert = sqlx::QueryBuilder::<Db>::new(
@@ -489,7 +498,7 @@ impl Integration for Backend {
                     if kind == "group" {
                         nested.push(member.clone());
                     }
-                    changed.push(member);
+                    changed.insert(member);
                 }
             }
             let removed: Vec<&String> = group.removed_members.iter().collect();
@@ -513,14 +522,14 @@ impl Integration for Backend {
                     if kind == "group" {
                         nested.push(member.clone());
                     }
-                    changed.push(member);
+                    changed.insert(member);
                 }
             }
-            touch_many(&mut tx, connection_id, &changed).await?;
             for child in &nested {
-                touch_members(&mut tx, connection_id, child).await?;
+                changed.extend(members_of(&mut tx, connection_id, child).await?);
             }
         }
+        touch_many(&mut tx, connection_id, &changed).await?;
         save_state(&mut tx, checkpoint, now).await?;
         tx.commit().await?;
         Ok(())

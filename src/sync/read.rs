@@ -105,6 +105,12 @@ pub fn fingerprint(parts: &[&str]) -> String {
     hex::encode(&digest.as_ref()[..8])
 }
 
+/// People read before the users chain commits (several pages in one transaction).
+const USERS_PER_COMMIT: usize = 5_000;
+
+/// Membership changes read before a groups chain commits.
+const MEMBERS_PER_COMMIT: usize = 5_000;
+
 /// Reads the users chain into the sink. `full` forces a fresh initial round.
 pub async fn read_users(
     graph: &GraphClient,
@@ -133,6 +139,9 @@ pub async fn read_users(
     'round: loop {
         let mut pages = graph.pages(url.clone());
         let mut fetched = pages.next_page().await;
+        // People read since the last commit: several pages go into one transaction. A person can
+        // appear more than once (replays): later objects merge into earlier ones, in order.
+        let mut merged: BTreeMap<String, (MirrorUser, Option<Notification>)> = BTreeMap::new();
         loop {
             let page = match fetched {
                 Ok(Some(page)) => page,
@@ -153,7 +162,9 @@ pub async fn read_users(
             let ids: Vec<String> = page
                 .value
                 .iter()
-                .filter_map(|o| o.get("id").and_then(Value::as_str).map(str::to_owned))
+                .filter_map(|o| o.get("id").and_then(Value::as_str))
+                .filter(|id| !merged.contains_key(*id))
+                .map(str::to_owned)
                 .collect();
             let stored: BTreeMap<String, MirrorUser> = sink
                 .stored(&ids)
@@ -161,27 +172,33 @@ pub async fn read_users(
                 .into_iter()
                 .map(|u| (u.entra_id.clone(), u))
                 .collect();
-            // A person can appear twice in one page (replays): merge in order.
-            let mut merged: BTreeMap<String, (MirrorUser, Option<Notification>)> = BTreeMap::new();
             for object in &page.value {
                 let Some(id) = object.get("id").and_then(Value::as_str) else {
                     warn!(connection = %connection.id, "A users/delta object without an id was skipped.");
                     continue;
                 };
-                let previous = merged
-                    .get(id)
-                    .map(|(u, _)| u.clone())
-                    .or_else(|| stored.get(id).cloned());
-                if let Some(m) = mirror::merge_user(previous.as_ref(), object, initial) {
-                    let licences = |u: Option<&MirrorUser>| {
-                        u.and_then(|u| u.attributes.get("assignedLicenses"))
-                            .cloned()
-                    };
-                    report.licences_changed |=
-                        licences(previous.as_ref()) != licences(Some(&m.user));
-                    let notification = merged.get(id).and_then(|(_, n)| *n).max(m.notification);
-                    merged.insert(id.to_owned(), (m.user, notification));
+                let earlier = merged.remove(id);
+                let previous = earlier.as_ref().map(|(u, _)| u).or_else(|| stored.get(id));
+                match mirror::merge_user(previous, object, initial) {
+                    Some(m) => {
+                        let licences = |u: Option<&MirrorUser>| {
+                            u.and_then(|u| u.attributes.get("assignedLicenses"))
+                                .cloned()
+                        };
+                        report.licences_changed |= licences(previous) != licences(Some(&m.user));
+                        let notification = earlier.and_then(|(_, n)| n).max(m.notification);
+                        merged.insert(id.to_owned(), (m.user, notification));
+                    }
+                    None => {
+                        if let Some(earlier) = earlier {
+                            merged.insert(id.to_owned(), earlier);
+                        }
+                    }
                 }
+            }
+            if merged.len() < USERS_PER_COMMIT && pages.position().is_some() {
+                fetched = pages.next_page().await;
+                continue;
             }
             let checkpoint = DeltaState {
                 connection_id: connection.id.to_string(),
@@ -194,7 +211,7 @@ pub async fn read_users(
                 round_id: Some(round),
                 round_initial: initial,
             };
-            let people: Vec<_> = merged.into_values().collect();
+            let people: Vec<_> = std::mem::take(&mut merged).into_values().collect();
             // The next page is fetched while this one commits; the checkpoint already names it,
             // so a crash in between resumes from it.
             let (committed, next) = tokio::join!(
@@ -362,6 +379,9 @@ async fn read_group_chain(
     'round: loop {
         let mut pages = graph.pages(url.clone());
         let mut fetched = pages.next_page().await;
+        // Pages read since the last commit (several go into one transaction).
+        let mut groups: Vec<GroupDelta> = Vec::new();
+        let mut reset: Vec<String> = Vec::new();
         loop {
             let page = match fetched {
                 Ok(Some(page)) => page,
@@ -379,14 +399,19 @@ async fn read_group_chain(
             };
             report.pages += 1;
             report.objects += page.value.len() as u64;
-            let groups: Vec<GroupDelta> =
-                page.value.iter().filter_map(mirror::group_delta).collect();
-            let reset: Vec<String> = if first_page_of_initial {
-                ids.iter().map(|s| (*s).clone()).collect()
-            } else {
-                Vec::new()
-            };
+            groups.extend(page.value.iter().filter_map(mirror::group_delta));
+            if first_page_of_initial {
+                reset = ids.iter().map(|s| (*s).clone()).collect();
+            }
             first_page_of_initial = false;
+            let members: usize = groups
+                .iter()
+                .map(|g| g.added.len() + g.removed_members.len())
+                .sum();
+            if members < MEMBERS_PER_COMMIT && pages.position().is_some() {
+                fetched = pages.next_page().await;
+                continue;
+            }
             let checkpoint = DeltaState {
                 connection_id: connection.id.to_string(),
                 chain: chain.clone(),
@@ -402,6 +427,8 @@ async fn read_group_chain(
             );
             committed?;
             fetched = next;
+            groups.clear();
+            reset.clear();
         }
     }
     report.initial |= initial;
