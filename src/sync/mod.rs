@@ -433,7 +433,7 @@ impl Syncer {
             log_unchanged: request.kind != RunKind::Remap || request.mode == Mode::DryRun,
         };
         let links = sink.group_links().await?;
-        let mut batch = Batch {
+        let batch = Batch {
             syncer: self,
             connection,
             run_id,
@@ -449,29 +449,31 @@ impl Syncer {
             self.store.refresh_statistics().await?;
         }
         let mut held: Vec<(MirrorUser, Notification)> = Vec::new();
-        let mut after = String::new();
         let mut evaluated = 0;
         let mut since_statistics = 0;
+        // The next batch is loaded while this one is evaluated and written: different people,
+        // so neither sees the other's writes half-done.
+        let mut upcoming = batch.next_pending("").await?;
         loop {
-            let page = sink.pending(&after, BATCH).await?;
-            let Some(last) = page.last() else { break };
-            after = last.0.entra_id.clone();
-            let people: Vec<(MirrorUser, Notification)> = page
-                .into_iter()
-                .map(|(p, n)| (p, n.unwrap_or(Notification::FullPass)))
-                .collect();
+            let Some(last) = upcoming.persons.last() else {
+                break;
+            };
+            let after = last.0.entra_id.clone();
             let mut keep = |e: &Evaluation| !e.deactivates;
-            let (done, deferred) = batch
-                .run(
-                    people,
+            let (ran, next) = tokio::join!(
+                batch.run(
+                    upcoming,
                     &rules,
                     &mut directory,
                     &mut candidates,
                     &mut keep,
                     false,
                     report,
-                )
-                .await?;
+                ),
+                batch.next_pending(&after)
+            );
+            let (done, deferred) = ran?;
+            upcoming = next?;
             evaluated += done;
             since_statistics += done;
             if large && since_statistics > STATISTICS_EVERY {
@@ -504,9 +506,10 @@ impl Syncer {
         }
         for chunk in held.chunks(BATCH as usize) {
             let mut keep = |_: &Evaluation| true;
+            let loaded = batch.load(chunk.to_vec()).await?;
             batch
                 .run(
-                    chunk.to_vec(),
+                    loaded,
                     &rules,
                     &mut directory,
                     &mut candidates,
@@ -603,13 +606,45 @@ struct Batch<'a> {
     apply: bool,
 }
 
+/// A batch's people with their records and memberships, ready to evaluate.
+struct Loaded {
+    persons: Vec<(MirrorUser, Notification)>,
+    people: People,
+    memberships: Vec<(String, String, String)>,
+}
+
 impl Batch<'_> {
-    /// Evaluates `persons`; writes those `keep` accepts and returns how many, plus the others.
+    /// The next pending people after `after`, loaded.
+    async fn next_pending(&self, after: &str) -> Result<Loaded, RunFailure> {
+        let page = self.sink.pending(after, BATCH).await?;
+        let persons = page
+            .into_iter()
+            .map(|(p, n)| (p, n.unwrap_or(Notification::FullPass)))
+            .collect();
+        self.load(persons).await
+    }
+
+    /// Loads the records and memberships of `persons`.
+    async fn load(&self, persons: Vec<(MirrorUser, Notification)>) -> Result<Loaded, RunFailure> {
+        let id = self.connection.id.as_str();
+        let ids: Vec<String> = persons.iter().map(|(p, _)| p.entra_id.clone()).collect();
+        let (people, memberships) = tokio::try_join!(
+            self.syncer.store.people_of(id, &ids),
+            self.sink.memberships_for(&ids)
+        )?;
+        Ok(Loaded {
+            persons,
+            people,
+            memberships,
+        })
+    }
+
+    /// Evaluates `loaded`; writes those `keep` accepts and returns how many, plus the others.
     /// With `quarantined`, deactivations are reported as held back and their marks stay.
     #[allow(clippy::too_many_arguments)]
     async fn run(
-        &mut self,
-        persons: Vec<(MirrorUser, Notification)>,
+        &self,
+        loaded: Loaded,
         rules: &Rules,
         directory: &mut RunDirectory,
         candidates: &mut People,
@@ -618,11 +653,13 @@ impl Batch<'_> {
         report: &mut RunReport,
     ) -> Result<(u64, Vec<(MirrorUser, Notification)>), RunFailure> {
         let id = self.connection.id.as_str();
-        let ids: Vec<String> = persons.iter().map(|(p, _)| p.entra_id.clone()).collect();
-        let mut people = self.syncer.store.people_of(id, &ids).await?;
+        let Loaded {
+            persons,
+            mut people,
+            mut memberships,
+        } = loaded;
         people.unlinked_users = std::mem::take(&mut candidates.unlinked_users);
         people.unlinked_agents = std::mem::take(&mut candidates.unlinked_agents);
-        let mut memberships = self.sink.memberships_for(&ids).await?;
         memberships.extend_from_slice(self.links);
         directory.set_memberships(&memberships, self.names);
         let mut evaluations = Vec::new();

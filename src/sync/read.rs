@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use aws_lc_rs::digest;
+use futures::StreamExt;
 use serde_json::Value;
 use tracing::{info, warn};
 
@@ -373,6 +374,20 @@ async fn read_group_chain(
     };
     let why = format!("{chain}: the tracked groups changed; starting a fresh initial round");
     let (mut url, mut round, mut initial) = start.decide(graph, stored.as_ref(), &why, report)?;
+    if url == initial_url && ids.len() > 1 {
+        let checkpoint = DeltaState {
+            connection_id: connection.id.to_string(),
+            chain: chain.clone(),
+            fingerprint: print.clone(),
+            delta_link: None,
+            next_link: None,
+            round_id: Some(run_id),
+            round_initial: true,
+        };
+        if read_chain_by_group(graph, sink, &initial_url, checkpoint, ids, report).await? {
+            return Ok(());
+        }
+    }
     // A fresh initial round rebuilds the chain's memberships; a resumed one continues them.
     let mut first_page_of_initial = initial && round == run_id;
     let mut restarts = 0;
@@ -433,6 +448,88 @@ async fn read_group_chain(
     }
     report.initial |= initial;
     Ok(())
+}
+
+/// Group reads in flight at once during an initial round read group by group.
+const GROUP_READS: usize = 8;
+
+/// A fresh initial round of a groups chain, read group by group and concurrently (BRIEF §4.1):
+/// first the chain's `$deltatoken=latest` link, so the next round reports whatever changes while
+/// the groups are read, then each group's own initial round. Until the last group is in, the
+/// chain's checkpoint names no link, so a run that dies meanwhile starts the round again.
+/// Returns `false` (nothing read) when Graph answers `latest` with objects instead of a bare link;
+/// the chain is then read as one round.
+async fn read_chain_by_group(
+    graph: &GraphClient,
+    sink: &dyn Sink,
+    initial_url: &url::Url,
+    mut checkpoint: DeltaState,
+    ids: &[&String],
+    report: &mut ChainReport,
+) -> Result<bool, ReadError> {
+    let mut latest_url = initial_url.clone();
+    latest_url
+        .query_pairs_mut()
+        .append_pair("$deltatoken", "latest");
+    let mut pages = graph.pages(latest_url);
+    let mut empty = true;
+    while let Some(page) = pages.next_page().await? {
+        report.pages += 1;
+        empty &= page.value.is_empty();
+    }
+    let Some(latest) = pages.delta_link().map(str::to_owned).filter(|_| empty) else {
+        return Ok(false);
+    };
+    // No link while the groups are read.
+    sink.groups_page(&[], &[], &checkpoint).await?;
+    let reads = ids.iter().map(|id| {
+        let checkpoint = &checkpoint;
+        async move {
+            let filter = odata::ids_eq(&[id.as_str()]);
+            let url = graph.url(&format!(
+                "groups/delta?$filter={}&$select=displayName,members",
+                odata::encode(&filter)
+            ))?;
+            let mut read = ChainReport::default();
+            let mut pages = graph.pages(url);
+            let mut fetched = pages.next_page().await;
+            let mut groups: Vec<GroupDelta> = Vec::new();
+            let mut reset = vec![(*id).clone()];
+            while let Some(page) = fetched? {
+                read.pages += 1;
+                read.objects += page.value.len() as u64;
+                groups.extend(page.value.iter().filter_map(mirror::group_delta));
+                let members: usize = groups
+                    .iter()
+                    .map(|g| g.added.len() + g.removed_members.len())
+                    .sum();
+                if members < MEMBERS_PER_COMMIT && pages.position().is_some() {
+                    fetched = pages.next_page().await;
+                    continue;
+                }
+                let (committed, next) = tokio::join!(
+                    sink.groups_page(&reset, &groups, checkpoint),
+                    pages.next_page()
+                );
+                committed?;
+                fetched = next;
+                groups.clear();
+                reset.clear();
+            }
+            Ok::<_, ReadError>(read)
+        }
+    });
+    let mut reads = futures::stream::iter(reads).buffer_unordered(GROUP_READS);
+    while let Some(read) = reads.next().await {
+        let read = read?;
+        report.pages += read.pages;
+        report.objects += read.objects;
+    }
+    drop(reads);
+    checkpoint.delta_link = Some(latest);
+    sink.groups_page(&[], &[], &checkpoint).await?;
+    report.initial = true;
+    Ok(true)
 }
 
 /// Attributes delta cannot track (`signInActivity`) are read separately (BRIEF §4.1): after an
