@@ -454,10 +454,7 @@ impl Syncer {
         // The next batch is loaded while this one is evaluated and written: different people,
         // so neither sees the other's writes half-done.
         let mut upcoming = batch.next_pending("").await?;
-        loop {
-            let Some(last) = upcoming.persons.last() else {
-                break;
-            };
+        while let Some(last) = upcoming.persons.last() {
             let after = last.0.entra_id.clone();
             let mut keep = |e: &Evaluation| !e.deactivates;
             let (ran, next) = tokio::join!(
