@@ -301,7 +301,7 @@ impl Integration for Backend {
         state: &DeltaState,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with(BEGIN).await?;
         save_state(&mut tx, state, now).await?;
         tx.commit().await?;
         Ok(())
@@ -351,7 +351,7 @@ impl Integration for Backend {
         checkpoint: &DeltaState,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with(BEGIN).await?;
         for chunk in people.chunks(100) {
             let mut upsert = sqlx::QueryBuilder::<Db>::new(
                 "INSERT INTO entra_users (connection_id, entra_id, upn, attributes, manager_id, removed, seen_round, \
@@ -408,7 +408,7 @@ impl Integration for Backend {
         round: i64,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with(BEGIN).await?;
         sqlx::query(
             "INSERT INTO entra_pending (connection_id, entra_id, notification) SELECT connection_id, entra_id, \
              'removed-deleted' FROM entra_users WHERE connection_id = $1 AND removed IS NULL \
@@ -441,7 +441,7 @@ impl Integration for Backend {
         checkpoint: &DeltaState,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with(BEGIN).await?;
         // Everyone whose memberships this page changes, marked once at the end.
         let mut changed: BTreeSet<String> = BTreeSet::new();
         for group in reset_groups {
@@ -619,7 +619,7 @@ impl Integration for Backend {
     }
 
     async fn unlinked(&self) -> Result<(Vec<Unlinked>, Vec<(Unlinked, i64)>), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with(BEGIN).await?;
         let found = super::snapshot::unlinked(&mut tx).await?;
         tx.commit().await?;
         Ok(found)
@@ -689,7 +689,7 @@ impl Integration for Backend {
         run_id: i64,
         now: DateTime<Utc>,
     ) -> Result<Applied, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with(BEGIN).await?;
         let mut applied = Applied::default();
         for (client, site) in &batch.new_sites {
             sqlx::query(
@@ -902,7 +902,7 @@ impl Integration for Backend {
     }
 
     async fn log(&self, rows: &[InboundRow]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with(BEGIN).await?;
         insert_log(&mut tx, rows, None).await?;
         tx.commit().await?;
         Ok(())

@@ -12,6 +12,8 @@ use crate::store::StoreError;
 type Db = sqlx::Postgres;
 type Backend = PostgresStore;
 const BACKEND: &str = "postgres";
+/// How a writing transaction starts.
+const BEGIN: &str = "BEGIN";
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 const TABLE_NAMES_SQL: &str = "SELECT table_name::text FROM information_schema.tables \
      WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' \

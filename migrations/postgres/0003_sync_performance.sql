@@ -1,4 +1,4 @@
--- SQLite dialect of migrations/postgres/0003. The mark "read but not yet evaluated" moves out of entra_users into a narrow table of its own.
+-- The mark "read but not yet evaluated" moves out of entra_users into a narrow table of its own.
 -- Marking and clearing a person then writes one short row instead of a new version of the
 -- person's mirrored attributes (and of every index on entra_users): at 100 000 people that was
 -- most of a full sync's database time. A run pages through this table in Entra-id order.
@@ -10,10 +10,14 @@ CREATE TABLE entra_pending (
     -- the notification awaiting evaluation
     notification   TEXT NOT NULL CHECK (notification IN ('created', 'updated', 'removed-changed', 'removed-deleted', 'full-pass')),
     PRIMARY KEY (connection_id, entra_id)
-) WITHOUT ROWID;
+);
 
 INSERT INTO entra_pending (connection_id, entra_id, notification)
     SELECT connection_id, entra_id, pending FROM entra_users WHERE pending IS NOT NULL;
 
 DROP INDEX entra_users_pending_idx;
 ALTER TABLE entra_users DROP COLUMN pending;
+
+-- A person's CAB memberships are read by holder; the unique keys start with the CAB.
+CREATE INDEX cab_members_user_idx ON cab_members (user_id);
+CREATE INDEX cab_members_agent_idx ON cab_members (agent_id);
