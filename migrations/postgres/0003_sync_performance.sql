@@ -21,3 +21,7 @@ ALTER TABLE entra_users DROP COLUMN pending;
 -- A person's CAB memberships are read by holder; the unique keys start with the CAB.
 CREATE INDEX cab_members_user_idx ON cab_members (user_id);
 CREATE INDEX cab_members_agent_idx ON cab_members (agent_id);
+
+-- The member index carries the group id, so a person's memberships are read from the index.
+DROP INDEX entra_memberships_member_idx;
+CREATE INDEX entra_memberships_member_idx ON entra_memberships (connection_id, member_id) INCLUDE (group_id);

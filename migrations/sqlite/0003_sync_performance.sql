@@ -21,3 +21,19 @@ ALTER TABLE entra_users DROP COLUMN pending;
 -- A person's CAB memberships are read by holder; the unique keys start with the CAB.
 CREATE INDEX cab_members_user_idx ON cab_members (user_id);
 CREATE INDEX cab_members_agent_idx ON cab_members (agent_id);
+
+-- Memberships become a table clustered on its key, so the member index carries the group id and
+-- a person's memberships are read from the index alone (no lookup into the table per row).
+CREATE TABLE entra_memberships_clustered (
+    connection_id  TEXT NOT NULL REFERENCES connections (id),
+    group_id       TEXT NOT NULL,
+    member_id      TEXT NOT NULL,
+    member_type    TEXT NOT NULL CHECK (member_type IN ('user', 'group', 'contact', 'other')),
+    PRIMARY KEY (connection_id, group_id, member_id)
+) WITHOUT ROWID;
+INSERT INTO entra_memberships_clustered (connection_id, group_id, member_id, member_type)
+    SELECT connection_id, group_id, member_id, member_type FROM entra_memberships;
+DROP TABLE entra_memberships;
+ALTER TABLE entra_memberships_clustered RENAME TO entra_memberships;
+CREATE INDEX entra_memberships_member_idx ON entra_memberships (connection_id, member_id);
+CREATE INDEX entra_memberships_nested_idx ON entra_memberships (connection_id, group_id) WHERE member_type = 'group';

@@ -524,7 +524,7 @@ pub trait Integration: Send + Sync + std::fmt::Debug {
         connection_id: &str,
     ) -> Result<Vec<(String, String, String)>, StoreError>;
 
-    /// The memberships of these members.
+    /// The memberships of these people (user members): `(group, member, "user")`.
     async fn memberships_for(
         &self,
         connection_id: &str,

@@ -662,8 +662,9 @@ impl Integration for Backend {
     ) -> Result<Vec<(String, String, String)>, StoreError> {
         let mut rows = Vec::new();
         for chunk in member_ids.chunks(500) {
+            // People are user members: the member index alone answers this.
             let mut query = sqlx::QueryBuilder::<Db>::new(
-                "SELECT group_id, member_id, member_type FROM entra_memberships WHERE connection_id = ",
+                "SELECT group_id, member_id FROM entra_memberships WHERE connection_id = ",
             );
             query
                 .push_bind(connection_id.to_owned())
@@ -675,9 +676,11 @@ impl Integration for Backend {
             query.push(")");
             rows.extend(
                 query
-                    .build_query_as::<(String, String, String)>()
+                    .build_query_as::<(String, String)>()
                     .fetch_all(&self.pool)
-                    .await?,
+                    .await?
+                    .into_iter()
+                    .map(|(group, member)| (group, member, "user".to_owned())),
             );
         }
         Ok(rows)
