@@ -18,14 +18,6 @@ use super::apply::{Ids, create_agents, create_users, write_agent, write_user};
 
 type Tx<'a> = sqlx::Transaction<'a, Db>;
 
-/// `$first, $first+1, …` for `count` values.
-fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 #[derive(sqlx::FromRow)]
 struct DeltaRow {
     connection_id: String,
@@ -153,12 +145,9 @@ async fn touch_many(
         );
         insert
             .push_bind(connection.to_owned())
-            .push(" AND entra_id IN (");
-        let mut list = insert.separated(", ");
-        for id in chunk {
-            list.push_bind((*id).clone());
-        }
-        insert.push(") ON CONFLICT (connection_id, entra_id) DO NOTHING");
+            .push(" AND entra_id");
+        push_in(&mut insert, chunk.iter().map(|id| (*id).clone()));
+        insert.push(" ON CONFLICT (connection_id, entra_id) DO NOTHING");
         insert.build().execute(&mut **tx).await?;
     }
     Ok(())
@@ -221,12 +210,8 @@ async fn clear_pending(
             sqlx::QueryBuilder::<Db>::new("DELETE FROM entra_pending WHERE connection_id = ");
         delete
             .push_bind(connection.to_owned())
-            .push(" AND entra_id IN (");
-        let mut list = delete.separated(", ");
-        for id in chunk {
-            list.push_bind(id.clone());
-        }
-        delete.push(")");
+            .push(" AND entra_id");
+        push_in(&mut delete, chunk.iter().cloned());
         delete.build().execute(&mut **tx).await?;
     }
     Ok(())
@@ -324,16 +309,16 @@ impl Integration for Backend {
     ) -> Result<Vec<MirrorUser>, StoreError> {
         let mut users = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
-            let sql = format!(
-                "SELECT entra_id, attributes, removed FROM entra_users WHERE connection_id = $1 AND entra_id IN ({})",
-                placeholders(2, chunk.len())
+            let mut query = sqlx::QueryBuilder::<Db>::new(
+                "SELECT entra_id, attributes, removed FROM entra_users WHERE connection_id = ",
             );
-            let mut query = sqlx::query_as::<_, MirrorRow>(AssertSqlSafe(sql)).bind(connection_id);
-            for id in chunk {
-                query = query.bind(id);
-            }
+            query
+                .push_bind(connection_id.to_owned())
+                .push(" AND entra_id");
+            push_in(&mut query, chunk.iter().cloned());
             users.extend(
                 query
+                    .build_query_as::<MirrorRow>()
                     .fetch_all(&self.pool)
                     .await?
                     .into_iter()
@@ -510,12 +495,9 @@ impl Integration for Backend {
                     .push_bind(connection_id.to_owned())
                     .push(" AND group_id = ")
                     .push_bind(group.id.clone());
-                delete.push(" AND member_id IN (");
-                let mut list = delete.separated(", ");
-                for member in chunk {
-                    list.push_bind((*member).clone());
-                }
-                delete.push(") RETURNING member_id, member_type");
+                delete.push(" AND member_id");
+                push_in(&mut delete, chunk.iter().map(|m| (*m).clone()));
+                delete.push(" RETURNING member_id, member_type");
                 let rows: Vec<(String, String)> =
                     delete.build_query_as().fetch_all(&mut *tx).await?;
                 for (member, kind) in rows {
@@ -668,12 +650,8 @@ impl Integration for Backend {
             );
             query
                 .push_bind(connection_id.to_owned())
-                .push(" AND member_id IN (");
-            let mut list = query.separated(", ");
-            for id in chunk {
-                list.push_bind(id.clone());
-            }
-            query.push(")");
+                .push(" AND member_id");
+            push_in(&mut query, chunk.iter().cloned());
             rows.extend(
                 query
                     .build_query_as::<(String, String)>()

@@ -85,6 +85,15 @@ fn database_name(name: &str) -> Result<&str, StoreError> {
     }
 }
 
+/// ` = ANY($n)`: the values as one array parameter, so the statement text and its plan do not
+/// depend on how many there are (a list of 500 parameters is planned afresh every time).
+fn push_in(query: &mut sqlx::QueryBuilder<Db>, values: impl Iterator<Item = String>) {
+    query
+        .push(" = ANY(")
+        .push_bind(values.collect::<Vec<String>>())
+        .push(")");
+}
+
 mod service_desk {
     use super::*;
     include!("service_desk_queries.rs");

@@ -63,12 +63,8 @@ fn scoped(
     query.push_bind(connection.to_owned());
     query.push(format!(" AND {alias}.entra_id IS NOT NULL"));
     if let Some(ids) = ids {
-        query.push(format!(" AND {alias}.entra_id IN ("));
-        let mut list = query.separated(", ");
-        for id in ids {
-            list.push_bind(id.clone());
-        }
-        query.push(")");
+        query.push(format!(" AND {alias}.entra_id"));
+        push_in(&mut query, ids.iter().cloned());
     }
     query
 }

@@ -68,6 +68,16 @@ impl SqliteStore {
     }
 }
 
+/// ` IN ($n, $n+1, …)`: one parameter per value.
+fn push_in(query: &mut sqlx::QueryBuilder<Db>, values: impl Iterator<Item = String>) {
+    query.push(" IN (");
+    let mut list = query.separated(", ");
+    for value in values {
+        list.push_bind(value);
+    }
+    query.push(")");
+}
+
 mod service_desk {
     use super::*;
     include!("service_desk_queries.rs");
