@@ -529,6 +529,7 @@ impl Syncer {
         connection: &str,
         run_id: Option<i64>,
         evaluations: Vec<Evaluation>,
+        unmarked: &BTreeSet<String>,
         rules: &Rules,
         apply: bool,
         people: &mut crate::store::People,
@@ -549,6 +550,7 @@ impl Syncer {
             }
             if let Some(entra_id) = &e.log.entra_id
                 && !(e.deactivates && e.log.action == "quarantined")
+                && !unmarked.contains(entra_id)
             {
                 batch.evaluated.push(entra_id.clone());
             }
@@ -606,6 +608,8 @@ struct Batch<'a> {
 /// A batch's people with their records and memberships, ready to evaluate.
 struct Loaded {
     persons: Vec<(MirrorUser, Notification)>,
+    /// Of those, the people without a pending mark (a remap evaluates everyone).
+    unmarked: BTreeSet<String>,
     people: People,
     memberships: Vec<(String, String, String)>,
 }
@@ -614,11 +618,18 @@ impl Batch<'_> {
     /// The next pending people after `after`, loaded.
     async fn next_pending(&self, after: &str) -> Result<Loaded, RunFailure> {
         let page = self.sink.pending(after, BATCH).await?;
+        let unmarked = page
+            .iter()
+            .filter(|(_, n)| n.is_none())
+            .map(|(p, _)| p.entra_id.clone())
+            .collect();
         let persons = page
             .into_iter()
             .map(|(p, n)| (p, n.unwrap_or(Notification::FullPass)))
             .collect();
-        self.load(persons).await
+        let mut loaded = self.load(persons).await?;
+        loaded.unmarked = unmarked;
+        Ok(loaded)
     }
 
     /// Loads the records and memberships of `persons`.
@@ -631,6 +642,7 @@ impl Batch<'_> {
         )?;
         Ok(Loaded {
             persons,
+            unmarked: BTreeSet::new(),
             people,
             memberships,
         })
@@ -652,6 +664,7 @@ impl Batch<'_> {
         let id = self.connection.id.as_str();
         let Loaded {
             persons,
+            unmarked,
             mut people,
             mut memberships,
         } = loaded;
@@ -688,6 +701,7 @@ impl Batch<'_> {
                 id,
                 self.run_id,
                 evaluations,
+                &unmarked,
                 rules,
                 self.apply,
                 &mut people,
