@@ -37,8 +37,14 @@ impl PostgresStore {
         let options = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::Unavailable(format!("bad PostgreSQL URL: {e}")))?
             // Statements are prepared once and reused with different id lists; a generic plan
-            // for `entra_id IN ($2, …)` degrades to scanning the table, a custom plan uses the index.
-            .options([("plan_cache_mode", "force_custom_plan")]);
+            // for `entra_id = ANY($2)` can degrade to scanning the table, a custom plan uses the
+            // index. With the default `random_page_cost` (4, tuned for spinning disks) the planner
+            // prefers a sequential scan of 100 000 people to 500 index probes (23 ms against 8 ms
+            // for one batch); 1.1 is the usual setting for data on SSD or in memory.
+            .options([
+                ("plan_cache_mode", "force_custom_plan"),
+                ("random_page_cost", "1.1"),
+            ]);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
