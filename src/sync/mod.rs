@@ -41,7 +41,8 @@ use crate::store::{
 /// People evaluated (and written) per transaction.
 pub const BATCH: u32 = 500;
 
-/// During large runs, database statistics are refreshed after this many people.
+/// During large runs, database statistics are refreshed after this many people, then each time
+/// the number evaluated doubles (the tables' shape settles as they grow).
 const STATISTICS_EVERY: u64 = 10_000;
 
 /// Whether a run writes.
@@ -450,7 +451,7 @@ impl Syncer {
         }
         let mut held: Vec<(MirrorUser, Notification)> = Vec::new();
         let mut evaluated = 0;
-        let mut since_statistics = 0;
+        let mut next_statistics = STATISTICS_EVERY;
         // The next batch is loaded while this one is evaluated and written: different people,
         // so neither sees the other's writes half-done.
         let mut upcoming = batch.next_pending("").await?;
@@ -472,10 +473,9 @@ impl Syncer {
             let (done, deferred) = ran?;
             upcoming = next?;
             evaluated += done;
-            since_statistics += done;
-            if large && since_statistics > STATISTICS_EVERY {
+            if large && evaluated >= next_statistics {
                 self.store.refresh_statistics().await?;
-                since_statistics = 0;
+                next_statistics *= 2;
             }
             held.extend(deferred);
             Progress::tell(request.progress.as_ref(), Step::Evaluated(evaluated));
