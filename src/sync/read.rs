@@ -112,6 +112,14 @@ const USERS_PER_COMMIT: usize = 5_000;
 /// Membership changes read before a groups chain commits.
 const MEMBERS_PER_COMMIT: usize = 5_000;
 
+/// Membership additions and removals held in `groups` (what a groups commit writes).
+fn member_changes(groups: &[GroupDelta]) -> usize {
+    groups
+        .iter()
+        .map(|g| g.added.len() + g.removed_members.len())
+        .sum()
+}
+
 /// Reads the users chain into the sink. `full` forces a fresh initial round.
 pub async fn read_users(
     graph: &GraphClient,
@@ -182,11 +190,10 @@ pub async fn read_users(
                 let previous = earlier.as_ref().map(|(u, _)| u).or_else(|| stored.get(id));
                 match mirror::merge_user(previous, object, initial) {
                     Some(m) => {
-                        let licences = |u: Option<&MirrorUser>| {
-                            u.and_then(|u| u.attributes.get("assignedLicenses"))
-                                .cloned()
-                        };
-                        report.licences_changed |= licences(previous) != licences(Some(&m.user));
+                        let licences = "assignedLicenses";
+                        report.licences_changed |= previous
+                            .and_then(|u| u.attributes.get(licences))
+                            != m.user.attributes.get(licences);
                         let notification = earlier.and_then(|(_, n)| n).max(m.notification);
                         merged.insert(id.to_owned(), (m.user, notification));
                     }
@@ -419,11 +426,7 @@ async fn read_group_chain(
                 reset = ids.iter().map(|s| (*s).clone()).collect();
             }
             first_page_of_initial = false;
-            let members: usize = groups
-                .iter()
-                .map(|g| g.added.len() + g.removed_members.len())
-                .sum();
-            if members < MEMBERS_PER_COMMIT && pages.position().is_some() {
+            if member_changes(&groups) < MEMBERS_PER_COMMIT && pages.position().is_some() {
                 fetched = pages.next_page().await;
                 continue;
             }
@@ -499,11 +502,7 @@ async fn read_chain_by_group(
                 read.pages += 1;
                 read.objects += page.value.len() as u64;
                 groups.extend(page.value.iter().filter_map(mirror::group_delta));
-                let members: usize = groups
-                    .iter()
-                    .map(|g| g.added.len() + g.removed_members.len())
-                    .sum();
-                if members < MEMBERS_PER_COMMIT && pages.position().is_some() {
+                if member_changes(&groups) < MEMBERS_PER_COMMIT && pages.position().is_some() {
                     fetched = pages.next_page().await;
                     continue;
                 }

@@ -33,8 +33,6 @@ pub trait Sink: Send + Sync {
         groups: &[GroupDelta],
         checkpoint: &DeltaState,
     ) -> Result<(), StoreError>;
-    /// Every membership row.
-    async fn memberships(&self) -> Result<Vec<(String, String, String)>, StoreError>;
     /// Every group-in-group membership.
     async fn group_links(&self) -> Result<Vec<(String, String, String)>, StoreError>;
     /// The memberships of these members.
@@ -97,9 +95,6 @@ impl Sink for StoreSink {
             .commit_groups_page(&self.connection, reset, groups, checkpoint, self.now)
             .await
     }
-    async fn memberships(&self) -> Result<Vec<(String, String, String)>, StoreError> {
-        self.store.memberships(&self.connection).await
-    }
     async fn memberships_for(
         &self,
         members: &[String],
@@ -158,6 +153,22 @@ impl MemorySink {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Overlay> {
         self.overlay.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The memberships (stored, with this read's changes over them) that `keep` accepts.
+    async fn memberships_where(
+        &self,
+        keep: impl Fn(&(String, String, String)) -> bool,
+    ) -> Result<Vec<(String, String, String)>, StoreError> {
+        self.load_memberships().await?;
+        Ok(self
+            .lock()
+            .memberships
+            .iter()
+            .flatten()
+            .filter(|row| keep(row))
+            .cloned()
+            .collect())
     }
 
     async fn load_memberships(&self) -> Result<(), StoreError> {
@@ -283,29 +294,15 @@ impl Sink for MemorySink {
         }
         Ok(())
     }
-    async fn memberships(&self) -> Result<Vec<(String, String, String)>, StoreError> {
-        self.load_memberships().await?;
-        Ok(self.lock().memberships.iter().flatten().cloned().collect())
-    }
     async fn memberships_for(
         &self,
         members: &[String],
     ) -> Result<Vec<(String, String, String)>, StoreError> {
         let wanted: BTreeSet<&String> = members.iter().collect();
-        Ok(self
-            .memberships()
-            .await?
-            .into_iter()
-            .filter(|(_, m, _)| wanted.contains(m))
-            .collect())
+        self.memberships_where(|(_, m, _)| wanted.contains(m)).await
     }
     async fn group_links(&self) -> Result<Vec<(String, String, String)>, StoreError> {
-        Ok(self
-            .memberships()
-            .await?
-            .into_iter()
-            .filter(|(_, _, kind)| kind == "group")
-            .collect())
+        self.memberships_where(|(_, _, kind)| kind == "group").await
     }
     async fn group_names(&self) -> Result<BTreeMap<String, String>, StoreError> {
         let mut names = self.store.mirror_groups(&self.connection).await?;
