@@ -36,9 +36,10 @@ use entra_sync::mirror::{GroupDelta, MirrorUser, Notification};
 use entra_sync::store::postgres::PostgresStore;
 use entra_sync::store::{
     AgentRecord, Applied, ApplyBatch, CabMember, ConnectionRow, DeltaState, InboundRow,
-    Integration, Licence, LogQuery, MirrorScope, NewAgent, NewUser, People, Person, Reference,
-    ReferenceReport, RoleGrant, RunEnd, RunKind, RunRow, SealedToken, ServiceDesk, Source, Store,
-    StoreError, TeamFlags, TeamMembership, Ticket, TicketFollower, Unlinked, UserRecord,
+    Integration, Licence, LogQuery, MemberMarks, MirrorScope, NewAgent, NewUser, People, Person,
+    Reference, ReferenceReport, RoleGrant, RunEnd, RunKind, RunRow, SealedToken, ServiceDesk,
+    Source, Store, StoreError, TeamFlags, TeamMembership, Ticket, TicketFollower, Unlinked,
+    UserRecord,
 };
 use entra_sync::sync::{Mode, RunReport, RunRequest, Syncer};
 use graph_emulator::{EmulatorConfig, GraphEmulator, Running, well_known};
@@ -385,13 +386,34 @@ impl Integration for TimedStore {
         connection_id: &str,
         reset_groups: &[String],
         groups: &[GroupDelta],
+        marks: MemberMarks,
         checkpoint: &DeltaState,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.timed(
             "commit_groups_page",
+            self.inner.commit_groups_page(
+                connection_id,
+                reset_groups,
+                groups,
+                marks,
+                checkpoint,
+                now,
+            ),
+        )
+        .await
+    }
+    async fn mark_group_members(
+        &self,
+        connection_id: &str,
+        groups: &[String],
+        checkpoint: &DeltaState,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.timed(
+            "mark_group_members",
             self.inner
-                .commit_groups_page(connection_id, reset_groups, groups, checkpoint, now),
+                .mark_group_members(connection_id, groups, checkpoint, now),
         )
         .await
     }

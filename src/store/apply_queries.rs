@@ -9,6 +9,7 @@ use sqlx::types::Json;
 
 use crate::store::StoreError;
 use crate::store::integration::*;
+use crate::store::rows::Column;
 
 type Tx<'a> = sqlx::Transaction<'a, Db>;
 
@@ -383,48 +384,58 @@ pub(super) async fn create_users(
     now: DateTime<Utc>,
 ) -> Result<BTreeMap<String, i64>, StoreError> {
     let mut created = BTreeMap::new();
-    // 21 values a row, 40 rows a statement.
-    for chunk in people.chunks(40) {
+    for chunk in people.chunks(rows_per_insert(USER_COLUMNS.len() + 8)) {
         let mut insert = sqlx::QueryBuilder::<Db>::new(format!(
             "INSERT INTO users ({}, site_id, custom_fields, inactive, inactive_reason, connection_id, entra_id, \
              created_at, updated_at) ",
             USER_COLUMNS.join(", ")
         ));
-        insert.push_values(chunk, |mut values, (entra_id, new, write)| {
-            for column in USER_COLUMNS {
-                let value = write
-                    .fields
+        let mut columns: Vec<Column> = USER_COLUMNS
+            .iter()
+            .map(|column| {
+                Column::text_or_null(chunk.iter().map(|(_, new, write)| {
+                    let value = write
+                        .fields
+                        .iter()
+                        .find(|(c, _)| c == column)
+                        .and_then(|(_, v)| v.clone());
+                    if *column == "name" {
+                        value.or_else(|| Some(new.name.clone()))
+                    } else {
+                        value
+                    }
+                }))
+            })
+            .collect();
+        let inactive =
+            |new: &NewRecordUser, write: &UserWrite| new.inactive || write.inactive == Some(true);
+        columns.extend([
+            Column::int_or_null(chunk.iter().map(|(_, _, write)| {
+                write
+                    .site
+                    .clone()
+                    .flatten()
+                    .and_then(|s| ids.sites.get(&s).copied())
+            })),
+            Column::json(chunk.iter().map(|(_, _, write)| {
+                write
+                    .custom_fields
                     .iter()
-                    .find(|(c, _)| *c == column)
-                    .and_then(|(_, v)| v.clone());
-                let value = if column == "name" {
-                    value.or_else(|| Some(new.name.clone()))
-                } else {
-                    value
-                };
-                values.push_bind(value);
-            }
-            let site = write
-                .site
-                .clone()
-                .flatten()
-                .and_then(|s| ids.sites.get(&s).copied());
-            let custom: BTreeMap<String, String> = write
-                .custom_fields
-                .iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
-                .collect();
-            let inactive = new.inactive || write.inactive == Some(true);
-            values
-                .push_bind(site)
-                .push_bind(Json(custom))
-                .push_bind(inactive)
-                .push_bind(inactive.then_some("entra"))
-                .push_bind(connection.to_owned())
-                .push_bind((*entra_id).to_owned())
-                .push_bind(now)
-                .push_bind(now);
-        });
+                    .filter_map(|(k, v)| Some((k.as_str(), v.as_deref()?)))
+                    .collect::<BTreeMap<&str, &str>>()
+            })),
+            Column::bool(chunk.iter().map(|(_, new, write)| inactive(new, write))),
+            Column::text_or_null(
+                chunk
+                    .iter()
+                    .map(|(_, new, write)| inactive(new, write).then_some("entra")),
+            ),
+            Column::same_text(connection, chunk.len()),
+            Column::text(chunk.iter().map(|(entra_id, _, _)| *entra_id)),
+            Column::same_time(now, chunk.len()),
+            Column::same_time(now, chunk.len()),
+        ]);
+        push_rows(&mut insert, columns);
         insert.push(" RETURNING id, entra_id");
         let rows: Vec<(i64, String)> = insert.build_query_as().fetch_all(&mut **tx).await?;
         created.extend(rows.into_iter().map(|(id, e)| (e, id)));
@@ -469,19 +480,7 @@ pub(super) async fn create_users(
         false,
     )
     .await?;
-    for chunk in cabs.chunks(100) {
-        let mut insert = sqlx::QueryBuilder::<Db>::new(
-            "INSERT INTO cab_members (cab_id, user_id, cab_role_id, source) ",
-        );
-        insert.push_values(chunk, |mut values, (cab, user, role)| {
-            values
-                .push_bind(*cab)
-                .push_bind(*user)
-                .push_bind(*role)
-                .push_bind("entra");
-        });
-        insert.build().execute(&mut **tx).await?;
-    }
+    insert_cab_members(tx, "user_id", &cabs).await?;
     Ok(created)
 }
 
@@ -495,46 +494,57 @@ pub(super) async fn create_agents(
     now: DateTime<Utc>,
 ) -> Result<BTreeMap<String, i64>, StoreError> {
     let mut created = BTreeMap::new();
-    for chunk in people.chunks(50) {
+    for chunk in people.chunks(rows_per_insert(14)) {
         let mut insert = sqlx::QueryBuilder::<Db>::new(
             "INSERT INTO agents (user_id, name, emailaddress, phonenumber, jobtitle, creationtype, default_team_id, \
              licence_type, inactive, inactive_reason, connection_id, entra_id, created_at, updated_at) ",
         );
-        insert.push_values(chunk, |mut values, (entra_id, new, write, user_id)| {
-            let field = |name: &str| {
+        let field = |write: &AgentWrite, name: &str| {
+            write
+                .fields
+                .iter()
+                .find(|(c, _)| *c == name)
+                .and_then(|(_, v)| v.clone())
+        };
+        let text_field = |name: &'static str| {
+            Column::text_or_null(chunk.iter().map(move |(_, _, write, _)| field(write, name)))
+        };
+        let inactive =
+            |new: &NewRecordAgent, write: &AgentWrite| new.inactive || write.inactive == Some(true);
+        let columns = vec![
+            Column::int(chunk.iter().map(|(_, _, _, user_id)| *user_id)),
+            Column::text(chunk.iter().map(|(_, new, write, _)| {
+                field(write, "name").unwrap_or_else(|| new.name.clone())
+            })),
+            text_field("emailaddress"),
+            text_field("phonenumber"),
+            text_field("jobtitle"),
+            text_field("creationtype"),
+            Column::int_or_null(chunk.iter().map(|(_, _, write, _)| {
                 write
-                    .fields
+                    .default_team
+                    .clone()
+                    .flatten()
+                    .and_then(|t| ids.teams.get(&t).copied())
+            })),
+            Column::text(chunk.iter().map(|(_, _, write, _)| {
+                write
+                    .licence_type
+                    .unwrap_or(crate::store::LicenceType::Concurrent)
+                    .as_str()
+            })),
+            Column::bool(chunk.iter().map(|(_, new, write, _)| inactive(new, write))),
+            Column::text_or_null(
+                chunk
                     .iter()
-                    .find(|(c, _)| *c == name)
-                    .and_then(|(_, v)| v.clone())
-            };
-            let team = write
-                .default_team
-                .clone()
-                .flatten()
-                .and_then(|t| ids.teams.get(&t).copied());
-            let inactive = new.inactive || write.inactive == Some(true);
-            values
-                .push_bind(*user_id)
-                .push_bind(field("name").unwrap_or_else(|| new.name.clone()))
-                .push_bind(field("emailaddress"))
-                .push_bind(field("phonenumber"))
-                .push_bind(field("jobtitle"))
-                .push_bind(field("creationtype"))
-                .push_bind(team)
-                .push_bind(
-                    write
-                        .licence_type
-                        .unwrap_or(crate::store::LicenceType::Concurrent)
-                        .as_str(),
-                )
-                .push_bind(inactive)
-                .push_bind(inactive.then_some("entra"))
-                .push_bind(connection.to_owned())
-                .push_bind((*entra_id).to_owned())
-                .push_bind(now)
-                .push_bind(now);
-        });
+                    .map(|(_, new, write, _)| inactive(new, write).then_some("entra")),
+            ),
+            Column::same_text(connection, chunk.len()),
+            Column::text(chunk.iter().map(|(entra_id, _, _, _)| *entra_id)),
+            Column::same_time(now, chunk.len()),
+            Column::same_time(now, chunk.len()),
+        ];
+        push_rows(&mut insert, columns);
         insert.push(" RETURNING id, entra_id");
         let rows: Vec<(i64, String)> = insert.build_query_as().fetch_all(&mut **tx).await?;
         created.extend(rows.into_iter().map(|(id, e)| (e, id)));
@@ -583,35 +593,49 @@ pub(super) async fn create_agents(
         true,
     )
     .await?;
-    for chunk in cabs.chunks(100) {
-        let mut insert = sqlx::QueryBuilder::<Db>::new(
-            "INSERT INTO cab_members (cab_id, agent_id, cab_role_id, source) ",
-        );
-        insert.push_values(chunk, |mut values, (cab, agent, role)| {
-            values
-                .push_bind(*cab)
-                .push_bind(*agent)
-                .push_bind(*role)
-                .push_bind("entra");
-        });
-        insert.build().execute(&mut **tx).await?;
-    }
-    for chunk in teams.chunks(100) {
+    insert_cab_members(tx, "agent_id", &cabs).await?;
+    for chunk in teams.chunks(rows_per_insert(6)) {
         let mut insert = sqlx::QueryBuilder::<Db>::new(
             "INSERT INTO agent_teams (agent_id, team_id, can_be_assigned, sees_unassigned, sees_other_agents, source) ",
         );
-        insert.push_values(chunk, |mut values, (agent, team, flags)| {
-            values
-                .push_bind(*agent)
-                .push_bind(*team)
-                .push_bind(flags.can_be_assigned)
-                .push_bind(flags.sees_unassigned)
-                .push_bind(flags.sees_other_agents)
-                .push_bind("entra");
-        });
+        push_rows(
+            &mut insert,
+            vec![
+                Column::int(chunk.iter().map(|(agent, _, _)| *agent)),
+                Column::int(chunk.iter().map(|(_, team, _)| *team)),
+                Column::bool(chunk.iter().map(|(_, _, f)| f.can_be_assigned)),
+                Column::bool(chunk.iter().map(|(_, _, f)| f.sees_unassigned)),
+                Column::bool(chunk.iter().map(|(_, _, f)| f.sees_other_agents)),
+                Column::same_text("entra", chunk.len()),
+            ],
+        );
         insert.build().execute(&mut **tx).await?;
     }
     Ok(created)
+}
+
+/// New CAB memberships `(cab, user or agent, CAB role)`; `member` names the member's column.
+async fn insert_cab_members(
+    tx: &mut Tx<'_>,
+    member: &'static str,
+    cabs: &[(i64, i64, Option<i64>)],
+) -> Result<(), StoreError> {
+    for chunk in cabs.chunks(rows_per_insert(4)) {
+        let mut insert = sqlx::QueryBuilder::<Db>::new(format!(
+            "INSERT INTO cab_members (cab_id, {member}, cab_role_id, source) "
+        ));
+        push_rows(
+            &mut insert,
+            vec![
+                Column::int(chunk.iter().map(|(cab, _, _)| *cab)),
+                Column::int(chunk.iter().map(|(_, member, _)| *member)),
+                Column::int_or_null(chunk.iter().map(|(_, _, role)| *role)),
+                Column::same_text("entra", chunk.len()),
+            ],
+        );
+        insert.build().execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 /// `(a, b)` pairs as multi-row inserts; with `entra`, a third `source = 'entra'` column.
@@ -621,14 +645,16 @@ async fn insert_pairs(
     pairs: &[(i64, i64)],
     entra: bool,
 ) -> Result<(), StoreError> {
-    for chunk in pairs.chunks(200) {
+    for chunk in pairs.chunks(rows_per_insert(3)) {
         let mut insert = sqlx::QueryBuilder::<Db>::new(head);
-        insert.push_values(chunk, |mut values, (a, b)| {
-            values.push_bind(*a).push_bind(*b);
-            if entra {
-                values.push_bind("entra");
-            }
-        });
+        let mut columns = vec![
+            Column::int(chunk.iter().map(|(a, _)| *a)),
+            Column::int(chunk.iter().map(|(_, b)| *b)),
+        ];
+        if entra {
+            columns.push(Column::same_text("entra", chunk.len()));
+        }
+        push_rows(&mut insert, columns);
         insert.push(" ON CONFLICT DO NOTHING");
         insert.build().execute(&mut **tx).await?;
     }

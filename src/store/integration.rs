@@ -368,6 +368,18 @@ pub struct NewRecordAgent {
     pub inactive: bool,
 }
 
+/// Whom a groups commit marks pending ([`Integration::commit_groups_page`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberMarks {
+    /// Everyone whose memberships the commit changes.
+    Changed,
+    /// Only the people a reset or a removal takes out of a group. The chain's other members
+    /// are marked together once every group is in ([`Integration::mark_group_members`]): a
+    /// group-by-group initial read would otherwise mark the same people once per group, in
+    /// concurrent transactions that wait on each other's marks.
+    Later,
+}
+
 /// Which mirrored users a [`Integration::mirror_page`] walks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MirrorScope {
@@ -466,13 +478,24 @@ pub trait Integration: Send + Sync + std::fmt::Debug {
     ) -> Result<u64, StoreError>;
 
     /// One groups page: group names, membership changes (an initial round first clears the
-    /// memberships of `reset_groups`), pending marks for the members affected, and the chain's
-    /// checkpoint — in one transaction.
+    /// memberships of `reset_groups`), pending marks for the members affected (as `marks`
+    /// says), and the chain's checkpoint — in one transaction.
     async fn commit_groups_page(
         &self,
         connection_id: &str,
         reset_groups: &[String],
         groups: &[GroupDelta],
+        marks: MemberMarks,
+        checkpoint: &DeltaState,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Marks every mirrored, present member of `groups` pending (members of their member
+    /// groups too), and saves the chain's checkpoint — in one transaction.
+    async fn mark_group_members(
+        &self,
+        connection_id: &str,
+        groups: &[String],
         checkpoint: &DeltaState,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;

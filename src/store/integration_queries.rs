@@ -12,6 +12,7 @@ use sqlx::types::Json;
 use crate::mirror::{GroupDelta, MirrorUser, Notification, Removal};
 use crate::store::integration::*;
 use crate::store::records::SealedToken;
+use crate::store::rows::Column;
 use crate::store::{Integration, StoreError};
 
 use super::apply::{Ids, create_agents, create_users, write_agent, write_user};
@@ -174,26 +175,28 @@ async fn insert_log(
     run_id: Option<i64>,
 ) -> Result<(), StoreError> {
     // Multi-row inserts: 12 values a row, 50 rows a statement, well under every bind limit.
-    for chunk in rows.chunks(50) {
+    for chunk in rows.chunks(rows_per_insert(12)) {
         let mut insert = sqlx::QueryBuilder::<Db>::new(
             "INSERT INTO inbound_log (run_id, connection_id, source, logged_at, entra_id, upn, target, notification, \
              matched, action, changes, message) ",
         );
-        insert.push_values(chunk, |mut values, row| {
-            values
-                .push_bind(run_id.or(row.run_id))
-                .push_bind(row.connection_id.clone())
-                .push_bind(row.source.clone())
-                .push_bind(row.logged_at)
-                .push_bind(row.entra_id.clone())
-                .push_bind(row.upn.clone())
-                .push_bind(row.target.clone())
-                .push_bind(row.notification.clone())
-                .push_bind(Json(row.matched.clone()))
-                .push_bind(row.action.clone())
-                .push_bind(Json(row.changes.clone()))
-                .push_bind(row.message.clone());
-        });
+        push_rows(
+            &mut insert,
+            vec![
+                Column::int_or_null(chunk.iter().map(|r| run_id.or(r.run_id))),
+                Column::text(chunk.iter().map(|r| r.connection_id.as_str())),
+                Column::text(chunk.iter().map(|r| r.source.as_str())),
+                Column::Time(chunk.iter().map(|r| r.logged_at).collect()),
+                Column::text_or_null(chunk.iter().map(|r| r.entra_id.as_deref())),
+                Column::text_or_null(chunk.iter().map(|r| r.upn.as_deref())),
+                Column::text_or_null(chunk.iter().map(|r| r.target.as_deref())),
+                Column::text(chunk.iter().map(|r| r.notification.as_str())),
+                Column::json(chunk.iter().map(|r| &r.matched)),
+                Column::text(chunk.iter().map(|r| r.action.as_str())),
+                Column::json(chunk.iter().map(|r| &r.changes)),
+                Column::text_or_null(chunk.iter().map(|r| r.message.as_deref())),
+            ],
+        );
         insert.build().execute(&mut **tx).await?;
     }
     Ok(())
@@ -337,22 +340,25 @@ impl Integration for Backend {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin_with(BEGIN).await?;
-        for chunk in people.chunks(100) {
+        for chunk in people.chunks(rows_per_insert(8)) {
             let mut upsert = sqlx::QueryBuilder::<Db>::new(
                 "INSERT INTO entra_users (connection_id, entra_id, upn, attributes, manager_id, removed, seen_round, \
                  updated_at) ",
             );
-            upsert.push_values(chunk, |mut values, (user, _)| {
-                values
-                    .push_bind(connection_id.to_owned())
-                    .push_bind(user.entra_id.clone())
-                    .push_bind(user.upn().map(str::to_owned))
-                    .push_bind(Json(user.attributes.clone()))
-                    .push_bind(user.manager_id().map(str::to_owned))
-                    .push_bind(user.removed.map(Removal::as_str))
-                    .push_bind(round)
-                    .push_bind(now);
-            });
+            let users = || chunk.iter().map(|(user, _)| user);
+            push_rows(
+                &mut upsert,
+                vec![
+                    Column::same_text(connection_id, chunk.len()),
+                    Column::text(users().map(|u| u.entra_id.as_str())),
+                    Column::text_or_null(users().map(MirrorUser::upn)),
+                    Column::json(users().map(|u| &u.attributes)),
+                    Column::text_or_null(users().map(MirrorUser::manager_id)),
+                    Column::text_or_null(users().map(|u| u.removed.map(Removal::as_str))),
+                    Column::int(users().map(|_| round)),
+                    Column::same_time(now, chunk.len()),
+                ],
+            );
             upsert.push(
                 " ON CONFLICT (connection_id, entra_id) DO UPDATE SET upn = excluded.upn, \
                  attributes = excluded.attributes, manager_id = excluded.manager_id, removed = excluded.removed, \
@@ -365,16 +371,18 @@ impl Integration for Backend {
             .iter()
             .filter_map(|(user, n)| Some((user.entra_id.as_str(), (*n)?)))
             .collect();
-        for chunk in marks.chunks(300) {
+        for chunk in marks.chunks(rows_per_insert(3)) {
             let mut mark = sqlx::QueryBuilder::<Db>::new(
                 "INSERT INTO entra_pending (connection_id, entra_id, notification) ",
             );
-            mark.push_values(chunk, |mut values, (entra_id, notification)| {
-                values
-                    .push_bind(connection_id.to_owned())
-                    .push_bind((*entra_id).to_owned())
-                    .push_bind(notification.as_str());
-            });
+            push_rows(
+                &mut mark,
+                vec![
+                    Column::same_text(connection_id, chunk.len()),
+                    Column::text(chunk.iter().map(|(entra_id, _)| *entra_id)),
+                    Column::text(chunk.iter().map(|(_, n)| n.as_str())),
+                ],
+            );
             mark.push(
                 " ON CONFLICT (connection_id, entra_id) DO UPDATE SET notification = CASE \
                  WHEN entra_pending.notification = 'created' AND excluded.notification IN ('updated', 'full-pass') \
@@ -423,6 +431,7 @@ impl Integration for Backend {
         connection_id: &str,
         reset_groups: &[String],
         groups: &[GroupDelta],
+        marks: MemberMarks,
         checkpoint: &DeltaState,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -437,20 +446,41 @@ impl Integration for Backend {
                 .execute(&mut *tx)
                 .await?;
         }
+        // A group can appear on several pages: its last name and state win, as if each appearance
+        // were written in turn.
+        let mut seen: BTreeMap<&str, (Option<&str>, bool)> = BTreeMap::new();
         for group in groups {
-            sqlx::query(
-                "INSERT INTO entra_groups (connection_id, entra_id, display_name, removed, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (connection_id, entra_id) DO UPDATE SET \
+            let (name, removed) = seen.entry(&group.id).or_default();
+            *name = group.display_name.as_deref().or(*name);
+            *removed = group.removed;
+        }
+        let seen: Vec<_> = seen.into_iter().collect();
+        for chunk in seen.chunks(rows_per_insert(5)) {
+            let mut upsert = sqlx::QueryBuilder::<Db>::new(
+                "INSERT INTO entra_groups (connection_id, entra_id, display_name, removed, updated_at) ",
+            );
+            push_rows(
+                &mut upsert,
+                vec![
+                    Column::same_text(connection_id, chunk.len()),
+                    Column::text(chunk.iter().map(|(id, _)| *id)),
+                    Column::text_or_null(chunk.iter().map(|(_, (name, _))| *name)),
+                    Column::text_or_null(
+                        chunk
+                            .iter()
+                            .map(|(_, (_, removed))| removed.then_some("deleted")),
+                    ),
+                    Column::same_time(now, chunk.len()),
+                ],
+            );
+            upsert.push(
+                " ON CONFLICT (connection_id, entra_id) DO UPDATE SET \
                  display_name = COALESCE(excluded.display_name, entra_groups.display_name), \
                  removed = excluded.removed, updated_at = excluded.updated_at",
-            )
-            .bind(connection_id)
-            .bind(&group.id)
-            .bind(&group.display_name)
-            .bind(group.removed.then_some("deleted"))
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            );
+            upsert.build().execute(&mut *tx).await?;
+        }
+        for group in groups {
             if group.removed {
                 changed.extend(members_of(&mut tx, connection_id, &group.id).await?);
                 sqlx::query(
@@ -465,20 +495,25 @@ impl Integration for Backend {
             // Multi-row: the members that were really new (or really gone) come back, and only
             // those people are marked for evaluation.
             let mut nested: Vec<String> = Vec::new();
-            for chunk in group.added.chunks(200) {
+            for chunk in group.added.chunks(rows_per_insert(4)) {
                 let mut insert = sqlx::QueryBuilder::<Db>::new(
                     "INSERT INTO entra_memberships (connection_id, group_id, member_id, member_type) ",
                 );
-                insert.push_values(chunk, |mut values, (member, kind)| {
-                    values
-                        .push_bind(connection_id.to_owned())
-                        .push_bind(group.id.clone())
-                        .push_bind(member.clone())
-                        .push_bind(*kind);
-                });
+                push_rows(
+                    &mut insert,
+                    vec![
+                        Column::same_text(connection_id, chunk.len()),
+                        Column::same_text(&group.id, chunk.len()),
+                        Column::text(chunk.iter().map(|(member, _)| member.as_str())),
+                        Column::text(chunk.iter().map(|(_, kind)| *kind)),
+                    ],
+                );
                 insert.push(" ON CONFLICT DO NOTHING RETURNING member_id, member_type");
                 let rows: Vec<(String, String)> =
                     insert.build_query_as().fetch_all(&mut *tx).await?;
+                if marks == MemberMarks::Later {
+                    continue;
+                }
                 for (member, kind) in rows {
                     if kind == "group" {
                         nested.push(member.clone());
@@ -512,6 +547,38 @@ impl Integration for Backend {
             }
         }
         touch_many(&mut tx, connection_id, &changed).await?;
+        save_state(&mut tx, checkpoint, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn mark_group_members(
+        &self,
+        connection_id: &str,
+        groups: &[String],
+        checkpoint: &DeltaState,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin_with(BEGIN).await?;
+        let mut mark = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO entra_pending (connection_id, entra_id, notification) SELECT u.connection_id, u.entra_id, \
+             'updated' FROM entra_users u WHERE u.removed IS NULL AND u.connection_id = ",
+        );
+        mark.push_bind(connection_id.to_owned())
+            .push(" AND u.entra_id IN (SELECT m.member_id FROM entra_memberships m WHERE m.connection_id = ")
+            .push_bind(connection_id.to_owned())
+            .push(" AND m.group_id");
+        push_in(&mut mark, groups.iter().cloned());
+        mark.push(
+            " UNION SELECT c.member_id FROM entra_memberships p JOIN entra_memberships c \
+             ON c.connection_id = p.connection_id AND c.group_id = p.member_id \
+             WHERE p.member_type = 'group' AND p.connection_id = ",
+        )
+        .push_bind(connection_id.to_owned())
+        .push(" AND p.group_id");
+        push_in(&mut mark, groups.iter().cloned());
+        mark.push(") ON CONFLICT (connection_id, entra_id) DO NOTHING");
+        mark.build().execute(&mut *tx).await?;
         save_state(&mut tx, checkpoint, now).await?;
         tx.commit().await?;
         Ok(())

@@ -15,6 +15,7 @@ mod error;
 pub mod integration;
 pub mod postgres;
 pub mod records;
+mod rows;
 pub mod sqlite;
 
 use async_trait::async_trait;

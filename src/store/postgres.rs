@@ -100,6 +100,42 @@ fn push_in(query: &mut sqlx::QueryBuilder<Db>, values: impl Iterator<Item = Stri
         .push(")");
 }
 
+/// Rows per bulk insert statement: the arrays carry any number, so a page or a batch goes in one
+/// statement.
+fn rows_per_insert(_columns: usize) -> usize {
+    5_000
+}
+
+/// `SELECT c0, c1, … FROM unnest($1::text[], $2::int8[], …)`: one array parameter per column, so
+/// the statement text and its plan do not depend on the row count, and a custom plan of it costs
+/// nothing (a `VALUES` list of 800 parameters is planned afresh on every execution).
+fn push_rows(query: &mut sqlx::QueryBuilder<Db>, columns: Vec<crate::store::rows::Column>) {
+    use crate::store::rows::Column;
+    let names: Vec<String> = (0..columns.len()).map(|i| format!("c{i}")).collect();
+    let select: Vec<String> = columns
+        .iter()
+        .zip(&names)
+        .map(|(column, name)| match column {
+            Column::Json(_) => format!("{name}::jsonb"),
+            _ => name.clone(),
+        })
+        .collect();
+    query.push(format!("SELECT {} FROM unnest(", select.join(", ")));
+    for (i, column) in columns.into_iter().enumerate() {
+        if i > 0 {
+            query.push(", ");
+        }
+        match column {
+            Column::Text(v) => query.push_bind(v).push("::text[]"),
+            Column::Json(v) => query.push_bind(v).push("::text[]"),
+            Column::Int(v) => query.push_bind(v).push("::int8[]"),
+            Column::Bool(v) => query.push_bind(v).push("::bool[]"),
+            Column::Time(v) => query.push_bind(v).push("::timestamptz[]"),
+        };
+    }
+    query.push(format!(") AS t({})", names.join(", ")));
+}
+
 mod service_desk {
     use super::*;
     include!("service_desk_queries.rs");

@@ -80,6 +80,51 @@ fn push_in(query: &mut sqlx::QueryBuilder<Db>, values: impl Iterator<Item = Stri
     query.push(")");
 }
 
+/// Rows per bulk insert statement: about 900 parameters.
+fn rows_per_insert(columns: usize) -> usize {
+    (900 / columns.max(1)).max(1)
+}
+
+/// `VALUES (?, ?, …), …`: one parameter per value.
+fn push_rows(query: &mut sqlx::QueryBuilder<Db>, columns: Vec<crate::store::rows::Column>) {
+    use crate::store::rows::{Column, row_count};
+    enum Cells {
+        Text(std::vec::IntoIter<Option<String>>),
+        Int(std::vec::IntoIter<Option<i64>>),
+        Bool(std::vec::IntoIter<bool>),
+        Time(std::vec::IntoIter<chrono::DateTime<chrono::Utc>>),
+    }
+    let rows = row_count(&columns);
+    let mut cells: Vec<Cells> = columns
+        .into_iter()
+        .map(|column| match column {
+            Column::Text(v) => Cells::Text(v.into_iter()),
+            Column::Json(v) => Cells::Text(v.into_iter().map(Some).collect::<Vec<_>>().into_iter()),
+            Column::Int(v) => Cells::Int(v.into_iter()),
+            Column::Bool(v) => Cells::Bool(v.into_iter()),
+            Column::Time(v) => Cells::Time(v.into_iter()),
+        })
+        .collect();
+    query.push("VALUES ");
+    for row in 0..rows {
+        if row > 0 {
+            query.push(", ");
+        }
+        query.push("(");
+        let mut values = query.separated(", ");
+        for cell in &mut cells {
+            // Every column holds `rows` values (checked above).
+            match cell {
+                Cells::Text(v) => values.push_bind(v.next().flatten()),
+                Cells::Int(v) => values.push_bind(v.next().flatten()),
+                Cells::Bool(v) => values.push_bind(v.next()),
+                Cells::Time(v) => values.push_bind(v.next()),
+            };
+        }
+        query.push(")");
+    }
+}
+
 mod service_desk {
     use super::*;
     include!("service_desk_queries.rs");

@@ -445,20 +445,32 @@ impl Syncer {
         };
 
         // Pass 1: everything except deactivations; those people stay pending.
+        // Large runs refresh the planner's statistics as the tables grow (PostgreSQL), on another
+        // connection beside the batch being written, so the writes never wait for them.
         let large = report.users.objects > STATISTICS_EVERY;
-        if large {
-            self.store.refresh_statistics().await?;
-        }
+        let statistics = |due: bool| async move {
+            if due {
+                self.store.refresh_statistics().await
+            } else {
+                Ok(())
+            }
+        };
         let mut held: Vec<(MirrorUser, Notification)> = Vec::new();
         let mut evaluated = 0;
         let mut next_statistics = STATISTICS_EVERY;
+        let (refreshed, first) = tokio::join!(statistics(large), batch.next_pending(""));
+        refreshed?;
         // The next batch is loaded while this one is evaluated and written: different people,
         // so neither sees the other's writes half-done.
-        let mut upcoming = batch.next_pending("").await?;
+        let mut upcoming = first?;
         while let Some(last) = upcoming.persons.last() {
             let after = last.0.entra_id.clone();
             let mut keep = |e: &Evaluation| !e.deactivates;
-            let (ran, next) = tokio::join!(
+            let due = large && evaluated >= next_statistics;
+            if due {
+                next_statistics *= 2;
+            }
+            let (ran, next, refreshed) = tokio::join!(
                 batch.run(
                     upcoming,
                     &rules,
@@ -468,15 +480,13 @@ impl Syncer {
                     false,
                     report,
                 ),
-                batch.next_pending(&after)
+                batch.next_pending(&after),
+                statistics(due)
             );
             let (done, deferred) = ran?;
             upcoming = next?;
+            refreshed?;
             evaluated += done;
-            if large && evaluated >= next_statistics {
-                self.store.refresh_statistics().await?;
-                next_statistics *= 2;
-            }
             held.extend(deferred);
             Progress::tell(request.progress.as_ref(), Step::Evaluated(evaluated));
         }

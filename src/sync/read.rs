@@ -13,7 +13,7 @@ use crate::config::{ConnectionSettings, DeltaMethod};
 use crate::graph::batch::BatchRequest;
 use crate::graph::{GraphClient, GraphError, odata};
 use crate::mirror::{self, GroupDelta, MirrorUser, Notification};
-use crate::store::{DeltaState, StoreError};
+use crate::store::{DeltaState, MemberMarks, StoreError};
 
 /// Why reading failed.
 #[derive(Debug, thiserror::Error)]
@@ -440,7 +440,7 @@ async fn read_group_chain(
                 round_initial: initial,
             };
             let (committed, next) = tokio::join!(
-                sink.groups_page(&reset, &groups, &checkpoint),
+                sink.groups_page(&reset, &groups, MemberMarks::Changed, &checkpoint),
                 pages.next_page()
             );
             committed?;
@@ -484,7 +484,8 @@ async fn read_chain_by_group(
         return Ok(false);
     };
     // No link while the groups are read.
-    sink.groups_page(&[], &[], &checkpoint).await?;
+    sink.groups_page(&[], &[], MemberMarks::Changed, &checkpoint)
+        .await?;
     let reads = ids.iter().map(|id| {
         let checkpoint = &checkpoint;
         async move {
@@ -507,7 +508,7 @@ async fn read_chain_by_group(
                     continue;
                 }
                 let (committed, next) = tokio::join!(
-                    sink.groups_page(&reset, &groups, checkpoint),
+                    sink.groups_page(&reset, &groups, MemberMarks::Later, checkpoint),
                     pages.next_page()
                 );
                 committed?;
@@ -525,8 +526,10 @@ async fn read_chain_by_group(
         report.objects += read.objects;
     }
     drop(reads);
+    // The members are marked once, with the link that completes the round.
     checkpoint.delta_link = Some(latest);
-    sink.groups_page(&[], &[], &checkpoint).await?;
+    let groups: Vec<String> = ids.iter().map(|id| (*id).clone()).collect();
+    sink.group_members_marked(&groups, &checkpoint).await?;
     report.initial = true;
     Ok(true)
 }

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::mirror::{GroupDelta, MirrorUser, Notification, Removal};
-use crate::store::{DeltaState, MirrorScope, Store, StoreError};
+use crate::store::{DeltaState, MemberMarks, MirrorScope, Store, StoreError};
 
 /// The mirror as a run reads and writes it.
 #[async_trait]
@@ -31,6 +31,13 @@ pub trait Sink: Send + Sync {
         &self,
         reset: &[String],
         groups: &[GroupDelta],
+        marks: MemberMarks,
+        checkpoint: &DeltaState,
+    ) -> Result<(), StoreError>;
+    /// Every member of `groups` marked pending, with the chain's checkpoint.
+    async fn group_members_marked(
+        &self,
+        groups: &[String],
         checkpoint: &DeltaState,
     ) -> Result<(), StoreError>;
     /// Every group-in-group membership.
@@ -89,10 +96,20 @@ impl Sink for StoreSink {
         &self,
         reset: &[String],
         groups: &[GroupDelta],
+        marks: MemberMarks,
         checkpoint: &DeltaState,
     ) -> Result<(), StoreError> {
         self.store
-            .commit_groups_page(&self.connection, reset, groups, checkpoint, self.now)
+            .commit_groups_page(&self.connection, reset, groups, marks, checkpoint, self.now)
+            .await
+    }
+    async fn group_members_marked(
+        &self,
+        groups: &[String],
+        checkpoint: &DeltaState,
+    ) -> Result<(), StoreError> {
+        self.store
+            .mark_group_members(&self.connection, groups, checkpoint, self.now)
             .await
     }
     async fn memberships_for(
@@ -268,6 +285,7 @@ impl Sink for MemorySink {
         &self,
         reset: &[String],
         groups: &[GroupDelta],
+        _: MemberMarks,
         _: &DeltaState,
     ) -> Result<(), StoreError> {
         self.load_memberships().await?;
@@ -292,6 +310,11 @@ impl Sink for MemorySink {
             }
             memberships.retain(|(g, m, _)| g != &group.id || !group.removed_members.contains(m));
         }
+        Ok(())
+    }
+    async fn group_members_marked(&self, _: &[String], _: &DeltaState) -> Result<(), StoreError> {
+        // A dry run does not mark on membership changes (it evaluates what the users read
+        // changed, or everyone), so there is nothing to keep.
         Ok(())
     }
     async fn memberships_for(
