@@ -435,3 +435,138 @@ async fn the_store_story_holds_on_every_backend() {
         db.cleanup().await;
     }
 }
+
+/// A group-by-group initial read commits memberships without marking anyone
+/// (`MemberMarks::Later`), then marks every present member of the chain's groups, members of
+/// member groups included, with the link that completes the round.
+#[tokio::test]
+async fn a_group_by_group_read_marks_the_chain_members_once_with_its_link() {
+    use entra_sync::mirror::{GroupDelta, MirrorUser};
+
+    let now = Utc.with_ymd_and_hms(2026, 11, 27, 9, 0, 0).unwrap();
+    for db in backends().await {
+        let store = entra_sync::store::connect(&db.url, 2)
+            .await
+            .expect("the database opens");
+        store.migrate().await.expect("migrations");
+        store
+            .ensure_connections(
+                &[ConnectionRow {
+                    id: "contoso".into(),
+                    name: "Contoso".into(),
+                    tenant_id: "6f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b".into(),
+                    client_id: "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d".into(),
+                }],
+                now,
+            )
+            .await
+            .expect("ensure connections");
+        let state = |link: Option<&str>| DeltaState {
+            connection_id: "contoso".into(),
+            chain: "groups:0".into(),
+            fingerprint: "f".into(),
+            delta_link: link.map(str::to_owned),
+            next_link: None,
+            round_id: Some(1),
+            round_initial: true,
+        };
+        // Five people in the mirror, none of them pending; "erin" has left Entra.
+        let people: Vec<_> = ["ann", "bob", "cat", "dan", "erin"]
+            .into_iter()
+            .map(|id| {
+                let user = MirrorUser {
+                    entra_id: id.into(),
+                    attributes: serde_json::Map::new(),
+                    removed: (id == "erin").then_some(entra_sync::mirror::Removal::Deleted),
+                };
+                (user, None)
+            })
+            .collect();
+        let users = DeltaState {
+            chain: "users".into(),
+            ..state(None)
+        };
+        store
+            .commit_users_page("contoso", 1, &people, &users, now)
+            .await
+            .expect("users");
+        let pending = || async {
+            store
+                .mirror_page("contoso", "", 100, MirrorScope::Pending)
+                .await
+                .expect("pending")
+                .into_iter()
+                .map(|(u, _)| u.entra_id)
+                .collect::<Vec<_>>()
+        };
+        assert!(pending().await.is_empty());
+
+        // g1 holds ann, erin and the group g2; g2 holds bob; g3 (another chain) holds dan.
+        let group = |id: &str, added: &[(&str, &'static str)]| GroupDelta {
+            id: id.into(),
+            display_name: Some(id.to_uppercase()),
+            removed: false,
+            added: added.iter().map(|(m, k)| ((*m).to_owned(), *k)).collect(),
+            removed_members: Default::default(),
+        };
+        let groups = [
+            group("g1", &[("ann", "user"), ("erin", "user"), ("g2", "group")]),
+            group("g2", &[("bob", "user")]),
+            group("g3", &[("dan", "user")]),
+        ];
+        for g in &groups {
+            store
+                .commit_groups_page(
+                    "contoso",
+                    std::slice::from_ref(&g.id),
+                    std::slice::from_ref(g),
+                    MemberMarks::Later,
+                    &state(None),
+                    now,
+                )
+                .await
+                .expect("a group's page");
+        }
+        assert!(
+            pending().await.is_empty(),
+            "no marks before the chain is in"
+        );
+        assert_eq!(
+            store
+                .memberships("contoso")
+                .await
+                .expect("memberships")
+                .len(),
+            5
+        );
+
+        store
+            .mark_group_members("contoso", &["g1".to_owned()], &state(Some("link")), now)
+            .await
+            .expect("the chain's marks");
+        // ann directly, bob through g2; not erin (gone), not cat (in no group), not dan (g3).
+        assert_eq!(pending().await, ["ann", "bob"]);
+        let saved = store
+            .delta_state("contoso", "groups:0")
+            .await
+            .expect("state")
+            .expect("saved");
+        assert_eq!(saved.delta_link.as_deref(), Some("link"));
+
+        // The same page with `Changed` marks its new members at once.
+        store
+            .commit_groups_page(
+                "contoso",
+                &[],
+                &[group("g3", &[("cat", "user")])],
+                MemberMarks::Changed,
+                &state(Some("link")),
+                now,
+            )
+            .await
+            .expect("a delta page");
+        assert_eq!(pending().await, ["ann", "bob", "cat"]);
+        drop(store);
+        db.cleanup().await;
+    }
+}

@@ -1193,3 +1193,95 @@ async fn a_remap_writes_and_logs_only_the_people_the_new_mapping_changes() {
         db.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn a_newly_mapped_group_is_read_group_by_group_and_its_members_are_evaluated() {
+    let running = start(EmulatorConfig {
+        users: 150,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    for db in backends().await {
+        let f = fixture(&running, &db, "").await;
+        f.run(RunKind::Full).await;
+
+        // "Senior Staff" now follows the helpdesk group, which no chain read before. The users
+        // chain has nothing new, so only the groups read can put anyone up for evaluation.
+        let original = sync_config(&running, &db.url, "");
+        let text = original.replacen(
+            &format!(
+                "group = \"{}\", role = \"Senior Staff\"",
+                well_known::SENIORS
+            ),
+            &format!(
+                "group = \"{}\", role = \"Senior Staff\"",
+                well_known::HELPDESK_USERS
+            ),
+            1,
+        );
+        assert_ne!(text, original, "the role mapping was edited");
+        let changed = settings(&text, &Environment::default(), std::path::Path::new("."));
+        let report = f
+            .syncer
+            .run(
+                &changed.connections[0],
+                &request(RunKind::Delta, Mode::Apply),
+            )
+            .await
+            .expect("the delta run");
+        assert_eq!(report.error, None);
+        assert!(!report.users.initial, "{:?}", report.users);
+        assert!(report.groups.initial, "{:?}", report.groups);
+        assert!(
+            report
+                .groups
+                .restarted
+                .iter()
+                .any(|r| r.contains("tracked groups changed")),
+            "{:?}",
+            report.groups.restarted
+        );
+
+        // Exactly the helpdesk group's present members hold the role now.
+        let names = f.store.mirror_groups("contoso").await.expect("groups");
+        let id_of = |name: &str| {
+            names
+                .iter()
+                .find(|(_, n)| n.as_str() == name)
+                .map(|(id, _)| id.clone())
+                .expect("the group is mirrored")
+        };
+        let helpdesk = id_of(well_known::HELPDESK_USERS);
+        let members: BTreeSet<String> = f
+            .store
+            .memberships("contoso")
+            .await
+            .expect("memberships")
+            .into_iter()
+            .filter(|(g, _, _)| *g == helpdesk)
+            .map(|(_, m, _)| m)
+            .collect();
+        let people = f.store.people("contoso").await.expect("people");
+        let seniors: BTreeSet<String> = people
+            .users
+            .iter()
+            .filter(|(_, u)| u.roles.contains_key("Senior Staff"))
+            .map(|(id, _)| id.clone())
+            .collect();
+        let present: BTreeSet<String> = members
+            .into_iter()
+            .filter(|m| people.users.contains_key(m))
+            .collect();
+        assert!(!present.is_empty());
+        assert_eq!(seniors, present);
+        // Each of them was evaluated and logged in this run.
+        let logged: BTreeSet<String> = log_for(&f.store, report.run_id)
+            .await
+            .into_iter()
+            .filter_map(|r| r.entra_id)
+            .collect();
+        assert!(present.is_subset(&logged), "{present:?} vs {logged:?}");
+        drop(f);
+        db.cleanup().await;
+    }
+}
