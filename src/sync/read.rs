@@ -168,67 +168,67 @@ pub async fn read_users(
             };
             report.pages += 1;
             report.objects += page.value.len() as u64;
-            let ids: Vec<String> = page
-                .value
-                .iter()
-                .filter_map(|o| o.get("id").and_then(Value::as_str))
-                .filter(|id| !merged.contains_key(*id))
-                .map(str::to_owned)
-                .collect();
-            let stored: BTreeMap<String, MirrorUser> = sink
-                .stored(&ids)
-                .await?
-                .into_iter()
-                .map(|u| (u.entra_id.clone(), u))
-                .collect();
-            for object in &page.value {
-                let Some(id) = object.get("id").and_then(Value::as_str) else {
-                    warn!(connection = %connection.id, "A users/delta object without an id was skipped.");
-                    continue;
-                };
-                let earlier = merged.remove(id);
-                let previous = earlier.as_ref().map(|(u, _)| u).or_else(|| stored.get(id));
-                match mirror::merge_user(previous, object, initial) {
-                    Some(m) => {
-                        let licences = "assignedLicenses";
-                        report.licences_changed |= previous
-                            .and_then(|u| u.attributes.get(licences))
-                            != m.user.attributes.get(licences);
-                        let notification = earlier.and_then(|(_, n)| n).max(m.notification);
-                        merged.insert(id.to_owned(), (m.user, notification));
-                    }
-                    None => {
-                        if let Some(earlier) = earlier {
-                            merged.insert(id.to_owned(), earlier);
+            // The next page is fetched while this one is merged (and committed); the checkpoint
+            // names it, so a crash in between resumes from it.
+            let position = pages.position().map(|u| u.to_string());
+            let merge = async {
+                let ids: Vec<String> = page
+                    .value
+                    .iter()
+                    .filter_map(|o| o.get("id").and_then(Value::as_str))
+                    .filter(|id| !merged.contains_key(*id))
+                    .map(str::to_owned)
+                    .collect();
+                let stored: BTreeMap<String, MirrorUser> = sink
+                    .stored(&ids)
+                    .await?
+                    .into_iter()
+                    .map(|u| (u.entra_id.clone(), u))
+                    .collect();
+                for object in &page.value {
+                    let Some(id) = object.get("id").and_then(Value::as_str) else {
+                        warn!(connection = %connection.id, "A users/delta object without an id was skipped.");
+                        continue;
+                    };
+                    let earlier = merged.remove(id);
+                    let previous = earlier.as_ref().map(|(u, _)| u).or_else(|| stored.get(id));
+                    match mirror::merge_user(previous, object, initial) {
+                        Some(m) => {
+                            let licences = "assignedLicenses";
+                            report.licences_changed |= previous
+                                .and_then(|u| u.attributes.get(licences))
+                                != m.user.attributes.get(licences);
+                            let notification = earlier.and_then(|(_, n)| n).max(m.notification);
+                            merged.insert(id.to_owned(), (m.user, notification));
+                        }
+                        None => {
+                            if let Some(earlier) = earlier {
+                                merged.insert(id.to_owned(), earlier);
+                            }
                         }
                     }
                 }
-            }
-            if merged.len() < USERS_PER_COMMIT && pages.position().is_some() {
-                fetched = pages.next_page().await;
-                continue;
-            }
-            let checkpoint = DeltaState {
-                connection_id: connection.id.to_string(),
-                chain: "users".to_owned(),
-                fingerprint: print.clone(),
-                // Only the round's last page carries the next round's link; until then the
-                // checkpoint is `next_link`, so a half-read round never looks complete.
-                delta_link: page.delta_link.clone(),
-                next_link: pages.position().map(|u| u.to_string()),
-                round_id: Some(round),
-                round_initial: initial,
+                if merged.len() < USERS_PER_COMMIT && position.is_some() {
+                    return Ok::<_, StoreError>(false);
+                }
+                let checkpoint = DeltaState {
+                    connection_id: connection.id.to_string(),
+                    chain: "users".to_owned(),
+                    fingerprint: print.clone(),
+                    // Only the round's last page carries the next round's link; until then the
+                    // checkpoint is `next_link`, so a half-read round never looks complete.
+                    delta_link: page.delta_link.clone(),
+                    next_link: position.clone(),
+                    round_id: Some(round),
+                    round_initial: initial,
+                };
+                let people: Vec<_> = std::mem::take(&mut merged).into_values().collect();
+                sink.users_page(round, &people, &checkpoint).await?;
+                Ok(true)
             };
-            let people: Vec<_> = std::mem::take(&mut merged).into_values().collect();
-            // The next page is fetched while this one commits; the checkpoint already names it,
-            // so a crash in between resumes from it.
-            let (committed, next) = tokio::join!(
-                sink.users_page(round, &people, &checkpoint),
-                pages.next_page()
-            );
-            committed?;
+            let (merged_page, next) = tokio::join!(merge, pages.next_page());
             fetched = next;
-            if let Some(p) = progress {
+            if merged_page? && let Some(p) = progress {
                 (p.0)(super::Step::Read(report.objects));
             }
         }
@@ -454,7 +454,7 @@ async fn read_group_chain(
 }
 
 /// Group reads in flight at once during an initial round read group by group.
-const GROUP_READS: usize = 8;
+const GROUP_READS: usize = 4;
 
 /// A fresh initial round of a groups chain, read group by group and concurrently (BRIEF §4.1):
 /// first the chain's `$deltatoken=latest` link, so the next round reports whatever changes while
