@@ -42,7 +42,7 @@ use crate::store::{
 pub const BATCH: u32 = 500;
 
 /// During large runs, database statistics are refreshed after this many people, then each time
-/// the number evaluated doubles (the tables' shape settles as they grow).
+/// the number evaluated grows fourfold (the tables' shape settles as they grow).
 const STATISTICS_EVERY: u64 = 10_000;
 
 /// Whether a run writes.
@@ -468,7 +468,7 @@ impl Syncer {
             let mut keep = |e: &Evaluation| !e.deactivates;
             let due = large && evaluated >= next_statistics;
             if due {
-                next_statistics *= 2;
+                next_statistics *= 4;
             }
             let (ran, next, refreshed) = tokio::join!(
                 batch.run(
