@@ -6,6 +6,7 @@ mod config_corpus;
 mod crash;
 mod emulator;
 mod graph_client;
+mod initial_read;
 mod migrate;
 mod secrets;
 mod snapshot;
