@@ -35,7 +35,8 @@ use crate::config::ConnectionSettings;
 use crate::graph::GraphClient;
 use crate::mirror::{MirrorUser, Notification};
 use crate::store::{
-    ApplyBatch, InboundRow, Licence, People, RunEnd, RunKind, RunStatus, Store, StoreError,
+    Applied, ApplyBatch, InboundRow, Licence, People, RecordWrite, RunEnd, RunKind, RunStatus,
+    Store, StoreError,
 };
 
 /// People evaluated (and written) per transaction.
@@ -458,36 +459,50 @@ impl Syncer {
         let mut held: Vec<(MirrorUser, Notification)> = Vec::new();
         let mut evaluated = 0;
         let mut next_statistics = STATISTICS_EVERY;
+        let mut keep = |e: &Evaluation| !e.deactivates;
         let (refreshed, first) = tokio::join!(statistics(large), batch.next_pending(""));
         refreshed?;
-        // The next batch is loaded while this one is evaluated and written: different people,
-        // so neither sees the other's writes half-done.
-        let mut upcoming = first?;
-        while let Some(last) = upcoming.persons.last() {
-            let after = last.0.entra_id.clone();
-            let mut keep = |e: &Evaluation| !e.deactivates;
+        let mut staged = batch.stage_some(
+            first?,
+            &rules,
+            &mut directory,
+            &mut candidates,
+            &mut keep,
+            report,
+        );
+        // While a batch is written, the next one is loaded and evaluated: different people, and
+        // what the written batch creates or adopts is already known from its evaluation.
+        while let Some(Staged {
+            writes,
+            done,
+            others,
+            last,
+        }) = staged.take()
+        {
+            evaluated += done;
+            held.extend(others);
             let due = large && evaluated >= next_statistics;
             if due {
                 next_statistics *= 4;
             }
-            let (ran, next, refreshed) = tokio::join!(
-                batch.run(
-                    upcoming,
-                    &rules,
-                    &mut directory,
-                    &mut candidates,
-                    &mut keep,
-                    false,
-                    report,
-                ),
-                batch.next_pending(&after),
+            let (written, next, refreshed) = tokio::join!(
+                batch.write(writes),
+                async {
+                    let loaded = batch.next_pending(&last).await?;
+                    Ok::<_, RunFailure>(batch.stage_some(
+                        loaded,
+                        &rules,
+                        &mut directory,
+                        &mut candidates,
+                        &mut keep,
+                        report,
+                    ))
+                },
                 statistics(due)
             );
-            let (done, deferred) = ran?;
-            upcoming = next?;
+            self.record_applied(id, written?, report);
+            staged = next?;
             refreshed?;
-            evaluated += done;
-            held.extend(deferred);
             Progress::tell(request.progress.as_ref(), Step::Evaluated(evaluated));
         }
 
@@ -512,19 +527,18 @@ impl Syncer {
             report.held_back = held.len() as u64;
         }
         for chunk in held.chunks(BATCH as usize) {
-            let mut keep = |_: &Evaluation| true;
             let loaded = batch.load(chunk.to_vec()).await?;
-            batch
-                .run(
-                    loaded,
-                    &rules,
-                    &mut directory,
-                    &mut candidates,
-                    &mut keep,
-                    quarantine,
-                    report,
-                )
-                .await?;
+            let staged = batch.stage(
+                loaded,
+                &rules,
+                &mut directory,
+                &mut candidates,
+                &mut |_| true,
+                quarantine,
+                report,
+            );
+            let written = batch.write(staged.writes).await?;
+            self.record_applied(id, written, report);
         }
         Ok(if quarantine {
             RunStatus::Quarantined
@@ -533,8 +547,12 @@ impl Syncer {
         })
     }
 
+    /// Turns a batch's evaluations into its writes and log rows, and updates what later batches
+    /// evaluate against: new sites, agents the batch creates or adopts (line managers resolve to
+    /// them), records it adopts (no longer candidates for anyone else). `None` when nothing is
+    /// written (a dry run, whose log rows go into the report, or no run row).
     #[allow(clippy::too_many_arguments)]
-    async fn write(
+    fn stage_writes(
         &self,
         connection: &str,
         run_id: Option<i64>,
@@ -545,7 +563,7 @@ impl Syncer {
         people: &mut crate::store::People,
         directory: &mut RunDirectory,
         report: &mut RunReport,
-    ) -> Result<(), RunFailure> {
+    ) -> Option<ApplyBatch> {
         let mut batch = ApplyBatch {
             connection_id: connection.to_owned(),
             ..ApplyBatch::default()
@@ -574,10 +592,36 @@ impl Syncer {
         }
         if !apply {
             report.rows.extend(batch.log);
-            return Ok(());
+            return None;
         }
-        let Some(run_id) = run_id else { return Ok(()) };
-        let applied = self.store.apply(&batch, run_id, self.clock.now()).await?;
+        run_id?;
+        let mut adopted_users = BTreeSet::new();
+        let mut adopted_agents = BTreeSet::new();
+        for person in &batch.people {
+            if let Some((RecordWrite::Adopt(id), _)) = &person.user {
+                adopted_users.insert(*id);
+            }
+            match &person.agent {
+                Some((RecordWrite::Adopt(id), _)) => {
+                    adopted_agents.insert(*id);
+                    directory.add_agent(&person.entra_id);
+                }
+                Some((RecordWrite::Create(_), _)) => directory.add_agent(&person.entra_id),
+                _ => {}
+            }
+        }
+        people
+            .unlinked_users
+            .retain(|u| !adopted_users.contains(&u.id));
+        people
+            .unlinked_agents
+            .retain(|(a, _)| !adopted_agents.contains(&a.id));
+        Some(batch)
+    }
+
+    /// What a written batch reports: the open tickets it unassigned.
+    fn record_applied(&self, connection: &str, applied: Option<Applied>, report: &mut RunReport) {
+        let Some(applied) = applied else { return };
         for (ticket, agent) in &applied.unassigned_tickets {
             info!(connection, ticket, agent = %agent, "Unassigned an open ticket of an agent the sync made inactive.");
         }
@@ -587,20 +631,6 @@ impl Syncer {
                 .entry("tickets_unassigned".to_owned())
                 .or_default() += applied.unassigned_tickets.len() as u64;
         }
-        // Later batches plan against what this one created: new agents resolve as line
-        // managers, and adopted records are no longer candidates for anyone else.
-        for entra_id in applied.agents.keys() {
-            directory.add_agent(entra_id);
-        }
-        let adopted_users: BTreeSet<i64> = applied.users.values().copied().collect();
-        let adopted_agents: BTreeSet<i64> = applied.agents.values().copied().collect();
-        people
-            .unlinked_users
-            .retain(|u| !adopted_users.contains(&u.id));
-        people
-            .unlinked_agents
-            .retain(|(a, _)| !adopted_agents.contains(&a.id));
-        Ok(())
     }
 }
 
@@ -622,6 +652,18 @@ struct Loaded {
     unmarked: BTreeSet<String>,
     people: People,
     memberships: Vec<(String, String, String)>,
+}
+
+/// A batch evaluated, not yet written.
+struct Staged {
+    /// What it writes (`None`: nothing).
+    writes: Option<ApplyBatch>,
+    /// People evaluated.
+    done: u64,
+    /// People `keep` turned down, for a later pass.
+    others: Vec<(MirrorUser, Notification)>,
+    /// The batch's last person (the next batch starts after them).
+    last: String,
 }
 
 impl Batch<'_> {
@@ -658,10 +700,24 @@ impl Batch<'_> {
         })
     }
 
-    /// Evaluates `loaded`; writes those `keep` accepts and returns how many, plus the others.
+    /// [`Batch::stage`] for pass 1, `None` once nobody is left.
+    fn stage_some(
+        &self,
+        loaded: Loaded,
+        rules: &Rules,
+        directory: &mut RunDirectory,
+        candidates: &mut People,
+        keep: &mut dyn FnMut(&Evaluation) -> bool,
+        report: &mut RunReport,
+    ) -> Option<Staged> {
+        (!loaded.persons.is_empty())
+            .then(|| self.stage(loaded, rules, directory, candidates, keep, false, report))
+    }
+
+    /// Evaluates `loaded` and stages the writes of those `keep` accepts; the others come back.
     /// With `quarantined`, deactivations are reported as held back and their marks stay.
     #[allow(clippy::too_many_arguments)]
-    async fn run(
+    fn stage(
         &self,
         loaded: Loaded,
         rules: &Rules,
@@ -670,14 +726,17 @@ impl Batch<'_> {
         keep: &mut dyn FnMut(&Evaluation) -> bool,
         quarantined: bool,
         report: &mut RunReport,
-    ) -> Result<(u64, Vec<(MirrorUser, Notification)>), RunFailure> {
-        let id = self.connection.id.as_str();
+    ) -> Staged {
         let Loaded {
             persons,
             unmarked,
             mut people,
             mut memberships,
         } = loaded;
+        let last = persons
+            .last()
+            .map(|(p, _)| p.entra_id.clone())
+            .unwrap_or_default();
         people.unlinked_users = std::mem::take(&mut candidates.unlinked_users);
         people.unlinked_agents = std::mem::take(&mut candidates.unlinked_agents);
         memberships.extend_from_slice(self.links);
@@ -705,24 +764,34 @@ impl Batch<'_> {
             }
         }
         let done = evaluations.len() as u64;
-        let result = self
-            .syncer
-            .write(
-                id,
-                self.run_id,
-                evaluations,
-                &unmarked,
-                rules,
-                self.apply,
-                &mut people,
-                directory,
-                report,
-            )
-            .await;
+        let writes = self.syncer.stage_writes(
+            self.connection.id.as_str(),
+            self.run_id,
+            evaluations,
+            &unmarked,
+            rules,
+            self.apply,
+            &mut people,
+            directory,
+            report,
+        );
         candidates.unlinked_users = std::mem::take(&mut people.unlinked_users);
         candidates.unlinked_agents = std::mem::take(&mut people.unlinked_agents);
-        result?;
-        Ok((done, others))
+        Staged {
+            writes,
+            done,
+            others,
+            last,
+        }
+    }
+
+    /// Writes a staged batch in one transaction.
+    async fn write(&self, writes: Option<ApplyBatch>) -> Result<Option<Applied>, RunFailure> {
+        let (Some(writes), Some(run_id)) = (writes, self.run_id) else {
+            return Ok(None);
+        };
+        let now = self.syncer.clock.now();
+        Ok(Some(self.syncer.store.apply(&writes, run_id, now).await?))
     }
 }
 
