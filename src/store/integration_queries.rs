@@ -174,7 +174,6 @@ async fn insert_log(
     rows: &[InboundRow],
     run_id: Option<i64>,
 ) -> Result<(), StoreError> {
-    // Multi-row inserts: 12 values a row, 50 rows a statement, well under every bind limit.
     for chunk in rows.chunks(rows_per_insert(12)) {
         let mut insert = sqlx::QueryBuilder::<Db>::new(
             "INSERT INTO inbound_log (run_id, connection_id, source, logged_at, entra_id, upn, target, notification, \
@@ -492,8 +491,9 @@ impl Integration for Backend {
                 .await?;
                 continue;
             }
-            // Multi-row: the members that were really new (or really gone) come back, and only
-            // those people are marked for evaluation.
+            // Bulk: the members that were really new (or really gone) come back, and only those
+            // people are marked for evaluation (new members wait for the chain's end with
+            // `MemberMarks::Later`).
             let mut nested: Vec<String> = Vec::new();
             for chunk in group.added.chunks(rows_per_insert(4)) {
                 let mut insert = sqlx::QueryBuilder::<Db>::new(
