@@ -120,6 +120,19 @@ fn member_changes(groups: &[GroupDelta]) -> usize {
         .sum()
 }
 
+/// The mirror's stored versions of `ids`, by Entra id.
+async fn stored_by_id(
+    sink: &dyn Sink,
+    ids: &[String],
+) -> Result<BTreeMap<String, MirrorUser>, StoreError> {
+    Ok(sink
+        .stored(ids)
+        .await?
+        .into_iter()
+        .map(|u| (u.entra_id.clone(), u))
+        .collect())
+}
+
 /// Reads the users chain into the sink. `full` forces a fresh initial round.
 pub async fn read_users(
     graph: &GraphClient,
@@ -179,12 +192,7 @@ pub async fn read_users(
                     .filter(|id| !merged.contains_key(*id))
                     .map(str::to_owned)
                     .collect();
-                let stored: BTreeMap<String, MirrorUser> = sink
-                    .stored(&ids)
-                    .await?
-                    .into_iter()
-                    .map(|u| (u.entra_id.clone(), u))
-                    .collect();
+                let stored = stored_by_id(sink, &ids).await?;
                 for object in &page.value {
                     let Some(id) = object.get("id").and_then(Value::as_str) else {
                         warn!(connection = %connection.id, "A users/delta object without an id was skipped.");
@@ -610,12 +618,7 @@ async fn merge_untracked(
         .iter()
         .filter_map(|o| o.get("id").and_then(Value::as_str).map(str::to_owned))
         .collect();
-    let stored: BTreeMap<String, MirrorUser> = sink
-        .stored(&ids)
-        .await?
-        .into_iter()
-        .map(|u| (u.entra_id.clone(), u))
-        .collect();
+    let stored = stored_by_id(sink, &ids).await?;
     let mut people = Vec::new();
     for object in objects {
         let Some(previous) = object

@@ -192,6 +192,28 @@ impl Fixture {
         report
     }
 
+    /// Runs `kind` with the test config edited (`from` → `to`; `from` must occur in it).
+    pub async fn run_edited(
+        &self,
+        running: &Running,
+        db_url: &str,
+        from: &str,
+        to: &str,
+        kind: RunKind,
+    ) -> RunReport {
+        let original = sync_config(running, db_url, "");
+        let text = original.replacen(from, to, 1);
+        assert_ne!(text, original, "the config holds {from:?}");
+        let changed = settings(&text, &Environment::default(), std::path::Path::new("."));
+        let report = self
+            .syncer
+            .run(&changed.connections[0], &request(kind, Mode::Apply))
+            .await
+            .expect("the run");
+        assert_eq!(report.error, None, "{report:?}");
+        report
+    }
+
     /// Every mirrored person of the connection.
     pub async fn mirror(&self) -> Vec<MirrorUser> {
         let mut all = Vec::new();
@@ -1157,23 +1179,15 @@ async fn a_remap_writes_and_logs_only_the_people_the_new_mapping_changes() {
             .map(|(id, _)| id.clone())
             .collect();
         assert!(!moved.is_empty());
-        let original = sync_config(&running, &db.url, "");
-        let text = original.replacen(
-            "site = \"Head Office\"\nuser_role",
-            "site = \"Remote\"\nuser_role",
-            1,
-        );
-        assert_ne!(text, original, "the office mapping was edited");
-        let changed = settings(&text, &Environment::default(), std::path::Path::new("."));
         let report = f
-            .syncer
-            .run(
-                &changed.connections[0],
-                &request(RunKind::Remap, Mode::Apply),
+            .run_edited(
+                &running,
+                &db.url,
+                "site = \"Head Office\"\nuser_role",
+                "site = \"Remote\"\nuser_role",
+                RunKind::Remap,
             )
-            .await
-            .expect("the remap");
-        assert_eq!(report.error, None);
+            .await;
         let rows = log_for(&f.store, report.run_id).await;
         let logged: BTreeSet<String> = rows.iter().filter_map(|r| r.entra_id.clone()).collect();
         assert_eq!(logged, moved);
@@ -1207,29 +1221,21 @@ async fn a_newly_mapped_group_is_read_group_by_group_and_its_members_are_evaluat
 
         // "Senior Staff" now follows the helpdesk group, which no chain read before. The users
         // chain has nothing new, so only the groups read can put anyone up for evaluation.
-        let original = sync_config(&running, &db.url, "");
-        let text = original.replacen(
-            &format!(
-                "group = \"{}\", role = \"Senior Staff\"",
-                well_known::SENIORS
-            ),
-            &format!(
-                "group = \"{}\", role = \"Senior Staff\"",
-                well_known::HELPDESK_USERS
-            ),
-            1,
-        );
-        assert_ne!(text, original, "the role mapping was edited");
-        let changed = settings(&text, &Environment::default(), std::path::Path::new("."));
         let report = f
-            .syncer
-            .run(
-                &changed.connections[0],
-                &request(RunKind::Delta, Mode::Apply),
+            .run_edited(
+                &running,
+                &db.url,
+                &format!(
+                    "group = \"{}\", role = \"Senior Staff\"",
+                    well_known::SENIORS
+                ),
+                &format!(
+                    "group = \"{}\", role = \"Senior Staff\"",
+                    well_known::HELPDESK_USERS
+                ),
+                RunKind::Delta,
             )
-            .await
-            .expect("the delta run");
-        assert_eq!(report.error, None);
+            .await;
         assert!(!report.users.initial, "{:?}", report.users);
         assert!(report.groups.initial, "{:?}", report.groups);
         assert!(
