@@ -33,6 +33,16 @@ fn reference() -> ReferenceSpec {
     }
 }
 
+/// The connection every story here writes under.
+fn contoso() -> ConnectionRow {
+    ConnectionRow {
+        id: "contoso".into(),
+        name: "Contoso".into(),
+        tenant_id: "6f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b".into(),
+        client_id: "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d".into(),
+    }
+}
+
 fn link(entra_id: &str) -> Option<EntraLink> {
     Some(EntraLink {
         connection_id: "contoso".into(),
@@ -120,15 +130,7 @@ async fn the_store_story_holds_on_every_backend() {
         );
 
         store
-            .ensure_connections(
-                &[ConnectionRow {
-                    id: "contoso".into(),
-                    name: "Contoso".into(),
-                    tenant_id: "6f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b".into(),
-                    client_id: "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d".into(),
-                }],
-                now,
-            )
+            .ensure_connections(&[contoso()], now)
             .await
             .expect("ensure connections");
 
@@ -450,15 +452,7 @@ async fn a_group_by_group_read_marks_the_chain_members_once_with_its_link() {
             .expect("the database opens");
         store.migrate().await.expect("migrations");
         store
-            .ensure_connections(
-                &[ConnectionRow {
-                    id: "contoso".into(),
-                    name: "Contoso".into(),
-                    tenant_id: "6f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b".into(),
-                    client_id: "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d".into(),
-                }],
-                now,
-            )
+            .ensure_connections(&[contoso()], now)
             .await
             .expect("ensure connections");
         let state = |link: Option<&str>| DeltaState {
