@@ -7,6 +7,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tracing::warn;
 
@@ -37,19 +38,73 @@ pub struct BatchItem {
     pub result: Result<Value, GraphError>,
 }
 
+/// A `$batch` answer. Bodies stay JSON text until their request's owner reads them, so a batch of
+/// full pages is never held as one parsed tree.
 #[derive(Deserialize)]
-struct BatchResponse {
-    responses: Vec<ItemResponse>,
+pub(crate) struct BatchResponse {
+    pub(crate) responses: Vec<ItemResponse>,
 }
 
 #[derive(Deserialize)]
-struct ItemResponse {
-    id: String,
+pub(crate) struct ItemResponse {
+    pub(crate) id: String,
     status: u16,
     #[serde(default)]
     headers: BTreeMap<String, String>,
     #[serde(default)]
-    body: Value,
+    body: Option<Box<RawValue>>,
+}
+
+impl ItemResponse {
+    /// The item's body text when it succeeded, else its error as a top-level request's would be
+    /// (`permission` and `what` name the request in it).
+    pub(crate) fn into_result(
+        self,
+        permission: &str,
+        what: &str,
+    ) -> Result<Option<Box<RawValue>>, GraphError> {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status.is_success() {
+            return Ok(self.body);
+        }
+        let mut headers = HeaderMap::new();
+        for (name, value) in &self.headers {
+            if let (Ok(n), Ok(v)) = (
+                HeaderName::try_from(name.as_str()),
+                HeaderValue::try_from(value.as_str()),
+            ) {
+                headers.insert(n, v);
+            }
+        }
+        let body = self.body.as_deref().map(RawValue::get).unwrap_or_default();
+        Err(error::classify(
+            status,
+            &headers,
+            body.as_bytes(),
+            permission,
+            what,
+        ))
+    }
+}
+
+/// The JSON a batch of GETs is sent as: `(id, relative url, headers)` each.
+pub(crate) fn batch_body<'a>(
+    requests: impl Iterator<Item = (&'a str, &'a str, &'a [(&'a str, &'a str)])>,
+) -> Value {
+    let requests: Vec<Value> = requests
+        .map(|(id, url, headers)| {
+            let mut request = json!({"id": id, "method": "GET", "url": url});
+            if !headers.is_empty() {
+                request["headers"] = headers
+                    .iter()
+                    .map(|(name, value)| ((*name).to_owned(), json!(value)))
+                    .collect::<serde_json::Map<_, _>>()
+                    .into();
+            }
+            request
+        })
+        .collect();
+    json!({ "requests": requests })
 }
 
 impl GraphClient {
@@ -66,27 +121,37 @@ impl GraphClient {
             // The batches of one round are independent: they go out together (a few at a time)
             // and are read back in order.
             let chunks: Vec<&[&BatchRequest]> = pending.chunks(MAX_BATCH).collect();
-            let responses: Vec<Value> = stream::iter(chunks.iter().map(|chunk| {
-                let body = json!({
-                    "requests": chunk.iter().map(|r| json!({"id": r.id, "method": "GET", "url": r.url})).collect::<Vec<_>>()
-                });
+            let responses: Vec<BatchResponse> = stream::iter(chunks.iter().map(|chunk| {
+                let body = batch_body(
+                    chunk
+                        .iter()
+                        .map(|r| (r.id.as_str(), r.url.as_str(), &[][..])),
+                );
                 let url = &url;
-                async move { self.post(url, &body).await }
+                async move {
+                    self.post_parsed(url, &body, |bytes| serde_json::from_slice(bytes))
+                        .await
+                }
             }))
             .buffered(CONCURRENT_BATCHES)
             .try_collect()
             .await?;
             for (chunk, response) in chunks.into_iter().zip(responses) {
-                let response: BatchResponse =
-                    serde_json::from_value(response).map_err(|e| GraphError::InvalidResponse {
-                        url: url.to_string(),
-                        message: format!("not a $batch response: {e}"),
-                    })?;
                 for item in response.responses {
                     let Some(request) = chunk.iter().find(|r| r.id == item.id) else {
                         continue;
                     };
-                    let outcome = item_result(&item);
+                    let id = item.id.clone();
+                    let what = format!("batch item {id}");
+                    let outcome = item.into_result("", &what).and_then(|body| match body {
+                        Some(body) => serde_json::from_str(body.get()).map_err(|e| {
+                            GraphError::InvalidResponse {
+                                url: url.to_string(),
+                                message: format!("batch item {id}: the body is not JSON: {e}"),
+                            }
+                        }),
+                        None => Ok(Value::Null),
+                    });
                     if let Err(e) = &outcome
                         && let Some(delay) = error::retry_delay(e, retry, &self.policy)
                     {
@@ -94,7 +159,7 @@ impl GraphClient {
                         again.push(*request);
                         continue;
                     }
-                    results.insert(item.id, outcome);
+                    results.insert(id, outcome);
                 }
                 for request in chunk {
                     if !results.contains_key(&request.id)
@@ -134,28 +199,4 @@ impl GraphClient {
             })
             .collect())
     }
-}
-
-fn item_result(item: &ItemResponse) -> Result<Value, GraphError> {
-    let status = StatusCode::from_u16(item.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    if status.is_success() {
-        return Ok(item.body.clone());
-    }
-    let mut headers = HeaderMap::new();
-    for (name, value) in &item.headers {
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::try_from(name.as_str()),
-            HeaderValue::try_from(value.as_str()),
-        ) {
-            headers.insert(n, v);
-        }
-    }
-    let body = serde_json::to_vec(&item.body).unwrap_or_default();
-    Err(error::classify(
-        status,
-        &headers,
-        &body,
-        "",
-        &format!("batch item {}", item.id),
-    ))
 }

@@ -9,6 +9,7 @@
 //! - [`permissions`]: what each request needs, and the `check --online` verdict.
 
 pub mod batch;
+mod batcher;
 pub mod error;
 pub mod odata;
 pub mod pages;
@@ -25,7 +26,7 @@ use tracing::{debug, warn};
 use url::Url;
 
 pub use error::{GraphError, RetryPolicy};
-pub use pages::{Page, Pages};
+pub use pages::{Page, Pages, ReadAhead};
 
 use crate::auth::TokenSource;
 
@@ -64,6 +65,9 @@ impl RequestStats {
     }
 }
 
+/// The header every page request carries: Graph's largest page.
+const PREFER_PAGE_SIZE: (&str, &str) = ("Prefer", "odata.maxpagesize=999");
+
 /// One connection's Graph client.
 #[derive(Debug, Clone)]
 pub struct GraphClient {
@@ -73,6 +77,8 @@ pub struct GraphClient {
     policy: RetryPolicy,
     stats: Arc<RequestStats>,
     connection: String,
+    /// Set by [`with_page_batching`](Self::with_page_batching).
+    batcher: Option<Arc<batcher::PageBatcher>>,
 }
 
 /// An HTTP client with the daemon's timeouts. `timeout` bounds one request; `None` disables it
@@ -110,7 +116,25 @@ impl GraphClient {
             policy,
             stats: Arc::default(),
             connection: connection.to_owned(),
+            batcher: None,
         }
+    }
+
+    /// A client whose page cursors send their requests through one page batcher: the pages that
+    /// cursors ask for at the same moment travel together in a `$batch` (see [`batcher`]). Other
+    /// requests go as before. Must be called inside a Tokio runtime.
+    pub fn with_page_batching(&self) -> GraphClient {
+        let mut plain = self.clone();
+        plain.batcher = None;
+        GraphClient {
+            batcher: Some(Arc::new(batcher::PageBatcher::start(plain))),
+            ..self.clone()
+        }
+    }
+
+    /// Whether page cursors go through a page batcher.
+    pub fn batches_pages(&self) -> bool {
+        self.batcher.is_some()
     }
 
     /// The request counters.
@@ -154,35 +178,62 @@ impl GraphClient {
 
     /// GET a JSON document.
     pub async fn get(&self, url: &Url) -> Result<Value, GraphError> {
-        self.send(Method::GET, url, None, &[]).await
+        self.send(Method::GET, url, None, &[], json_body).await
     }
 
     /// GET one page of a collection or delta round.
     pub async fn page(&self, url: &Url) -> Result<Page, GraphError> {
-        let headers = [("Prefer", "odata.maxpagesize=999")];
-        let body = self.send(Method::GET, url, None, &headers).await?;
+        let headers = [PREFER_PAGE_SIZE];
+        let body = self
+            .send(Method::GET, url, None, &headers, json_body)
+            .await?;
         Page::from_json(body, url)
     }
 
-    /// A cursor over the pages starting at `first`.
+    /// GET one page, its objects left as JSON text.
+    pub(crate) async fn raw_page(&self, url: &Url) -> Result<pages::RawPage, GraphError> {
+        let headers = [PREFER_PAGE_SIZE];
+        let body = self
+            .send(Method::GET, url, None, &headers, |bytes| {
+                serde_json::from_slice(bytes)
+            })
+            .await?;
+        pages::RawPage::new(body, url)
+    }
+
+    /// A cursor over the pages starting at `first`. With [page batching](Self::with_page_batching)
+    /// its pages travel in `$batch` requests.
     pub fn pages(&self, first: Url) -> Pages {
         Pages::new(self.clone(), first)
     }
 
     /// POST a JSON body.
     pub async fn post(&self, url: &Url, body: &Value) -> Result<Value, GraphError> {
-        self.send(Method::POST, url, Some(body), &[]).await
+        self.post_parsed(url, body, json_body).await
+    }
+
+    /// POST a JSON body and read the answer with `parse`; an answer it rejects counts as a garbled
+    /// (transient) response and the request is retried.
+    pub(crate) async fn post_parsed<T>(
+        &self,
+        url: &Url,
+        body: &Value,
+        parse: impl Fn(&[u8]) -> Result<T, serde_json::Error>,
+    ) -> Result<T, GraphError> {
+        self.send(Method::POST, url, Some(body), &[], parse).await
     }
 
     /// One request with retries: `Retry-After` honoured, jittered back-off on transient errors,
-    /// one token refresh on 401, all bounded by the policy.
-    async fn send(
+    /// one token refresh on 401, all bounded by the policy. A body `parse` rejects is treated as
+    /// transient: a cut-off or garbled answer usually comes back whole the next time.
+    async fn send<T>(
         &self,
         method: Method,
         url: &Url,
         body: Option<&Value>,
         headers: &[(&str, &str)],
-    ) -> Result<Value, GraphError> {
+        parse: impl Fn(&[u8]) -> Result<T, serde_json::Error>,
+    ) -> Result<T, GraphError> {
         let endpoint = endpoint_label(&method, url, &self.base);
         let (permission, what) = permissions::required(&method, url);
         let mut retry = 0;
@@ -191,7 +242,11 @@ impl GraphClient {
             let error = match self
                 .attempt(&method, url, body, headers, &endpoint, permission, &what)
                 .await
-            {
+                .and_then(|bytes| {
+                    parse(bytes.as_ref()).map_err(|e| {
+                        GraphError::Transient(format!("{what}: the response is not JSON: {e}"))
+                    })
+                }) {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
             };
@@ -224,7 +279,7 @@ impl GraphClient {
         endpoint: &str,
         permission: &str,
         what: &str,
-    ) -> Result<Value, GraphError> {
+    ) -> Result<impl AsRef<[u8]> + use<>, GraphError> {
         let token = self.tokens.token().await?;
         let mut request = self
             .http
@@ -261,13 +316,19 @@ impl GraphClient {
                 what,
             ));
         }
-        if status == StatusCode::NO_CONTENT || bytes.is_empty() {
-            return Ok(Value::Null);
+        if status == StatusCode::NO_CONTENT {
+            return Ok(bytes.slice(0..0));
         }
-        // A cut-off or garbled body is treated as transient: the same request usually succeeds.
-        serde_json::from_slice(&bytes)
-            .map_err(|e| GraphError::Transient(format!("{what}: the response is not JSON: {e}")))
+        Ok(bytes)
     }
+}
+
+/// A response body as JSON (`null` when empty).
+fn json_body(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    if bytes.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(bytes)
 }
 
 /// `GET /users/delta`, `GET /users/{id}`, `POST /$batch`: ids replaced, queries dropped.

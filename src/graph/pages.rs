@@ -1,10 +1,79 @@
 //! Collection and delta pages, and a cursor that walks them one page at a time (never buffering a
-//! whole tenant). The cursor's position is a URL the caller may persist as a checkpoint.
+//! whole tenant). The cursor's position is a URL the caller may persist as a checkpoint. A cursor
+//! can also [read ahead](Pages::read_ahead) of its consumer, a bounded number of pages.
 
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
 use url::Url;
 
+use super::batcher::Ticket;
 use super::{GraphClient, GraphError};
+
+/// A page as Graph sent it: its links read, its objects still JSON text. Finding the next link is
+/// a quick scan, so a cursor can ask for its next page before this one is parsed.
+#[derive(Debug)]
+pub(crate) struct RawPage {
+    body: Box<RawValue>,
+    next_link: Option<String>,
+    delta_link: Option<String>,
+}
+
+impl RawPage {
+    /// Reads the links of a page body.
+    pub(crate) fn new(body: Box<RawValue>, url: &Url) -> Result<RawPage, GraphError> {
+        // Other members (the objects) are skipped over, not built.
+        #[derive(Deserialize)]
+        struct Links {
+            #[serde(rename = "@odata.nextLink")]
+            next_link: Option<Value>,
+            #[serde(rename = "@odata.deltaLink")]
+            delta_link: Option<Value>,
+        }
+        let links = match serde_json::from_str::<Links>(body.get()) {
+            Ok(links) => links,
+            // Not an object: the full parse says what is wrong.
+            Err(_) => {
+                return Err(RawPage::parse(&body, url)
+                    .err()
+                    .unwrap_or_else(|| invalid(url, "the page is not a JSON object".to_owned())));
+            }
+        };
+        let link = |value: Option<Value>, key: &str| match value {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(other) => Err(invalid(
+                url,
+                format!("`{key}` is {}, not a string", kind(&other)),
+            )),
+        };
+        Ok(RawPage {
+            next_link: link(links.next_link, "@odata.nextLink")?,
+            delta_link: link(links.delta_link, "@odata.deltaLink")?,
+            body,
+        })
+    }
+
+    fn parse(body: &RawValue, url: &Url) -> Result<Page, GraphError> {
+        let value = serde_json::from_str(body.get())
+            .map_err(|e| invalid(url, format!("the page is not JSON: {e}")))?;
+        Page::from_json(value, url)
+    }
+
+    /// The page's objects.
+    pub(crate) fn page(self, url: &Url) -> Result<Page, GraphError> {
+        RawPage::parse(&self.body, url)
+    }
+}
+
+fn invalid(url: &Url, message: String) -> GraphError {
+    GraphError::InvalidResponse {
+        url: url.to_string(),
+        message,
+    }
+}
 
 /// One page: its objects (kept as JSON maps at the edge) and where the round goes next.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,10 +89,7 @@ pub struct Page {
 impl Page {
     /// Parses a page body, saying what is wrong with a malformed one.
     pub fn from_json(body: Value, url: &Url) -> Result<Page, GraphError> {
-        let invalid = |message: String| GraphError::InvalidResponse {
-            url: url.to_string(),
-            message,
-        };
+        let invalid = |message: String| invalid(url, message);
         let Value::Object(mut object) = body else {
             return Err(invalid("the page is not a JSON object".to_owned()));
         };
@@ -82,6 +148,8 @@ pub struct Pages {
     client: GraphClient,
     next: Option<Url>,
     delta_link: Option<String>,
+    /// Registration with the client's page batcher, while reading ahead.
+    ticket: Option<Ticket>,
 }
 
 impl Pages {
@@ -90,6 +158,7 @@ impl Pages {
             client,
             next: Some(first),
             delta_link: None,
+            ticket: None,
         }
     }
 
@@ -99,7 +168,22 @@ impl Pages {
         let Some(url) = self.next.clone() else {
             return Ok(None);
         };
-        let page = self.client.page(&url).await?;
+        let raw = self.next_raw().await?;
+        raw.map(|raw| raw.page(&url)).transpose()
+    }
+
+    async fn next_raw(&mut self) -> Result<Option<RawPage>, GraphError> {
+        let Some(url) = self.next.clone() else {
+            return Ok(None);
+        };
+        let page = match &self.client.batcher {
+            Some(batcher) => {
+                batcher
+                    .page(&self.client, &url, self.ticket.as_ref())
+                    .await?
+            }
+            None => self.client.raw_page(&url).await?,
+        };
         self.next = match &page.next_link {
             Some(link) => Some(self.client.link(link)?),
             None => None,
@@ -118,6 +202,92 @@ impl Pages {
     /// The round's `@odata.deltaLink`, once the last page has been read.
     pub fn delta_link(&self) -> Option<&str> {
         self.delta_link.as_deref()
+    }
+
+    /// Reads the round in the background, up to `depth` pages ahead of the consumer. Pages come
+    /// back as JSON text and are parsed by [`ReadAhead::next`], on the consumer's side.
+    pub fn read_ahead(mut self, depth: usize) -> ReadAhead {
+        let (pages, receiver) = mpsc::channel(depth.max(1));
+        if let Some(batcher) = &self.client.batcher {
+            self.ticket = Some(batcher.register());
+        }
+        let task = tokio::spawn(async move {
+            while self.next.is_some() {
+                // A full buffer means the consumer is behind: the batcher should not wait for
+                // this cursor meanwhile.
+                let slot = match pages.try_reserve() {
+                    Ok(slot) => slot,
+                    Err(mpsc::error::TrySendError::Closed(())) => return,
+                    Err(mpsc::error::TrySendError::Full(())) => {
+                        let parked = self.ticket.as_ref().map(Ticket::park);
+                        let Ok(slot) = pages.reserve().await else {
+                            return;
+                        };
+                        drop(parked);
+                        slot
+                    }
+                };
+                let url = self.next.clone().expect("checked by the loop");
+                match self.next_raw().await {
+                    Ok(Some(page)) => slot.send(Ok((url, page, self.next.clone()))),
+                    Ok(None) => return,
+                    Err(e) => {
+                        slot.send(Err(e));
+                        return;
+                    }
+                }
+            }
+        });
+        ReadAhead {
+            receiver,
+            task: task.abort_handle(),
+            done: false,
+        }
+    }
+}
+
+/// A page read ahead: where it was read from, the page, and where the round goes next.
+type Ahead = Result<(Url, RawPage, Option<Url>), GraphError>;
+
+/// A round read in the background (see [`Pages::read_ahead`]). Dropping it stops the reading.
+#[derive(Debug)]
+pub struct ReadAhead {
+    receiver: mpsc::Receiver<Ahead>,
+    task: AbortHandle,
+    done: bool,
+}
+
+impl ReadAhead {
+    /// The next page and the position after it (`None` on the round's last page), or `None` once
+    /// the round is complete. After an error the round is over; start a new cursor to retry.
+    pub async fn next(&mut self) -> Result<Option<(Page, Option<Url>)>, GraphError> {
+        if self.done {
+            return Ok(None);
+        }
+        match self.receiver.recv().await {
+            Some(Ok((url, raw, position))) => {
+                self.done = position.is_none();
+                Ok(Some((raw.page(&url)?, position)))
+            }
+            Some(Err(e)) => {
+                self.done = true;
+                Err(e)
+            }
+            // The reader stopped before the round's last page (it cannot, short of a panic):
+            // never mistake that for the end of the round.
+            None => {
+                self.done = true;
+                Err(GraphError::Transient(
+                    "the page reader stopped before the round was complete".to_owned(),
+                ))
+            }
+        }
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 

@@ -317,16 +317,18 @@ impl Syncer {
         // somebody's licence assignments changed: nothing else moves the counts.
         let licences = connection.licences.import && mode == Mode::Apply;
         let ids: BTreeSet<String> = resolved.into_values().collect();
+        // The chains' pages share `$batch` round trips (src/graph/batcher.rs).
+        let chains = &graph.with_page_batching();
         let (users, groups, skus) = tokio::join!(
             read::read_users(
-                graph,
+                chains,
                 sink,
                 connection,
                 run_id,
                 full,
                 request.progress.as_ref()
             ),
-            read::read_groups(graph, sink, connection, run_id, full, ids),
+            read::read_groups(chains, sink, connection, run_id, full, ids),
             async {
                 if licences && full {
                     self.import_licences(graph, connection).await

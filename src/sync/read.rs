@@ -11,7 +11,7 @@ use tracing::{info, warn};
 use super::sink::Sink;
 use crate::config::{ConnectionSettings, DeltaMethod};
 use crate::graph::batch::BatchRequest;
-use crate::graph::{GraphClient, GraphError, odata};
+use crate::graph::{GraphClient, GraphError, ReadAhead, odata};
 use crate::mirror::{self, GroupDelta, MirrorUser, Notification};
 use crate::store::{DeltaState, MemberMarks, StoreError};
 
@@ -109,6 +109,14 @@ pub fn fingerprint(parts: &[&str]) -> String {
 /// People read before the users chain commits (several pages in one transaction).
 const USERS_PER_COMMIT: usize = 5_000;
 
+/// Pages the users chain reads ahead of its merges and commits.
+const USERS_READ_AHEAD: usize = 8;
+
+/// Pages a group's read runs ahead of its writes. A group that stops reading falls behind the
+/// round trips it shares with the others and can never catch up, so this is deep: the pages wait
+/// as JSON text, about 90 kB each.
+const GROUP_READ_AHEAD: usize = 256;
+
 /// Membership changes read before a groups chain commits.
 const MEMBERS_PER_COMMIT: usize = 5_000;
 
@@ -159,13 +167,14 @@ pub async fn read_users(
         start.decide(graph, stored.as_ref(), why, &mut report)?;
     let mut restarts = 0;
     'round: loop {
-        let mut pages = graph.pages(url.clone());
-        let mut fetched = pages.next_page().await;
+        // Pages are read ahead while earlier ones are merged and committed; each carries the
+        // position after it, which its commit's checkpoint names, so a crash resumes from there.
+        let mut pages = graph.pages(url.clone()).read_ahead(USERS_READ_AHEAD);
         // People read since the last commit: several pages go into one transaction. A person can
         // appear more than once (replays): later objects merge into earlier ones, in order.
         let mut merged: BTreeMap<String, (MirrorUser, Option<Notification>)> = BTreeMap::new();
         loop {
-            let page = match fetched {
+            let (page, position) = match pages.next().await {
                 Ok(Some(page)) => page,
                 Ok(None) => break 'round,
                 Err(GraphError::ResyncRequired { reason }) if restarts < 2 => {
@@ -181,62 +190,55 @@ pub async fn read_users(
             };
             report.pages += 1;
             report.objects += page.value.len() as u64;
-            // The next page is fetched while this one is merged (and committed); the checkpoint
-            // names it, so a crash in between resumes from it.
-            let position = pages.position().map(|u| u.to_string());
-            let merge = async {
-                let ids: Vec<String> = page
-                    .value
-                    .iter()
-                    .filter_map(|o| o.get("id").and_then(Value::as_str))
-                    .filter(|id| !merged.contains_key(*id))
-                    .map(str::to_owned)
-                    .collect();
-                let stored = stored_by_id(sink, &ids).await?;
-                for object in &page.value {
-                    let Some(id) = object.get("id").and_then(Value::as_str) else {
-                        warn!(connection = %connection.id, "A users/delta object without an id was skipped.");
-                        continue;
-                    };
-                    let earlier = merged.remove(id);
-                    let previous = earlier.as_ref().map(|(u, _)| u).or_else(|| stored.get(id));
-                    match mirror::merge_user(previous, object, initial) {
-                        Some(m) => {
-                            let licences = "assignedLicenses";
-                            report.licences_changed |= previous
-                                .and_then(|u| u.attributes.get(licences))
-                                != m.user.attributes.get(licences);
-                            let notification = earlier.and_then(|(_, n)| n).max(m.notification);
-                            merged.insert(id.to_owned(), (m.user, notification));
-                        }
-                        None => {
-                            if let Some(earlier) = earlier {
-                                merged.insert(id.to_owned(), earlier);
-                            }
+            let position = position.map(|u| u.to_string());
+            let ids: Vec<String> = page
+                .value
+                .iter()
+                .filter_map(|o| o.get("id").and_then(Value::as_str))
+                .filter(|id| !merged.contains_key(*id))
+                .map(str::to_owned)
+                .collect();
+            let stored = stored_by_id(sink, &ids).await?;
+            for object in &page.value {
+                let Some(id) = object.get("id").and_then(Value::as_str) else {
+                    warn!(connection = %connection.id, "A users/delta object without an id was skipped.");
+                    continue;
+                };
+                let earlier = merged.remove(id);
+                let previous = earlier.as_ref().map(|(u, _)| u).or_else(|| stored.get(id));
+                match mirror::merge_user(previous, object, initial) {
+                    Some(m) => {
+                        let licences = "assignedLicenses";
+                        report.licences_changed |= previous
+                            .and_then(|u| u.attributes.get(licences))
+                            != m.user.attributes.get(licences);
+                        let notification = earlier.and_then(|(_, n)| n).max(m.notification);
+                        merged.insert(id.to_owned(), (m.user, notification));
+                    }
+                    None => {
+                        if let Some(earlier) = earlier {
+                            merged.insert(id.to_owned(), earlier);
                         }
                     }
                 }
-                if merged.len() < USERS_PER_COMMIT && position.is_some() {
-                    return Ok::<_, StoreError>(false);
-                }
-                let checkpoint = DeltaState {
-                    connection_id: connection.id.to_string(),
-                    chain: "users".to_owned(),
-                    fingerprint: print.clone(),
-                    // Only the round's last page carries the next round's link; until then the
-                    // checkpoint is `next_link`, so a half-read round never looks complete.
-                    delta_link: page.delta_link.clone(),
-                    next_link: position.clone(),
-                    round_id: Some(round),
-                    round_initial: initial,
-                };
-                let people: Vec<_> = std::mem::take(&mut merged).into_values().collect();
-                sink.users_page(round, &people, &checkpoint).await?;
-                Ok(true)
+            }
+            if merged.len() < USERS_PER_COMMIT && position.is_some() {
+                continue;
+            }
+            let checkpoint = DeltaState {
+                connection_id: connection.id.to_string(),
+                chain: "users".to_owned(),
+                fingerprint: print.clone(),
+                // Only the round's last page carries the next round's link; until then the
+                // checkpoint is `next_link`, so a half-read round never looks complete.
+                delta_link: page.delta_link.clone(),
+                next_link: position.clone(),
+                round_id: Some(round),
+                round_initial: initial,
             };
-            let (merged_page, next) = tokio::join!(merge, pages.next_page());
-            fetched = next;
-            if merged_page? && let Some(p) = progress {
+            let people: Vec<_> = std::mem::take(&mut merged).into_values().collect();
+            sink.users_page(round, &people, &checkpoint).await?;
+            if let Some(p) = progress {
                 (p.0)(super::Step::Read(report.objects));
             }
         }
@@ -407,13 +409,12 @@ async fn read_group_chain(
     let mut first_page_of_initial = initial && round == run_id;
     let mut restarts = 0;
     'round: loop {
-        let mut pages = graph.pages(url.clone());
-        let mut fetched = pages.next_page().await;
+        let mut pages = graph.pages(url.clone()).read_ahead(GROUP_READ_AHEAD);
         // Pages read since the last commit (several go into one transaction).
         let mut groups: Vec<GroupDelta> = Vec::new();
         let mut reset: Vec<String> = Vec::new();
         loop {
-            let page = match fetched {
+            let (page, position) = match pages.next().await {
                 Ok(Some(page)) => page,
                 Ok(None) => break 'round,
                 Err(GraphError::ResyncRequired { reason }) if restarts < 2 => {
@@ -434,8 +435,7 @@ async fn read_group_chain(
                 reset = ids.iter().map(|s| (*s).clone()).collect();
             }
             first_page_of_initial = false;
-            if member_changes(&groups) < MEMBERS_PER_COMMIT && pages.position().is_some() {
-                fetched = pages.next_page().await;
+            if member_changes(&groups) < MEMBERS_PER_COMMIT && position.is_some() {
                 continue;
             }
             let checkpoint = DeltaState {
@@ -443,16 +443,12 @@ async fn read_group_chain(
                 chain: chain.clone(),
                 fingerprint: print.clone(),
                 delta_link: page.delta_link.clone(),
-                next_link: pages.position().map(|u| u.to_string()),
+                next_link: position.map(|u| u.to_string()),
                 round_id: Some(round),
                 round_initial: initial,
             };
-            let (committed, next) = tokio::join!(
-                sink.groups_page(&reset, &groups, MemberMarks::Changed, &checkpoint),
-                pages.next_page()
-            );
-            committed?;
-            fetched = next;
+            sink.groups_page(&reset, &groups, MemberMarks::Changed, &checkpoint)
+                .await?;
             groups.clear();
             reset.clear();
         }
@@ -461,15 +457,21 @@ async fn read_group_chain(
     Ok(())
 }
 
-/// Group reads in flight at once during an initial round read group by group.
-const GROUP_READS: usize = 4;
+/// Writers of a group-by-group read: each takes the pages of its share of the groups, in order.
+/// On a small machine more writers mostly wait on each other.
+const GROUP_WRITERS: usize = 2;
 
-/// A fresh initial round of a groups chain, read group by group and concurrently (BRIEF §4.1):
-/// first the chain's `$deltatoken=latest` link, so the next round reports whatever changes while
-/// the groups are read, then each group's own initial round. Until the last group is in, the
-/// chain's checkpoint names no link, so a run that dies meanwhile starts the round again.
-/// Returns `false` (nothing read) when Graph answers `latest` with objects instead of a bare link;
-/// the chain is then read as one round.
+/// A fresh initial round of a groups chain, read group by group (BRIEF §4.1): first the chain's
+/// `$deltatoken=latest` link, so the next round reports whatever changes while the groups are
+/// read, then each group's own initial round. Until the last group is in, the chain's checkpoint
+/// names no link, so a run that dies meanwhile starts the round again. Returns `false` (nothing
+/// read) when Graph answers `latest` with objects instead of a bare link; the chain is then read as
+/// one round.
+///
+/// Every group is read at once, ahead of the writes (with page batching their pages share round
+/// trips, and the largest group is in every one). [`GROUP_WRITERS`] writers take the pages: a
+/// group always goes to the same writer, so its pages are written in order, its first (which
+/// resets its memberships) first.
 async fn read_chain_by_group(
     graph: &GraphClient,
     sink: &dyn Sink,
@@ -494,52 +496,75 @@ async fn read_chain_by_group(
     // No link while the groups are read.
     sink.groups_page(&[], &[], MemberMarks::Changed, &checkpoint)
         .await?;
-    let reads = ids.iter().map(|id| {
-        let checkpoint = &checkpoint;
-        async move {
-            let filter = odata::ids_eq(&[id.as_str()]);
-            let url = graph.url(&format!(
-                "groups/delta?$filter={}&$select=displayName,members",
-                odata::encode(&filter)
-            ))?;
-            let mut read = ChainReport::default();
-            let mut pages = graph.pages(url);
-            let mut fetched = pages.next_page().await;
-            let mut groups: Vec<GroupDelta> = Vec::new();
-            let mut reset = vec![(*id).clone()];
-            while let Some(page) = fetched? {
-                read.pages += 1;
-                read.objects += page.value.len() as u64;
-                groups.extend(page.value.iter().filter_map(mirror::group_delta));
-                if member_changes(&groups) < MEMBERS_PER_COMMIT && pages.position().is_some() {
-                    fetched = pages.next_page().await;
-                    continue;
-                }
-                let (committed, next) = tokio::join!(
-                    sink.groups_page(&reset, &groups, MemberMarks::Later, checkpoint),
-                    pages.next_page()
-                );
-                committed?;
-                fetched = next;
-                groups.clear();
-                reset.clear();
-            }
-            Ok::<_, ReadError>(read)
-        }
-    });
-    let mut reads = futures::stream::iter(reads).buffer_unordered(GROUP_READS);
-    while let Some(read) = reads.next().await {
-        let read = read?;
+    let mut shares: Vec<Vec<(String, ReadAhead)>> =
+        (0..GROUP_WRITERS).map(|_| Vec::new()).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let filter = odata::ids_eq(&[id.as_str()]);
+        let url = graph.url(&format!(
+            "groups/delta?$filter={}&$select=displayName,members",
+            odata::encode(&filter)
+        ))?;
+        let pages = graph.pages(url).read_ahead(GROUP_READ_AHEAD);
+        shares[i % GROUP_WRITERS].push(((*id).clone(), pages));
+    }
+    let writers = shares
+        .into_iter()
+        .map(|share| write_groups(sink, share, &checkpoint));
+    for read in futures::future::try_join_all(writers).await? {
         report.pages += read.pages;
         report.objects += read.objects;
     }
-    drop(reads);
     // The members are marked once, with the link that completes the round.
     checkpoint.delta_link = Some(latest);
     let groups: Vec<String> = ids.iter().map(|id| (*id).clone()).collect();
     sink.group_members_marked(&groups, &checkpoint).await?;
     report.initial = true;
     Ok(true)
+}
+
+/// Writes the pages of `share` (group id, its round) as they come, several groups' pages to a
+/// commit; a group's first page resets its memberships.
+async fn write_groups(
+    sink: &dyn Sink,
+    share: Vec<(String, ReadAhead)>,
+    checkpoint: &DeltaState,
+) -> Result<ChainReport, ReadError> {
+    let mut read = ChainReport::default();
+    // Each group's pages, the first marked with the group's id.
+    let rounds = share.into_iter().map(|(id, pages)| {
+        Box::pin(futures::stream::unfold(
+            (pages, Some(id)),
+            |(mut pages, first)| async move {
+                let page = pages.next().await.transpose()?;
+                Some(((first, page), (pages, None)))
+            },
+        ))
+    });
+    let mut pages = futures::stream::select_all(rounds);
+    let mut groups: Vec<GroupDelta> = Vec::new();
+    let mut reset: Vec<String> = Vec::new();
+    loop {
+        let next = pages.next().await;
+        let done = next.is_none();
+        if let Some((first, page)) = next {
+            let (page, _) = page?;
+            read.pages += 1;
+            read.objects += page.value.len() as u64;
+            reset.extend(first);
+            groups.extend(page.value.iter().filter_map(mirror::group_delta));
+        }
+        if (done && !(groups.is_empty() && reset.is_empty()))
+            || member_changes(&groups) >= MEMBERS_PER_COMMIT
+        {
+            sink.groups_page(&reset, &groups, MemberMarks::Later, checkpoint)
+                .await?;
+            groups.clear();
+            reset.clear();
+        }
+        if done {
+            return Ok(read);
+        }
+    }
 }
 
 /// Attributes delta cannot track (`signInActivity`) are read separately (BRIEF §4.1): after an

@@ -739,3 +739,119 @@ async fn batch_runs_twenty_per_request_and_surfaces_item_errors_in_order() {
         }
     }
 }
+
+/// Reads a whole round through a read-ahead cursor; the ids in order of arrival.
+async fn read_ahead_ids(client: graph::GraphClient, url: url::Url) -> Vec<String> {
+    let mut pages = client.pages(url).read_ahead(2);
+    let mut ids = Vec::new();
+    while let Some((page, _)) = pages.next().await.expect("a page") {
+        ids.extend(
+            page.value
+                .iter()
+                .map(|u| u["id"].as_str().expect("an id").to_owned()),
+        );
+    }
+    ids
+}
+
+#[tokio::test]
+async fn batched_cursors_share_round_trips_and_read_every_page_once() {
+    let running = start(EmulatorConfig {
+        users: 600,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let app = running.demo_app(0).expect("a demo app").clone();
+    let s = settings(
+        &config_text(&running, &app, &secret_auth(&app.client_secret), ""),
+        &Environment::default(),
+        std::path::Path::new("."),
+    );
+    let plain = client(
+        &s,
+        memory_store().await,
+        RetryPolicy::default(),
+        Some(Duration::from_secs(30)),
+    );
+    let everyone: BTreeSet<String> = read_all_users(&plain).await.expect("users");
+    assert_eq!(everyone.len(), 600);
+    let batched = plain.with_page_batching();
+    assert!(batched.batches_pages() && !plain.batches_pages());
+    running.control.reset_counters();
+    // Three chains of 30, 10 and 4 pages, read side by side.
+    let chains = [20, 60, 150].map(|top| {
+        let url = batched
+            .url(&format!("users?$select=id&$top={top}"))
+            .expect("a URL");
+        read_ahead_ids(batched.clone(), url)
+    });
+    let [a, b, c] = chains;
+    let (a, b, c) = tokio::join!(a, b, c);
+    for (ids, top) in [(a, 20), (b, 60), (c, 150)] {
+        let unique: BTreeSet<String> = ids.iter().cloned().collect();
+        assert_eq!(ids.len(), 600, "$top={top}: no page read twice");
+        assert_eq!(unique, everyone, "$top={top}: every person");
+    }
+    let counters = running.control.counters();
+    assert_eq!(
+        counters.count("GET /v1.0/users"),
+        30 + 10 + 4,
+        "each page asked for once"
+    );
+    assert_eq!(
+        counters.count("POST /v1.0/$batch"),
+        30,
+        "the shorter chains rode along with the longest"
+    );
+}
+
+#[tokio::test]
+async fn a_throttled_page_in_a_batch_is_asked_for_again_after_retry_after() {
+    let running = start(EmulatorConfig {
+        users: 300,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let app = running.demo_app(0).expect("a demo app").clone();
+    let s = settings(
+        &config_text(&running, &app, &secret_auth(&app.client_secret), ""),
+        &Environment::default(),
+        std::path::Path::new("."),
+    );
+    let plain = client(&s, memory_store().await, RetryPolicy::default(), None);
+    let everyone = read_all_users(&plain)
+        .await
+        .expect("a warm-up read (token cached)");
+    let batched = plain.with_page_batching();
+    tokio::time::pause();
+    running.control.add_fault(FaultRule {
+        trigger: Trigger::Once,
+        ..FaultRule::once(
+            FaultKind::TooManyRequests {
+                retry_after_secs: 2,
+            },
+            "GET /v1.0/users",
+        )
+    });
+    let started = tokio::time::Instant::now();
+    let chains = [50, 100].map(|top| {
+        let url = batched
+            .url(&format!("users?$select=id&$top={top}"))
+            .expect("a URL");
+        read_ahead_ids(batched.clone(), url)
+    });
+    let [a, b] = chains;
+    let (a, b) = tokio::join!(a, b);
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    for ids in [a, b] {
+        assert_eq!(ids.len(), 300, "no page lost or read twice");
+        assert_eq!(ids.into_iter().collect::<BTreeSet<_>>(), everyone);
+    }
+    assert_eq!(batched.stats().throttled(), 1);
+    let counters = running.control.counters();
+    assert_eq!(counters.count_status("GET /v1.0/users", 429), 1);
+}

@@ -181,3 +181,78 @@ async fn a_membership_change_during_the_initial_read_arrives_with_the_next_delta
         db.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn batched_group_reads_mirror_groups_larger_than_a_commit_whole_in_few_round_trips() {
+    let running = start(EmulatorConfig {
+        users: 14_000,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let tenant = running.demo_app(0).expect("a demo app").tenant_id;
+    for db in backends().await {
+        let f = fixture(&running, &db, "").await;
+        let connection = &f.settings.connections[0];
+        let graph = f
+            .syncer
+            .graph
+            .as_ref()
+            .expect("a Graph client")
+            .with_page_batching();
+        let names = connection.mapping.groups();
+        let (resolved, warnings) = resolve_groups(&graph, &names).await.expect("names");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let ids: BTreeSet<String> = resolved.into_values().collect();
+        let members: BTreeMap<String, BTreeSet<String>> = running
+            .control
+            .with_directory(tenant, |d| {
+                d.groups
+                    .iter()
+                    .filter(|g| ids.contains(&g.id.to_string()))
+                    .map(|g| {
+                        let members = g.members.iter().map(|m| m.id.to_string()).collect();
+                        (g.id.to_string(), members)
+                    })
+                    .collect()
+            })
+            .expect("the tenant");
+        let largest = members.values().map(BTreeSet::len).max().unwrap_or(0);
+        assert!(
+            largest > 2 * 5_000,
+            "a group spans several commits ({largest} members)"
+        );
+        let sink = StoreSink {
+            store: f.store.clone(),
+            connection: "contoso".to_owned(),
+            now: SystemClock.now(),
+            everyone: false,
+        };
+        running.control.reset_counters();
+        let report = read_groups(&graph, &sink, connection, 1, true, ids.clone())
+            .await
+            .expect("the initial read");
+        assert!(report.initial);
+        let mut mirrored: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (group, member, _) in f.store.memberships("contoso").await.expect("rows") {
+            if ids.contains(&group) {
+                mirrored.entry(group).or_default().insert(member);
+            }
+        }
+        mirrored.retain(|_, m| !m.is_empty());
+        let mut expected = members.clone();
+        expected.retain(|_, m| !m.is_empty());
+        assert_eq!(mirrored, expected, "every membership, no more");
+        // A page holds 998 members beside its group. The groups' pages shared round trips: about
+        // as many batches as the largest group has pages (plus the chain's `latest` link).
+        let counters = running.control.counters();
+        let rounds = largest.div_ceil(998) as u64;
+        let batches = counters.count("POST /v1.0/$batch");
+        assert!(
+            (rounds..=rounds + 3).contains(&batches),
+            "{batches} batches for a largest group of {rounds} pages; {} pages in all",
+            counters.count("GET /v1.0/groups/delta")
+        );
+        drop(f);
+        db.cleanup().await;
+    }
+}

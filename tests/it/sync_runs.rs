@@ -989,9 +989,9 @@ async fn sign_in_activity_is_read_separately_in_full_and_for_changed_people_in_d
         "delta runs read it only for changed people"
     );
     assert_eq!(
-        running.control.counters().count("POST /v1.0/$batch"),
-        2,
-        "one batch resolving groups, one for the changed person"
+        running.control.counters().count("GET /v1.0/users/{id}"),
+        1,
+        "one read of the changed person"
     );
     // A full run reads it for everyone.
     syncer
