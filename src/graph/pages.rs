@@ -32,15 +32,8 @@ impl RawPage {
             #[serde(rename = "@odata.deltaLink")]
             delta_link: Option<Value>,
         }
-        let links = match serde_json::from_str::<Links>(body.get()) {
-            Ok(links) => links,
-            // Not an object: the full parse says what is wrong.
-            Err(_) => {
-                return Err(RawPage::parse(&body, url)
-                    .err()
-                    .unwrap_or_else(|| invalid(url, "the page is not a JSON object".to_owned())));
-            }
-        };
+        let links = serde_json::from_str::<Links>(body.get())
+            .map_err(|_| invalid(url, "the page is not a JSON object".to_owned()))?;
         let link = |value: Option<Value>, key: &str| match value {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
@@ -312,6 +305,41 @@ mod tests {
             Some("https://graph.microsoft.com/v1.0/users?$skiptoken=a")
         );
         assert_eq!(page.delta_link, None);
+    }
+
+    #[test]
+    fn a_raw_page_reads_its_links_first_and_its_objects_when_asked() {
+        let raw = |text: &str| RawValue::from_string(text.to_owned()).unwrap();
+        let page = RawPage::new(
+            raw(r#"{"value": [{"id": "1"}, {"id": "2"}], "@odata.deltaLink": "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=b"}"#),
+            &url(),
+        )
+        .unwrap();
+        assert_eq!(page.next_link, None);
+        assert_eq!(
+            page.delta_link.as_deref(),
+            Some("https://graph.microsoft.com/v1.0/users/delta?$deltatoken=b")
+        );
+        let page = page.page(&url()).unwrap();
+        assert_eq!(page.value.len(), 2);
+        assert_eq!(page.value[1]["id"], "2");
+        let e = RawPage::new(raw(r#"{"value": [], "@odata.nextLink": 7}"#), &url())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`@odata.nextLink` is a number"), "{e}");
+        let e = RawPage::new(raw(r#""a page""#), &url())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("not a JSON object") && e.contains("/v1.0/users"),
+            "{e}"
+        );
+        let e = RawPage::new(raw(r#"{"values": []}"#), &url())
+            .expect("the links are fine")
+            .page(&url())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no `value` array"), "{e}");
     }
 
     #[test]
