@@ -11,12 +11,33 @@ use entra_sync::clock::{Clock, SystemClock};
 use entra_sync::config::Credentials;
 use entra_sync::config::load::Environment;
 use entra_sync::graph::{self, GraphError, RetryPolicy, odata};
-use graph_emulator::{AppSpec, EmulatorConfig, FaultKind, FaultRule, Trigger, well_known};
+use graph_emulator::{AppSpec, EmulatorConfig, FaultKind, FaultRule, Running, Trigger, well_known};
 
 use crate::emulator::{client, config_text, memory_store, settings, start};
 
 fn secret_auth(secret: &str) -> String {
     format!(r#"{{ method = "client_secret", secret = "{secret}" }}"#)
+}
+
+/// An emulator with `users` people, and a client of its demo app signing in with its secret.
+async fn secret_client(
+    users: usize,
+    policy: RetryPolicy,
+    timeout: Option<Duration>,
+) -> (Running, graph::GraphClient) {
+    let running = start(EmulatorConfig {
+        users,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let app = running.demo_app(0).expect("a demo app").clone();
+    let s = settings(
+        &config_text(&running, &app, &secret_auth(&app.client_secret), ""),
+        &Environment::default(),
+        std::path::Path::new("."),
+    );
+    let client = client(&s, memory_store().await, policy, timeout);
+    (running, client)
 }
 
 /// Reads every page of `users/delta` and returns the ids seen, asserting none repeats.
@@ -678,23 +699,8 @@ fn check_online_exits_non_zero_and_names_the_permission() {
 
 #[tokio::test]
 async fn batch_runs_twenty_per_request_and_surfaces_item_errors_in_order() {
-    let running = start(EmulatorConfig {
-        users: 60,
-        ..EmulatorConfig::default()
-    })
-    .await;
-    let app = running.demo_app(0).expect("a demo app").clone();
-    let s = settings(
-        &config_text(&running, &app, &secret_auth(&app.client_secret), ""),
-        &Environment::default(),
-        std::path::Path::new("."),
-    );
-    let client = client(
-        &s,
-        memory_store().await,
-        RetryPolicy::default(),
-        Some(Duration::from_secs(30)),
-    );
+    let (running, client) =
+        secret_client(60, RetryPolicy::default(), Some(Duration::from_secs(30))).await;
     let page = client
         .page(&client.url("users?$select=id&$top=44").expect("a URL"))
         .await
@@ -756,23 +762,8 @@ async fn read_ahead_ids(client: graph::GraphClient, url: url::Url) -> Vec<String
 
 #[tokio::test]
 async fn batched_cursors_share_round_trips_and_read_every_page_once() {
-    let running = start(EmulatorConfig {
-        users: 600,
-        ..EmulatorConfig::default()
-    })
-    .await;
-    let app = running.demo_app(0).expect("a demo app").clone();
-    let s = settings(
-        &config_text(&running, &app, &secret_auth(&app.client_secret), ""),
-        &Environment::default(),
-        std::path::Path::new("."),
-    );
-    let plain = client(
-        &s,
-        memory_store().await,
-        RetryPolicy::default(),
-        Some(Duration::from_secs(30)),
-    );
+    let (running, plain) =
+        secret_client(600, RetryPolicy::default(), Some(Duration::from_secs(30))).await;
     let everyone: BTreeSet<String> = read_all_users(&plain).await.expect("users");
     assert_eq!(everyone.len(), 600);
     let batched = plain.with_page_batching();
@@ -807,18 +798,7 @@ async fn batched_cursors_share_round_trips_and_read_every_page_once() {
 
 #[tokio::test]
 async fn a_throttled_page_in_a_batch_is_asked_for_again_after_retry_after() {
-    let running = start(EmulatorConfig {
-        users: 300,
-        ..EmulatorConfig::default()
-    })
-    .await;
-    let app = running.demo_app(0).expect("a demo app").clone();
-    let s = settings(
-        &config_text(&running, &app, &secret_auth(&app.client_secret), ""),
-        &Environment::default(),
-        std::path::Path::new("."),
-    );
-    let plain = client(&s, memory_store().await, RetryPolicy::default(), None);
+    let (running, plain) = secret_client(300, RetryPolicy::default(), None).await;
     let everyone = read_all_users(&plain)
         .await
         .expect("a warm-up read (token cached)");
