@@ -149,7 +149,7 @@ async fn touch_many(
             .push(" AND entra_id");
         push_in(&mut insert, chunk.iter().map(|id| (*id).clone()));
         insert.push(" ON CONFLICT (connection_id, entra_id) DO NOTHING");
-        insert.build().execute(&mut **tx).await?;
+        insert.build().persistent(false).execute(&mut **tx).await?;
     }
     Ok(())
 }
@@ -214,7 +214,7 @@ async fn clear_pending(
             .push_bind(connection.to_owned())
             .push(" AND entra_id");
         push_in(&mut delete, chunk.iter().cloned());
-        delete.build().execute(&mut **tx).await?;
+        delete.build().persistent(false).execute(&mut **tx).await?;
     }
     Ok(())
 }
@@ -321,6 +321,7 @@ impl Integration for Backend {
             users.extend(
                 query
                     .build_query_as::<MirrorRow>()
+                    .persistent(false)
                     .fetch_all(&self.pool)
                     .await?
                     .into_iter()
@@ -533,8 +534,11 @@ impl Integration for Backend {
                 delete.push(" AND member_id");
                 push_in(&mut delete, chunk.iter().map(|m| (*m).clone()));
                 delete.push(" RETURNING member_id, member_type");
-                let rows: Vec<(String, String)> =
-                    delete.build_query_as().fetch_all(&mut *tx).await?;
+                let rows: Vec<(String, String)> = delete
+                    .build_query_as()
+                    .persistent(false)
+                    .fetch_all(&mut *tx)
+                    .await?;
                 for (member, kind) in rows {
                     if kind == "group" {
                         nested.push(member.clone());
@@ -578,7 +582,7 @@ impl Integration for Backend {
         .push(" AND p.group_id");
         push_in(&mut mark, groups.iter().cloned());
         mark.push(") ON CONFLICT (connection_id, entra_id) DO NOTHING");
-        mark.build().execute(&mut *tx).await?;
+        mark.build().persistent(false).execute(&mut *tx).await?;
         save_state(&mut tx, checkpoint, now).await?;
         tx.commit().await?;
         Ok(())
@@ -722,6 +726,7 @@ impl Integration for Backend {
             rows.extend(
                 query
                     .build_query_as::<(String, String)>()
+                    .persistent(false)
                     .fetch_all(&self.pool)
                     .await?
                     .into_iter()

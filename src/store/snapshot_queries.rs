@@ -91,6 +91,7 @@ pub(super) async fn people(
         ids,
     )
     .build_query_as()
+    .persistent(false)
     .fetch_all(&mut *tx)
     .await?;
     let mut people = People::default();
@@ -119,6 +120,7 @@ pub(super) async fn people(
         ids,
     )
     .build_query_as()
+    .persistent(false)
     .fetch_all(&mut *tx)
     .await?;
     for (entra_id, sku) in licences {
@@ -134,6 +136,7 @@ pub(super) async fn people(
         ids,
     )
     .build_query_as()
+    .persistent(false)
     .fetch_all(&mut *tx)
     .await?;
     for (entra_id, role, source) in roles {
@@ -150,6 +153,7 @@ pub(super) async fn people(
         ids,
     )
     .build_query_as()
+    .persistent(false)
     .fetch_all(&mut *tx)
     .await?;
     for (entra_id, cab, role, source) in cabs {
@@ -167,6 +171,7 @@ pub(super) async fn people(
         ids,
     )
     .build_query_as()
+    .persistent(false)
     .fetch_all(&mut *tx)
     .await?;
     for a in agents {
@@ -200,6 +205,7 @@ pub(super) async fn people(
         ids,
     )
     .build_query_as()
+    .persistent(false)
     .fetch_all(&mut *tx)
     .await?;
     for (entra_id, role, source) in roles {
@@ -216,6 +222,7 @@ pub(super) async fn people(
         ids,
     )
     .build_query_as()
+    .persistent(false)
     .fetch_all(&mut *tx)
     .await?;
     for (entra_id, team, can_be_assigned, sees_unassigned, sees_other_agents, source) in teams {
@@ -237,6 +244,7 @@ pub(super) async fn people(
         ids,
     )
     .build_query_as()
+    .persistent(false)
     .fetch_all(&mut *tx)
     .await?;
     for (entra_id, cab, role, source) in cabs {
