@@ -1,7 +1,7 @@
 //! Reading Entra (BRIEF §4.1, §4.7): the users chain and the groups chains, each a delta round
 //! that starts fresh, resumes from its checkpoint, or continues from the stored delta link.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use aws_lc_rs::digest;
 use futures::StreamExt;
@@ -166,6 +166,10 @@ pub async fn read_users(
     let (mut url, mut round, mut initial) =
         start.decide(graph, stored.as_ref(), why, &mut report)?;
     let mut restarts = 0;
+    // When the mirror holds nobody as the read begins, a person is stored only once this read has
+    // committed them: everyone else is new, and is not looked up (an initial import's lookups
+    // would all come back empty).
+    let mut committed: Option<HashSet<String>> = sink.holds_nobody().await?.then(HashSet::new);
     'round: loop {
         // Pages are read ahead while earlier ones are merged and committed; each carries the
         // position after it, which its commit's checkpoint names, so a crash resumes from there.
@@ -196,9 +200,14 @@ pub async fn read_users(
                 .iter()
                 .filter_map(|o| o.get("id").and_then(Value::as_str))
                 .filter(|id| !merged.contains_key(*id))
+                .filter(|id| committed.as_ref().is_none_or(|c| c.contains(*id)))
                 .map(str::to_owned)
                 .collect();
-            let stored = stored_by_id(sink, &ids).await?;
+            let stored = if ids.is_empty() {
+                BTreeMap::new()
+            } else {
+                stored_by_id(sink, &ids).await?
+            };
             for object in &page.value {
                 let Some(id) = object.get("id").and_then(Value::as_str) else {
                     warn!(connection = %connection.id, "A users/delta object without an id was skipped.");
@@ -238,6 +247,9 @@ pub async fn read_users(
             };
             let people: Vec<_> = std::mem::take(&mut merged).into_values().collect();
             sink.users_page(round, &people, &checkpoint).await?;
+            if let Some(committed) = &mut committed {
+                committed.extend(people.into_iter().map(|(u, _)| u.entra_id));
+            }
             if let Some(p) = progress {
                 (p.0)(super::Step::Read(report.objects));
             }

@@ -17,6 +17,8 @@ pub trait Sink: Send + Sync {
     async fn state(&self, chain: &str) -> Result<Option<DeltaState>, StoreError>;
     /// Stored versions of these people.
     async fn stored(&self, ids: &[String]) -> Result<Vec<MirrorUser>, StoreError>;
+    /// The mirror holds nobody of the connection, not even removed people.
+    async fn holds_nobody(&self) -> Result<bool, StoreError>;
     /// One users page with its checkpoint.
     async fn users_page(
         &self,
@@ -57,6 +59,13 @@ pub trait Sink: Send + Sync {
     ) -> Result<Vec<(MirrorUser, Option<Notification>)>, StoreError>;
 }
 
+async fn store_holds_nobody(store: &dyn Store, connection: &str) -> Result<bool, StoreError> {
+    Ok(store
+        .mirror_page(connection, "", 1, MirrorScope::All)
+        .await?
+        .is_empty())
+}
+
 /// The real thing: every page committed with its checkpoint.
 pub struct StoreSink {
     /// The database.
@@ -76,6 +85,9 @@ impl Sink for StoreSink {
     }
     async fn stored(&self, ids: &[String]) -> Result<Vec<MirrorUser>, StoreError> {
         self.store.mirror_users(&self.connection, ids).await
+    }
+    async fn holds_nobody(&self) -> Result<bool, StoreError> {
+        store_holds_nobody(self.store.as_ref(), &self.connection).await
     }
     async fn users_page(
         &self,
@@ -227,6 +239,10 @@ impl Sink for MemorySink {
         };
         found.extend(self.store.mirror_users(&self.connection, &missing).await?);
         Ok(found)
+    }
+    async fn holds_nobody(&self) -> Result<bool, StoreError> {
+        Ok(self.lock().users.is_empty()
+            && store_holds_nobody(self.store.as_ref(), &self.connection).await?)
     }
     async fn users_page(
         &self,

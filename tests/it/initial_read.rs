@@ -1,42 +1,74 @@
-//! The group-by-group initial read (BRIEF §4.1): the chain's `$deltatoken=latest` link is taken
+//! Initial reads (BRIEF §4.1). The group-by-group read takes the chain's `$deltatoken=latest` link
 //! first, so a membership change made while the groups are being read reaches the mirror with the
-//! next delta round, even in a group whose read was already over.
+//! next delta round, even in a group whose read was already over. An import into an empty mirror
+//! looks up only the people it has itself committed.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use entra_sync::clock::{Clock, SystemClock};
 use entra_sync::mirror::{GroupDelta, MirrorUser, Notification};
 use entra_sync::store::{DeltaState, MemberMarks, RunKind, StoreError};
-use entra_sync::sync::read::{read_groups, resolve_groups};
+use entra_sync::sync::read::{read_groups, read_users, resolve_groups};
 use entra_sync::sync::sink::{Sink, StoreSink};
-use graph_emulator::{Control, EmulatorConfig};
+use graph_emulator::{EmulatorConfig, FaultKind, FaultRule};
 use uuid::Uuid;
 
 use crate::emulator::start;
 use crate::support::backends;
 use crate::sync_runs::fixture;
 
-/// A sink that, at the first commit of a group read group by group, changes that group in the
-/// emulator: one member added, one removed. Its pages have been read by then.
-struct ChangeDuringRead<'a> {
+/// What a read did through a [`Watched`] sink, in order.
+#[derive(Debug, Clone)]
+enum Event {
+    /// Stored versions of these people were looked up.
+    Lookup(Vec<String>),
+    /// A users commit of these people.
+    UsersPage(Vec<String>),
+    /// A groups commit.
+    GroupsPage(Vec<GroupDelta>, MemberMarks),
+}
+
+/// A store sink that records what a read does, and calls `hook` after each event (once the
+/// commit it describes is in).
+struct Watched<'a> {
     inner: StoreSink,
-    control: &'a Control,
-    tenant: Uuid,
-    /// `(group, added, removed)` once the change is made.
-    changed: Mutex<Option<(String, String, String)>>,
-    /// Everyone in the mirror (candidates to add).
-    people: Vec<String>,
+    events: Mutex<Vec<Event>>,
+    hook: Box<dyn Fn(&Event) + Send + Sync + 'a>,
+}
+
+impl<'a> Watched<'a> {
+    fn new(inner: StoreSink, hook: impl Fn(&Event) + Send + Sync + 'a) -> Self {
+        Self {
+            inner,
+            events: Mutex::default(),
+            hook: Box::new(hook),
+        }
+    }
+
+    fn happened(&self, event: Event) {
+        (self.hook)(&event);
+        self.events.lock().unwrap().push(event);
+    }
+
+    fn events(&self) -> Vec<Event> {
+        self.events.lock().unwrap().clone()
+    }
 }
 
 #[async_trait]
-impl Sink for ChangeDuringRead<'_> {
+impl Sink for Watched<'_> {
     async fn state(&self, chain: &str) -> Result<Option<DeltaState>, StoreError> {
         self.inner.state(chain).await
     }
     async fn stored(&self, ids: &[String]) -> Result<Vec<MirrorUser>, StoreError> {
+        self.happened(Event::Lookup(ids.to_vec()));
         self.inner.stored(ids).await
+    }
+    async fn holds_nobody(&self) -> Result<bool, StoreError> {
+        self.inner.holds_nobody().await
     }
     async fn users_page(
         &self,
@@ -44,7 +76,10 @@ impl Sink for ChangeDuringRead<'_> {
         people: &[(MirrorUser, Option<Notification>)],
         checkpoint: &DeltaState,
     ) -> Result<(), StoreError> {
-        self.inner.users_page(round, people, checkpoint).await
+        self.inner.users_page(round, people, checkpoint).await?;
+        let ids = people.iter().map(|(u, _)| u.entra_id.clone()).collect();
+        self.happened(Event::UsersPage(ids));
+        Ok(())
     }
     async fn mark_missing(&self, round: i64) -> Result<u64, StoreError> {
         self.inner.mark_missing(round).await
@@ -59,28 +94,7 @@ impl Sink for ChangeDuringRead<'_> {
         self.inner
             .groups_page(reset, groups, marks, checkpoint)
             .await?;
-        let mut changed = self.changed.lock().unwrap();
-        if changed.is_none()
-            && marks == MemberMarks::Later
-            && let Some(group) = groups.iter().find(|g| g.added.len() >= 2)
-        {
-            let members: BTreeSet<&String> = group.added.iter().map(|(m, _)| m).collect();
-            let added = self
-                .people
-                .iter()
-                .find(|p| !members.contains(p))
-                .expect("somebody outside the group")
-                .clone();
-            let removed = group.added[0].0.clone();
-            let id = |s: &str| Uuid::parse_str(s).unwrap();
-            self.control
-                .add_member(self.tenant, id(&group.id), id(&added))
-                .expect("add a member");
-            self.control
-                .remove_member(self.tenant, id(&group.id), id(&removed))
-                .expect("remove a member");
-            *changed = Some((group.id.clone(), added, removed));
-        }
+        self.happened(Event::GroupsPage(groups.to_vec(), marks));
         Ok(())
     }
     async fn group_members_marked(
@@ -111,6 +125,15 @@ impl Sink for ChangeDuringRead<'_> {
     }
 }
 
+fn store_sink(store: Arc<dyn entra_sync::store::Store>) -> StoreSink {
+    StoreSink {
+        store,
+        connection: "contoso".to_owned(),
+        now: SystemClock.now(),
+        everyone: false,
+    }
+}
+
 #[tokio::test]
 async fn a_membership_change_during_the_initial_read_arrives_with_the_next_delta() {
     let running = start(EmulatorConfig {
@@ -130,26 +153,45 @@ async fn a_membership_change_during_the_initial_read_arrives_with_the_next_delta
         assert!(warnings.is_empty(), "{warnings:?}");
         let ids: BTreeSet<String> = resolved.into_values().collect();
         assert!(ids.len() > 1, "the chain is read group by group");
-        let sink = |everyone| StoreSink {
-            store: f.store.clone(),
-            connection: "contoso".to_owned(),
-            now: SystemClock.now(),
-            everyone,
-        };
-        let meddler = ChangeDuringRead {
-            inner: sink(false),
-            control: &running.control,
-            tenant,
-            changed: Mutex::new(None),
-            people: f.mirror().await.into_iter().map(|u| u.entra_id).collect(),
-        };
+        // At the first commit of a group read group by group (its pages have been read by then),
+        // that group changes in the emulator: one member added, one removed.
+        let people: Vec<String> = f.mirror().await.into_iter().map(|u| u.entra_id).collect();
+        let changed: Mutex<Option<(String, String, String)>> = Mutex::new(None);
+        let meddler = Watched::new(store_sink(f.store.clone()), |event| {
+            let Event::GroupsPage(groups, MemberMarks::Later) = event else {
+                return;
+            };
+            let mut changed = changed.lock().unwrap();
+            if changed.is_some() {
+                return;
+            }
+            let Some(group) = groups.iter().find(|g| g.added.len() >= 2) else {
+                return;
+            };
+            let members: BTreeSet<&String> = group.added.iter().map(|(m, _)| m).collect();
+            let added = people
+                .iter()
+                .find(|p| !members.contains(p))
+                .expect("somebody outside the group")
+                .clone();
+            let removed = group.added[0].0.clone();
+            let id = |s: &str| Uuid::parse_str(s).unwrap();
+            running
+                .control
+                .add_member(tenant, id(&group.id), id(&added))
+                .expect("add a member");
+            running
+                .control
+                .remove_member(tenant, id(&group.id), id(&removed))
+                .expect("remove a member");
+            *changed = Some((group.id.clone(), added, removed));
+        });
 
         let initial = read_groups(graph, &meddler, connection, 1_000, true, ids.clone())
             .await
             .expect("the initial read");
         assert!(initial.initial);
-        let (group, added, removed) = meddler
-            .changed
+        let (group, added, removed) = changed
             .lock()
             .unwrap()
             .clone()
@@ -165,9 +207,16 @@ async fn a_membership_change_during_the_initial_read_arrives_with_the_next_delta
         assert!(!after_initial.contains(&(group.clone(), added.clone())));
         assert!(after_initial.contains(&(group.clone(), removed.clone())));
 
-        let delta = read_groups(graph, &sink(false), connection, 1_001, false, ids)
-            .await
-            .expect("the delta read");
+        let delta = read_groups(
+            graph,
+            &store_sink(f.store.clone()),
+            connection,
+            1_001,
+            false,
+            ids,
+        )
+        .await
+        .expect("the delta read");
         assert!(!delta.initial, "{delta:?}");
         let after_delta = membership(f.store.clone()).await;
         assert!(after_delta.contains(&(group.clone(), added.clone())));
@@ -221,13 +270,8 @@ async fn batched_group_reads_mirror_groups_larger_than_a_commit_whole_in_few_rou
             largest > 2 * 5_000,
             "a group spans several commits ({largest} members)"
         );
-        let sink = StoreSink {
-            store: f.store.clone(),
-            connection: "contoso".to_owned(),
-            now: SystemClock.now(),
-            everyone: false,
-        };
         running.control.reset_counters();
+        let sink = store_sink(f.store.clone());
         let report = read_groups(&graph, &sink, connection, 1, true, ids.clone())
             .await
             .expect("the initial read");
@@ -252,6 +296,92 @@ async fn batched_group_reads_mirror_groups_larger_than_a_commit_whole_in_few_rou
             "{batches} batches for a largest group of {rounds} pages; {} pages in all",
             counters.count("GET /v1.0/groups/delta")
         );
+        drop(f);
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn an_import_into_an_empty_mirror_looks_up_only_the_people_it_has_committed() {
+    let running = start(EmulatorConfig {
+        users: 20_000,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let tenant = running.demo_app(0).expect("a demo app").tenant_id;
+    let everyone: BTreeSet<String> = running
+        .control
+        .with_directory(tenant, |d| {
+            d.live_users().map(|u| u.id.to_string()).collect()
+        })
+        .expect("the tenant");
+    let looked_up = |events: &[Event]| -> BTreeSet<String> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Lookup(ids) => Some(ids.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    };
+    for db in backends().await {
+        let f = fixture(&running, &db, "").await;
+        let connection = &f.settings.connections[0];
+        let graph = f
+            .syncer
+            .graph
+            .as_ref()
+            .expect("a Graph client")
+            .with_page_batching();
+        // After the first commit, a later users page answers 410 resyncRequired: the round starts
+        // over and reads everyone again, the people it has already committed among them.
+        let faulted = AtomicBool::new(false);
+        let sink = Watched::new(store_sink(f.store.clone()), |event| {
+            if matches!(event, Event::UsersPage(_)) && !faulted.swap(true, Ordering::SeqCst) {
+                running.control.add_fault(FaultRule::once(
+                    FaultKind::ResyncRequired,
+                    "GET /v1.0/users/delta",
+                ));
+            }
+        });
+        let report = read_users(&graph, &sink, connection, 1, true, None)
+            .await
+            .expect("the initial read");
+        assert_eq!(report.restarted.len(), 1, "{:?}", report.restarted);
+        let events = sink.events();
+        let first_lookup = events
+            .iter()
+            .position(|e| matches!(e, Event::Lookup(_)))
+            .expect("the round read again looks up the people committed before");
+        let committed_before: BTreeSet<String> = events[..first_lookup]
+            .iter()
+            .filter_map(|e| match e {
+                Event::UsersPage(ids) => Some(ids.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        assert!(
+            committed_before.len() >= 5_000 && committed_before.len() < everyone.len(),
+            "{} people committed before the restart",
+            committed_before.len()
+        );
+        assert_eq!(
+            looked_up(&events),
+            committed_before,
+            "only people this read had committed were looked up"
+        );
+        let mirrored: BTreeSet<String> = f.mirror().await.into_iter().map(|u| u.entra_id).collect();
+        assert_eq!(mirrored, everyone, "everyone mirrored once");
+
+        // A mirror that holds people: everybody read is looked up.
+        let sink = Watched::new(store_sink(f.store.clone()), |_| {});
+        let report = read_users(&graph, &sink, connection, 2, true, None)
+            .await
+            .expect("a second initial read");
+        assert!(report.restarted.is_empty(), "{:?}", report.restarted);
+        assert_eq!(looked_up(&sink.events()), everyone);
         drop(f);
         db.cleanup().await;
     }
