@@ -484,6 +484,9 @@ impl Integration for TimedStore {
         )
         .await
     }
+    fn parallel_writes(&self) -> usize {
+        self.inner.parallel_writes()
+    }
     async fn apply(
         &self,
         batch: &ApplyBatch,

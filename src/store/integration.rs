@@ -554,6 +554,10 @@ pub trait Integration: Send + Sync + std::fmt::Debug {
         member_ids: &[String],
     ) -> Result<Vec<(String, String, String)>, StoreError>;
 
+    /// How many [`Integration::apply`] transactions make progress side by side: one on SQLite
+    /// (one writer at a time), two on PostgreSQL with a pool of four or more connections.
+    fn parallel_writes(&self) -> usize;
+
     /// One batch of writes, their log rows and cleared pending marks, in one transaction.
     async fn apply(
         &self,

@@ -736,6 +736,10 @@ impl Integration for Backend {
         Ok(rows)
     }
 
+    fn parallel_writes(&self) -> usize {
+        parallel_writes(&self.pool)
+    }
+
     async fn apply(
         &self,
         batch: &ApplyBatch,

@@ -90,6 +90,17 @@ fn database_name(name: &str) -> Result<&str, StoreError> {
     }
 }
 
+/// Two batches are written side by side when the pool leaves room for the reads beside them
+/// (loading the next batch takes two connections): one transaction keeps the server busy on
+/// about one core.
+fn parallel_writes(pool: &sqlx::Pool<Db>) -> usize {
+    if pool.options().get_max_connections() >= 4 {
+        2
+    } else {
+        1
+    }
+}
+
 /// ` = ANY($n)`: the values as one array parameter, so the statement text does not depend on how
 /// many there are (a list of 500 parameters is planned afresh every time). A statement with an id
 /// list is run with `.persistent(false)`: a cached generic plan of `= ANY($n)` does not know the

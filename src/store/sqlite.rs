@@ -70,6 +70,11 @@ impl SqliteStore {
     }
 }
 
+/// SQLite has one writer at a time: a second writing transaction would only wait.
+fn parallel_writes(_pool: &sqlx::Pool<Db>) -> usize {
+    1
+}
+
 /// ` IN ($n, $n+1, …)`: one parameter per value.
 fn push_in(query: &mut sqlx::QueryBuilder<Db>, values: impl Iterator<Item = String>) {
     query.push(" IN (");

@@ -17,6 +17,7 @@ pub mod evaluate;
 pub mod existing;
 pub mod read;
 pub mod sink;
+mod writers;
 pub mod writes;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -30,6 +31,7 @@ use self::directory::RunDirectory;
 use self::evaluate::{Evaluation, Rules, evaluate};
 use self::read::{ChainReport, ReadError};
 use self::sink::{MemorySink, Sink, StoreSink};
+use self::writers::Writers;
 use crate::clock::Clock;
 use crate::config::ConnectionSettings;
 use crate::graph::GraphClient;
@@ -472,8 +474,11 @@ impl Syncer {
             &mut keep,
             report,
         );
-        // While a batch is written, the next one is loaded and evaluated: different people, and
-        // what the written batch creates or adopts is already known from its evaluation.
+        // While batches are written (side by side where the store allows), the next one is
+        // loaded and evaluated: different people, and what a batch being written creates or
+        // adopts is already known from its evaluation.
+        let mut writers =
+            run_id.map(|run| Writers::new(self.store.clone(), run, self.store.parallel_writes()));
         while let Some(Staged {
             writes,
             done,
@@ -487,8 +492,12 @@ impl Syncer {
             if due {
                 next_statistics *= 4;
             }
-            let (written, next, refreshed) = tokio::join!(
-                batch.write(writes),
+            if let (Some(writes), Some(writers)) = (writes, writers.as_mut()) {
+                for applied in writers.start(writes, self.clock.now()).await? {
+                    self.record_applied(id, Some(applied), report);
+                }
+            }
+            let (next, refreshed) = tokio::join!(
                 async {
                     let loaded = batch.next_pending(&last).await?;
                     Ok::<_, RunFailure>(batch.stage_some(
@@ -502,10 +511,14 @@ impl Syncer {
                 },
                 statistics(due)
             );
-            self.record_applied(id, written?, report);
             staged = next?;
             refreshed?;
             Progress::tell(request.progress.as_ref(), Step::Evaluated(evaluated));
+        }
+        if let Some(writers) = writers.as_mut() {
+            for applied in writers.finish().await? {
+                self.record_applied(id, Some(applied), report);
+            }
         }
 
         // Pass 2: the held deactivations, if the guard lets them through.
@@ -550,8 +563,9 @@ impl Syncer {
     }
 
     /// Turns a batch's evaluations into its writes and log rows, and updates what later batches
-    /// evaluate against: new sites, agents the batch creates or adopts (line managers resolve to
-    /// them), records it adopts (no longer candidates for anyone else). `None` when nothing is
+    /// evaluate against: new sites, agents the batch adopts (line managers resolve to them; new
+    /// agents already do from their evaluation on), records it adopts (no longer candidates for
+    /// anyone else). `None` when nothing is
     /// written (a dry run, whose log rows go into the report, or no run row).
     #[allow(clippy::too_many_arguments)]
     fn stage_writes(
@@ -603,13 +617,11 @@ impl Syncer {
             if let Some((RecordWrite::Adopt(id), _)) = &person.user {
                 adopted_users.insert(*id);
             }
-            match &person.agent {
-                Some((RecordWrite::Adopt(id), _)) => {
-                    adopted_agents.insert(*id);
-                    directory.add_agent(&person.entra_id);
-                }
-                Some((RecordWrite::Create(_), _)) => directory.add_agent(&person.entra_id),
-                _ => {}
+            // An adopted agent is a line manager from the next batch on (adoptions are written
+            // after this batch's line managers are set).
+            if let Some((RecordWrite::Adopt(id), _)) = &person.agent {
+                adopted_agents.insert(*id);
+                directory.add_agent(&person.entra_id);
             }
         }
         people
@@ -760,6 +772,15 @@ impl Batch<'_> {
                 e.deactivates = true;
             }
             if keep(&e) {
+                // A new agent is a line manager for the rest of the run, this batch included (its
+                // new agents are inserted before anyone's line manager is set).
+                if let Some(write) = &e.write
+                    && matches!(write.agent, Some((RecordWrite::Create(_), _)))
+                    && self.apply
+                    && self.run_id.is_some()
+                {
+                    directory.add_agent(&write.entra_id);
+                }
                 evaluations.push(e);
             } else {
                 others.push((person, notification));
