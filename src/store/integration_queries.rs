@@ -288,7 +288,7 @@ impl Integration for Backend {
         state: &DeltaState,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with(BEGIN).await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         save_state(&mut tx, state, now).await?;
         tx.commit().await?;
         Ok(())
@@ -339,7 +339,7 @@ impl Integration for Backend {
         checkpoint: &DeltaState,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with(BEGIN).await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         for chunk in people.chunks(rows_per_insert(8)) {
             let mut upsert = sqlx::QueryBuilder::<Db>::new(
                 "INSERT INTO entra_users (connection_id, entra_id, upn, attributes, manager_id, removed, seen_round, \
@@ -401,7 +401,7 @@ impl Integration for Backend {
         round: i64,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin_with(BEGIN).await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO entra_pending (connection_id, entra_id, notification) SELECT connection_id, entra_id, \
              'removed-deleted' FROM entra_users WHERE connection_id = $1 AND removed IS NULL \
@@ -435,7 +435,7 @@ impl Integration for Backend {
         checkpoint: &DeltaState,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with(BEGIN).await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         // Everyone whose memberships this page changes, marked once at the end.
         let mut changed: BTreeSet<String> = BTreeSet::new();
         for group in reset_groups {
@@ -563,7 +563,7 @@ impl Integration for Backend {
         checkpoint: &DeltaState,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with(BEGIN).await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         let mut mark = sqlx::QueryBuilder::<Db>::new(
             "INSERT INTO entra_pending (connection_id, entra_id, notification) SELECT u.connection_id, u.entra_id, \
              'updated' FROM entra_users u WHERE u.removed IS NULL AND u.connection_id = ",
@@ -672,7 +672,7 @@ impl Integration for Backend {
     }
 
     async fn unlinked(&self) -> Result<(Vec<Unlinked>, Vec<(Unlinked, i64)>), StoreError> {
-        let mut tx = self.pool.begin_with(BEGIN).await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         let found = super::snapshot::unlinked(&mut tx).await?;
         tx.commit().await?;
         Ok(found)
@@ -746,7 +746,7 @@ impl Integration for Backend {
         run_id: i64,
         now: DateTime<Utc>,
     ) -> Result<Applied, StoreError> {
-        let mut tx = self.pool.begin_with(BEGIN).await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         let mut applied = Applied::default();
         for (client, site) in &batch.new_sites {
             sqlx::query(
@@ -959,7 +959,7 @@ impl Integration for Backend {
     }
 
     async fn log(&self, rows: &[InboundRow]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with(BEGIN).await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         insert_log(&mut tx, rows, None).await?;
         tx.commit().await?;
         Ok(())

@@ -25,6 +25,9 @@ const ANALYZE_SQL: Option<&str> = Some(
      entra_users, entra_memberships, entra_groups",
 );
 
+/// Writers need no turns on PostgreSQL (see the SQLite store).
+type Turn = Option<()>;
+
 /// A PostgreSQL database.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
@@ -51,6 +54,11 @@ impl PostgresStore {
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
         Ok(Self { pool })
+    }
+
+    /// A writing transaction (PostgreSQL's writers need no turns: `Turn` is always `None`).
+    async fn begin_write(&self) -> Result<(Turn, sqlx::Transaction<'static, Db>), StoreError> {
+        Ok((None, self.pool.begin_with(BEGIN).await?))
     }
 
     /// Creates an empty database on the same server (test scaffolding and first-time set-up).

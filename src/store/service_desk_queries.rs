@@ -146,7 +146,7 @@ impl ServiceDesk for Backend {
         &self,
         reference: &ReferenceSpec,
     ) -> Result<ReferenceReport, StoreError> {
-        let mut tx = self.pool.begin_with(BEGIN).await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         let mut created = 0;
         created += insert_names(
             &mut tx,
@@ -213,7 +213,7 @@ impl ServiceDesk for Backend {
     }
 
     async fn reference(&self) -> Result<Reference, StoreError> {
-        let mut tx = self.pool.begin_with(BEGIN).await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         let clients = sqlx::query_scalar("SELECT name FROM clients ORDER BY name")
             .fetch_all(&mut *tx)
             .await?;
@@ -263,7 +263,7 @@ impl ServiceDesk for Backend {
         connections: &[ConnectionRow],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with(BEGIN).await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         for c in connections {
             sqlx::query(
                 "INSERT INTO connections (id, name, tenant_id, client_id, updated_at) VALUES ($1, $2, $3, $4, $5) \
@@ -285,7 +285,7 @@ impl ServiceDesk for Backend {
     }
 
     async fn ensure_site(&self, client: &str, site: &str) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin_with(BEGIN).await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO sites (client_id, name, origin) SELECT id, $2, 'mapping' FROM clients WHERE name = $1 \
              ON CONFLICT (client_id, name) DO NOTHING",
@@ -300,7 +300,7 @@ impl ServiceDesk for Backend {
     }
 
     async fn insert_user(&self, user: &NewUser, now: DateTime<Utc>) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin_with(BEGIN).await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         let site = match &user.site {
             Some((client, site)) => Some(site_id(&mut tx, client, site).await?),
             None => None,
@@ -366,7 +366,7 @@ impl ServiceDesk for Backend {
     }
 
     async fn insert_agent(&self, agent: &NewAgent, now: DateTime<Utc>) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin_with(BEGIN).await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         let team = match &agent.default_team {
             Some(team) => Some(team_id(&mut tx, team).await?),
             None => None,
@@ -433,7 +433,7 @@ impl ServiceDesk for Backend {
         role: &str,
         source: Source,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with(BEGIN).await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         let (kind, sql, holder) = match person {
             Person::User(id) => (
                 RoleKind::User,
@@ -492,7 +492,7 @@ impl ServiceDesk for Backend {
         flags: TeamFlags,
         source: Source,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with(BEGIN).await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         let team_id = team_id(&mut tx, team).await?;
         sqlx::query(
             "INSERT INTO agent_teams (agent_id, team_id, can_be_assigned, sees_unassigned, sees_other_agents, source) \
@@ -539,7 +539,7 @@ impl ServiceDesk for Backend {
     }
 
     async fn add_cab_member(&self, cab: &str, member: &CabMember) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin_with(BEGIN).await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         let cab_id: i64 = sqlx::query_scalar("SELECT id FROM cabs WHERE name = $1")
             .bind(cab)
             .fetch_optional(&mut *tx)
@@ -600,7 +600,7 @@ impl ServiceDesk for Backend {
         licence: &Licence,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin_with(BEGIN).await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         let client_id: i64 = sqlx::query_scalar("SELECT id FROM clients WHERE name = $1")
             .bind(&licence.client)
             .fetch_optional(&mut *tx)
@@ -661,7 +661,7 @@ impl ServiceDesk for Backend {
     }
 
     async fn insert_ticket(&self, ticket: &Ticket, now: DateTime<Utc>) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin_with(BEGIN).await?;
+        let (_turn, mut tx) = self.begin_write().await?;
         let team = match &ticket.team {
             Some(team) => Some(team_id(&mut tx, team).await?),
             None => None,

@@ -1,6 +1,7 @@
 //! The embedded default: one SQLite file, created on first use, in WAL mode with a busy timeout.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
@@ -25,7 +26,13 @@ const ANALYZE_SQL: Option<&str> = None;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: sqlx::Pool<Db>,
+    /// SQLite has one writer at a time. This process's writers take turns here, in order, rather
+    /// than at the database's lock, whose busy handler polls with sleeps of up to 100 ms.
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
+
+/// A writing transaction's turn; the next writer goes when it is dropped.
+type Turn = Option<tokio::sync::OwnedMutexGuard<()>>;
 
 impl SqliteStore {
     /// Opens (creating if missing) the database `url` names, e.g. `sqlite://entra-sync.db` or
@@ -66,7 +73,16 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot open {url}: {e}")))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            writer: Arc::default(),
+        })
+    }
+
+    /// A writing transaction, in this process's turn (hold the turn until it commits).
+    async fn begin_write(&self) -> Result<(Turn, sqlx::Transaction<'static, Db>), StoreError> {
+        let turn = self.writer.clone().lock_owned().await;
+        Ok((Some(turn), self.pool.begin_with(BEGIN).await?))
     }
 }
 
