@@ -46,6 +46,10 @@ use graph_emulator::{EmulatorConfig, GraphEmulator, Running, well_known};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+/// The daemon's allocator (see `src/main.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const CONNECTION: &str = "bench";
 /// Graph's largest page (`$top` / `odata.maxpagesize`).
 const PAGE: u64 = 999;

@@ -5,6 +5,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use entra_sync::{app, cli::Cli, telemetry};
 
+/// Pages of JSON are many small allocations beside a few large ones; glibc's allocator spent a
+/// fifth of a large import's client time consolidating them (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
