@@ -20,11 +20,12 @@ pub mod sink;
 mod writers;
 pub mod writes;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::Value;
+use tokio::task::JoinHandle;
 use tracing::{error, info, instrument, warn};
 
 use self::directory::RunDirectory;
@@ -191,16 +192,16 @@ impl Syncer {
                 RunKind::Full | RunKind::Delta | RunKind::Import | RunKind::Preview
             );
         let evaluate_everyone = request.kind == RunKind::Remap;
-        let sink: Box<dyn Sink> = match request.mode {
+        let sink: Arc<dyn Sink> = match request.mode {
             // A remap walks the mirror itself rather than marking everyone pending first: an
             // interrupted remap is simply run again.
-            Mode::Apply => Box::new(StoreSink {
+            Mode::Apply => Arc::new(StoreSink {
                 store: self.store.clone(),
                 connection: id.to_owned(),
                 now: self.clock.now(),
                 everyone: evaluate_everyone,
             }),
-            Mode::DryRun => Box::new(MemorySink::new(self.store.clone(), id, evaluate_everyone)),
+            Mode::DryRun => Arc::new(MemorySink::new(self.store.clone(), id, evaluate_everyone)),
         };
         let mut report = RunReport {
             run_id,
@@ -242,7 +243,7 @@ impl Syncer {
         report.read_seconds = started.elapsed().as_secs_f64();
         let outcome = match read_result {
             Ok(()) => {
-                self.evaluate_all(connection, request, run_id, sink.as_ref(), &mut report)
+                self.evaluate_all(connection, request, run_id, &sink, &mut report)
                     .await
             }
             Err(e) => Err(e),
@@ -408,7 +409,7 @@ impl Syncer {
         connection: &ConnectionSettings,
         request: &RunRequest,
         run_id: Option<i64>,
-        sink: &dyn Sink,
+        sink: &Arc<dyn Sink>,
         report: &mut RunReport,
     ) -> Result<RunStatus, RunFailure> {
         let id = connection.id.as_str();
@@ -464,16 +465,20 @@ impl Syncer {
         let mut evaluated = 0;
         let mut next_statistics = STATISTICS_EVERY;
         let mut keep = |e: &Evaluation| !e.deactivates;
-        let (refreshed, first) = tokio::join!(statistics(large), batch.next_pending(""));
+        let mut ahead = Ahead::default();
+        let (refreshed, first) = tokio::join!(statistics(large), batch.next_pending(&mut ahead));
         refreshed?;
-        let mut staged = batch.stage_some(
-            first?,
-            &rules,
-            &mut directory,
-            &mut candidates,
-            &mut keep,
-            report,
-        );
+        let mut staged = first?.map(|loaded| {
+            batch.stage(
+                loaded,
+                &rules,
+                &mut directory,
+                &mut candidates,
+                &mut keep,
+                false,
+                report,
+            )
+        });
         // While batches are written (side by side where the store allows), the next one is
         // loaded and evaluated: different people, and what a batch being written creates or
         // adopts is already known from its evaluation.
@@ -483,7 +488,6 @@ impl Syncer {
             writes,
             done,
             others,
-            last,
         }) = staged.take()
         {
             evaluated += done;
@@ -499,15 +503,18 @@ impl Syncer {
             }
             let (next, refreshed) = tokio::join!(
                 async {
-                    let loaded = batch.next_pending(&last).await?;
-                    Ok::<_, RunFailure>(batch.stage_some(
-                        loaded,
-                        &rules,
-                        &mut directory,
-                        &mut candidates,
-                        &mut keep,
-                        report,
-                    ))
+                    let loaded = batch.next_pending(&mut ahead).await?;
+                    Ok::<_, RunFailure>(loaded.map(|loaded| {
+                        batch.stage(
+                            loaded,
+                            &rules,
+                            &mut directory,
+                            &mut candidates,
+                            &mut keep,
+                            false,
+                            report,
+                        )
+                    }))
                 },
                 statistics(due)
             );
@@ -653,7 +660,7 @@ struct Batch<'a> {
     syncer: &'a Syncer,
     connection: &'a ConnectionSettings,
     run_id: Option<i64>,
-    sink: &'a dyn Sink,
+    sink: &'a Arc<dyn Sink>,
     names: &'a BTreeMap<String, String>,
     links: &'a [(String, String, String)],
     apply: bool,
@@ -676,56 +683,107 @@ struct Staged {
     done: u64,
     /// People `keep` turned down, for a later pass.
     others: Vec<(MirrorUser, Notification)>,
-    /// The batch's last person (the next batch starts after them).
-    last: String,
+}
+
+/// Pending batches loaded ahead of their evaluation, oldest first. Each page of pending people is
+/// read after the one before it (it starts after that page's last person); then its records and
+/// memberships load in a task of their own, so the loads of the next batches overlap each other
+/// and the evaluation and writes of the current one.
+#[derive(Default)]
+struct Ahead {
+    loading: VecDeque<JoinHandle<Result<Loaded, StoreError>>>,
+    /// Where the next page starts (after this Entra id).
+    after: String,
+    /// A page came back empty: nobody is left.
+    done: bool,
+}
+
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        // Loads only read: a run that stops early leaves none behind.
+        for load in &self.loading {
+            load.abort();
+        }
+    }
+}
+
+/// Batches being loaded ahead of the one evaluated.
+const LOAD_AHEAD: usize = 2;
+
+/// Loads the records and memberships of `persons`.
+async fn load(
+    store: &dyn Store,
+    sink: &dyn Sink,
+    connection: &str,
+    persons: Vec<(MirrorUser, Notification)>,
+    unmarked: BTreeSet<String>,
+) -> Result<Loaded, StoreError> {
+    let ids: Vec<String> = persons.iter().map(|(p, _)| p.entra_id.clone()).collect();
+    let (people, memberships) = tokio::try_join!(
+        store.people_of(connection, &ids),
+        sink.memberships_for(&ids)
+    )?;
+    Ok(Loaded {
+        persons,
+        unmarked,
+        people,
+        memberships,
+    })
 }
 
 impl Batch<'_> {
-    /// The next pending people after `after`, loaded.
-    async fn next_pending(&self, after: &str) -> Result<Loaded, RunFailure> {
-        let page = self.sink.pending(after, BATCH).await?;
-        let unmarked = page
-            .iter()
-            .filter(|(_, n)| n.is_none())
-            .map(|(p, _)| p.entra_id.clone())
-            .collect();
-        let persons = page
-            .into_iter()
-            .map(|(p, n)| (p, n.unwrap_or(Notification::FullPass)))
-            .collect();
-        let mut loaded = self.load(persons).await?;
-        loaded.unmarked = unmarked;
-        Ok(loaded)
+    /// The next batch of pending people, loaded (`None` once nobody is left), with the batches
+    /// after it loading meanwhile.
+    async fn next_pending(&self, ahead: &mut Ahead) -> Result<Option<Loaded>, RunFailure> {
+        while ahead.loading.len() < LOAD_AHEAD && !ahead.done {
+            let page = self.sink.pending(&ahead.after, BATCH).await?;
+            let Some((last, _)) = page.last() else {
+                ahead.done = true;
+                break;
+            };
+            ahead.after.clone_from(&last.entra_id);
+            let unmarked = page
+                .iter()
+                .filter(|(_, n)| n.is_none())
+                .map(|(p, _)| p.entra_id.clone())
+                .collect();
+            let persons = page
+                .into_iter()
+                .map(|(p, n)| (p, n.unwrap_or(Notification::FullPass)))
+                .collect();
+            let (store, sink) = (self.syncer.store.clone(), self.sink.clone());
+            let connection = self.connection.id.to_string();
+            ahead.loading.push_back(tokio::spawn(async move {
+                load(
+                    store.as_ref(),
+                    sink.as_ref(),
+                    &connection,
+                    persons,
+                    unmarked,
+                )
+                .await
+            }));
+        }
+        let Some(loading) = ahead.loading.pop_front() else {
+            return Ok(None);
+        };
+        let loaded = loading
+            .await
+            .map_err(|e| RunFailure::Other(format!("loading a batch stopped: {e}")))??;
+        Ok(Some(loaded))
     }
 
     /// Loads the records and memberships of `persons`.
     async fn load(&self, persons: Vec<(MirrorUser, Notification)>) -> Result<Loaded, RunFailure> {
-        let id = self.connection.id.as_str();
-        let ids: Vec<String> = persons.iter().map(|(p, _)| p.entra_id.clone()).collect();
-        let (people, memberships) = tokio::try_join!(
-            self.syncer.store.people_of(id, &ids),
-            self.sink.memberships_for(&ids)
-        )?;
-        Ok(Loaded {
+        let (store, sink) = (self.syncer.store.as_ref(), self.sink.as_ref());
+        Ok(load(
+            store,
+            sink,
+            self.connection.id.as_str(),
             persons,
-            unmarked: BTreeSet::new(),
-            people,
-            memberships,
-        })
-    }
-
-    /// [`Batch::stage`] for pass 1, `None` once nobody is left.
-    fn stage_some(
-        &self,
-        loaded: Loaded,
-        rules: &Rules,
-        directory: &mut RunDirectory,
-        candidates: &mut People,
-        keep: &mut dyn FnMut(&Evaluation) -> bool,
-        report: &mut RunReport,
-    ) -> Option<Staged> {
-        (!loaded.persons.is_empty())
-            .then(|| self.stage(loaded, rules, directory, candidates, keep, false, report))
+            BTreeSet::new(),
+        )
+        .await?)
     }
 
     /// Evaluates `loaded` and stages the writes of those `keep` accepts; the others come back.
@@ -747,10 +805,6 @@ impl Batch<'_> {
             mut people,
             mut memberships,
         } = loaded;
-        let last = persons
-            .last()
-            .map(|(p, _)| p.entra_id.clone())
-            .unwrap_or_default();
         people.unlinked_users = std::mem::take(&mut candidates.unlinked_users);
         people.unlinked_agents = std::mem::take(&mut candidates.unlinked_agents);
         memberships.extend_from_slice(self.links);
@@ -804,7 +858,6 @@ impl Batch<'_> {
             writes,
             done,
             others,
-            last,
         }
     }
 
