@@ -509,12 +509,15 @@ impl Integration for Backend {
                         Column::text(chunk.iter().map(|(_, kind)| *kind)),
                     ],
                 );
-                insert.push(" ON CONFLICT DO NOTHING RETURNING member_id, member_type");
-                let rows: Vec<(String, String)> =
-                    insert.build_query_as().fetch_all(&mut *tx).await?;
+                insert.push(" ON CONFLICT DO NOTHING");
                 if marks == MemberMarks::Later {
+                    // Nobody is marked now: the rows that were really new need not come back.
+                    insert.build().execute(&mut *tx).await?;
                     continue;
                 }
+                insert.push(" RETURNING member_id, member_type");
+                let rows: Vec<(String, String)> =
+                    insert.build_query_as().fetch_all(&mut *tx).await?;
                 for (member, kind) in rows {
                     if kind == "group" {
                         nested.push(member.clone());
