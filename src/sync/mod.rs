@@ -466,41 +466,34 @@ impl Syncer {
         let mut next_statistics = STATISTICS_EVERY;
         let mut keep = |e: &Evaluation| !e.deactivates;
         let mut ahead = Ahead::new();
-        let (refreshed, first) = tokio::join!(statistics(large), batch.next_pending(&mut ahead));
-        refreshed?;
-        let mut staged = first?.map(|loaded| {
-            batch.stage(
-                loaded,
-                &rules,
-                &mut directory,
-                &mut candidates,
-                &mut keep,
-                false,
-                report,
-            )
-        });
         // While batches are written (side by side where the store allows), the next one is
         // loaded and evaluated: different people, and what a batch being written creates or
         // adopts is already known from its evaluation.
         let mut writers =
             run_id.map(|run| Writers::new(self.store.clone(), run, self.store.parallel_writes()));
-        while let Some(Staged {
-            writes,
-            done,
-            others,
-        }) = staged.take()
-        {
-            evaluated += done;
-            held.extend(others);
-            let due = large && evaluated >= next_statistics;
-            if due {
-                next_statistics *= 4;
-            }
-            ahead.after_writes(writes.as_ref().map_or(0, |w| w.people.len()));
-            if let (Some(writes), Some(writers)) = (writes, writers.as_mut()) {
-                for applied in writers.start(writes, self.clock.now()).await? {
-                    self.record_applied(id, Some(applied), report);
+        let mut staged: Option<Staged> = None;
+        // Large runs refresh the statistics before the first batch too.
+        let mut refresh = large;
+        loop {
+            if let Some(Staged {
+                writes,
+                done,
+                others,
+            }) = staged.take()
+            {
+                evaluated += done;
+                held.extend(others);
+                refresh = large && evaluated >= next_statistics;
+                if refresh {
+                    next_statistics *= 4;
                 }
+                ahead.after_writes(writes.as_ref().map_or(0, |w| w.people.len()));
+                if let (Some(writes), Some(writers)) = (writes, writers.as_mut()) {
+                    for applied in writers.start(writes, self.clock.now()).await? {
+                        self.record_applied(id, Some(applied), report);
+                    }
+                }
+                Progress::tell(request.progress.as_ref(), Step::Evaluated(evaluated));
             }
             let (next, refreshed) = tokio::join!(
                 async {
@@ -517,11 +510,13 @@ impl Syncer {
                         )
                     }))
                 },
-                statistics(due)
+                statistics(refresh)
             );
-            staged = next?;
             refreshed?;
-            Progress::tell(request.progress.as_ref(), Step::Evaluated(evaluated));
+            staged = next?;
+            if staged.is_none() {
+                break;
+            }
         }
         if let Some(writers) = writers.as_mut() {
             for applied in writers.finish().await? {

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use entra_sync::clock::{Clock, SystemClock};
+use entra_sync::graph::GraphClient;
 use entra_sync::mirror::{GroupDelta, MirrorUser, Notification};
 use entra_sync::store::{DeltaState, MemberMarks, RunKind, StoreError};
 use entra_sync::sync::read::{read_groups, read_users, resolve_groups};
@@ -18,7 +19,7 @@ use uuid::Uuid;
 
 use crate::emulator::start;
 use crate::support::backends;
-use crate::sync_runs::fixture;
+use crate::sync_runs::{Fixture, fixture};
 
 /// What a read did through a [`Watched`] sink, in order.
 #[derive(Debug, Clone)]
@@ -123,6 +124,15 @@ impl Sink for Watched<'_> {
     ) -> Result<Vec<(MirrorUser, Option<Notification>)>, StoreError> {
         self.inner.pending(after, limit).await
     }
+}
+
+/// The fixture's Graph client, its pages batched as in a run.
+fn batching_client(f: &Fixture) -> GraphClient {
+    f.syncer
+        .graph
+        .as_ref()
+        .expect("a Graph client")
+        .with_page_batching()
 }
 
 fn store_sink(store: Arc<dyn entra_sync::store::Store>) -> StoreSink {
@@ -242,12 +252,7 @@ async fn batched_group_reads_mirror_groups_larger_than_a_commit_whole_in_few_rou
     for db in backends().await {
         let f = fixture(&running, &db, "").await;
         let connection = &f.settings.connections[0];
-        let graph = f
-            .syncer
-            .graph
-            .as_ref()
-            .expect("a Graph client")
-            .with_page_batching();
+        let graph = batching_client(&f);
         let names = connection.mapping.groups();
         let (resolved, warnings) = resolve_groups(&graph, &names).await.expect("names");
         assert!(warnings.is_empty(), "{warnings:?}");
@@ -328,12 +333,7 @@ async fn an_import_into_an_empty_mirror_looks_up_only_the_people_it_has_committe
     for db in backends().await {
         let f = fixture(&running, &db, "").await;
         let connection = &f.settings.connections[0];
-        let graph = f
-            .syncer
-            .graph
-            .as_ref()
-            .expect("a Graph client")
-            .with_page_batching();
+        let graph = batching_client(&f);
         // After the first commit, a later users page answers 410 resyncRequired: the round starts
         // over and reads everyone again, the people it has already committed among them.
         let faulted = AtomicBool::new(false);
