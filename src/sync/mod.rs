@@ -568,8 +568,8 @@ impl Syncer {
     /// Turns a batch's evaluations into its writes and log rows, and updates what later batches
     /// evaluate against: new sites, agents the batch adopts (line managers resolve to them; new
     /// agents already do from their evaluation on), records it adopts (no longer candidates for
-    /// anyone else). `None` when nothing is
-    /// written (a dry run, whose log rows go into the report, or no run row).
+    /// anyone else). `None` when nothing is written (a dry run, whose log rows go into the
+    /// report, or no run row).
     #[allow(clippy::too_many_arguments)]
     fn stage_writes(
         &self,

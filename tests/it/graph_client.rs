@@ -20,6 +20,16 @@ fn secret_auth(secret: &str) -> String {
 }
 
 /// An emulator with `users` people, and a client of its demo app signing in with its secret.
+/// The next users read is answered 429 with `Retry-After: 2`.
+fn throttle_next_users_read(running: &Running) {
+    running.control.add_fault(FaultRule::once(
+        FaultKind::TooManyRequests {
+            retry_after_secs: 2,
+        },
+        "GET /v1.0/users",
+    ));
+}
+
 async fn secret_client(
     users: usize,
     policy: RetryPolicy,
@@ -442,15 +452,7 @@ async fn retry_after_is_honoured_and_503_bursts_are_retried_within_the_bound() {
         .expect("a warm-up read (token cached)");
     tokio::time::pause();
 
-    running.control.add_fault(FaultRule {
-        trigger: Trigger::Once,
-        ..FaultRule::once(
-            FaultKind::TooManyRequests {
-                retry_after_secs: 2,
-            },
-            "GET /v1.0/users",
-        )
-    });
+    throttle_next_users_read(&running);
     let started = tokio::time::Instant::now();
     client.page(&users).await.expect("succeeds after the wait");
     let waited = started.elapsed();
@@ -804,15 +806,7 @@ async fn a_throttled_page_in_a_batch_is_asked_for_again_after_retry_after() {
         .expect("a warm-up read (token cached)");
     let batched = plain.with_page_batching();
     tokio::time::pause();
-    running.control.add_fault(FaultRule {
-        trigger: Trigger::Once,
-        ..FaultRule::once(
-            FaultKind::TooManyRequests {
-                retry_after_secs: 2,
-            },
-            "GET /v1.0/users",
-        )
-    });
+    throttle_next_users_read(&running);
     let started = tokio::time::Instant::now();
     let chains = [50, 100].map(|top| {
         let url = batched
