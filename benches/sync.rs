@@ -33,6 +33,7 @@ use entra_sync::config::load::{Environment, load_str};
 use entra_sync::config::{ConfigOverrides, Settings};
 use entra_sync::graph::{self, GraphClient, GraphError, RetryPolicy};
 use entra_sync::mirror::{GroupDelta, MirrorUser, Notification};
+use entra_sync::store::lease::{Claim, Lease, LeaseHolder};
 use entra_sync::store::postgres::PostgresStore;
 use entra_sync::store::{
     AgentRecord, Applied, ApplyBatch, CabMember, ConnectionRow, DeltaState, InboundRow,
@@ -154,7 +155,7 @@ struct Call {
 #[derive(Debug)]
 struct TimedStore {
     inner: Arc<dyn Store>,
-    calls: Mutex<Vec<Call>>,
+    calls: Arc<Mutex<Vec<Call>>>,
 }
 
 impl TimedStore {
@@ -556,6 +557,42 @@ impl Integration for TimedStore {
     async fn prune_inbound_log(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         self.timed("prune_inbound_log", self.inner.prune_inbound_log(before))
             .await
+    }
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &LeaseHolder,
+        ttl: Duration,
+    ) -> Result<Claim, StoreError> {
+        self.timed("acquire_lease", self.inner.acquire_lease(name, holder, ttl))
+            .await
+    }
+    async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<bool, StoreError> {
+        self.timed("renew_lease", self.inner.renew_lease(lease, ttl))
+            .await
+    }
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
+        self.timed("release_lease", self.inner.release_lease(lease))
+            .await
+    }
+    fn fenced(&self, lease: &Lease) -> Arc<dyn Store> {
+        // The run writes through the fenced store: its calls are timed here too.
+        Arc::new(TimedStore {
+            inner: self.inner.fenced(lease),
+            calls: self.calls.clone(),
+        })
+    }
+    async fn interrupt_runs(
+        &self,
+        connection_id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<i64>, StoreError> {
+        self.timed(
+            "interrupt_runs",
+            self.inner.interrupt_runs(connection_id, reason, now),
+        )
+        .await
     }
 }
 
@@ -1468,7 +1505,7 @@ async fn bench(args: &Args, db_url: &str) -> anyhow::Result<()> {
     entra_sync::app::ensure_declared(&settings, inner.as_ref(), &SystemClock).await?;
     let store = Arc::new(TimedStore {
         inner,
-        calls: Mutex::default(),
+        calls: Arc::default(),
     });
     let graph = entra_sync::app::graph_client(
         &settings,

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use tracing::info;
 
 use crate::auth::{AuthError, RefreshTokens, StoredRefreshTokens, TokenClient, TokenVault};
-use crate::cli::{Cli, Command, DeltaCommand, RunsArgs, RunsCommand};
+use crate::cli::{Cli, Command, DeltaCommand, LeaseArgs, RunsArgs, RunsCommand};
 use crate::clock::{Clock, SystemClock};
 use crate::config::load::Environment;
 use crate::config::{
@@ -22,10 +22,14 @@ use crate::output;
 use crate::store::{
     self, ConnectionRow, DeltaState, InboundRow, LogQuery, RunKind, RunStatus, Store,
 };
-use crate::sync::{Mode, Progress, RunReport, RunRequest, Step, Syncer};
+use crate::sync::lease::{LeaseError, LeasePolicy, LeaseWait};
+use crate::sync::{Approval, Mode, Progress, RunReport, RunRequest, Step, SyncError, Syncer};
 
 /// Exit code for an invalid configuration.
 pub const EXIT_INVALID_CONFIG: u8 = 2;
+/// Exit code when another run of the connection holds its lease (and `--wait` was not given, or
+/// ran out).
+pub const EXIT_BUSY: u8 = 4;
 
 /// Runs one CLI invocation.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -73,17 +77,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             connection,
             full,
             dry_run,
+            lease,
         } => {
             let kind = if full { RunKind::Full } else { RunKind::Delta };
             let mode = if dry_run { Mode::DryRun } else { Mode::Apply };
-            let report = run_once(
-                &settings,
-                store,
-                clock,
-                &connection,
-                RunRequest::new(kind, mode, "cli"),
-            )
-            .await?;
+            let request = RunRequest {
+                lease: lease_policy(&settings, lease),
+                ..RunRequest::new(kind, mode, "cli")
+            };
+            let report = run_once(&settings, store, clock, &connection, request).await?;
             print!("{}", output::summary(&connection, &report));
             Ok(exit_for(&report))
         }
@@ -93,11 +95,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             agents,
             apply,
             output: format,
+            lease,
         } => {
             let mode = if apply { Mode::Apply } else { Mode::DryRun };
             let bar = progress_bar();
             let request = RunRequest {
                 progress: Some(bar.1),
+                lease: lease_policy(&settings, lease),
                 ..RunRequest::new(RunKind::Import, mode, "cli")
             };
             let report = run_once(&settings, store.clone(), clock, &connection, request).await?;
@@ -128,6 +132,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             connection,
             apply,
             output: format,
+            lease,
         } => {
             let mode = if apply { Mode::Apply } else { Mode::DryRun };
             // A remap re-plans from the mirror: it has no Graph client at all.
@@ -140,7 +145,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let report = syncer
                 .run(
                     connection_settings,
-                    &RunRequest::new(RunKind::Remap, mode, "cli"),
+                    &RunRequest {
+                        lease: lease_policy(&settings, lease),
+                        ..RunRequest::new(RunKind::Remap, mode, "cli")
+                    },
                 )
                 .await?;
             if !apply {
@@ -260,6 +268,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Emulator(_) | Command::Demo { .. } => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// How a command's run holds its connection's lease: `[daemon] lease_ttl`, and `--wait`.
+fn lease_policy(settings: &Settings, args: LeaseArgs) -> LeasePolicy {
+    LeasePolicy {
+        ttl: settings.daemon.lease_ttl,
+        wait: args.wait.map_or(LeaseWait::Refuse, LeaseWait::Wait),
+    }
+}
+
+/// The exit code of a command that failed with `error`: [`EXIT_BUSY`] when another run holds the
+/// connection's lease, 1 otherwise.
+pub fn exit_code_for(error: &anyhow::Error) -> ExitCode {
+    match error.downcast_ref::<SyncError>() {
+        Some(SyncError::Lease(LeaseError::Held { .. })) => ExitCode::from(EXIT_BUSY),
+        _ => ExitCode::FAILURE,
     }
 }
 
@@ -393,8 +418,9 @@ pub fn graph_client(
     ))
 }
 
-/// `runs approve RUN`: records the approval, then applies the quarantined run's held
-/// deactivations (and anything else still pending) without reading Graph.
+/// `runs approve RUN`: a run that records the approval, then applies the quarantined run's held
+/// deactivations (and anything else still pending) without reading Graph; once it succeeds, the
+/// quarantined run is recorded as succeeded.
 pub async fn approve_run(
     syncer: &Syncer,
     settings: &Settings,
@@ -412,13 +438,17 @@ pub async fn approve_run(
                 run.connection_id
             )
         })?;
-    syncer
-        .store
-        .approve_run(run_id, by, syncer.clock.now())
-        .await?;
     let request = RunRequest {
         override_guard: true,
         pending_only: true,
+        approves: Some(Approval {
+            run_id,
+            by: by.to_owned(),
+        }),
+        lease: LeasePolicy {
+            ttl: settings.daemon.lease_ttl,
+            wait: LeaseWait::Refuse,
+        },
         ..RunRequest::new(RunKind::Delta, Mode::Apply, &format!("approve #{run_id}"))
     };
     Ok(syncer.run(connection, &request).await?)

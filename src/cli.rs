@@ -63,6 +63,9 @@ pub enum Command {
         /// Compute everything, write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// When another run of the connection is under way.
+        #[command(flatten)]
+        lease: LeaseArgs,
     },
     /// The "Import Users/Agents" screen: read the tenant and show, per person, the mapping that
     /// matched, the planned action and the field changes. Writes only with `--apply`.
@@ -81,6 +84,9 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
+        /// When another run of the connection is under way.
+        #[command(flatten)]
+        lease: LeaseArgs,
     },
     /// Re-plan everyone from the mirror after a mapping change, without calling Graph. Writes
     /// only with `--apply`.
@@ -93,6 +99,9 @@ pub enum Command {
         /// Output format of the preview.
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
+        /// When another run of the connection is under way.
+        #[command(flatten)]
+        lease: LeaseArgs,
     },
     /// Delta-link maintenance.
     Delta {
@@ -186,4 +195,14 @@ pub enum Output {
     Json,
     /// Comma-separated values with a header.
     Csv,
+}
+
+/// What a run that writes does when another run of its connection holds the connection's lease.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct LeaseArgs {
+    /// Wait for the other run to end (at most this long; `--wait` alone: 1h) instead of refusing
+    /// at once with exit code 4.
+    #[arg(long, value_name = "DURATION", num_args = 0..=1, default_missing_value = "1h",
+          value_parser = humantime::parse_duration)]
+    pub wait: Option<std::time::Duration>,
 }

@@ -158,10 +158,14 @@ pub fn runs(rows: &[RunRow]) -> String {
                         (e - r.started_at).num_milliseconds() as f64 / 1000.0
                     )
                 });
-                let status = if r.approved_at.is_some() {
-                    format!("{} (approved)", r.status)
-                } else {
-                    r.status.clone()
+                let status = match (&r.approved_at, &r.approved_by) {
+                    (Some(at), by) => format!(
+                        "{} (approved by {} at {})",
+                        r.status,
+                        by.as_deref().unwrap_or("an operator"),
+                        at.format("%Y-%m-%d %H:%M:%S")
+                    ),
+                    (None, _) => r.status.clone(),
                 };
                 vec![
                     r.id.to_string(),

@@ -113,6 +113,10 @@ pub struct DaemonConfig {
     /// How long a shutdown waits for running syncs to reach a checkpoint.
     #[serde(default = "default_grace", with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// How long a run's hold on its connection (its lease) lasts unless renewed; the run renews
+    /// it every third of this. A run whose process died is taken over once this has passed.
+    #[serde(default = "default_lease_ttl", with = "humantime_serde")]
+    pub lease_ttl: Duration,
     /// Base64 of 32 random bytes sealing delegated refresh tokens in the database (AES-256-GCM).
     /// Required when a connection uses `auth.method = "delegated"`.
     #[serde(default)]
@@ -127,11 +131,16 @@ fn default_grace() -> Duration {
     Duration::from_secs(30)
 }
 
+fn default_lease_ttl() -> Duration {
+    Duration::from_secs(60)
+}
+
 impl Default for DaemonConfig {
     fn default() -> Self {
         Self {
             max_parallel_connections: default_parallel(),
             shutdown_grace: default_grace(),
+            lease_ttl: default_lease_ttl(),
             token_encryption_key: None,
         }
     }

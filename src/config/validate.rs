@@ -190,6 +190,9 @@ fn check_globals(file: &ConfigFile, problems: &mut Problems) {
     if file.instance.name.trim().is_empty() {
         problems.add("instance.name", "must not be empty");
     }
+    if file.daemon.lease_ttl < std::time::Duration::from_secs(1) {
+        problems.add("daemon.lease_ttl", "must be at least 1s");
+    }
     if file.daemon.max_parallel_connections == 0 {
         problems.add("daemon.max_parallel_connections", "must be at least 1");
     }

@@ -12,6 +12,10 @@ pub enum StoreError {
     /// The database cannot be reached or opened; retrying later may help.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The write was refused: the store is fenced by a lease (named here) that its holder no
+    /// longer holds, because it expired and another holder took it over.
+    #[error("the lease {0:?} was taken over by another holder; this holder writes nothing more")]
+    LeaseLost(String),
     /// Anything else (a bug, a migration failure, corrupt data).
     #[error("database error: {0}")]
     Other(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::StoreError;
+use super::lease::{Claim, Lease, LeaseHolder};
 use super::records::{LicenceType, SealedToken, Source, TeamFlags, UserFields};
 use crate::mirror::{GroupDelta, MirrorUser, Notification};
 
@@ -209,6 +210,8 @@ pub struct RunRow {
     pub error: Option<String>,
     /// When an operator approved its quarantined deactivations.
     pub approved_at: Option<DateTime<Utc>>,
+    /// Who approved them.
+    pub approved_by: Option<String>,
 }
 
 /// How a run ended.
@@ -224,6 +227,8 @@ pub struct RunEnd {
     pub graph_throttles: u64,
     /// Error text.
     pub error: Option<String>,
+    /// An approved quarantined run this run applied: it is recorded as succeeded with it.
+    pub settles: Option<i64>,
 }
 
 /// One inbound-log row (§4.8).
@@ -610,6 +615,39 @@ pub trait Integration: Send + Sync + std::fmt::Debug {
     /// Refreshes the planner's statistics after bulk changes (PostgreSQL plans with stale row
     /// counts would scan whole tables per batch); a no-op where the planner does not need it.
     async fn refresh_statistics(&self) -> Result<(), StoreError>;
+
+    /// Claims the lease `name` for `holder` for `ttl` (by the database's clock), if it is free or
+    /// has expired; otherwise says who holds it.
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &LeaseHolder,
+        ttl: std::time::Duration,
+    ) -> Result<Claim, StoreError>;
+
+    /// Extends a held lease to `ttl` from now; `false` when it is no longer held.
+    async fn renew_lease(
+        &self,
+        lease: &Lease,
+        ttl: std::time::Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives a held lease up (it expires now); a lease held by somebody else is left alone.
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError>;
+
+    /// The same database, whose every write transaction first checks that `lease` is still
+    /// held, and fails with [`StoreError::LeaseLost`] if it is not.
+    fn fenced(&self, lease: &Lease) -> std::sync::Arc<dyn super::Store>;
+
+    /// Marks the connection's runs still recorded `running` as failed, with `reason`; returns
+    /// their ids. Called by a run that holds the connection's lease: any other run recorded as
+    /// running then lost its holder (killed, or its lease taken over).
+    async fn interrupt_runs(
+        &self,
+        connection_id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<i64>, StoreError>;
 
     /// Deletes inbound-log rows logged before `before` (`[inbound_log] retention`); returns how many.
     async fn prune_inbound_log(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;

@@ -11,6 +11,7 @@ use sqlx::types::Json;
 
 use crate::mirror::{GroupDelta, MirrorUser, Notification, Removal};
 use crate::store::integration::*;
+use crate::store::lease::{Claim, Lease, LeaseHolder};
 use crate::store::records::SealedToken;
 use crate::store::rows::Column;
 use crate::store::{Integration, StoreError};
@@ -66,6 +67,7 @@ struct RunDbRow {
     graph_throttles: i64,
     error: Option<String>,
     approved_at: Option<DateTime<Utc>>,
+    approved_by: Option<String>,
 }
 
 impl From<RunDbRow> for RunRow {
@@ -83,6 +85,7 @@ impl From<RunDbRow> for RunRow {
             graph_throttles: r.graph_throttles,
             error: r.error,
             approved_at: r.approved_at,
+            approved_by: r.approved_by,
         }
     }
 }
@@ -105,7 +108,7 @@ struct LogDbRow {
 }
 
 const RUN_COLUMNS: &str = "id, connection_id, kind, trigger, status, started_at, ended_at, counts, \
-     graph_requests, graph_throttles, error, approved_at";
+     graph_requests, graph_throttles, error, approved_at, approved_by";
 
 async fn save_state(tx: &mut Tx<'_>, s: &DeltaState, now: DateTime<Utc>) -> Result<(), StoreError> {
     sqlx::query(
@@ -295,13 +298,14 @@ impl Integration for Backend {
     }
 
     async fn clear_delta_states(&self, connection_id: &str) -> Result<u64, StoreError> {
-        Ok(
-            sqlx::query("DELETE FROM delta_states WHERE connection_id = $1")
-                .bind(connection_id)
-                .execute(&self.pool)
-                .await?
-                .rows_affected(),
-        )
+        let (_turn, mut tx) = self.begin_write().await?;
+        let cleared = sqlx::query("DELETE FROM delta_states WHERE connection_id = $1")
+            .bind(connection_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(cleared)
     }
 
     async fn mirror_users(
@@ -840,7 +844,8 @@ impl Integration for Backend {
         trigger: &str,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar(
+        let (_turn, mut tx) = self.begin_write().await?;
+        let id = sqlx::query_scalar(
             "INSERT INTO sync_runs (connection_id, kind, trigger, status, started_at, counts) \
              VALUES ($1, $2, $3, 'running', $4, $5) RETURNING id",
         )
@@ -849,8 +854,10 @@ impl Integration for Backend {
         .bind(trigger)
         .bind(now)
         .bind(Json(BTreeMap::<String, u64>::new()))
-        .fetch_one(&self.pool)
-        .await?)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
     }
 
     async fn finish_run(
@@ -859,6 +866,7 @@ impl Integration for Backend {
         end: &RunEnd,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let (_turn, mut tx) = self.begin_write().await?;
         sqlx::query(
             "UPDATE sync_runs SET status = $2, ended_at = $3, counts = $4, graph_requests = $5, graph_throttles = $6, \
              error = $7 WHERE id = $1",
@@ -870,8 +878,18 @@ impl Integration for Backend {
         .bind(i64::try_from(end.graph_requests).unwrap_or(i64::MAX))
         .bind(i64::try_from(end.graph_throttles).unwrap_or(i64::MAX))
         .bind(&end.error)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        if let Some(approved) = end.settles {
+            sqlx::query(
+                "UPDATE sync_runs SET status = 'succeeded' WHERE id = $1 AND status = 'quarantined' \
+                 AND approved_at IS NOT NULL",
+            )
+            .bind(approved)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -907,6 +925,7 @@ impl Integration for Backend {
         by: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let (_turn, mut tx) = self.begin_write().await?;
         let updated = sqlx::query(
             "UPDATE sync_runs SET approved_at = $2, approved_by = $3 WHERE id = $1 AND status = 'quarantined' \
              AND approved_at IS NULL",
@@ -914,9 +933,10 @@ impl Integration for Backend {
         .bind(run_id)
         .bind(now)
         .bind(by)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+        tx.commit().await?;
         if updated == 1 {
             Ok(())
         } else {
@@ -969,11 +989,59 @@ impl Integration for Backend {
     }
 
     async fn prune_inbound_log(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        Ok(sqlx::query("DELETE FROM inbound_log WHERE logged_at < $1")
+        let (_turn, mut tx) = self.begin_write().await?;
+        let pruned = sqlx::query("DELETE FROM inbound_log WHERE logged_at < $1")
             .bind(before)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?
-            .rows_affected())
+            .rows_affected();
+        tx.commit().await?;
+        Ok(pruned)
+    }
+
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &LeaseHolder,
+        ttl: std::time::Duration,
+    ) -> Result<Claim, StoreError> {
+        self.claim_lease(name, holder, ttl).await
+    }
+
+    async fn renew_lease(
+        &self,
+        lease: &Lease,
+        ttl: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        self.renew_held_lease(lease, ttl).await
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
+        self.release_held_lease(lease).await
+    }
+
+    fn fenced(&self, lease: &Lease) -> std::sync::Arc<dyn crate::store::Store> {
+        std::sync::Arc::new(self.with_fence(lease))
+    }
+
+    async fn interrupt_runs(
+        &self,
+        connection_id: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<i64>, StoreError> {
+        let (_turn, mut tx) = self.begin_write().await?;
+        let ids = sqlx::query_scalar(
+            "UPDATE sync_runs SET status = 'failed', ended_at = $2, error = $3 \
+             WHERE connection_id = $1 AND status = 'running' RETURNING id",
+        )
+        .bind(connection_id)
+        .bind(now)
+        .bind(reason)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(ids)
     }
 
     async fn refresh_statistics(&self) -> Result<(), StoreError> {

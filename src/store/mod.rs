@@ -13,6 +13,7 @@
 
 mod error;
 pub mod integration;
+pub mod lease;
 pub mod postgres;
 pub mod records;
 mod rows;

@@ -25,6 +25,16 @@ const ANALYZE_SQL: Option<&str> = Some(
      entra_users, entra_memberships, entra_groups",
 );
 
+/// The database's clock, as the lease columns hold it.
+const NOW_SQL: &str = "now()";
+/// [`NOW_SQL`] plus `{seconds}` seconds (a parameter).
+const LATER_SQL: &str = "now() + make_interval(secs => {seconds})";
+/// A write transaction's fence check. The row stays locked until the transaction ends, so a
+/// takeover (an update of the row) waits for the commit, and everything written under the old
+/// token commits before the new holder starts.
+const FENCE_SQL: &str =
+    "SELECT token FROM leases WHERE name = $1 AND holder = $2 AND token = $3 FOR SHARE";
+
 /// Writers need no turns on PostgreSQL (see the SQLite store).
 type Turn = Option<()>;
 
@@ -32,6 +42,8 @@ type Turn = Option<()>;
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: sqlx::Pool<Db>,
+    /// The lease every write transaction checks, in a store [fenced](crate::store::Integration::fenced) by one.
+    fence: Option<std::sync::Arc<crate::store::lease::Lease>>,
 }
 
 impl PostgresStore {
@@ -53,12 +65,23 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
-        Ok(Self { pool })
+        Ok(Self { pool, fence: None })
     }
 
-    /// A writing transaction (PostgreSQL's writers need no turns: `Turn` is always `None`).
+    /// A writing transaction, once its fence (if any) is checked (PostgreSQL's writers need no
+    /// turns: `Turn` is always `None`).
     async fn begin_write(&self) -> Result<(Turn, sqlx::Transaction<'static, Db>), StoreError> {
-        Ok((None, self.pool.begin_with(BEGIN).await?))
+        let mut tx = self.pool.begin_with(BEGIN).await?;
+        self.check_fence(&mut tx).await?;
+        Ok((None, tx))
+    }
+
+    /// The same database, every write transaction checking `lease`.
+    fn with_fence(&self, lease: &crate::store::lease::Lease) -> Self {
+        Self {
+            fence: Some(std::sync::Arc::new(lease.clone())),
+            ..self.clone()
+        }
     }
 
     /// Creates an empty database on the same server (test scaffolding and first-time set-up).
@@ -175,4 +198,9 @@ mod apply {
 mod snapshot {
     use super::*;
     include!("snapshot_queries.rs");
+}
+
+mod lease {
+    use super::*;
+    include!("lease_queries.rs");
 }

@@ -22,6 +22,14 @@ const TABLE_NAMES_SQL: &str = "SELECT name FROM sqlite_master WHERE type = 'tabl
 /// SQLite plans these queries well without statistics.
 const ANALYZE_SQL: Option<&str> = None;
 
+/// The database's clock as the lease columns hold it: text that sorts as time does.
+const NOW_SQL: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+/// [`NOW_SQL`] plus `{seconds}` seconds (a parameter).
+const LATER_SQL: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || {seconds} || ' seconds')";
+/// A write transaction's fence check. SQLite has one writer at a time, so the check holds until
+/// the commit without a lock of its own.
+const FENCE_SQL: &str = "SELECT token FROM leases WHERE name = $1 AND holder = $2 AND token = $3";
+
 /// A SQLite database.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -29,6 +37,8 @@ pub struct SqliteStore {
     /// SQLite has one writer at a time. This process's writers take turns here, in order, rather
     /// than at the database's lock, whose busy handler polls with sleeps of up to 100 ms.
     writer: Arc<tokio::sync::Mutex<()>>,
+    /// The lease every write transaction checks, in a store [fenced](crate::store::Integration::fenced) by one.
+    fence: Option<Arc<crate::store::lease::Lease>>,
 }
 
 /// A writing transaction's turn; the next writer goes when it is dropped.
@@ -76,13 +86,25 @@ impl SqliteStore {
         Ok(Self {
             pool,
             writer: Arc::default(),
+            fence: None,
         })
     }
 
-    /// A writing transaction, in this process's turn (hold the turn until it commits).
+    /// A writing transaction, in this process's turn (hold the turn until it commits), once its
+    /// fence (if any) is checked.
     async fn begin_write(&self) -> Result<(Turn, sqlx::Transaction<'static, Db>), StoreError> {
         let turn = self.writer.clone().lock_owned().await;
-        Ok((Some(turn), self.pool.begin_with(BEGIN).await?))
+        let mut tx = self.pool.begin_with(BEGIN).await?;
+        self.check_fence(&mut tx).await?;
+        Ok((Some(turn), tx))
+    }
+
+    /// The same database, every write transaction checking `lease`.
+    fn with_fence(&self, lease: &crate::store::lease::Lease) -> Self {
+        Self {
+            fence: Some(Arc::new(lease.clone())),
+            ..self.clone()
+        }
     }
 }
 
@@ -164,4 +186,9 @@ mod apply {
 mod snapshot {
     use super::*;
     include!("snapshot_queries.rs");
+}
+
+mod lease {
+    use super::*;
+    include!("lease_queries.rs");
 }

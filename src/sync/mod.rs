@@ -15,6 +15,7 @@
 pub mod directory;
 pub mod evaluate;
 pub mod existing;
+pub mod lease;
 pub mod read;
 pub mod sink;
 mod writers;
@@ -30,6 +31,7 @@ use tracing::{error, info, instrument, warn};
 
 use self::directory::RunDirectory;
 use self::evaluate::{Evaluation, Rules, evaluate};
+use self::lease::{LeaseError, LeasePolicy, RunLease};
 use self::read::{ChainReport, ReadError};
 use self::sink::{MemorySink, Sink, StoreSink};
 use self::writers::Writers;
@@ -73,6 +75,20 @@ pub struct RunRequest {
     pub pending_only: bool,
     /// Told how far the run got (the CLI draws a progress bar on a terminal).
     pub progress: Option<Progress>,
+    /// How a run that writes holds its connection's lease (dry runs take none).
+    pub lease: LeasePolicy,
+    /// The quarantined run this run approves: the approval is recorded when the run starts, and
+    /// the approved run is recorded as succeeded when this one succeeds.
+    pub approves: Option<Approval>,
+}
+
+/// An operator's approval of a quarantined run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approval {
+    /// The quarantined run.
+    pub run_id: i64,
+    /// Who approved it (`cli`, or the API key's agent).
+    pub by: String,
 }
 
 impl RunRequest {
@@ -85,6 +101,8 @@ impl RunRequest {
             override_guard: false,
             pending_only: false,
             progress: None,
+            lease: LeasePolicy::default(),
+            approves: None,
         }
     }
 }
@@ -125,6 +143,21 @@ pub enum SyncError {
     /// The run needs Graph but has no client (remap has none).
     #[error("this run needs a Graph client")]
     NoGraph,
+    /// The connection's lease is held by another run (or could not be claimed).
+    #[error(transparent)]
+    Lease(#[from] LeaseError),
+    /// The run lost its connection's lease to another run while it ran (it was paused past the
+    /// lease's expiry): it stopped, and nothing it would have written after that was written.
+    #[error(
+        "run {run_id} of connection {connection:?} lost the connection's lease to another run \
+         (it was paused past the lease's expiry); it stopped and wrote nothing more"
+    )]
+    LeaseLost {
+        /// The connection.
+        connection: String,
+        /// The run.
+        run_id: i64,
+    },
 }
 
 /// What a run did.
@@ -169,22 +202,71 @@ pub struct Syncer {
 }
 
 impl Syncer {
-    /// Runs `request` for `connection`.
+    /// Runs `request` for `connection`. A run that writes first takes the connection's lease
+    /// (as `request.lease` says), and writes only while it holds it; a dry run takes none.
     #[instrument(skip_all, fields(connection = %connection.id, kind = request.kind.as_str()))]
     pub async fn run(
         &self,
         connection: &ConnectionSettings,
         request: &RunRequest,
     ) -> Result<RunReport, SyncError> {
+        if request.mode == Mode::DryRun {
+            return self.run_held(connection, request, None).await;
+        }
+        let id = connection.id.as_str();
+        let lease = RunLease::acquire(&self.store, id, &request.lease).await?;
+        let held = Syncer {
+            store: lease.store(),
+            graph: self.graph.clone(),
+            clock: self.clock.clone(),
+        };
+        let result = held.run_held(connection, request, Some(&lease)).await;
+        lease.release().await;
+        result
+    }
+
+    /// Runs `request`, holding `lease` (none for a dry run).
+    async fn run_held(
+        &self,
+        connection: &ConnectionSettings,
+        request: &RunRequest,
+        lease: Option<&RunLease>,
+    ) -> Result<RunReport, SyncError> {
         let started = Instant::now();
         let id = connection.id.as_str();
-        let run_id = match request.mode {
-            Mode::Apply => Some(
-                self.store
-                    .start_run(id, request.kind, &request.trigger, self.clock.now())
-                    .await?,
-            ),
-            Mode::DryRun => None,
+        let run_id = match lease {
+            Some(lease) => {
+                let now = self.clock.now();
+                // Whoever recorded a run as running and no longer holds the lease is gone.
+                let interrupted = self
+                    .store
+                    .interrupt_runs(id, "interrupted: the run stopped before it ended (its process was killed, or it lost the connection's lease)", now)
+                    .await?;
+                for run in &interrupted {
+                    warn!(
+                        connection = id,
+                        run,
+                        "A run that stopped before it ended is recorded as failed (interrupted)."
+                    );
+                }
+                if let Some(approval) = &request.approves {
+                    self.store
+                        .approve_run(approval.run_id, &approval.by, now)
+                        .await?;
+                }
+                let run_id = self
+                    .store
+                    .start_run(id, request.kind, &request.trigger, now)
+                    .await?;
+                info!(
+                    connection = id,
+                    run = run_id,
+                    token = lease.token(),
+                    "The run started."
+                );
+                Some(run_id)
+            }
+            None => None,
         };
         let reads_graph = !request.pending_only
             && matches!(
@@ -268,10 +350,21 @@ impl Syncer {
                 graph_requests: report.graph_requests,
                 graph_throttles: report.graph_throttles,
                 error: report.error.clone(),
+                settles: request
+                    .approves
+                    .as_ref()
+                    .filter(|_| report.status == RunStatus::Succeeded)
+                    .map(|a| a.run_id),
             };
-            self.store
-                .finish_run(run_id, &end, self.clock.now())
-                .await?;
+            match self.store.finish_run(run_id, &end, self.clock.now()).await {
+                Err(StoreError::LeaseLost(_)) => {
+                    return Err(SyncError::LeaseLost {
+                        connection: id.to_owned(),
+                        run_id,
+                    });
+                }
+                other => other?,
+            }
         }
         Ok(report)
     }

@@ -7,6 +7,7 @@ mod crash;
 mod emulator;
 mod graph_client;
 mod initial_read;
+mod leases;
 mod migrate;
 mod secrets;
 mod snapshot;

@@ -1,0 +1,14 @@
+-- SQLite dialect of migrations/postgres/0004. A run holds its connection's lease
+-- (`connection:<id>`) for its whole duration, so that two runs of one connection never
+-- interleave, whatever process starts them (several processes may share one database file on
+-- one host).
+--
+-- `token` grows by one with every acquisition and is never reset (a released lease keeps its row,
+-- expired): each write transaction of a run checks that the row still carries its own holder and
+-- token (a fencing token), so a run that lost its lease while paused writes nothing more.
+-- `holder` is unique per acquisition; `host` and `pid` say where it runs. Times are written by
+-- SQLite itself (`strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`), so that they compare as text.
+ALTER TABLE leases ADD COLUMN token INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE leases ADD COLUMN host TEXT NOT NULL DEFAULT '';
+ALTER TABLE leases ADD COLUMN pid INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE leases ADD COLUMN renewed_at TEXT;
