@@ -279,11 +279,15 @@ fn lease_policy(settings: &Settings, args: LeaseArgs) -> LeasePolicy {
     }
 }
 
-/// The exit code of a command that failed with `error`: [`EXIT_BUSY`] when another run holds the
-/// connection's lease, 1 otherwise.
-pub fn exit_code_for(error: &anyhow::Error) -> ExitCode {
+/// Prints why a command failed and returns its exit code: [`EXIT_BUSY`] when another run holds
+/// the connection's lease, 1 otherwise.
+pub fn report_failure(error: &anyhow::Error) -> ExitCode {
+    eprintln!("error: {error:#}");
     match error.downcast_ref::<SyncError>() {
-        Some(SyncError::Lease(LeaseError::Held { .. })) => ExitCode::from(EXIT_BUSY),
+        Some(SyncError::Lease(LeaseError::Held { .. })) => {
+            eprintln!("  hint: pass --wait to wait until that run ends");
+            ExitCode::from(EXIT_BUSY)
+        }
         _ => ExitCode::FAILURE,
     }
 }

@@ -16,9 +16,6 @@ async fn main() -> ExitCode {
     telemetry::init(cli.log_format);
     match app::run(cli).await {
         Ok(code) => code,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            app::exit_code_for(&error)
-        }
+        Err(error) => app::report_failure(&error),
     }
 }

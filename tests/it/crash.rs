@@ -62,9 +62,9 @@ const SEMANTIC: [(&str, &str); 9] = [
     ),
 ];
 
-type Rows = Vec<Vec<Option<String>>>;
+pub type Rows = Vec<Vec<Option<String>>>;
 
-async fn semantic(url: &str) -> BTreeMap<&'static str, Rows> {
+pub async fn semantic(url: &str) -> BTreeMap<&'static str, Rows> {
     let mut out = BTreeMap::new();
     for (name, sql) in SEMANTIC {
         // Every column as text, the same way on both backends.
@@ -126,7 +126,7 @@ fn text_of_sqlite(row: &sqlx::sqlite::SqliteRow, i: usize) -> Option<String> {
 }
 
 /// A count, or 0 while the database or its tables do not exist yet (the child creates them).
-async fn scalar(url: &str, sql: &'static str) -> i64 {
+pub async fn scalar(url: &str, sql: &'static str) -> i64 {
     if url.starts_with("sqlite") {
         let Ok(pool) = sqlx::SqlitePool::connect(url).await else {
             return 0;
@@ -143,7 +143,7 @@ async fn scalar(url: &str, sql: &'static str) -> i64 {
 }
 
 /// Committed progress: mirrored people (committed pages) plus inbound-log rows (committed batches).
-async fn progress(url: &str) -> i64 {
+pub async fn progress(url: &str) -> i64 {
     scalar(
         url,
         "SELECT (SELECT COUNT(*) FROM entra_users) + (SELECT COUNT(*) FROM inbound_log)",
@@ -151,25 +151,34 @@ async fn progress(url: &str) -> i64 {
     .await
 }
 
-fn spawn_sync(dir: &Path, url: &str, full: bool) -> Child {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_entra-sync"));
-    command.args([
-        "--config",
-        dir.join("entra-sync.toml").to_str().expect("utf-8"),
-        "--database-url",
-        url,
-        "sync",
-        "contoso",
-    ]);
-    if full {
-        command.arg("--full");
-    }
-    command
+/// How long the test binaries' leases last: a killed holder's lease is taken over this long
+/// after its last renewal.
+pub const LEASE_TTL: &str = "2s";
+
+/// `entra-sync sync contoso` with `args` (e.g. `--full`, `--wait`), its leases lasting
+/// [`LEASE_TTL`].
+pub fn spawn_sync_with(dir: &Path, url: &str, args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_entra-sync"))
+        .args([
+            "--config",
+            dir.join("entra-sync.toml").to_str().expect("utf-8"),
+            "--database-url",
+            url,
+            "sync",
+            "contoso",
+        ])
+        .args(args)
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
+        .env("ENTRA_SYNC__DAEMON__LEASE_TTL", LEASE_TTL)
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("the binary starts")
+}
+
+fn spawn_sync(dir: &Path, url: &str, full: bool) -> Child {
+    // A restart after a kill waits for the killed run's lease to expire.
+    spawn_sync_with(dir, url, if full { &["--full"] } else { &["--wait"] })
 }
 
 async fn finish(child: Child) {
@@ -184,7 +193,7 @@ async fn finish(child: Child) {
     );
 }
 
-fn write_config(dir: &Path, running: &Running, url: &str) {
+pub fn write_config(dir: &Path, running: &Running, url: &str) {
     std::fs::write(dir.join("entra-sync.toml"), sync_config(running, url, "")).expect("config");
 }
 
@@ -240,8 +249,19 @@ async fn a_killed_full_import_resumes_to_the_state_of_an_uninterrupted_one() {
                 "kill point {i} ({point}): {pending} pending, progress {}",
                 progress(&db.url).await
             );
-            // Restart: an ordinary run resumes the unfinished round and the pending people.
+            // Restart: an ordinary run takes over the killed run's lease once it expired, marks
+            // the killed run interrupted, and resumes the unfinished round and the pending people.
             finish(spawn_sync(dir.path(), &db.url, false)).await;
+            let interrupted = scalar(
+                &db.url,
+                "SELECT COUNT(*) FROM sync_runs WHERE id = 1 AND status = 'failed' \
+                 AND error LIKE 'interrupted%' AND ended_at IS NOT NULL",
+            )
+            .await;
+            assert_eq!(
+                interrupted, 1,
+                "kill point {i}: the killed run is marked interrupted"
+            );
             let got = semantic(&db.url).await;
             for (table, rows) in &expected[&is_postgres(&db.url)] {
                 assert_eq!(

@@ -7,6 +7,11 @@ use chrono::{TimeZone, Utc};
 use entra_sync::store::lease::{Claim, Lease, LeaseHolder, connection_lease};
 use entra_sync::store::*;
 
+use graph_emulator::EmulatorConfig;
+
+use crate::crash::{progress, scalar, semantic, spawn_sync_with, write_config};
+use crate::emulator::start;
+use crate::snapshot::tables;
 use crate::support::backends;
 
 fn holder(name: &str, pid: u32) -> LeaseHolder {
@@ -118,6 +123,239 @@ async fn one_holder_at_a_time_and_a_taken_over_holder_writes_nothing_more() {
         store.release_lease(&second).await.expect("release");
         let third = acquired(store.as_ref(), &name, &c, minute).await;
         assert_eq!(third.token, 3, "tokens never repeat ({})", store.backend());
+        db.cleanup().await;
+    }
+}
+
+/// The output of a finished child: (exit code, stdout, stderr).
+async fn outcome(child: std::process::Child) -> (i32, String, String) {
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("join")
+        .expect("wait");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Runs that never held or applied a deactivation, and how many runs there are.
+async fn deactivations_and_runs(url: &str) -> (i64, i64) {
+    let deactivations = scalar(
+        url,
+        "SELECT COUNT(*) FROM inbound_log WHERE action IN ('deactivated', 'quarantined')",
+    )
+    .await;
+    (
+        deactivations,
+        scalar(url, "SELECT COUNT(*) FROM sync_runs").await,
+    )
+}
+
+/// Two `sync --full --wait` of one connection started at the same moment, on an empty migrated
+/// database and then on the populated one: they run one after the other, the end state is that
+/// of one run, and no deactivation is held or applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_syncs_started_together_run_one_after_the_other() {
+    let running = start(EmulatorConfig {
+        users: 1_200,
+        latency: Duration::from_millis(10),
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    for db in backends().await {
+        // The state of one run, on a database of its own.
+        let reference = backends()
+            .await
+            .into_iter()
+            .find(|r| r.url.starts_with("sqlite") == db.url.starts_with("sqlite"))
+            .expect("the same backend");
+        write_config(dir.path(), &running, &reference.url);
+        let (code, _, err) =
+            outcome(spawn_sync_with(dir.path(), &reference.url, &["--full"])).await;
+        assert_eq!(code, 0, "{err}");
+        let expected = semantic(&reference.url).await;
+        reference.cleanup().await;
+
+        write_config(dir.path(), &running, &db.url);
+        let (code, _, err) = entra_sync_migrate(dir.path(), &db.url);
+        assert_eq!(code, 0, "{err}");
+        for round in ["empty", "populated"] {
+            let first = spawn_sync_with(dir.path(), &db.url, &["--full", "--wait"]);
+            let second = spawn_sync_with(dir.path(), &db.url, &["--full", "--wait"]);
+            let (a, b) = tokio::join!(outcome(first), outcome(second));
+            assert_eq!((a.0, b.0), (0, 0), "{round}: {}\n{}", a.2, b.2);
+            assert_eq!(semantic(&db.url).await, expected, "{round} database");
+        }
+        let (deactivations, runs) = deactivations_and_runs(&db.url).await;
+        assert_eq!((deactivations, runs), (0, 4), "{}", db.url);
+        // One after the other: no run started before the one before it ended.
+        let overlapping = scalar(
+            &db.url,
+            "SELECT COUNT(*) FROM sync_runs a JOIN sync_runs b ON b.id > a.id \
+             WHERE b.started_at < a.ended_at OR a.status <> 'succeeded'",
+        )
+        .await;
+        assert_eq!(overlapping, 0, "{}", db.url);
+        db.cleanup().await;
+    }
+}
+
+fn entra_sync_migrate(dir: &std::path::Path, url: &str) -> (i32, String, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_entra-sync"))
+        .args([
+            "--config",
+            dir.join("entra-sync.toml").to_str().expect("utf-8"),
+            "--database-url",
+            url,
+            "migrate",
+        ])
+        .output()
+        .expect("the binary runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Waits until the child has committed `at_least` rows of progress (mirrored people and
+/// inbound-log rows), panicking if it ends first.
+async fn until_progress(child: &mut std::process::Child, url: &str, at_least: i64) {
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the run ended ({status}) before it made {at_least} rows of progress");
+        }
+        if progress(url).await >= at_least {
+            return;
+        }
+        // Polling for progress, not timing anything.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A second run without `--wait` while one is under way is refused at once with exit 4, and the
+/// message names the holder's host and process id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_run_without_wait_is_refused_naming_the_holder() {
+    let running = start(EmulatorConfig {
+        users: 2_000,
+        latency: Duration::from_millis(150),
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    for db in backends().await {
+        write_config(dir.path(), &running, &db.url);
+        let mut first = spawn_sync_with(dir.path(), &db.url, &["--full"]);
+        until_progress(&mut first, &db.url, 1).await;
+        let (code, _, err) = outcome(spawn_sync_with(dir.path(), &db.url, &[])).await;
+        assert_eq!(code, 4, "{err}");
+        let pid = first.id().to_string();
+        assert!(
+            err.contains("connection \"contoso\" is already being synced by")
+                && err.contains(&format!("(pid {pid})"))
+                && err.contains("--wait"),
+            "{err}"
+        );
+        let (code, _, err) = outcome(first).await;
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(deactivations_and_runs(&db.url).await, (0, 1));
+        db.cleanup().await;
+    }
+}
+
+/// Whether a stopped process may hold a transaction open: SQLite's write lock is taken, or a
+/// PostgreSQL session of the database other than ours is inside a transaction.
+async fn a_transaction_is_open(url: &str) -> bool {
+    if url.starts_with("sqlite") {
+        use std::str::FromStr;
+        let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)
+            .expect("url")
+            .busy_timeout(Duration::ZERO);
+        let mut connection = sqlx::ConnectOptions::connect(&options)
+            .await
+            .expect("sqlite");
+        let open = sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut connection)
+            .await
+            .is_err();
+        if !open {
+            sqlx::query("ROLLBACK")
+                .execute(&mut connection)
+                .await
+                .expect("rollback");
+        }
+        open
+    } else {
+        scalar(
+            url,
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND pid <> pg_backend_pid() AND xact_start IS NOT NULL",
+        )
+        .await
+            > 0
+    }
+}
+
+fn signal(child: &std::process::Child, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill {signal}");
+}
+
+/// A run paused (SIGSTOP) past its lease's expiry while another run takes the lease over and
+/// completes: once continued (SIGCONT), it commits nothing more and exits non-zero, and the run
+/// that took over marked it interrupted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_lease_was_taken_over_commits_nothing_more() {
+    let running = start(EmulatorConfig {
+        users: 3_000,
+        latency: Duration::from_millis(120),
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    for db in backends().await {
+        write_config(dir.path(), &running, &db.url);
+        let mut paused = spawn_sync_with(dir.path(), &db.url, &["--full"]);
+        until_progress(&mut paused, &db.url, 999).await;
+        // Stop it between two transactions: stopped inside one, it would hold the database's
+        // write lock (SQLite) or the lease row (PostgreSQL) until it is continued.
+        loop {
+            signal(&paused, "-STOP");
+            if !a_transaction_is_open(&db.url).await {
+                break;
+            }
+            signal(&paused, "-CONT");
+            tokio::task::yield_now().await;
+        }
+        let (code, _, err) =
+            outcome(spawn_sync_with(dir.path(), &db.url, &["--full", "--wait"])).await;
+        assert_eq!(code, 0, "the run that takes over: {err}");
+        let after_takeover = tables(&db.url).await;
+
+        signal(&paused, "-CONT");
+        let (code, _, err) = outcome(paused).await;
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains("lost the connection's lease"), "{err}");
+        assert_eq!(
+            tables(&db.url).await,
+            after_takeover,
+            "the continued run wrote after losing its lease ({})",
+            db.url
+        );
+        let statuses = scalar(
+            &db.url,
+            "SELECT COUNT(*) FROM sync_runs WHERE (id = 1 AND status = 'failed' AND error LIKE 'interrupted%') \
+             OR (id = 2 AND status = 'succeeded')",
+        )
+        .await;
+        assert_eq!(statuses, 2, "{}", db.url);
         db.cleanup().await;
     }
 }
