@@ -216,10 +216,7 @@ pub(super) async fn write_agent(
     }
     update_columns(tx, "agents", id, &write.fields, now).await?;
     if let Some(manager) = &write.linemanager {
-        sqlx::query(
-            "UPDATE agents SET linemanager_id = (SELECT m.id FROM agents m WHERE m.connection_id = $2 AND m.entra_id = $3) \
-             WHERE id = $1",
-        )
+        sqlx::query(SET_LINEMANAGER_SQL)
         .bind(id)
         .bind(connection)
         .bind(manager)
@@ -484,6 +481,36 @@ pub(super) async fn create_users(
     Ok(created)
 }
 
+/// Sets an agent's line manager (`$3`, an Entra id, or `NULL` to clear it): the intended manager
+/// is kept whether or not their agent exists yet, and the link is made if it does.
+const SET_LINEMANAGER_SQL: &str = "UPDATE agents SET linemanager_entra_id = $3, \
+     linemanager_id = (SELECT m.id FROM agents m WHERE m.connection_id = $2 AND m.entra_id = $3) \
+     WHERE id = $1";
+
+/// Links the connection's agents whose line manager is one of `managers` (agents just created or
+/// adopted) and was not linked yet, in the transaction that creates or adopts them: whatever
+/// order people are evaluated and written in, a line manager is linked once both agents exist.
+pub(super) async fn link_reports(
+    tx: &mut Tx<'_>,
+    connection: &str,
+    managers: impl ExactSizeIterator<Item = &String>,
+) -> Result<(), StoreError> {
+    let managers: Vec<String> = managers.cloned().collect();
+    for chunk in managers.chunks(500) {
+        let mut update = sqlx::QueryBuilder::<Db>::new(
+            "UPDATE agents SET linemanager_id = (SELECT m.id FROM agents m \
+             WHERE m.connection_id = agents.connection_id AND m.entra_id = agents.linemanager_entra_id) \
+             WHERE connection_id = ",
+        );
+        update
+            .push_bind(connection)
+            .push(" AND linemanager_id IS NULL AND linemanager_entra_id");
+        push_in(&mut update, chunk.iter().cloned());
+        update.build().persistent(false).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 /// Creates the batch's new agent records (linked to `user_ids`), with their roles, teams, CABs
 /// and line managers. Returns Entra id → new row id.
 pub(super) async fn create_agents(
@@ -575,10 +602,7 @@ pub(super) async fn create_agents(
             }
         }
         if let Some(Some(manager)) = &write.linemanager {
-            sqlx::query(
-                "UPDATE agents SET linemanager_id = (SELECT m.id FROM agents m WHERE m.connection_id = $2 AND m.entra_id = $3) \
-                 WHERE id = $1",
-            )
+            sqlx::query(SET_LINEMANAGER_SQL)
             .bind(agent)
             .bind(connection)
             .bind(manager)

@@ -75,7 +75,8 @@ pub struct AgentSnapshot {
     pub jobtitle: Option<String>,
     /// How the record was created.
     pub creationtype: Option<String>,
-    /// The line manager's Entra id (when the line manager is a synced agent).
+    /// The Entra id of the person whose agent is the line manager (linked once that agent
+    /// exists).
     pub linemanager_entra_id: Option<String>,
     /// Default team name.
     pub default_team: Option<String>,

@@ -16,7 +16,7 @@ use crate::store::records::SealedToken;
 use crate::store::rows::Column;
 use crate::store::{Integration, StoreError};
 
-use super::apply::{Ids, create_agents, create_users, write_agent, write_user};
+use super::apply::{Ids, create_agents, create_users, link_reports, write_agent, write_user};
 
 type Tx<'a> = sqlx::Transaction<'a, Db>;
 
@@ -831,6 +831,7 @@ impl Integration for Backend {
                 applied.agents.insert(person.entra_id.clone(), id);
             }
         }
+        link_reports(&mut tx, connection, applied.agents.keys()).await?;
         insert_log(&mut tx, &batch.log, Some(run_id)).await?;
         clear_pending(&mut tx, connection, &batch.evaluated).await?;
         tx.commit().await?;

@@ -163,8 +163,8 @@ pub(super) async fn people(
     }
     let agents: Vec<SnapshotAgentRow> = scoped(
         "SELECT a.id, a.user_id, a.entra_id, a.name, a.emailaddress, a.phonenumber, a.jobtitle, a.creationtype, \
-         m.entra_id AS linemanager_entra_id, t.name AS default_team, a.licence_type, a.inactive, \
-         a.inactive_reason, a.keep_active FROM agents a LEFT JOIN agents m ON m.id = a.linemanager_id \
+         a.linemanager_entra_id, t.name AS default_team, a.licence_type, a.inactive, \
+         a.inactive_reason, a.keep_active FROM agents a \
          LEFT JOIN teams t ON t.id = a.default_team_id WHERE a.connection_id = ",
         "a",
         connection_id,

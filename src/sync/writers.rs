@@ -4,8 +4,9 @@
 //! Batches hold different people, so their transactions touch different records. What one batch
 //! can need from another is what that other one creates: a site (the mapping's new sites are
 //! created by the first batch that names them) or an agent that is someone's line manager (the
-//! line manager is looked up by Entra id when the row is written). A batch that could need either
-//! waits for the batch that provides it.
+//! line manager is looked up by Entra id when the row is written, and linked again when the
+//! manager's agent is created). A batch that could need either waits for the batch that provides
+//! it, and a batch creating a line manager waits for the batches naming it.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -28,42 +29,53 @@ struct InFlight {
     task: JoinHandle<Result<Applied, StoreError>>,
 }
 
-/// What a batch creates that a later batch may refer to.
+/// What a batch creates that a later batch may refer to, and the line managers it names.
 struct Provides {
     sites: bool,
     agents: BTreeSet<String>,
+    managers: BTreeSet<String>,
+}
+
+/// The agents `batch` creates or adopts.
+fn new_agents(batch: &ApplyBatch) -> impl Iterator<Item = &String> {
+    batch
+        .people
+        .iter()
+        .filter(|p| {
+            matches!(
+                p.agent,
+                Some((RecordWrite::Create(_) | RecordWrite::Adopt(_), _))
+            )
+        })
+        .map(|p| &p.entra_id)
+}
+
+/// The line managers `batch` sets.
+fn managers(batch: &ApplyBatch) -> impl Iterator<Item = &String> {
+    batch
+        .people
+        .iter()
+        .filter_map(|p| p.agent.as_ref())
+        .filter_map(|(_, write)| write.linemanager.as_ref().and_then(Option::as_ref))
 }
 
 impl Provides {
     fn of(batch: &ApplyBatch) -> Self {
         Self {
             sites: !batch.new_sites.is_empty(),
-            agents: batch
-                .people
-                .iter()
-                .filter(|p| {
-                    matches!(
-                        p.agent,
-                        Some((RecordWrite::Create(_) | RecordWrite::Adopt(_), _))
-                    )
-                })
-                .map(|p| p.entra_id.clone())
-                .collect(),
+            agents: new_agents(batch).cloned().collect(),
+            managers: managers(batch).cloned().collect(),
         }
     }
 
-    /// Whether `batch` may read something this provides. Any site counts: a person's site is
-    /// looked up by name when the row is written.
+    /// Whether `batch` must wait for the batch this describes. Any site counts: a person's site
+    /// is looked up by name when the row is written. A line manager is linked in whichever
+    /// transaction comes second, the one writing the agent or the one creating the manager's
+    /// agent, so each must see the other committed.
     fn needed_by(&self, batch: &ApplyBatch) -> bool {
         self.sites
-            || batch.people.iter().any(|p| match &p.agent {
-                Some((_, write)) => write
-                    .linemanager
-                    .as_ref()
-                    .and_then(Option::as_ref)
-                    .is_some_and(|manager| self.agents.contains(manager)),
-                None => false,
-            })
+            || managers(batch).any(|manager| self.agents.contains(manager))
+            || new_agents(batch).any(|agent| self.managers.contains(agent))
     }
 }
 
@@ -236,6 +248,11 @@ mod tests {
         assert_eq!(waits(&[&plain, &updates_boss], &reports_to_boss, 3), 0);
         // Clearing a line manager refers to nobody.
         assert_eq!(waits(&[&creates_boss], &clears_manager, 2), 0);
+        // A batch creating or adopting a line manager named by a batch being written: up to
+        // that batch, so that it links the report it names.
+        assert_eq!(waits(&[&reports_to_boss, &plain], &creates_boss, 3), 1);
+        assert_eq!(waits(&[&plain, &reports_to_boss], &adopts_boss, 3), 2);
+        assert_eq!(waits(&[&reports_to_boss], &updates_boss, 3), 0);
         // New sites: every later batch waits (a person's site is looked up by name).
         assert_eq!(waits(&[&creates_site, &plain], &plain, 3), 1);
         assert_eq!(waits(&[&plain, &creates_site], &clears_manager, 3), 2);

@@ -8,6 +8,7 @@ mod emulator;
 mod graph_client;
 mod initial_read;
 mod leases;
+mod line_managers;
 mod migrate;
 mod secrets;
 mod snapshot;

@@ -177,7 +177,8 @@ pub enum HaloField {
     Creationtype,
     /// `last_sign_in` (user).
     LastSignIn,
-    /// `linemanager` (agent): the Entra object id of the agent who is the line manager.
+    /// `linemanager` (agent): the Entra object id of the person whose agent is the line manager
+    /// (linked as soon as that agent exists).
     Linemanager,
     /// `team` (agent): the default team, by name.
     Team,

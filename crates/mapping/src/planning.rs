@@ -262,13 +262,15 @@ impl Mapping {
             // an agent is not left without a team by a blank attribute.
             fields.remove(&HaloField::Team);
         }
+        // The line manager is the person's manager whatever order people are evaluated in: the
+        // store links the record to the manager's agent as soon as that agent exists (this run
+        // or a later one), so a manager not yet imported as an agent is only worth a note.
         if let Some(manager) = fields.get(&HaloField::Linemanager).cloned().flatten()
             && !directory.has_agent(&manager)
         {
             notes.push(format!(
-                "line manager {manager} is not imported as an agent (yet); linemanager left empty"
+                "line manager {manager} is not imported as an agent yet; linked once they are"
             ));
-            fields.insert(HaloField::Linemanager, None);
         }
 
         let mut roles = BTreeMap::new();
