@@ -261,6 +261,7 @@ fn check_connection(
 
     let mapping_spec = MappingSpec {
         field_mapping: raw.field_mapping.clone(),
+        drop_default_fields: raw.drop_default_fields.clone(),
         site_mapping: raw.site_mapping.clone(),
         roles: raw.roles.clone(),
         teams: raw.teams.clone(),
