@@ -14,7 +14,7 @@ use crate::cli::{Cli, Command, DeltaCommand, RunsArgs, RunsCommand};
 use crate::clock::{Clock, SystemClock};
 use crate::config::load::Environment;
 use crate::config::{
-    self, ConfigError, ConfigOverrides, ConnectionSettings, Credentials, Settings,
+    self, ConfigError, ConfigOverrides, ConnectionSettings, Credentials, Secrets, Settings,
 };
 use crate::graph::permissions::{self, Verdict};
 use crate::graph::{self, GraphClient, RetryPolicy};
@@ -46,7 +46,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         database_url: cli.database_url.clone(),
         instance: cli.instance.clone(),
     };
-    let settings = match config::load(&cli.config, &Environment::from_process(), &overrides) {
+    let env = Environment::from_process();
+    let secrets = secrets_needed(&cli.command);
+    let settings = match config::load_with(&cli.config, &env, &overrides, secrets) {
         Ok(settings) => settings,
         Err(error) => return Ok(report_config_error(&error)),
     };
@@ -260,6 +262,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Emulator(_) | Command::Demo { .. } => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// Commands that never call Graph run without the connections' secrets.
+fn secrets_needed(command: &Command) -> Secrets {
+    match command {
+        Command::Runs(_)
+        | Command::Log { .. }
+        | Command::Delta {
+            command: DeltaCommand::Reset { latest: false, .. },
+        } => Secrets::Deferred,
+        _ => Secrets::Required,
     }
 }
 

@@ -13,6 +13,7 @@ use toml::{Table, Value};
 
 use super::ConfigError;
 use super::model::ConfigFile;
+use super::secret::Secrets;
 use super::validate::{Settings, validate};
 
 /// The prefix of environment overrides; path segments are separated by `__`.
@@ -58,18 +59,37 @@ impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Environment {
     }
 }
 
-/// Reads, layers, deserialises and validates the config file at `path`.
+/// Reads, layers, deserialises and validates the config file at `path`; every secret must be
+/// readable ([`Secrets::Required`]).
 pub fn load(
     path: &Path,
     env: &Environment,
     overrides: &ConfigOverrides,
+) -> Result<Settings, ConfigError> {
+    load_with(path, env, overrides, Secrets::Required)
+}
+
+/// As [`load`], with `secrets` saying whether a secret that cannot be read stops the load or
+/// only its connection's Graph client.
+pub fn load_with(
+    path: &Path,
+    env: &Environment,
+    overrides: &ConfigOverrides,
+    secrets: Secrets,
 ) -> Result<Settings, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.display().to_string(),
         source,
     })?;
     let base = path.parent().unwrap_or_else(|| Path::new("."));
-    load_str(&text, &path.display().to_string(), base, env, overrides)
+    load_str_with(
+        &text,
+        &path.display().to_string(),
+        base,
+        env,
+        overrides,
+        secrets,
+    )
 }
 
 /// As [`load`], from text already read; `origin` names it in messages and `base` is the
@@ -80,6 +100,18 @@ pub fn load_str(
     base: &Path,
     env: &Environment,
     overrides: &ConfigOverrides,
+) -> Result<Settings, ConfigError> {
+    load_str_with(text, origin, base, env, overrides, Secrets::Required)
+}
+
+/// As [`load_with`], from text already read (see [`load_str`]).
+pub fn load_str_with(
+    text: &str,
+    origin: &str,
+    base: &Path,
+    env: &Environment,
+    overrides: &ConfigOverrides,
+    secrets: Secrets,
 ) -> Result<Settings, ConfigError> {
     let mut table: Table = text
         .parse()
@@ -93,7 +125,7 @@ pub fn load_str(
     let mut unstorable = Vec::new();
     nul_characters(&table, "", &ids, &mut unstorable);
     let file = deserialize(table, &ids, origin)?;
-    let settings = match validate(file, base, env) {
+    let settings = match validate(file, base, env, secrets) {
         Ok(settings) if unstorable.is_empty() => settings,
         Ok(_) => return Err(ConfigError::Invalid(unstorable)),
         Err(problems) => {
