@@ -14,7 +14,7 @@ use crate::cli::{Cli, Command, DeltaCommand, LeaseArgs, RunsArgs, RunsCommand};
 use crate::clock::{Clock, SystemClock};
 use crate::config::load::Environment;
 use crate::config::{
-    self, ConfigError, ConfigOverrides, ConnectionSettings, Credentials, Settings,
+    self, ConfigError, ConfigOverrides, ConnectionSettings, Credentials, Secrets, Settings,
 };
 use crate::graph::permissions::{self, Verdict};
 use crate::graph::{self, GraphClient, RetryPolicy};
@@ -50,7 +50,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         database_url: cli.database_url.clone(),
         instance: cli.instance.clone(),
     };
-    let settings = match config::load(&cli.config, &Environment::from_process(), &overrides) {
+    let env = Environment::from_process();
+    let secrets = secrets_needed(&cli.command);
+    let settings = match config::load_with(&cli.config, &env, &overrides, secrets) {
         Ok(settings) => settings,
         Err(error) => return Ok(report_config_error(&error)),
     };
@@ -289,6 +291,18 @@ pub fn report_failure(error: &anyhow::Error) -> ExitCode {
             ExitCode::from(EXIT_BUSY)
         }
         _ => ExitCode::FAILURE,
+    }
+}
+
+/// Commands that never call Graph run without the connections' secrets.
+fn secrets_needed(command: &Command) -> Secrets {
+    match command {
+        Command::Runs(_)
+        | Command::Log { .. }
+        | Command::Delta {
+            command: DeltaCommand::Reset { latest: false, .. },
+        } => Secrets::Deferred,
+        _ => Secrets::Required,
     }
 }
 

@@ -154,6 +154,9 @@ impl TokenClient {
                     .map_err(AuthError::Credential)?,
             ),
             Credentials::Federated { token_file } => Grant::Federated(token_file.clone()),
+            Credentials::Unresolved(problems) => {
+                return Err(AuthError::Credential(problems.clone()));
+            }
             Credentials::Delegated { secret } => Grant::Delegated {
                 secret: secret.as_ref().map(|s| SecretString::from(s.expose())),
                 tokens: tokens.ok_or_else(|| {

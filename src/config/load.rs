@@ -13,6 +13,7 @@ use toml::{Table, Value};
 
 use super::ConfigError;
 use super::model::ConfigFile;
+use super::secret::Secrets;
 use super::validate::{Settings, validate};
 
 /// The prefix of environment overrides; path segments are separated by `__`.
@@ -58,18 +59,37 @@ impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Environment {
     }
 }
 
-/// Reads, layers, deserialises and validates the config file at `path`.
+/// Reads, layers, deserialises and validates the config file at `path`; every secret must be
+/// readable ([`Secrets::Required`]).
 pub fn load(
     path: &Path,
     env: &Environment,
     overrides: &ConfigOverrides,
+) -> Result<Settings, ConfigError> {
+    load_with(path, env, overrides, Secrets::Required)
+}
+
+/// As [`load`], with `secrets` saying whether a secret that cannot be read stops the load or
+/// only its connection's Graph client.
+pub fn load_with(
+    path: &Path,
+    env: &Environment,
+    overrides: &ConfigOverrides,
+    secrets: Secrets,
 ) -> Result<Settings, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.display().to_string(),
         source,
     })?;
     let base = path.parent().unwrap_or_else(|| Path::new("."));
-    load_str(&text, &path.display().to_string(), base, env, overrides)
+    load_str_with(
+        &text,
+        &path.display().to_string(),
+        base,
+        env,
+        overrides,
+        secrets,
+    )
 }
 
 /// As [`load`], from text already read; `origin` names it in messages and `base` is the
@@ -81,6 +101,18 @@ pub fn load_str(
     env: &Environment,
     overrides: &ConfigOverrides,
 ) -> Result<Settings, ConfigError> {
+    load_str_with(text, origin, base, env, overrides, Secrets::Required)
+}
+
+/// As [`load_with`], from text already read (see [`load_str`]).
+pub fn load_str_with(
+    text: &str,
+    origin: &str,
+    base: &Path,
+    env: &Environment,
+    overrides: &ConfigOverrides,
+    secrets: Secrets,
+) -> Result<Settings, ConfigError> {
     let mut table: Table = text
         .parse()
         .map_err(|e: toml::de::Error| ConfigError::Shape {
@@ -89,8 +121,18 @@ pub fn load_str(
         })?;
     apply_environment(&mut table, env)?;
     apply_overrides(&mut table, overrides);
-    let file = deserialize(table, origin)?;
-    let settings = validate(file, base, env).map_err(ConfigError::Invalid)?;
+    let ids = connection_ids(&table);
+    let mut unstorable = Vec::new();
+    nul_characters(&table, "", &ids, &mut unstorable);
+    let file = deserialize(table, &ids, origin)?;
+    let settings = match validate(file, base, env, secrets) {
+        Ok(settings) if unstorable.is_empty() => settings,
+        Ok(_) => return Err(ConfigError::Invalid(unstorable)),
+        Err(problems) => {
+            unstorable.extend(problems);
+            return Err(ConfigError::Invalid(unstorable));
+        }
+    };
     for warning in &settings.warnings {
         tracing::warn!(warning = %warning, "The configuration is usable but unwise.");
     }
@@ -183,18 +225,67 @@ fn apply_overrides(table: &mut Table, overrides: &ConfigOverrides) {
     set("instance", "name", &overrides.instance);
 }
 
-fn deserialize(table: Table, origin: &str) -> Result<ConfigFile, ConfigError> {
-    let ids: Vec<Option<String>> = table
+/// The `id` of each `[[connection]]`, by position (`None` where it has none a path can show).
+fn connection_ids(table: &Table) -> Vec<Option<String>> {
+    table
         .get("connection")
         .and_then(Value::as_array)
         .map(|a| {
             a.iter()
-                .map(|c| c.get("id").and_then(Value::as_str).map(str::to_owned))
+                .map(|c| {
+                    c.get("id")
+                        .and_then(Value::as_str)
+                        .filter(|id| !id.contains('\0'))
+                        .map(str::to_owned)
+                })
                 .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// Pushes a problem for every text in `table` (keys included) that holds a NUL character: the
+/// database cannot store one, and names, `set` values and labels end up there. Other text
+/// (filter values, inline secrets) cannot sensibly hold one either, so the rule has no exceptions.
+fn nul_characters(table: &Table, parent: &str, ids: &[Option<String>], found: &mut Vec<String>) {
+    for (key, item) in table {
+        let path = match parent {
+            "" => key.escape_debug().to_string(),
+            parent => format!("{parent}.{}", key.escape_debug()),
+        };
+        if key.contains('\0') {
+            found.push(format!(
+                "{}: the key {NUL_PROBLEM}",
+                connection_path(&path, ids)
+            ));
+        }
+        nul_characters_in(item, path, ids, found);
+    }
+}
+
+const NUL_PROBLEM: &str = "contains a NUL character, which the database cannot store";
+
+fn nul_characters_in(value: &Value, path: String, ids: &[Option<String>], found: &mut Vec<String>) {
+    match value {
+        Value::String(text) if text.contains('\0') => {
+            found.push(format!("{}: {NUL_PROBLEM}", connection_path(&path, ids)));
+        }
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                nul_characters_in(item, format!("{path}[{index}]"), ids, found);
+            }
+        }
+        Value::Table(table) => nul_characters(table, &path, ids, found),
+        _ => {}
+    }
+}
+
+fn deserialize(
+    table: Table,
+    ids: &[Option<String>],
+    origin: &str,
+) -> Result<ConfigFile, ConfigError> {
     serde_path_to_error::deserialize(Value::Table(table)).map_err(|e| {
-        let path = connection_path(&e.path().to_string(), &ids);
+        let path = connection_path(&e.path().to_string(), ids);
         ConfigError::Shape {
             path: if path == "." {
                 origin.to_owned()
@@ -276,6 +367,24 @@ mod tests {
             .collect();
         apply_environment(&mut t, &env).unwrap();
         assert_eq!(t["instance"]["name"], Value::String("123".into()));
+    }
+
+    #[test]
+    fn every_text_holding_a_nul_character_is_named_by_its_path() {
+        let t = table(
+            "[halo]\nteams = [\"ok\", \"a\\u0000b\"]\n[[connection]]\nid = \"a\"\n\
+             [[connection.site_mapping]]\nset = { \"custom.X\\u0000\" = \"v\\u0000\" }\n",
+        );
+        let mut found = Vec::new();
+        nul_characters(&t, "", &connection_ids(&t), &mut found);
+        assert_eq!(
+            found,
+            [
+                "connection[a].site_mapping[0].set.custom.X\\0: the key contains a NUL character, which the database cannot store",
+                "connection[a].site_mapping[0].set.custom.X\\0: contains a NUL character, which the database cannot store",
+                "halo.teams[1]: contains a NUL character, which the database cannot store",
+            ]
+        );
     }
 
     #[test]

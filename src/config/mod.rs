@@ -6,7 +6,8 @@
 //! - [`secret`]: `{ env }` / `{ file }` / inline secrets, resolved once and redacted.
 //!
 //! Code outside this module only ever sees [`Settings`]: a config that has been validated, whose
-//! secrets are resolved and whose mappings are compiled.
+//! secrets are resolved and whose mappings are compiled. Loaded with [`Secrets::Deferred`], a
+//! connection whose secret cannot be read has [`Credentials::Unresolved`] instead.
 
 pub mod load;
 pub mod model;
@@ -15,8 +16,9 @@ pub mod validate;
 
 use std::fmt;
 
-pub use load::{ConfigOverrides, load};
+pub use load::{ConfigOverrides, load, load_with};
 pub use model::*;
+pub use secret::Secrets;
 pub use validate::{ConnectionSettings, Credentials, Settings};
 
 /// Why a configuration could not be used.

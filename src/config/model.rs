@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use mapping::{
-    AgentLicencesSpec, CabMappingSpec, EmptyValues, FieldMappingSpec, ReferenceSpec, RolesSpec,
-    SiteMappingSpec, TeamMappingSpec, TeamOptionsSpec,
+    AgentLicencesSpec, CabMappingSpec, DropDefaultFieldsSpec, EmptyValues, FieldMappingSpec,
+    ReferenceSpec, RolesSpec, SiteMappingSpec, TeamMappingSpec, TeamOptionsSpec,
 };
 use serde::Deserialize;
 use url::Url;
@@ -232,6 +232,9 @@ pub struct ConnectionConfig {
     /// `[[connection.field_mapping]]`.
     #[serde(default)]
     pub field_mapping: Vec<FieldMappingSpec>,
+    /// `[connection.drop_default_fields]`: default field mappings this connection does without.
+    #[serde(default)]
+    pub drop_default_fields: DropDefaultFieldsSpec,
     /// `[[connection.site_mapping]]`.
     #[serde(default)]
     pub site_mapping: Vec<SiteMappingSpec>,

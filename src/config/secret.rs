@@ -2,7 +2,8 @@
 //!
 //! A [`SecretSource`] says where a secret lives and is what the file deserialises into; it is
 //! resolved once at load time into a [`Secret`], whose value is a [`SecretString`]: redacted in
-//! `Debug`, never `Serialize`d, never `Display`ed.
+//! `Debug`, never `Serialize`d, never `Display`ed. [`Secrets`] says whether one that cannot be
+//! read stops the load or only its connection's Graph client.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -12,6 +13,20 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use super::load::Environment;
+
+/// When the secrets of a configuration must be readable. The composition root picks one per
+/// command: the commands that call Graph need them at start, the others not at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secrets {
+    /// A secret that cannot be read (`{ env }` unset, `{ file }` missing) is a configuration
+    /// problem with its key path, like any other: the command does not start.
+    Required,
+    /// A secret that cannot be read is no configuration problem: its connection loads with
+    /// [`super::Credentials::Unresolved`], and only building that connection's Graph client fails,
+    /// naming the key path. For commands that never call Graph (`runs`, `log`,
+    /// `delta reset --clear`).
+    Deferred,
+}
 
 /// Where a secret comes from.
 #[derive(Clone)]

@@ -10,7 +10,7 @@ use url::Url;
 
 use super::load::Environment;
 use super::model::*;
-use super::secret::{Secret, SecretSource};
+use super::secret::{Secret, SecretSource, Secrets};
 use crate::ids::{ConnectionId, Guid};
 
 /// A validated configuration.
@@ -55,7 +55,8 @@ pub struct ConnectionSettings {
     pub authority_url: Url,
     /// Graph base URL.
     pub graph_url: Url,
-    /// Resolved credentials.
+    /// Resolved credentials; [`Credentials::Unresolved`] only when loaded with
+    /// [`Secrets::Deferred`].
     pub credentials: Credentials,
     /// `[connection.sync]`.
     pub sync: SyncConfig,
@@ -69,7 +70,7 @@ pub struct ConnectionSettings {
     pub followers: FollowersConfig,
 }
 
-/// Credentials with their secrets resolved.
+/// Credentials with their secrets resolved, or why they could not be.
 #[derive(Debug)]
 pub enum Credentials {
     /// Client secret.
@@ -93,6 +94,11 @@ pub enum Credentials {
         /// The projected token file.
         token_file: PathBuf,
     },
+    /// Loaded with [`Secrets::Deferred`], and a secret of the connection could not be read:
+    /// the problems, each with its key path (`connection[contoso].auth.secret: environment
+    /// variable CONTOSO_SECRET is not set`). Building the connection's Graph client fails with
+    /// them; nothing else needs them.
+    Unresolved(String),
 }
 
 /// Collects problems under a key path.
@@ -106,10 +112,41 @@ impl Problems {
     }
 }
 
-/// Validates a deserialised file. `base` is the directory relative secret files resolve against.
-pub fn validate(file: ConfigFile, base: &Path, env: &Environment) -> Result<Settings, Vec<String>> {
+/// What resolving secrets needs, and what to do when one cannot be read.
+struct SecretResolver<'a> {
+    /// The directory relative secret files resolve against.
+    base: &'a Path,
+    env: &'a Environment,
+    when: Secrets,
+    /// Why `daemon.token_encryption_key` cannot be used, when it cannot.
+    token_key_problem: Option<String>,
+}
+
+/// Validates a deserialised file. `base` is the directory relative secret files resolve against;
+/// `secrets` says whether a secret that cannot be read is a problem now or only for the
+/// connection's Graph client.
+pub fn validate(
+    file: ConfigFile,
+    base: &Path,
+    env: &Environment,
+    secrets: Secrets,
+) -> Result<Settings, Vec<String>> {
     let mut problems = Problems::default();
     let mut warnings = Vec::new();
+
+    let token_key = file.daemon.token_encryption_key.as_ref().map(|source| {
+        let key = Secret::resolve(source, base, env)?;
+        crate::auth::TokenVault::new(key.expose())?;
+        Ok::<_, String>(key)
+    });
+    let resolver = SecretResolver {
+        base,
+        env,
+        when: secrets,
+        token_key_problem: token_key
+            .as_ref()
+            .and_then(|key| key.as_ref().err().cloned()),
+    };
 
     check_globals(&file, &mut problems);
     for problem in mapping::validate_reference(&file.halo) {
@@ -133,25 +170,23 @@ pub fn validate(file: ConfigFile, base: &Path, env: &Environment) -> Result<Sett
             );
         }
         if let Some(connection) =
-            check_connection(raw, &at, &file, base, env, &mut problems, &mut warnings)
+            check_connection(raw, &at, &file, &resolver, &mut problems, &mut warnings)
         {
             connections.push(connection);
         }
     }
 
-    let token_encryption_key = file
-        .daemon
-        .token_encryption_key
-        .as_ref()
-        .and_then(|source| {
-            let key = Secret::resolve(source, base, env)
-                .map_err(|e| problems.add("daemon.token_encryption_key", e))
-                .ok()?;
-            crate::auth::TokenVault::new(key.expose())
-                .map_err(|e| problems.add("daemon.token_encryption_key", e))
-                .ok()?;
-            Some(key)
-        });
+    let token_encryption_key = match token_key {
+        Some(Ok(key)) => Some(key),
+        Some(Err(problem)) => {
+            // Deferred, the delegated connections that need the key carry the problem.
+            if secrets == Secrets::Required {
+                problems.add("daemon.token_encryption_key", problem);
+            }
+            None
+        }
+        None => None,
+    };
 
     if !problems.0.is_empty() {
         return Err(problems.0);
@@ -231,8 +266,7 @@ fn check_connection(
     raw: &ConnectionConfig,
     at: &str,
     file: &ConfigFile,
-    base: &Path,
-    env: &Environment,
+    secrets: &SecretResolver<'_>,
     problems: &mut Problems,
     warnings: &mut Vec<String>,
 ) -> Option<ConnectionSettings> {
@@ -255,7 +289,7 @@ fn check_connection(
     check_http_url(&format!("{at}.authority_url"), &raw.authority_url, problems);
     check_http_url(&format!("{at}.graph_url"), &raw.graph_url, problems);
 
-    let credentials = check_auth(raw, at, file, base, env, problems, warnings);
+    let credentials = check_auth(raw, at, file, secrets, problems, warnings);
     check_sync(&raw.sync, at, problems);
     check_licences(raw, at, file, problems);
     if raw.followers.max_members == 0 {
@@ -264,6 +298,7 @@ fn check_connection(
 
     let mapping_spec = MappingSpec {
         field_mapping: raw.field_mapping.clone(),
+        drop_default_fields: raw.drop_default_fields.clone(),
         site_mapping: raw.site_mapping.clone(),
         roles: raw.roles.clone(),
         teams: raw.teams.clone(),
@@ -305,29 +340,37 @@ fn check_connection(
     })
 }
 
+/// The connection's credentials. A secret that cannot be read is a problem, or — deferred —
+/// makes the credentials [`Credentials::Unresolved`].
 fn check_auth(
     raw: &ConnectionConfig,
     at: &str,
     file: &ConfigFile,
-    base: &Path,
-    env: &Environment,
+    secrets: &SecretResolver<'_>,
     problems: &mut Problems,
     warnings: &mut Vec<String>,
 ) -> Option<Credentials> {
+    // (key path, why) of every secret that cannot be read.
+    let mut unreadable: Vec<(String, String)> = Vec::new();
     let mut secret = |key: &str, source: &SecretSource| -> Option<Secret> {
         let path = format!("{at}.auth.{key}");
-        let secret = Secret::resolve(source, base, env)
-            .map_err(|e| problems.add(&path, e))
-            .ok()?;
-        if secret.is_inline() {
-            warnings.push(format!(
-                "{path}: the secret is written inline in the config file; outside demos use \
-                 {{ env = \"NAME\" }} or {{ file = \"path\" }}"
-            ));
+        match Secret::resolve(source, secrets.base, secrets.env) {
+            Ok(secret) => {
+                if secret.is_inline() {
+                    warnings.push(format!(
+                        "{path}: the secret is written inline in the config file; outside demos use \
+                         {{ env = \"NAME\" }} or {{ file = \"path\" }}"
+                    ));
+                }
+                Some(secret)
+            }
+            Err(why) => {
+                unreadable.push((path, why));
+                None
+            }
         }
-        Some(secret)
     };
-    match &raw.auth {
+    let credentials = match &raw.auth {
         AuthConfig::ClientSecret { secret: source } => {
             secret("secret", source).map(Credentials::ClientSecret)
         }
@@ -338,11 +381,14 @@ fn check_auth(
         } => {
             let certificate = secret("certificate", certificate);
             let private_key = secret("private_key", private_key);
-            Some(Credentials::Certificate {
-                certificate: certificate?,
-                private_key: private_key?,
-                algorithm: *algorithm,
-            })
+            // No `?`: what could not be read is handled below.
+            certificate
+                .zip(private_key)
+                .map(|(certificate, private_key)| Credentials::Certificate {
+                    certificate,
+                    private_key,
+                    algorithm: *algorithm,
+                })
         }
         AuthConfig::Delegated { secret: source } => {
             let secret = source.as_ref().and_then(|s| secret("secret", s));
@@ -354,6 +400,11 @@ fn check_auth(
                          encrypted; generate one with `openssl rand -base64 32`"
                     ),
                 );
+            }
+            // Required, validate reports a key it cannot use once, for every connection.
+            if let (Some(why), Secrets::Deferred) = (&secrets.token_key_problem, secrets.when) {
+                let why = format!("{why} (needed by {at}.auth, method \"delegated\")");
+                unreadable.push(("daemon.token_encryption_key".to_owned(), why));
             }
             if file.admin.public_url.is_none() {
                 problems.add(
@@ -367,14 +418,32 @@ fn check_auth(
             Some(Credentials::Delegated { secret })
         }
         AuthConfig::Federated { token_file } => {
-            let path = base.join(token_file);
+            let path = secrets.base.join(token_file);
             if !path.is_file() {
-                problems.add(
+                unreadable.push((
                     format!("{at}.auth.token_file"),
                     format!("{} does not exist or is not a file", path.display()),
-                );
+                ));
             }
             Some(Credentials::Federated { token_file: path })
+        }
+    };
+    if unreadable.is_empty() {
+        return credentials;
+    }
+    match secrets.when {
+        Secrets::Required => {
+            for (path, why) in unreadable {
+                problems.add(path, why);
+            }
+            None
+        }
+        Secrets::Deferred => {
+            let problems: Vec<String> = unreadable
+                .into_iter()
+                .map(|(path, why)| format!("{path}: {why}"))
+                .collect();
+            Some(Credentials::Unresolved(problems.join("; ")))
         }
     }
 }

@@ -91,7 +91,11 @@ fn the_example_config_documents_a_valid_file() {
     assert_eq!(ids, ["contoso", "fabrikam"]);
     let contoso = &settings.connections[0];
     assert_eq!(contoso.name, "Contoso internal");
-    assert_eq!(contoso.mapping_spec.site_mapping.len(), 4);
+    assert_eq!(contoso.mapping_spec.site_mapping.len(), 5);
+    assert_eq!(
+        contoso.mapping_spec.drop_default_fields.user,
+        ["firstname", "surname"]
+    );
     assert_eq!(contoso.sync.interval, std::time::Duration::from_secs(120));
     assert_eq!(
         settings.connections[1].name, "fabrikam",

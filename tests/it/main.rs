@@ -3,6 +3,7 @@
 
 mod cli;
 mod config_corpus;
+mod config_secrets;
 mod crash;
 mod emulator;
 mod graph_client;

@@ -20,6 +20,10 @@ pub(crate) type GroupId = usize;
 pub struct Mapping {
     pub(crate) user_fields: Vec<FieldRule>,
     pub(crate) agent_fields: Vec<FieldRule>,
+    /// Written only when the sync creates the record: a dropped `name` default.
+    pub(crate) user_create_fields: Vec<FieldRule>,
+    /// As `user_create_fields`, for agents.
+    pub(crate) agent_create_fields: Vec<FieldRule>,
     /// Site mappings placing users, in ascending sequence.
     pub(crate) user_mappings: Vec<SiteRule>,
     /// `*agent*` site mappings, in ascending sequence.
@@ -67,9 +71,18 @@ pub(crate) enum Placement {
     /// kind `site_by_field`.
     SiteByField {
         site_field: Arc<str>,
-        entra: Attribute,
+        compared: Compared,
         default_site: Option<Site>,
     },
+}
+
+/// What a `site_by_field` mapping compares with the site field.
+#[derive(Debug, Clone)]
+pub(crate) enum Compared {
+    /// `entra`: an Entra attribute's value.
+    Entra(Attribute),
+    /// `user_field`: the value the user field mappings give a Halo user field.
+    UserField(HaloField),
 }
 
 /// A compiled site mapping.

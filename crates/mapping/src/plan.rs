@@ -148,6 +148,9 @@ pub struct DesiredUser {
     pub create_site: bool,
     /// Field values.
     pub fields: Fields,
+    /// Field values written only when the record is created (a dropped `name` default).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub create_fields: Fields,
     /// User roles with why each is granted.
     pub roles: BTreeMap<Arc<str>, Via>,
     /// CAB memberships (on the user record only when the person is not an agent).
@@ -164,6 +167,9 @@ pub struct DesiredAgent {
     pub mapping: MappingRef,
     /// Field values.
     pub fields: Fields,
+    /// Field values written only when the record is created (a dropped `name` default).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub create_fields: Fields,
     /// Agent roles with why each is granted.
     pub roles: BTreeMap<Arc<str>, Via>,
     /// Team memberships with their flags.

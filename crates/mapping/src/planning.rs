@@ -1,12 +1,13 @@
 //! `Mapping::plan`: the rules of BRIEF §4.3 applied to one person.
 
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::catalogue::HaloField;
 use crate::directory::Directory;
 use crate::entra_user::EntraUser;
-use crate::mapping::{FieldRule, Mapping, Placement, SiteRule};
+use crate::mapping::{Compared, FieldRule, Mapping, Placement, SiteRule};
 use crate::membership::GroupSet;
 use crate::plan::{
     CabGrant, DesiredAgent, DesiredUser, Fields, InactiveReason, LicenceType, MappingRef, Miss,
@@ -14,6 +15,14 @@ use crate::plan::{
 };
 use crate::reference::Site;
 use crate::spec::{AgentLicenceSpec, EmptyValues, ExternalUsers};
+
+/// The person being planned, as site mappings see them.
+struct Person<'a> {
+    user: &'a EntraUser,
+    groups: &'a GroupSet,
+    /// The values of the user field mappings, once something asked for them.
+    user_fields: &'a OnceCell<Fields>,
+}
 
 /// The mapping that placed a person, and where.
 struct Placed<'m> {
@@ -29,20 +38,16 @@ impl Mapping {
     pub fn plan(&self, user: &EntraUser, directory: &dyn Directory) -> Plan {
         let groups = self.memberships(user.id(), directory);
         let mut notes = Vec::new();
-        let user_placed = self.place(
-            &self.user_mappings,
+        // The user field values, worked out once: by the first `site_by_field` mapping comparing
+        // a user field, or else for the user record of a person in scope.
+        let user_fields = OnceCell::new();
+        let person = Person {
             user,
-            &groups,
-            directory,
-            "site mapping",
-        );
-        let agent_placed = self.place(
-            &self.agent_mappings,
-            user,
-            &groups,
-            directory,
-            "*agent* mapping",
-        );
+            groups: &groups,
+            user_fields: &user_fields,
+        };
+        let user_placed = self.place(&self.user_mappings, &person, directory, "site mapping");
+        let agent_placed = self.place(&self.agent_mappings, &person, directory, "*agent* mapping");
         let cabs = self.cabs(&groups);
 
         let agent = match agent_placed {
@@ -65,7 +70,12 @@ impl Mapping {
             cabs
         };
         let user_scope = match user_placed {
-            Ok(placed) => Scope::In(self.desired_user(placed, user, &groups, user_cabs)),
+            Ok(placed) => {
+                let fields = user_fields
+                    .into_inner()
+                    .unwrap_or_else(|| self.mapped_fields(&self.user_fields, user));
+                Scope::In(self.desired_user(placed, user, fields, &groups, user_cabs))
+            }
             Err(out) => Scope::Out(out),
         };
         Plan {
@@ -80,8 +90,7 @@ impl Mapping {
     fn place<'m>(
         &self,
         rules: &'m [SiteRule],
-        user: &EntraUser,
-        groups: &GroupSet,
+        person: &Person<'_>,
         directory: &dyn Directory,
         what: &'static str,
     ) -> Result<Placed<'m>, OutOfScope> {
@@ -92,7 +101,7 @@ impl Mapping {
         }
         let mut misses = Vec::new();
         for rule in rules {
-            match self.try_rule(rule, user, groups, directory) {
+            match self.try_rule(rule, person, directory) {
                 Ok(placed) => return Ok(placed),
                 Err(miss) => misses.push(miss),
             }
@@ -103,10 +112,10 @@ impl Mapping {
     fn try_rule<'m>(
         &self,
         rule: &'m SiteRule,
-        user: &EntraUser,
-        groups: &GroupSet,
+        person: &Person<'_>,
         directory: &dyn Directory,
     ) -> Result<Placed<'m>, Miss> {
+        let Person { user, groups, .. } = *person;
         let mapping = || MappingRef {
             sequence: rule.sequence,
             name: rule.name.clone(),
@@ -161,18 +170,31 @@ impl Mapping {
             },
             Placement::SiteByField {
                 site_field,
-                entra,
+                compared,
                 default_site,
             } => {
-                let value = user.value(entra).as_text().map(str::trim);
+                let value = match compared {
+                    Compared::Entra(attribute) => user.value(attribute).as_text(),
+                    Compared::UserField(field) => person
+                        .user_fields
+                        .get_or_init(|| self.mapped_fields(&self.user_fields, user))
+                        .get(field)
+                        .and_then(Option::as_deref),
+                }
+                .map(str::trim);
                 let found = value.and_then(|value| directory.find_site(site_field, value));
                 match (found, default_site) {
                     (Some(site), _) => Ok(placed(Some(site), false)),
                     (None, Some(default)) => Ok(placed(Some(default.clone()), false)),
                     (None, None) => {
-                        let looked_for = match value {
-                            Some(value) => format!("{site_field} \"{value}\""),
-                            None => format!("{site_field} from an empty {}", entra.name()),
+                        let looked_for = match (value, compared) {
+                            (Some(value), _) => format!("{site_field} \"{value}\""),
+                            (None, Compared::Entra(attribute)) => {
+                                format!("{site_field} from an empty {}", attribute.name())
+                            }
+                            (None, Compared::UserField(field)) => {
+                                format!("{site_field} from an empty user {field}")
+                            }
                         };
                         Err(Miss::NoSite(mapping(), looked_for))
                     }
@@ -181,15 +203,16 @@ impl Mapping {
         }
     }
 
+    /// `fields` are the values of the user field mappings.
     fn desired_user(
         &self,
         placed: Placed<'_>,
         user: &EntraUser,
+        mut fields: Fields,
         groups: &GroupSet,
         cabs: BTreeMap<Arc<str>, CabGrant>,
     ) -> DesiredUser {
         let rule = placed.rule;
-        let mut fields = self.mapped_fields(&self.user_fields, user);
         for (field, value) in &rule.set {
             fields.insert(field.clone(), Some(value.clone()));
         }
@@ -216,6 +239,7 @@ impl Mapping {
             }),
             create_site: placed.create_site,
             fields,
+            create_fields: self.mapped_fields(&self.user_create_fields, user),
             roles,
             cabs,
             inactive,
@@ -303,6 +327,7 @@ impl Mapping {
                 name: rule.name.clone(),
             },
             fields,
+            create_fields: self.mapped_fields(&self.agent_create_fields, user),
             roles,
             teams,
             cabs,

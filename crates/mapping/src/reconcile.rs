@@ -203,6 +203,8 @@ impl Changes {
 /// The parts of a desired user or agent that reconcile alike.
 struct Desired<'a> {
     fields: &'a BTreeMap<HaloField, Option<Arc<str>>>,
+    /// Written only into a new record.
+    create_fields: &'a BTreeMap<HaloField, Option<Arc<str>>>,
     roles: &'a BTreeMap<Arc<str>, Via>,
     cabs: &'a BTreeMap<Arc<str>, CabGrant>,
     inactive: Option<String>,
@@ -224,6 +226,7 @@ impl Mapping {
         };
         let desired = Desired {
             fields: &user.fields,
+            create_fields: &user.create_fields,
             roles: &user.roles,
             cabs: &user.cabs,
             inactive: user.inactive.as_ref().map(ToString::to_string),
@@ -256,6 +259,7 @@ impl Mapping {
         };
         let desired = Desired {
             fields: &agent.fields,
+            create_fields: &agent.create_fields,
             roles: &agent.roles,
             cabs: &agent.cabs,
             inactive: agent.inactive.as_ref().map(ToString::to_string),
@@ -322,7 +326,12 @@ fn common(desired: &Desired<'_>, existing: Option<&ExistingRecord>) -> Changes {
     let fallback = ExistingRecord::default();
     let record = existing.unwrap_or(&fallback);
 
-    for (field, after) in desired.fields {
+    let create_fields = existing.is_none().then_some(desired.create_fields);
+    for (field, after) in desired
+        .fields
+        .iter()
+        .chain(create_fields.into_iter().flatten())
+    {
         let before = record.fields.get(field).filter(|value| !value.is_empty());
         let after = after.as_ref().filter(|value| !value.is_empty());
         if before != after {

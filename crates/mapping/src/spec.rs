@@ -63,8 +63,13 @@ pub struct CabRef {
 pub struct MappingSpec {
     /// `[[connection.field_mapping]]`. Halo fields not mapped here take the defaults
     /// (displayName→name, givenName→firstname, surname→surname, mail→emailaddress,
-    /// userPrincipalName→login, for each target where the field exists).
+    /// userPrincipalName→login, for each target where the field exists), unless
+    /// `drop_default_fields` drops them.
     pub field_mapping: Vec<FieldMappingSpec>,
+    /// `[connection.drop_default_fields]`: the default field mappings this connection does
+    /// without.
+    #[serde(default)]
+    pub drop_default_fields: DropDefaultFieldsSpec,
     /// `[[connection.site_mapping]]`, in file order (evaluated in ascending `sequence`).
     pub site_mapping: Vec<SiteMappingSpec>,
     /// `[connection.roles]`.
@@ -103,6 +108,31 @@ pub struct FieldMappingSpec {
     pub halo: String,
 }
 
+/// `[connection.drop_default_fields]`: per target, the Halo fields whose default field mapping
+/// is dropped. The sync leaves a dropped field alone (neither writes nor clears it), except that
+/// a dropped `name` is still written once, when the sync creates the record: a record cannot be
+/// created without a name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DropDefaultFieldsSpec {
+    /// User fields, e.g. `["firstname", "surname"]`.
+    #[serde(default)]
+    pub user: Vec<String>,
+    /// Agent fields, e.g. `["emailaddress"]`.
+    #[serde(default)]
+    pub agent: Vec<String>,
+}
+
+impl DropDefaultFieldsSpec {
+    /// The dropped fields of `target`, as written.
+    pub fn of(&self, target: Target) -> &[String] {
+        match target {
+            Target::User => &self.user,
+            Target::Agent => &self.agent,
+        }
+    }
+}
+
 /// How a site mapping places the people it matches.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -112,7 +142,8 @@ pub enum SiteMappingKind {
     Site,
     /// A site named by an attribute's value under a fixed organisation, created if missing.
     OrganisationByField,
-    /// The existing site whose `site_field` equals an attribute's value.
+    /// The existing site whose `site_field` equals an Entra attribute's value, or the value the
+    /// person's field mappings give a Halo user field.
     SiteByField,
 }
 
@@ -193,9 +224,14 @@ pub struct SiteMappingSpec {
     /// kind `site_by_field`: the Halo site field compared (`name`).
     #[serde(default)]
     pub site_field: Option<String>,
-    /// kind `site_by_field`: the attribute compared with `site_field`.
+    /// kind `site_by_field`: the Entra attribute compared with `site_field` (this or
+    /// `user_field`).
     #[serde(default)]
     pub entra: Option<String>,
+    /// kind `site_by_field`: the Halo user field whose value, as the person's field mappings
+    /// produce it (before this mapping's `set`), is compared with `site_field` (this or `entra`).
+    #[serde(default)]
+    pub user_field: Option<String>,
     /// kind `site_by_field`: `skip` (default) or `{ default_site = "…" }`.
     #[serde(default)]
     pub no_match: NoMatchSpec,

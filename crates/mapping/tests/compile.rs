@@ -44,6 +44,7 @@ fn site_mapping(sequence: u32, site: &str) -> SiteMappingSpec {
         site_from: None,
         site_field: None,
         entra: None,
+        user_field: None,
         no_match: NoMatchSpec::default(),
         user_role: None,
         group: None,
@@ -340,6 +341,96 @@ fn site_by_field_needs_site_field_and_entra() {
         ["site_mapping[0].site_field", "site_mapping[0].entra"]
     );
     assert!(found[0].message.contains("expected \"name\""));
+}
+
+fn site_by_user_field(user_field: Option<&str>, entra: Option<&str>) -> SiteMappingSpec {
+    let mut mapping = site_mapping(30, "x");
+    mapping.kind = SiteMappingKind::SiteByField;
+    mapping.site = None;
+    mapping.site_field = Some("name".into());
+    mapping.user_field = user_field.map(Into::into);
+    mapping.entra = entra.map(Into::into);
+    mapping
+}
+
+#[test]
+fn site_by_field_compares_exactly_one_of_entra_and_user_field() {
+    let spec = |mapping| MappingSpec {
+        field_mapping: vec![field(Target::User, "companyName", "department")],
+        site_mapping: vec![mapping],
+        ..MappingSpec::default()
+    };
+    assert_eq!(
+        problems(&spec(site_by_user_field(Some("department"), None))),
+        vec![]
+    );
+    assert_one(
+        &spec(site_by_user_field(Some("department"), Some("city"))),
+        "site_mapping[0].user_field",
+        "exactly one of `entra` (an Entra attribute) or `user_field` (a Halo user field); this mapping sets both",
+    );
+    assert_one(
+        &spec(site_by_user_field(None, None)),
+        "site_mapping[0].entra",
+        "needs `entra` (the Entra attribute compared with the site field) or `user_field`",
+    );
+}
+
+#[test]
+fn a_site_by_field_user_field_is_a_user_field_some_field_mapping_writes() {
+    let spec = |user_field: &str| MappingSpec {
+        field_mapping: vec![
+            field(Target::User, "companyName", "department"),
+            field(Target::Agent, "jobTitle", "jobtitle"),
+        ],
+        site_mapping: vec![site_by_user_field(Some(user_field), None)],
+        ..MappingSpec::default()
+    };
+    assert_one(
+        &spec("town"),
+        "site_mapping[0].user_field",
+        "unknown Halo user field \"town\"",
+    );
+    assert_one(
+        &spec("team"),
+        "site_mapping[0].user_field",
+        "\"team\" is not a Halo user field",
+    );
+    assert_one(
+        &spec("custom.CFNope"),
+        "site_mapping[0].user_field",
+        "CFNope",
+    );
+    // Mapped for agents only: the user record has no value to compare.
+    assert_one(
+        &spec("jobtitle"),
+        "site_mapping[0].user_field",
+        "no user field mapping writes \"jobtitle\"",
+    );
+    let mut dropped = spec("firstname");
+    dropped.drop_default_fields.user = vec!["firstname".into()];
+    assert_one(
+        &dropped,
+        "site_mapping[0].user_field",
+        "no user field mapping writes \"firstname\"",
+    );
+    // A default mapping writes it.
+    assert_eq!(problems(&spec("surname")), vec![]);
+}
+
+#[test]
+fn user_field_belongs_to_site_by_field_only() {
+    let mut mapping = site_mapping(10, "Head Office");
+    mapping.user_field = Some("department".into());
+    let spec = MappingSpec {
+        site_mapping: vec![mapping],
+        ..MappingSpec::default()
+    };
+    assert_one(
+        &spec,
+        "site_mapping[0].user_field",
+        "`user_field` does not belong to kind site",
+    );
 }
 
 #[test]

@@ -196,6 +196,78 @@ fn site_by_field_skips_when_no_site_matches() {
     insta::assert_json_snapshot!(plan);
 }
 
+/// A site named by the user record's department, which the field mappings take from
+/// `companyName` rather than Entra's own department.
+fn site_by_user_department(no_match: Value) -> Value {
+    json!({
+        "field_mapping": [{"target": "user", "entra": "companyName", "halo": "department"}],
+        "site_mapping": [
+            {"sequence": 30, "kind": "site_by_field", "site_field": "name", "user_field": "department",
+             "no_match": no_match, "set": {"department": "Head Office"}}
+        ]
+    })
+}
+
+#[test]
+fn site_by_field_places_the_person_at_the_site_named_by_a_user_field() {
+    let person = ada().with("companyName", " london ");
+    let plan = plan(
+        site_by_user_department(json!("skip")),
+        &person,
+        &FakeDirectory::new(),
+    );
+    assert_eq!(user_site(&plan), Some((30, "London".to_owned())));
+    let user = plan.user.desired().expect("in scope");
+    assert_eq!(&*user.mapping.name, "site by name = user department");
+    insta::assert_json_snapshot!(plan);
+}
+
+#[test]
+fn site_by_field_on_a_user_field_skips_when_no_site_matches() {
+    // Entra's department is "Engineering" and the mapping's `set` names "Head Office": neither
+    // is the user field's mapped value, which alone is compared.
+    let paris = plan(
+        site_by_user_department(json!("skip")),
+        &ada().with("companyName", "Paris"),
+        &FakeDirectory::new(),
+    );
+    assert_eq!(
+        out_reason(&paris.user),
+        "no site with name \"Paris\"; no_match = skip on mapping 30"
+    );
+    let empty = plan(
+        site_by_user_department(json!("skip")),
+        &ada(),
+        &FakeDirectory::new(),
+    );
+    assert_eq!(
+        out_reason(&empty.user),
+        "no site with name from an empty user department; no_match = skip on mapping 30"
+    );
+}
+
+#[test]
+fn site_by_field_on_a_user_field_uses_the_default_site_when_no_site_matches() {
+    let person = ada().with("companyName", "Paris");
+    let plan = plan(
+        site_by_user_department(json!({"default_site": "Head Office"})),
+        &person,
+        &FakeDirectory::new(),
+    );
+    assert_eq!(user_site(&plan), Some((30, "Head Office".to_owned())));
+    let user = plan.user.desired().expect("in scope");
+    assert_eq!(
+        user.fields
+            .get(&mapping::HaloField::Department)
+            .cloned()
+            .flatten()
+            .as_deref(),
+        Some("Head Office"),
+        "the mapping's set still applies to the record it places"
+    );
+    insta::assert_json_snapshot!(plan);
+}
+
 // --- External users ------------------------------------------------------------------------------
 
 fn guest_policy(policy: &str) -> Value {

@@ -37,9 +37,10 @@ pub fn compile(spec: &MappingSpec, reference: &ReferenceSpec) -> Result<Mapping,
         group_ids: HashMap::new(),
         attribute_uses: BTreeMap::new(),
     };
-    let user_fields = compiler.field_mappings(&spec.field_mapping, Target::User);
-    let agent_fields = compiler.field_mappings(&spec.field_mapping, Target::Agent);
-    let (user_mappings, agent_mappings) = compiler.site_mappings(&spec.site_mapping);
+    let user_fields = compiler.field_mappings(spec, Target::User);
+    let agent_fields = compiler.field_mappings(spec, Target::Agent);
+    let (user_mappings, agent_mappings) =
+        compiler.site_mappings(&spec.site_mapping, &user_fields.rules);
     let user_roles = compiler.group_roles(&spec.roles.user, "roles.user", Target::User);
     let agent_roles = compiler.group_roles(&spec.roles.agent, "roles.agent", Target::Agent);
     let role_without_manager = spec
@@ -119,14 +120,17 @@ pub fn compile(spec: &MappingSpec, reference: &ReferenceSpec) -> Result<Mapping,
             "agent_licences.named_licence_roles",
         ),
     };
-    let matching_fields = compiler.matching_fields(&spec.options.matching_fields);
+    let matching_fields =
+        compiler.matching_fields(&spec.options.matching_fields, &user_fields.dropped);
 
     if !compiler.problems.is_empty() {
         return Err(compiler.problems);
     }
     Ok(Mapping {
-        user_fields,
-        agent_fields,
+        user_fields: user_fields.rules,
+        agent_fields: agent_fields.rules,
+        user_create_fields: user_fields.create_only,
+        agent_create_fields: agent_fields.create_only,
         user_mappings,
         agent_mappings,
         user_roles,
@@ -168,6 +172,16 @@ pub(crate) fn attribute_at(
         ));
     }
     parsed
+}
+
+/// One target's compiled field mappings.
+struct FieldRules {
+    /// Written on every run: the mapped fields and the defaults not dropped.
+    rules: Vec<FieldRule>,
+    /// Written only when the record is created (a dropped `name`).
+    create_only: Vec<FieldRule>,
+    /// The defaults `drop_default_fields` drops.
+    dropped: Vec<HaloField>,
 }
 
 /// The state of one compilation: lookups, the problems found so far, and what the mapping uses.
@@ -264,11 +278,13 @@ impl Compiler<'_> {
         Some(field)
     }
 
-    /// The field mappings of one target, followed by the defaults for fields it leaves unmapped.
-    fn field_mappings(&mut self, specs: &[FieldMappingSpec], target: Target) -> Vec<FieldRule> {
+    /// The field mappings of one target, followed by the defaults for fields it leaves unmapped
+    /// and does not drop.
+    fn field_mappings(&mut self, spec: &MappingSpec, target: Target) -> FieldRules {
         let mut rules: Vec<FieldRule> = Vec::new();
         let mut mapped_at: HashMap<HaloField, usize> = HashMap::new();
-        for (index, spec) in specs
+        for (index, spec) in spec
+            .field_mapping
             .iter()
             .enumerate()
             .filter(|(_, spec)| spec.target == target)
@@ -301,19 +317,85 @@ impl Compiler<'_> {
                 rules.push(FieldRule { field, source });
             }
         }
+        let dropped =
+            self.dropped_defaults(spec.drop_default_fields.of(target), target, &mapped_at);
+        let mut create_only = Vec::new();
         for (index, field) in DEFAULT_FIELDS {
-            if field.exists_for(target) && !mapped_at.contains_key(&field) {
-                let source = Attribute::Catalogue(index);
+            if !field.exists_for(target) || mapped_at.contains_key(&field) {
+                continue;
+            }
+            let source = Attribute::Catalogue(index);
+            let label = target_label(target);
+            let rule = FieldRule {
+                field: field.clone(),
+                source: source.clone(),
+            };
+            if !dropped.contains(&field) {
                 let path = format!(
-                    "field_mapping (default {} → {field} for {})",
-                    source.name(),
-                    target_label(target)
+                    "field_mapping (default {} → {field} for {label})",
+                    source.name()
                 );
                 self.used(&source, path);
-                rules.push(FieldRule { field, source });
+                rules.push(rule);
+            } else if field == HaloField::Name {
+                // A record cannot be created without a name: a dropped name is still written
+                // when the sync creates the record, and never after.
+                let path = format!("drop_default_fields.{label} (name when creating)");
+                self.used(&source, path);
+                create_only.push(rule);
             }
         }
-        rules
+        FieldRules {
+            rules,
+            create_only,
+            dropped,
+        }
+    }
+
+    /// Checks one target's `drop_default_fields` list: each entry a field of the target with a
+    /// default mapping, listed once, and not mapped by `field_mapping` as well.
+    fn dropped_defaults(
+        &mut self,
+        names: &[String],
+        target: Target,
+        mapped_at: &HashMap<HaloField, usize>,
+    ) -> Vec<HaloField> {
+        let label = target_label(target);
+        let defaults = DEFAULT_FIELDS
+            .iter()
+            .filter(|(_, field)| field.exists_for(target))
+            .map(|(_, field)| field.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut dropped: Vec<HaloField> = Vec::new();
+        for (index, name) in names.iter().enumerate() {
+            let path = format!("drop_default_fields.{label}[{index}]");
+            let field = HaloField::parse(name).filter(|field| field.exists_for(target));
+            let message = match field {
+                None => format!(
+                    "unknown Halo {label} field \"{name}\"; the {label} fields with a default mapping are: {defaults}"
+                ),
+                Some(field) if !DEFAULT_FIELDS.iter().any(|(_, default)| *default == field) => {
+                    format!(
+                        "\"{name}\" has no default mapping to drop; the {label} fields with a default mapping are: {defaults}"
+                    )
+                }
+                Some(field) if dropped.contains(&field) => {
+                    format!("\"{name}\" is listed twice")
+                }
+                Some(field) => match mapped_at.get(&field) {
+                    Some(at) => format!(
+                        "\"{name}\" is mapped by field_mapping[{at}], which already replaces its default; remove it from one of the two"
+                    ),
+                    None => {
+                        dropped.push(field);
+                        continue;
+                    }
+                },
+            };
+            self.problems.push(Problem::new(path, message));
+        }
+        dropped
     }
 
     fn group_roles(
@@ -350,7 +432,8 @@ impl Compiler<'_> {
         resolved
     }
 
-    fn matching_fields(&mut self, names: &[String]) -> Vec<MatchingField> {
+    /// `sync.matching_fields`; a field whose Halo user field is dropped cannot match anything.
+    fn matching_fields(&mut self, names: &[String], dropped: &[HaloField]) -> Vec<MatchingField> {
         let mut fields: Vec<MatchingField> = Vec::new();
         for (index, name) in names.iter().enumerate() {
             let path = format!("sync.matching_fields[{index}]");
@@ -372,6 +455,16 @@ impl Compiler<'_> {
                 self.problems.push(Problem::new(
                     path,
                     format!("matching field \"{name}\" is listed twice"),
+                ));
+                continue;
+            }
+            let halo = field.halo_field();
+            if dropped.contains(&halo) {
+                self.problems.push(Problem::new(
+                    path,
+                    format!(
+                        "matching field \"{name}\" compares the user field {halo}, which drop_default_fields.user drops, so the sync has no value to match on; remove \"{name}\" here or keep its default"
+                    ),
                 ));
                 continue;
             }

@@ -5,15 +5,17 @@ use std::sync::Arc;
 
 use super::{AGENT_SITE, Compiler};
 use crate::filter::Filter;
-use crate::mapping::{Placement, SiteRule};
+use crate::mapping::{Compared, FieldRule, Placement, SiteRule};
 use crate::problem::Problem;
 use crate::spec::{AgentLicenceSpec, NoMatchSpec, SiteMappingKind, SiteMappingSpec, Target};
 
 impl Compiler<'_> {
     /// Site mappings split into user and `*agent*` mappings, each in ascending sequence.
+    /// `user_fields` are the user field mappings a `site_by_field` `user_field` may compare.
     pub(super) fn site_mappings(
         &mut self,
         specs: &[SiteMappingSpec],
+        user_fields: &[FieldRule],
     ) -> (Vec<SiteRule>, Vec<SiteRule>) {
         let mut sequences: HashMap<u32, usize> = HashMap::new();
         let mut users = Vec::new();
@@ -29,7 +31,7 @@ impl Compiler<'_> {
                     ),
                 ));
             }
-            if let Some(rule) = self.site_mapping(spec, &path) {
+            if let Some(rule) = self.site_mapping(spec, &path, user_fields) {
                 match rule.placement {
                     Placement::Agent => agents.push(rule),
                     _ => users.push(rule),
@@ -41,7 +43,12 @@ impl Compiler<'_> {
         (users, agents)
     }
 
-    fn site_mapping(&mut self, spec: &SiteMappingSpec, path: &str) -> Option<SiteRule> {
+    fn site_mapping(
+        &mut self,
+        spec: &SiteMappingSpec,
+        path: &str,
+        user_fields: &[FieldRule],
+    ) -> Option<SiteRule> {
         let problems_before = self.problems.len();
         let misplaced = |key: &str, set: bool, kind: &str| {
             set.then(|| {
@@ -58,6 +65,7 @@ impl Compiler<'_> {
                     misplaced("site_from", spec.site_from.is_some(), "site"),
                     misplaced("site_field", spec.site_field.is_some(), "site"),
                     misplaced("entra", spec.entra.is_some(), "site"),
+                    misplaced("user_field", spec.user_field.is_some(), "site"),
                     misplaced("no_match", default_site_set, "site"),
                 ];
                 let placement = match spec.site.as_deref() {
@@ -91,6 +99,7 @@ impl Compiler<'_> {
                     misplaced("site", spec.site.is_some(), kind),
                     misplaced("site_field", spec.site_field.is_some(), kind),
                     misplaced("entra", spec.entra.is_some(), kind),
+                    misplaced("user_field", spec.user_field.is_some(), kind),
                     misplaced("no_match", default_site_set, kind),
                 ];
                 self.problems.extend(extra.into_iter().flatten());
@@ -145,14 +154,7 @@ impl Compiler<'_> {
                         None
                     }
                 });
-                let entra = self.required(
-                    spec.entra.as_deref(),
-                    path,
-                    "entra",
-                    kind,
-                    "the Entra attribute compared with the site field",
-                );
-                let entra = entra.and_then(|name| self.attribute(name, format!("{path}.entra")));
+                let compared = self.compared(spec, path, user_fields);
                 let default_site = match &spec.no_match {
                     NoMatchSpec::Skip(_) => Some(None),
                     NoMatchSpec::DefaultSite { default_site } => {
@@ -163,7 +165,7 @@ impl Compiler<'_> {
                 };
                 Some(Placement::SiteByField {
                     site_field: site_field?,
-                    entra: entra?,
+                    compared: compared?,
                     default_site: default_site?,
                 })
             }
@@ -237,6 +239,60 @@ impl Compiler<'_> {
         })
     }
 
+    /// What a `site_by_field` mapping compares with its site field: exactly one of `entra` (an
+    /// Entra attribute) or `user_field` (a Halo user field some user field mapping writes).
+    fn compared(
+        &mut self,
+        spec: &SiteMappingSpec,
+        path: &str,
+        user_fields: &[FieldRule],
+    ) -> Option<Compared> {
+        let given = |value: &Option<String>| {
+            value
+                .as_deref()
+                .filter(|value| !value.trim().is_empty())
+                .map(str::to_owned)
+        };
+        match (given(&spec.entra), given(&spec.user_field)) {
+            (Some(_), Some(_)) => {
+                self.problems.push(Problem::new(
+                    format!("{path}.user_field"),
+                    "kind site_by_field compares the site field with exactly one of `entra` (an Entra attribute) or `user_field` (a Halo user field); this mapping sets both",
+                ));
+                None
+            }
+            (None, None) => {
+                let key = if spec.user_field.is_some() {
+                    "user_field"
+                } else {
+                    "entra"
+                };
+                self.problems.push(Problem::new(
+                    format!("{path}.{key}"),
+                    "kind site_by_field needs `entra` (the Entra attribute compared with the site field) or `user_field` (the Halo user field compared with it)",
+                ));
+                None
+            }
+            (Some(entra), None) => self
+                .attribute(&entra, format!("{path}.entra"))
+                .map(Compared::Entra),
+            (None, Some(name)) => {
+                let key_path = format!("{path}.user_field");
+                let field = self.halo_field(&name, Target::User, key_path.clone())?;
+                if !user_fields.iter().any(|rule| rule.field == field) {
+                    self.problems.push(Problem::new(
+                        key_path,
+                        format!(
+                            "no user field mapping writes \"{field}\", so it has no value to compare; map it with a [[connection.field_mapping]] (target = \"user\", halo = \"{field}\"), or compare an Entra attribute with `entra`"
+                        ),
+                    ));
+                    return None;
+                }
+                Some(Compared::UserField(field))
+            }
+        }
+    }
+
     /// A kind's required key; pushes "kind X needs `key`: what" when missing or blank.
     fn required<'s>(
         &mut self,
@@ -270,12 +326,13 @@ fn default_name(spec: &SiteMappingSpec) -> String {
             or_blank(&spec.organisation),
             or_blank(&spec.site_from)
         ),
-        SiteMappingKind::SiteByField => {
-            format!(
+        SiteMappingKind::SiteByField => match &spec.user_field {
+            Some(field) => format!("site by {} = user {field}", or_blank(&spec.site_field)),
+            None => format!(
                 "site by {} = {}",
                 or_blank(&spec.site_field),
                 or_blank(&spec.entra)
-            )
-        }
+            ),
+        },
     }
 }

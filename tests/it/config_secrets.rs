@@ -1,0 +1,207 @@
+//! Commands that never call Graph work without the connections' secrets; the others still refuse
+//! to start, naming the missing variable and its key path.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use entra_sync::clock::SystemClock;
+use entra_sync::config::load::{Environment, load_str_with};
+use entra_sync::config::{ConfigError, ConfigOverrides, Credentials, Secrets};
+use entra_sync::graph::{self, RetryPolicy};
+
+use crate::emulator::memory_store;
+use crate::support::backends;
+
+const MISSING: &str =
+    "connection[contoso].auth.secret: environment variable CONTOSO_SECRET is not set";
+
+fn minimal() -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/configs/valid_minimal.toml"),
+    )
+    .expect("the minimal config")
+}
+
+/// Runs the binary with `CONTOSO_SECRET` unset.
+fn without_secret(config: &Path, args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_entra-sync"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .env_remove("CONTOSO_SECRET")
+        .output()
+        .expect("the binary runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_log_and_delta_clear_work_without_the_secret_and_sync_does_not_start() {
+    for db in backends().await {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let config = dir.path().join("entra-sync.toml");
+        let text = format!("[database]\nurl = \"{}\"\n{}", db.url, minimal());
+        std::fs::write(&config, text).expect("config");
+        let config = config.as_path();
+
+        let (code, out, err) = without_secret(config, &["runs"]);
+        assert_eq!(code, 0, "{out}\n{err}");
+        assert_eq!(
+            out.lines().count(),
+            1,
+            "only the header: no runs yet\n{out}"
+        );
+
+        let (code, out, err) = without_secret(config, &["log", "contoso", "--output", "json"]);
+        assert_eq!(code, 0, "{out}\n{err}");
+        let rows: serde_json::Value = serde_json::from_str(&out).expect("json");
+        assert_eq!(rows, serde_json::json!([]));
+
+        let (code, out, err) = without_secret(config, &["delta", "reset", "contoso", "--clear"]);
+        assert_eq!(code, 0, "{out}\n{err}");
+        assert!(out.contains("contoso: 0 delta links cleared"), "{out}");
+
+        for args in [
+            &["sync", "contoso"][..],
+            &["import", "contoso"],
+            &["remap", "contoso"],
+            &["check"],
+            &["delta", "reset", "contoso", "--latest"],
+        ] {
+            let (code, out, err) = without_secret(config, args);
+            assert_eq!(code, 2, "{args:?} is a config error\n{out}\n{err}");
+            assert!(err.contains(MISSING), "{args:?}: {err}");
+        }
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn a_deferred_secret_fails_only_the_graph_client_of_its_connection() {
+    let load = |secrets| {
+        load_str_with(
+            &minimal(),
+            "test.toml",
+            Path::new("."),
+            &Environment::default(),
+            &ConfigOverrides::default(),
+            secrets,
+        )
+    };
+    let refused = load(Secrets::Required).expect_err("the secret is required");
+    assert!(refused.to_string().contains(MISSING), "{refused}");
+
+    let settings = load(Secrets::Deferred).unwrap_or_else(|e| panic!("{e}"));
+    let connection = &settings.connections[0];
+    assert!(
+        matches!(&connection.credentials, Credentials::Unresolved(problem) if problem == MISSING),
+        "{:?}",
+        connection.credentials
+    );
+    let error = entra_sync::app::graph_client(
+        &settings,
+        connection,
+        memory_store().await,
+        Arc::new(SystemClock),
+        graph::http_client(None).expect("an HTTP client"),
+        RetryPolicy::default(),
+    )
+    .expect_err("no client without the secret");
+    assert_eq!(
+        error.to_string(),
+        format!("the credential is unusable: {MISSING}")
+    );
+}
+
+#[test]
+fn deferred_credentials_name_every_secret_their_connection_cannot_read() {
+    let text = format!(
+        "{}\n[admin]\npublic_url = \"https://sync.example.com\"\n\
+         [daemon]\ntoken_encryption_key = {{ env = \"TOKEN_KEY\" }}\n{}",
+        minimal(),
+        [
+            ("cert", r#"{ method = "certificate", certificate = { env = "CERT" }, private_key = { file = "absent.key" } }"#),
+            ("delegated", r#"{ method = "delegated" }"#),
+            ("federated", r#"{ method = "federated", token_file = "absent.jwt" }"#),
+        ]
+        .iter()
+        .map(|(id, auth)| {
+            format!(
+                "[[connection]]\nid = \"{id}\"\ntenant_id = \"6f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b\"\n\
+                 client_id = \"0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d\"\nauth = {auth}\n"
+            )
+        })
+        .collect::<String>()
+    );
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let load = |secrets| {
+        load_str_with(
+            &text,
+            "test.toml",
+            dir.path(),
+            &Environment::default(),
+            &ConfigOverrides::default(),
+            secrets,
+        )
+    };
+    let settings = load(Secrets::Deferred).unwrap_or_else(|e| panic!("{e}"));
+    let unresolved: Vec<(&str, &str)> = settings
+        .connections
+        .iter()
+        .map(|c| match &c.credentials {
+            Credentials::Unresolved(problems) => (c.id.as_str(), problems.as_str()),
+            other => panic!("{} has {other:?}", c.id),
+        })
+        .collect();
+    let dir = dir.path().display();
+    assert_eq!(
+        unresolved,
+        [
+            ("contoso", MISSING),
+            (
+                "cert",
+                &*format!(
+                    "connection[cert].auth.certificate: environment variable CERT is not set; \
+                     connection[cert].auth.private_key: cannot read secret file {dir}/absent.key: \
+                     No such file or directory (os error 2)"
+                )
+            ),
+            (
+                "delegated",
+                "daemon.token_encryption_key: environment variable TOKEN_KEY is not set \
+                 (needed by connection[delegated].auth, method \"delegated\")"
+            ),
+            (
+                "federated",
+                &*format!(
+                    "connection[federated].auth.token_file: {dir}/absent.jwt does not exist or is not a file"
+                )
+            ),
+        ]
+    );
+    assert!(settings.token_encryption_key.is_none());
+
+    let Err(ConfigError::Invalid(problems)) = load(Secrets::Required) else {
+        panic!("every secret is required");
+    };
+    assert_eq!(
+        problems,
+        [
+            MISSING.to_owned(),
+            "connection[cert].auth.certificate: environment variable CERT is not set".to_owned(),
+            format!(
+                "connection[cert].auth.private_key: cannot read secret file {dir}/absent.key: \
+                 No such file or directory (os error 2)"
+            ),
+            format!(
+                "connection[federated].auth.token_file: {dir}/absent.jwt does not exist or is not a file"
+            ),
+            "daemon.token_encryption_key: environment variable TOKEN_KEY is not set".to_owned(),
+        ]
+    );
+}
