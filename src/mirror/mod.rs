@@ -114,6 +114,40 @@ pub struct Merged {
     pub user: MirrorUser,
     /// What the change amounts to, or `None` when the object changed nothing (a replay).
     pub notification: Option<Notification>,
+    /// The attributes whose text held characters no database can store (NUL), merged without
+    /// them.
+    pub cleaned: Vec<String>,
+}
+
+/// `value` with every NUL character removed from its text (keys included), and whether there was
+/// any. PostgreSQL can store a NUL neither in text nor in JSON, and no Entra value means one; one
+/// such value must not stop a page, and with it the connection's sync.
+pub fn storable(value: Value) -> (Value, bool) {
+    fn clean(text: String, found: &mut bool) -> String {
+        if text.contains('\0') {
+            *found = true;
+            text.replace('\0', "")
+        } else {
+            text
+        }
+    }
+    fn walk(value: Value, found: &mut bool) -> Value {
+        match value {
+            Value::String(text) => Value::String(clean(text, found)),
+            Value::Array(items) => {
+                Value::Array(items.into_iter().map(|v| walk(v, found)).collect())
+            }
+            Value::Object(map) => Value::Object(
+                map.into_iter()
+                    .map(|(k, v)| (clean(k, found), walk(v, found)))
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
+    let mut found = false;
+    let value = walk(value, &mut found);
+    (value, found)
 }
 
 /// Merges one `users/delta` object into the stored person (`None`: not yet mirrored).
@@ -139,6 +173,7 @@ pub fn merge_user(
         return Some(Merged {
             user,
             notification: changed.then_some(notification),
+            cleaned: Vec::new(),
         });
     }
     let mut user = stored.cloned().unwrap_or_else(|| MirrorUser {
@@ -147,6 +182,7 @@ pub fn merge_user(
         removed: None,
     });
     let mut changed = false;
+    let mut cleaned = Vec::new();
     for (key, value) in object {
         if key.starts_with("@odata.") || key == "@removed" {
             continue;
@@ -155,6 +191,14 @@ pub fn merge_user(
             "manager@delta" | "manager" => ("manager".to_owned(), manager_of(value)),
             _ => (key.clone(), value.clone()),
         };
+        let (value, unstorable) = storable(value);
+        let (key, unstorable_key) = match storable(Value::String(key)) {
+            (Value::String(key), found) => (key, found),
+            (_, found) => (String::new(), found),
+        };
+        if unstorable || unstorable_key {
+            cleaned.push(key.clone());
+        }
         if user.attributes.get(&key) != Some(&value) {
             user.attributes.insert(key, value);
             changed = true;
@@ -167,7 +211,11 @@ pub fn merge_user(
         _ => None,
     };
     user.removed = None;
-    Some(Merged { user, notification })
+    Some(Merged {
+        user,
+        notification,
+        cleaned,
+    })
 }
 
 fn removed_reason(object: &Map<String, Value>) -> Option<Removal> {
@@ -218,7 +266,7 @@ pub fn group_delta(object: &Map<String, Value>) -> Option<GroupDelta> {
         display_name: object
             .get("displayName")
             .and_then(Value::as_str)
-            .map(str::to_owned),
+            .map(|name| name.replace('\0', "")),
         removed: object.contains_key("@removed"),
         ..GroupDelta::default()
     };

@@ -436,6 +436,36 @@ impl Syncer {
         report.users = users?;
         report.groups = groups?;
         skus?;
+        if mode == Mode::Apply && !report.users.cleaned.is_empty() {
+            let rows: Vec<InboundRow> = report
+                .users
+                .cleaned
+                .iter()
+                .map(|c| InboundRow {
+                    id: 0,
+                    run_id: Some(run_id),
+                    connection_id: connection.id.to_string(),
+                    source: "integrator".to_owned(),
+                    logged_at: self.clock.now(),
+                    entra_id: Some(c.entra_id.clone()),
+                    upn: c.upn.clone(),
+                    target: None,
+                    notification: "warning".to_owned(),
+                    matched: Value::Object(serde_json::Map::new()),
+                    action: "error".to_owned(),
+                    changes: Value::Array(Vec::new()),
+                    message: Some(cleaned_message(&c.attributes)),
+                })
+                .collect();
+            self.store.log(&rows).await?;
+        }
+        report.warnings.extend(report.users.cleaned.iter().map(|c| {
+            format!(
+                "{}: {}",
+                c.upn.as_deref().unwrap_or(&c.entra_id),
+                cleaned_message(&c.attributes)
+            )
+        }));
         if licences && !full && (report.users.initial || report.users.licences_changed) {
             self.import_licences(graph, connection).await?;
         }
@@ -981,6 +1011,15 @@ impl Batch<'_> {
         let now = self.syncer.clock.now();
         Ok(Some(self.syncer.store.apply(&writes, run_id, now).await?))
     }
+}
+
+/// What the inbound log and the run's warnings say of attributes mirrored without their NUL
+/// characters.
+fn cleaned_message(attributes: &[String]) -> String {
+    format!(
+        "{} held NUL characters, which the database cannot store; stored without them (correct the value in Entra)",
+        attributes.join(", ")
+    )
 }
 
 /// Why a run failed (it is then recorded as failed, nobody deactivated).

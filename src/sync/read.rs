@@ -39,6 +39,20 @@ pub struct ChainReport {
     pub restarted: Vec<String>,
     /// Somebody's `assignedLicenses` changed (users chain only).
     pub licences_changed: bool,
+    /// People whose attributes held text no database can store (NUL characters), mirrored
+    /// without it (users chain only).
+    pub cleaned: Vec<Cleaned>,
+}
+
+/// A person some of whose attributes held NUL characters, mirrored with them removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cleaned {
+    /// The person's Entra id.
+    pub entra_id: String,
+    /// Their user principal name, when known.
+    pub upn: Option<String>,
+    /// The attributes that were cleaned.
+    pub attributes: Vec<String>,
 }
 
 /// Where a chain's round starts (§4.7): a fresh initial round when the chain is new, its
@@ -217,6 +231,15 @@ pub async fn read_users(
                 let previous = earlier.as_ref().map(|(u, _)| u).or_else(|| stored.get(id));
                 match mirror::merge_user(previous, object, initial) {
                     Some(m) => {
+                        if !m.cleaned.is_empty() {
+                            warn!(connection = %connection.id, person = id, attributes = ?m.cleaned,
+                                "Attributes held NUL characters, which the database cannot store; they were mirrored without them.");
+                            report.cleaned.push(Cleaned {
+                                entra_id: id.to_owned(),
+                                upn: m.user.upn().map(str::to_owned),
+                                attributes: m.cleaned.clone(),
+                            });
+                        }
                         let licences = "assignedLicenses";
                         report.licences_changed |= previous
                             .and_then(|u| u.attributes.get(licences))
