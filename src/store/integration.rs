@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::StoreError;
+use super::keep_active::{KeepActiveChange, KeepActiveOutcome};
 use super::records::{LicenceType, SealedToken, Source, TeamFlags, UserFields};
 use crate::mirror::{GroupDelta, MirrorUser, Notification};
 
@@ -235,7 +236,7 @@ pub struct InboundRow {
     pub run_id: Option<i64>,
     /// Connection.
     pub connection_id: String,
-    /// `integrator`, `import` or `manual`.
+    /// `integrator`, `import`, `manual` or `cli`.
     pub source: String,
     /// When.
     pub logged_at: DateTime<Utc>,
@@ -606,6 +607,16 @@ pub trait Integration: Send + Sync + std::fmt::Debug {
 
     /// Writes log rows outside a batch (run warnings).
     async fn log(&self, rows: &[InboundRow]) -> Result<(), StoreError>;
+
+    /// Sets or clears the keep-active flag of the connection's person with this login or UPN
+    /// (their user record and, for an agent, the agent record too), together with an `updated`
+    /// inbound-log row naming each flag that changed, in one transaction. No row when nothing
+    /// changed; `NotFound` when nobody has that login or UPN, `Conflict` when several records do.
+    async fn set_keep_active(
+        &self,
+        change: &KeepActiveChange<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<KeepActiveOutcome, StoreError>;
 
     /// Refreshes the planner's statistics after bulk changes (PostgreSQL plans with stale row
     /// counts would scan whole tables per batch); a no-op where the planner does not need it.

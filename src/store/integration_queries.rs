@@ -13,7 +13,7 @@ use crate::mirror::{GroupDelta, MirrorUser, Notification, Removal};
 use crate::store::integration::*;
 use crate::store::records::SealedToken;
 use crate::store::rows::Column;
-use crate::store::{Integration, StoreError};
+use crate::store::{Integration, KeepActiveChange, KeepActiveOutcome, StoreError};
 
 use super::apply::{Ids, create_agents, create_users, write_agent, write_user};
 
@@ -169,7 +169,7 @@ async fn members_of(
     .await?)
 }
 
-async fn insert_log(
+pub(super) async fn insert_log(
     tx: &mut Tx<'_>,
     rows: &[InboundRow],
     run_id: Option<i64>,
@@ -966,6 +966,17 @@ impl Integration for Backend {
         insert_log(&mut tx, rows, None).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn set_keep_active(
+        &self,
+        change: &KeepActiveChange<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<KeepActiveOutcome, StoreError> {
+        let (_turn, mut tx) = self.begin_write().await?;
+        let outcome = super::keep_active::set(&mut tx, change, now).await?;
+        tx.commit().await?;
+        Ok(outcome)
     }
 
     async fn prune_inbound_log(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {

@@ -165,3 +165,8 @@ mod snapshot {
     use super::*;
     include!("snapshot_queries.rs");
 }
+
+mod keep_active {
+    use super::*;
+    include!("keep_active_queries.rs");
+}
