@@ -18,6 +18,7 @@ use crate::config::{
 };
 use crate::graph::permissions::{self, Verdict};
 use crate::graph::{self, GraphClient, RetryPolicy};
+use crate::instance::{NotEnabled, ensure_enabled};
 use crate::output;
 use crate::store::{
     self, ConnectionRow, DeltaState, InboundRow, LogQuery, RunKind, RunStatus, Store,
@@ -26,6 +27,18 @@ use crate::sync::{Mode, Progress, RunReport, RunRequest, Step, Syncer};
 
 /// Exit code for an invalid configuration.
 pub const EXIT_INVALID_CONFIG: u8 = 2;
+
+/// Exit code for a command refused because its connection is not enabled for this instance.
+pub const EXIT_NOT_ENABLED: u8 = 5;
+
+/// The exit code of a command that ended with `error` (the exit codes are listed in `cli`).
+pub fn exit_code_of(error: &anyhow::Error) -> ExitCode {
+    if error.downcast_ref::<NotEnabled>().is_some() {
+        ExitCode::from(EXIT_NOT_ENABLED)
+    } else {
+        ExitCode::FAILURE
+    }
+}
 
 /// Runs one CLI invocation.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -137,6 +150,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 clock,
             };
             let connection_settings = find_connection(&settings, &connection)?;
+            if apply {
+                ensure_enabled(&settings, connection_settings, "remap")?;
+            }
             let report = syncer
                 .run(
                     connection_settings,
@@ -164,6 +180,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
         } => {
             let connection_settings = find_connection(&settings, &connection)?;
+            ensure_enabled(&settings, connection_settings, "reset its delta links")?;
             let cleared = store.clear_delta_states(&connection).await?;
             if latest {
                 let client = graph_client_default(
@@ -314,7 +331,8 @@ fn graph_client_default(
     )?)
 }
 
-/// One run of one connection, as the CLI starts it.
+/// One run of one connection, as the CLI starts it. A run that writes is refused for a
+/// connection not enabled for this instance; a dry run goes ahead.
 pub async fn run_once(
     settings: &Settings,
     store: Arc<dyn Store>,
@@ -323,6 +341,14 @@ pub async fn run_once(
     request: RunRequest,
 ) -> anyhow::Result<RunReport> {
     let connection = find_connection(settings, connection)?;
+    if request.mode == Mode::Apply {
+        let refused = if request.kind == RunKind::Import {
+            "import"
+        } else {
+            "sync"
+        };
+        ensure_enabled(settings, connection, refused)?;
+    }
     ensure_declared(settings, store.as_ref(), clock.as_ref()).await?;
     let graph = graph_client_default(settings, connection, store.clone(), clock.clone())?;
     let syncer = Syncer {
@@ -394,7 +420,8 @@ pub fn graph_client(
 }
 
 /// `runs approve RUN`: records the approval, then applies the quarantined run's held
-/// deactivations (and anything else still pending) without reading Graph.
+/// deactivations (and anything else still pending) without reading Graph. Refused for a
+/// connection not enabled for this instance.
 pub async fn approve_run(
     syncer: &Syncer,
     settings: &Settings,
@@ -412,6 +439,7 @@ pub async fn approve_run(
                 run.connection_id
             )
         })?;
+    ensure_enabled(settings, connection, &format!("approve run {run_id}"))?;
     syncer
         .store
         .approve_run(run_id, by, syncer.clock.now())
@@ -535,7 +563,7 @@ async fn check(settings: &Settings, store: &dyn Store, clock: &dyn Clock) -> any
     );
     println!("  instance: {}", settings.instance.name);
     for c in &settings.connections {
-        let runs_here = c.enabled_for_instances.contains(&settings.instance.name);
+        let runs_here = ensure_enabled(settings, c, "sync").is_ok();
         println!(
             "  connection {} ({}): tenant {}, {} site mappings, {} field mappings{}",
             c.id,

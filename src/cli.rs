@@ -1,4 +1,14 @@
 //! The command line: `entra-sync [--config PATH] <command>`.
+//!
+//! Exit codes:
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | success (including "nothing changed") |
+//! | 1 | the command failed: a run failed, an unknown connection, a database error, or (`check --online`) a connection cannot sync |
+//! | 2 | the configuration is invalid, or the command line is |
+//! | 3 | the run was quarantined: deactivations await `runs approve` |
+//! | 5 | the connection is not enabled for this instance (`[instance].name` / `--instance`), so a command that would write for it refused; previews still run |
 
 use std::path::PathBuf;
 
@@ -8,7 +18,14 @@ use crate::telemetry::LogFormat;
 
 /// Keeps a service desk's users and agents in step with Microsoft Entra ID.
 #[derive(Debug, Parser)]
-#[command(name = "entra-sync", version, about)]
+#[command(
+    name = "entra-sync",
+    version,
+    about,
+    after_help = "Exit codes: 0 success; 1 the command failed; 2 invalid configuration or command \
+                  line; 3 run quarantined (see `runs approve`); 5 connection not enabled for this \
+                  instance (previews still run)."
+)]
 pub struct Cli {
     /// The configuration file.
     #[arg(
@@ -27,7 +44,8 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "URL")]
     pub database_url: Option<String>,
 
-    /// Overrides `[instance].name`.
+    /// Overrides `[instance].name`. Commands that write for a connection (sync, import --apply,
+    /// remap --apply, runs approve, delta reset) refuse one not enabled for this instance.
     #[arg(long, global = true, value_name = "NAME")]
     pub instance: Option<String>,
 
@@ -53,14 +71,15 @@ pub enum Command {
     },
     /// Apply pending database migrations.
     Migrate,
-    /// Run one sync of a connection now and print a summary.
+    /// Run one sync of a connection now and print a summary. Exit code 3 when the run is
+    /// quarantined, 5 when the connection is not enabled for this instance (unless `--dry-run`).
     Sync {
         /// The connection id.
         connection: String,
         /// A full reconciliation (a fresh initial round) instead of a delta cycle.
         #[arg(long)]
         full: bool,
-        /// Compute everything, write nothing.
+        /// Compute everything, write nothing (allowed on any instance).
         #[arg(long)]
         dry_run: bool,
     },

@@ -18,7 +18,7 @@ async fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
-            ExitCode::FAILURE
+            app::exit_code_of(&error)
         }
     }
 }

@@ -8,7 +8,7 @@ use crate::emulator::start;
 use crate::support::backends;
 use crate::sync_runs::sync_config;
 
-fn entra_sync(args: &[&str]) -> (i32, String, String) {
+pub(crate) fn entra_sync(args: &[&str]) -> (i32, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_entra-sync"))
         .args(args)
         .env("RUST_LOG", "warn")

@@ -2,6 +2,7 @@
 #![allow(clippy::panic, clippy::unwrap_used)] // failing loudly is what tests are for
 
 mod cli;
+mod cli_edges;
 mod config_corpus;
 mod crash;
 mod emulator;
