@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use chrono::{DateTime, Utc};
 use tracing::info;
 
 use crate::auth::{AuthError, RefreshTokens, StoredRefreshTokens, TokenClient, TokenVault};
@@ -244,6 +243,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             connection,
             limit,
         }) => {
+            if let Some(id) = &connection {
+                find_connection(&settings, id)?;
+            }
             print!(
                 "{}",
                 output::runs(&store.runs(connection.as_deref(), limit).await?)
@@ -258,10 +260,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             limit,
             output: format,
         } => {
-            let since = match since {
-                Some(text) => Some(parse_since(&text, clock.now())?),
-                None => None,
-            };
+            if let Some(id) = &connection {
+                find_connection(&settings, id)?;
+            }
+            let since = since
+                .map(|since| since.resolve(clock.now()))
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
             let query = LogQuery {
                 connection_id: connection,
                 run_id: None,
@@ -286,18 +291,6 @@ fn exit_for(report: &RunReport) -> ExitCode {
         RunStatus::Quarantined => ExitCode::from(3),
         _ => ExitCode::FAILURE,
     }
-}
-
-/// `2h`, `7d` ago, or an RFC 3339 time.
-fn parse_since(text: &str, now: DateTime<Utc>) -> anyhow::Result<DateTime<Utc>> {
-    if let Ok(ago) = humantime::parse_duration(text) {
-        return Ok(now - chrono::Duration::from_std(ago)?);
-    }
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .with_context(|| {
-            format!("--since {text:?} is neither a duration (2h, 7d) nor an RFC 3339 time")
-        })
 }
 
 fn find_connection<'a>(settings: &'a Settings, id: &str) -> anyhow::Result<&'a ConnectionSettings> {

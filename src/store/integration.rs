@@ -258,6 +258,61 @@ pub struct InboundRow {
     pub message: Option<String>,
 }
 
+/// What happened to a person, as the inbound log's `action` column names it (the column's CHECK
+/// allows exactly these). Rows still carry the action as text; this is the list that readers of
+/// the log check a requested action against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogAction {
+    /// A record was created.
+    Created,
+    /// Fields or memberships changed.
+    Updated,
+    /// Nothing changed.
+    Unchanged,
+    /// The record became inactive.
+    Deactivated,
+    /// The record became active again.
+    Reactivated,
+    /// Out of scope, nothing to do.
+    OutOfScope,
+    /// Matching found more than one candidate.
+    Conflict,
+    /// A deactivation held back by `max_deactivations`.
+    Quarantined,
+    /// The person could not be processed.
+    Error,
+}
+
+impl LogAction {
+    /// Every action, in the order the documentation lists them.
+    pub const ALL: [LogAction; 9] = [
+        LogAction::Created,
+        LogAction::Updated,
+        LogAction::Unchanged,
+        LogAction::Deactivated,
+        LogAction::Reactivated,
+        LogAction::OutOfScope,
+        LogAction::Conflict,
+        LogAction::Quarantined,
+        LogAction::Error,
+    ];
+
+    /// The column value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogAction::Created => "created",
+            LogAction::Updated => "updated",
+            LogAction::Unchanged => "unchanged",
+            LogAction::Deactivated => "deactivated",
+            LogAction::Reactivated => "reactivated",
+            LogAction::OutOfScope => "out-of-scope",
+            LogAction::Conflict => "conflict",
+            LogAction::Quarantined => "quarantined",
+            LogAction::Error => "error",
+        }
+    }
+}
+
 /// Filters for reading the inbound log.
 #[derive(Debug, Clone, Default)]
 pub struct LogQuery {
@@ -268,7 +323,7 @@ pub struct LogQuery {
     /// UPN (case-insensitive).
     pub upn: Option<String>,
     /// Action.
-    pub action: Option<String>,
+    pub action: Option<LogAction>,
     /// Not before.
     pub since: Option<DateTime<Utc>>,
     /// At most this many rows (newest first).

@@ -936,7 +936,7 @@ impl Integration for Backend {
         .bind(&query.connection_id)
         .bind(query.run_id)
         .bind(&query.upn)
-        .bind(&query.action)
+        .bind(query.action.map(LogAction::as_str))
         .bind(query.since)
         .bind(i64::from(query.limit.max(1)))
         .fetch_all(&self.pool)

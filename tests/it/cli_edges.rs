@@ -1,6 +1,8 @@
-//! The binary at its edges, each with its exit code and message, on every backend.
+//! The binary at its edges: unknown values, bounds and instances, each with its exit code and
+//! message, on every backend.
 
 use graph_emulator::{EmulatorConfig, Running};
+use serde_json::Value;
 
 use crate::cli::entra_sync;
 use crate::emulator::start;
@@ -45,6 +47,122 @@ fn emulator(users: usize) -> EmulatorConfig {
     EmulatorConfig {
         users,
         ..EmulatorConfig::default()
+    }
+}
+
+const ACTIONS: [&str; 9] = [
+    "created",
+    "updated",
+    "unchanged",
+    "deactivated",
+    "reactivated",
+    "out-of-scope",
+    "conflict",
+    "quarantined",
+    "error",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_connections_and_actions_exit_non_zero_and_list_the_known_values() {
+    let running = start(emulator(60)).await;
+    for db in backends().await {
+        let bin = Binary::new(&running, &db);
+        bin.ok(&["sync", "contoso", "--full"]).await;
+
+        for args in [&["log", "nope"][..], &["runs", "nope"]] {
+            let (code, out, err) = bin.run(args).await;
+            assert_eq!(code, 1, "{args:?}: {out}\n{err}");
+            assert!(
+                err.contains(
+                    "there is no connection \"nope\" in the configuration (known: contoso)"
+                ),
+                "{args:?}: {err}"
+            );
+            assert_eq!(out, "", "{args:?}: no table for an unknown connection");
+        }
+
+        let (code, out, err) = bin.run(&["log", "contoso", "--action", "renamed"]).await;
+        assert_eq!(code, 2, "a command-line error: {out}\n{err}");
+        assert!(
+            err.contains("invalid value 'renamed' for '--action"),
+            "{err}"
+        );
+        let listed = err
+            .split("[possible values: ")
+            .nth(1)
+            .and_then(|rest| rest.split(']').next())
+            .unwrap_or_else(|| panic!("no list of actions in: {err}"));
+        assert_eq!(listed.split(", ").collect::<Vec<_>>(), ACTIONS, "{err}");
+
+        // Every listed action is accepted, and filters: the full import created everyone.
+        for action in ACTIONS {
+            bin.ok(&["log", "contoso", "--action", action]).await;
+        }
+        let created = bin
+            .ok(&["log", "contoso", "--action", "created", "--output", "json"])
+            .await;
+        let rows: Vec<Value> = serde_json::from_str(&created).expect("json");
+        assert!(!rows.is_empty() && rows.iter().all(|r| r["action"] == "created"));
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn since_and_limit_outside_their_range_are_refused_with_the_range() {
+    let running = start(emulator(60)).await;
+    for db in backends().await {
+        let bin = Binary::new(&running, &db);
+        bin.ok(&["sync", "contoso", "--full"]).await;
+
+        let (code, out, err) = bin.run(&["log", "--since", "300000y"]).await;
+        assert_eq!(code, 2, "{out}\n{err}");
+        assert!(
+            err.contains("invalid value '300000y' for '--since <WHEN>'")
+                && err.contains("at most 100y"),
+            "{err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+        // The longest accepted duration reaches every row.
+        let rows = |out: String| {
+            serde_json::from_str::<Vec<Value>>(&out)
+                .expect("json")
+                .len()
+        };
+        let everything = rows(
+            bin.ok(&["log", "--limit", "10000", "--output", "json"])
+                .await,
+        );
+        let since = rows(
+            bin.ok(&[
+                "log", "--since", "100y", "--limit", "10000", "--output", "json",
+            ])
+            .await,
+        );
+        assert!(everything >= 60, "{everything} rows");
+        assert_eq!(since, everything);
+
+        for (command, limit) in [
+            ("log", "0"),
+            ("log", "10001"),
+            ("runs", "0"),
+            ("runs", "10001"),
+        ] {
+            let (code, out, err) = bin.run(&[command, "--limit", limit]).await;
+            assert_eq!(code, 2, "{command} --limit {limit}: {out}\n{err}");
+            assert!(
+                err.contains(&format!("invalid value '{limit}' for '--limit <LIMIT>'"))
+                    && err.contains("1..=10000"),
+                "{command} --limit {limit}: {err}"
+            );
+            assert_eq!(out, "");
+        }
+        assert_eq!(
+            rows(bin.ok(&["log", "--limit", "1", "--output", "json"]).await),
+            1
+        );
+        let runs = bin.ok(&["runs", "--limit", "1"]).await;
+        assert_eq!(runs.lines().count(), 2, "a header and one run: {runs}");
+        db.cleanup().await;
     }
 }
 
