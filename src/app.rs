@@ -20,7 +20,8 @@ use crate::graph::{self, GraphClient, RetryPolicy};
 use crate::instance::{NotEnabled, ensure_enabled};
 use crate::output;
 use crate::store::{
-    self, ConnectionRow, DeltaState, InboundRow, LogQuery, RunKind, RunStatus, Store,
+    self, ConnectionRow, DeltaState, InboundRow, KeepActiveChange, LogQuery, RunKind, RunStatus,
+    Store,
 };
 use crate::sync::{Mode, Progress, RunReport, RunRequest, Step, Syncer};
 
@@ -279,6 +280,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "{}",
                 output::log_rows(&store.inbound_log(&query).await?, format)
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::KeepActive {
+            connection,
+            upn,
+            off,
+        } => {
+            find_connection(&settings, &connection)?;
+            let change = KeepActiveChange {
+                connection_id: &connection,
+                upn: &upn,
+                keep_active: !off,
+                source: "cli",
+                message: if off {
+                    "keep-active cleared by the command line"
+                } else {
+                    "keep-active set by the command line"
+                },
+            };
+            let outcome = store.set_keep_active(&change, clock.now()).await?;
+            print!("{}", output::keep_active(&upn, &change, &outcome));
             Ok(ExitCode::SUCCESS)
         }
         Command::Emulator(_) | Command::Demo { .. } => Ok(ExitCode::SUCCESS),

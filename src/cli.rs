@@ -5,7 +5,7 @@
 //! | code | meaning |
 //! |---|---|
 //! | 0 | success (including "nothing changed") |
-//! | 1 | the command failed: a run failed, an unknown connection, a database error, or (`check --online`) a connection cannot sync |
+//! | 1 | the command failed: a run failed, an unknown connection or person, a database error, or (`check --online`) a connection cannot sync |
 //! | 2 | the configuration is invalid, or the command line is (an unknown `--action`, a `--limit` or `--since` out of range, …) |
 //! | 3 | the run was quarantined: deactivations await `runs approve` |
 //! | 5 | the connection is not enabled for this instance (`[instance].name` / `--instance`), so a command that would write for it refused; previews still run |
@@ -150,6 +150,17 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Output::Table)]
         output: Output,
+    },
+    /// Set (or with `--off` clear) a person's keep-active flag: the sync then never deactivates
+    /// or reactivates their user record (nor their agent record). Recorded in the inbound log.
+    KeepActive {
+        /// The connection id.
+        connection: String,
+        /// The person's login or user principal name (case-insensitive).
+        upn: String,
+        /// Clear the flag instead.
+        #[arg(long)]
+        off: bool,
     },
     /// The end-to-end demo: the Graph emulator, SQLite and real syncs, with a report after each.
     Demo {
