@@ -37,10 +37,10 @@ use entra_sync::store::lease::{Claim, Lease, LeaseHolder};
 use entra_sync::store::postgres::PostgresStore;
 use entra_sync::store::{
     AgentRecord, Applied, ApplyBatch, CabMember, ConnectionRow, DeltaState, InboundRow,
-    Integration, Licence, LogQuery, MemberMarks, MirrorScope, NewAgent, NewUser, People, Person,
-    Reference, ReferenceReport, RoleGrant, RunEnd, RunKind, RunRow, SealedToken, ServiceDesk,
-    Source, Store, StoreError, TeamFlags, TeamMembership, Ticket, TicketFollower, Unlinked,
-    UserRecord,
+    Integration, KeepActiveChange, KeepActiveOutcome, Licence, LogQuery, MemberMarks, MirrorScope,
+    NewAgent, NewUser, People, Person, Reference, ReferenceReport, RoleGrant, RunEnd, RunKind,
+    RunRow, SealedToken, ServiceDesk, Source, Store, StoreError, TeamFlags, TeamMembership, Ticket,
+    TicketFollower, Unlinked, UserRecord,
 };
 use entra_sync::sync::{Mode, RunReport, RunRequest, Syncer};
 use graph_emulator::{EmulatorConfig, GraphEmulator, Running, well_known};
@@ -593,6 +593,14 @@ impl Integration for TimedStore {
             self.inner.interrupt_runs(connection_id, reason, now),
         )
         .await
+    }
+    async fn set_keep_active(
+        &self,
+        change: &KeepActiveChange<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<KeepActiveOutcome, StoreError> {
+        self.timed("set_keep_active", self.inner.set_keep_active(change, now))
+            .await
     }
 }
 

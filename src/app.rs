@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use chrono::{DateTime, Utc};
 use tracing::info;
 
 use crate::auth::{AuthError, RefreshTokens, StoredRefreshTokens, TokenClient, TokenVault};
@@ -18,9 +17,11 @@ use crate::config::{
 };
 use crate::graph::permissions::{self, Verdict};
 use crate::graph::{self, GraphClient, RetryPolicy};
+use crate::instance::{NotEnabled, ensure_enabled};
 use crate::output;
 use crate::store::{
-    self, ConnectionRow, DeltaState, InboundRow, LogQuery, RunKind, RunStatus, Store,
+    self, ConnectionRow, DeltaState, InboundRow, KeepActiveChange, LogQuery, RunKind, RunStatus,
+    Store,
 };
 use crate::sync::lease::{LeaseError, LeasePolicy, LeaseWait};
 use crate::sync::{Approval, Mode, Progress, RunReport, RunRequest, Step, SyncError, Syncer};
@@ -30,6 +31,9 @@ pub const EXIT_INVALID_CONFIG: u8 = 2;
 /// Exit code when another run of the connection holds its lease (and `--wait` was not given, or
 /// ran out).
 pub const EXIT_BUSY: u8 = 4;
+
+/// Exit code for a command refused because its connection is not enabled for this instance.
+pub const EXIT_NOT_ENABLED: u8 = 5;
 
 /// Runs one CLI invocation.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -144,6 +148,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 clock,
             };
             let connection_settings = find_connection(&settings, &connection)?;
+            if apply {
+                ensure_enabled(&settings, connection_settings, "remap")?;
+            }
             let report = syncer
                 .run(
                     connection_settings,
@@ -174,6 +181,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
         } => {
             let connection_settings = find_connection(&settings, &connection)?;
+            ensure_enabled(&settings, connection_settings, "reset its delta links")?;
             let cleared = store.clear_delta_states(&connection).await?;
             if latest {
                 let client = graph_client_default(
@@ -237,6 +245,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             connection,
             limit,
         }) => {
+            if let Some(id) = &connection {
+                find_connection(&settings, id)?;
+            }
             print!(
                 "{}",
                 output::runs(&store.runs(connection.as_deref(), limit).await?)
@@ -251,10 +262,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             limit,
             output: format,
         } => {
-            let since = match since {
-                Some(text) => Some(parse_since(&text, clock.now())?),
-                None => None,
-            };
+            if let Some(id) = &connection {
+                find_connection(&settings, id)?;
+            }
+            let since = since
+                .map(|since| since.resolve(clock.now()))
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
             let query = LogQuery {
                 connection_id: connection,
                 run_id: None,
@@ -269,6 +283,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::KeepActive {
+            connection,
+            upn,
+            off,
+        } => {
+            find_connection(&settings, &connection)?;
+            let change = KeepActiveChange {
+                connection_id: &connection,
+                upn: &upn,
+                keep_active: !off,
+                source: "cli",
+                message: if off {
+                    "keep-active cleared by the command line"
+                } else {
+                    "keep-active set by the command line"
+                },
+            };
+            let outcome = store.set_keep_active(&change, clock.now()).await?;
+            print!("{}", output::keep_active(&upn, &change, &outcome));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Emulator(_) | Command::Demo { .. } => Ok(ExitCode::SUCCESS),
     }
 }
@@ -281,8 +316,9 @@ fn lease_policy(settings: &Settings, args: LeaseArgs) -> LeasePolicy {
     }
 }
 
-/// Prints why a command failed and returns its exit code: [`EXIT_BUSY`] when another run holds
-/// the connection's lease, 1 otherwise.
+/// Prints why a command failed and returns its exit code (the exit codes are listed in `cli`):
+/// [`EXIT_BUSY`] when another run holds the connection's lease, [`EXIT_NOT_ENABLED`] for a
+/// connection not enabled for this instance, 1 otherwise.
 pub fn report_failure(error: &anyhow::Error) -> ExitCode {
     eprintln!("error: {error:#}");
     match error.downcast_ref::<SyncError>() {
@@ -290,6 +326,7 @@ pub fn report_failure(error: &anyhow::Error) -> ExitCode {
             eprintln!("  hint: pass --wait to wait until that run ends");
             ExitCode::from(EXIT_BUSY)
         }
+        _ if error.downcast_ref::<NotEnabled>().is_some() => ExitCode::from(EXIT_NOT_ENABLED),
         _ => ExitCode::FAILURE,
     }
 }
@@ -312,18 +349,6 @@ fn exit_for(report: &RunReport) -> ExitCode {
         RunStatus::Quarantined => ExitCode::from(3),
         _ => ExitCode::FAILURE,
     }
-}
-
-/// `2h`, `7d` ago, or an RFC 3339 time.
-fn parse_since(text: &str, now: DateTime<Utc>) -> anyhow::Result<DateTime<Utc>> {
-    if let Ok(ago) = humantime::parse_duration(text) {
-        return Ok(now - chrono::Duration::from_std(ago)?);
-    }
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .with_context(|| {
-            format!("--since {text:?} is neither a duration (2h, 7d) nor an RFC 3339 time")
-        })
 }
 
 fn find_connection<'a>(settings: &'a Settings, id: &str) -> anyhow::Result<&'a ConnectionSettings> {
@@ -357,7 +382,8 @@ fn graph_client_default(
     )?)
 }
 
-/// One run of one connection, as the CLI starts it.
+/// One run of one connection, as the CLI starts it. A run that writes is refused for a
+/// connection not enabled for this instance; a dry run goes ahead.
 pub async fn run_once(
     settings: &Settings,
     store: Arc<dyn Store>,
@@ -366,6 +392,14 @@ pub async fn run_once(
     request: RunRequest,
 ) -> anyhow::Result<RunReport> {
     let connection = find_connection(settings, connection)?;
+    if request.mode == Mode::Apply {
+        let refused = if request.kind == RunKind::Import {
+            "import"
+        } else {
+            "sync"
+        };
+        ensure_enabled(settings, connection, refused)?;
+    }
     ensure_declared(settings, store.as_ref(), clock.as_ref()).await?;
     let graph = graph_client_default(settings, connection, store.clone(), clock.clone())?;
     let syncer = Syncer {
@@ -438,7 +472,8 @@ pub fn graph_client(
 
 /// `runs approve RUN`: a run that records the approval, then applies the quarantined run's held
 /// deactivations (and anything else still pending) without reading Graph; once it succeeds, the
-/// quarantined run is recorded as succeeded.
+/// quarantined run is recorded as succeeded. Refused for a connection not enabled for this
+/// instance.
 pub async fn approve_run(
     syncer: &Syncer,
     settings: &Settings,
@@ -456,6 +491,7 @@ pub async fn approve_run(
                 run.connection_id
             )
         })?;
+    ensure_enabled(settings, connection, &format!("approve run {run_id}"))?;
     let request = RunRequest {
         override_guard: true,
         pending_only: true,
@@ -583,7 +619,7 @@ async fn check(settings: &Settings, store: &dyn Store, clock: &dyn Clock) -> any
     );
     println!("  instance: {}", settings.instance.name);
     for c in &settings.connections {
-        let runs_here = c.enabled_for_instances.contains(&settings.instance.name);
+        let runs_here = ensure_enabled(settings, c, "sync").is_ok();
         println!(
             "  connection {} ({}): tenant {}, {} site mappings, {} field mappings{}",
             c.id,

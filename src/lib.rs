@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`cli`], [`app`], [`output`]: the command line, the composition root, what commands print.
 //! - [`demo`]: `entra-sync demo`, the emulator + SQLite + real syncs end to end.
+//! - [`instance`]: which connections this instance may write for (`enabled_for_instances`).
 //! - [`config`]: the typed, layered, validated configuration (BRIEF §3).
 //! - [`auth`]: token sources for the four credential types (BRIEF §5.2).
 //! - [`graph`]: the Microsoft Graph client: pages, delta rounds, `$batch`, retries (§4.1, §5.1).
@@ -24,6 +25,7 @@ pub mod config;
 pub mod demo;
 pub mod graph;
 pub mod ids;
+pub mod instance;
 pub mod mirror;
 pub mod output;
 pub mod store;

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use crate::cli::Output;
-use crate::store::{InboundRow, RunRow};
+use crate::store::{InboundRow, KeepActiveChange, KeepActiveOutcome, RunRow};
 use crate::sync::RunReport;
 
 /// A run's summary: status, counts per action, Graph requests, throttles, duration.
@@ -188,6 +188,34 @@ pub fn runs(rows: &[RunRow]) -> String {
     )
 }
 
+/// What `keep-active` did: which records' flags changed, or that nothing did.
+pub fn keep_active(upn: &str, change: &KeepActiveChange, outcome: &KeepActiveOutcome) -> String {
+    let state = if change.keep_active { "on" } else { "off" };
+    let Some(row) = &outcome.logged else {
+        return format!("{upn}: keep-active is already {state}; nothing changed.\n");
+    };
+    let records: Vec<String> = row
+        .changes
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["record"].as_str())
+        .map(|record| match (record, outcome.agent_id) {
+            ("agent", Some(id)) => format!("agent {id}"),
+            (_, _) => format!("user {}", outcome.user_id),
+        })
+        .collect();
+    let effect = if change.keep_active {
+        "the sync will neither deactivate nor reactivate them"
+    } else {
+        "the sync manages their activation again"
+    };
+    format!(
+        "{upn}: keep-active {state} for {} (logged); {effect}.\n",
+        records.join(" and ")
+    )
+}
+
 fn mapping_of(row: &InboundRow) -> String {
     let name = |key: &str| {
         row.matched.get(key).map(|m| {
@@ -287,6 +315,57 @@ mod tests {
         assert_eq!(csv("plain"), "plain");
         assert_eq!(csv("a,b"), "\"a,b\"");
         assert_eq!(csv("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+
+    #[test]
+    fn keep_active_names_the_records_it_changed_or_says_nothing_changed() {
+        let change = KeepActiveChange {
+            connection_id: "contoso",
+            upn: "ada@contoso.example",
+            keep_active: true,
+            source: "cli",
+            message: "keep-active set by the command line",
+        };
+        let row = InboundRow {
+            id: 0,
+            run_id: None,
+            connection_id: "contoso".into(),
+            source: "cli".into(),
+            logged_at: chrono::DateTime::UNIX_EPOCH,
+            entra_id: None,
+            upn: None,
+            target: Some("user".into()),
+            notification: "updated".into(),
+            matched: serde_json::json!({}),
+            action: "updated".into(),
+            changes: serde_json::json!([
+                {"record": "user", "field": "keep_active", "before": false, "after": true},
+                {"record": "agent", "field": "keep_active", "before": false, "after": true},
+            ]),
+            message: None,
+        };
+        let outcome = KeepActiveOutcome {
+            user_id: 7,
+            agent_id: Some(3),
+            logged: Some(row.clone()),
+        };
+        assert_eq!(
+            keep_active("ada@contoso.example", &change, &outcome),
+            "ada@contoso.example: keep-active on for user 7 and agent 3 (logged); the sync will \
+             neither deactivate nor reactivate them.\n"
+        );
+        assert_eq!(
+            changes_of(&row),
+            "user.keep_active: false → true; agent.keep_active: false → true"
+        );
+        let unchanged = KeepActiveOutcome {
+            logged: None,
+            ..outcome
+        };
+        assert_eq!(
+            keep_active("ada@contoso.example", &change, &unchanged),
+            "ada@contoso.example: keep-active is already on; nothing changed.\n"
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::auth::AuthError;
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum GraphError {
     /// 429 (or 503 with `Retry-After`): wait, then retry.
-    #[error("throttled by Microsoft Graph (retry after {retry_after:?})")]
+    #[error("throttled by Microsoft Graph ({})", retry_hint(*.retry_after))]
     Throttled {
         /// The server's `Retry-After`, if it sent one.
         retry_after: Option<Duration>,
@@ -65,6 +65,15 @@ pub enum GraphError {
     /// No access token could be had.
     #[error(transparent)]
     Auth(#[from] AuthError),
+}
+
+/// `retry after 2 s`, or that the server gave no delay.
+fn retry_hint(retry_after: Option<Duration>) -> String {
+    match retry_after {
+        Some(wait) if wait.subsec_millis() == 0 => format!("retry after {} s", wait.as_secs()),
+        Some(wait) => format!("retry after {:.1} s", wait.as_secs_f64()),
+        None => "no Retry-After given".to_owned(),
+    }
 }
 
 impl GraphError {
@@ -246,6 +255,23 @@ mod tests {
         assert_eq!(
             retry_delay(&e, 0, &RetryPolicy::default()),
             Some(Duration::from_secs(2))
+        );
+    }
+
+    #[test]
+    fn a_throttle_says_how_long_to_wait_in_a_sentence() {
+        let message = |retry_after| GraphError::Throttled { retry_after }.to_string();
+        assert_eq!(
+            message(Some(Duration::from_secs(1))),
+            "throttled by Microsoft Graph (retry after 1 s)"
+        );
+        assert_eq!(
+            message(Some(Duration::from_millis(1_500))),
+            "throttled by Microsoft Graph (retry after 1.5 s)"
+        );
+        assert_eq!(
+            message(None),
+            "throttled by Microsoft Graph (no Retry-After given)"
         );
     }
 

@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::StoreError;
+use super::keep_active::{KeepActiveChange, KeepActiveOutcome};
 use super::lease::{Claim, Lease, LeaseHolder};
 use super::records::{LicenceType, SealedToken, Source, TeamFlags, UserFields};
 use crate::mirror::{GroupDelta, MirrorUser, Notification};
@@ -241,7 +242,7 @@ pub struct InboundRow {
     pub run_id: Option<i64>,
     /// Connection.
     pub connection_id: String,
-    /// `integrator`, `import` or `manual`.
+    /// `integrator`, `import`, `manual` or `cli`.
     pub source: String,
     /// When.
     pub logged_at: DateTime<Utc>,
@@ -263,6 +264,61 @@ pub struct InboundRow {
     pub message: Option<String>,
 }
 
+/// What happened to a person, as the inbound log's `action` column names it (the column's CHECK
+/// allows exactly these). Rows still carry the action as text; this is the list that readers of
+/// the log check a requested action against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogAction {
+    /// A record was created.
+    Created,
+    /// Fields or memberships changed.
+    Updated,
+    /// Nothing changed.
+    Unchanged,
+    /// The record became inactive.
+    Deactivated,
+    /// The record became active again.
+    Reactivated,
+    /// Out of scope, nothing to do.
+    OutOfScope,
+    /// Matching found more than one candidate.
+    Conflict,
+    /// A deactivation held back by `max_deactivations`.
+    Quarantined,
+    /// The person could not be processed.
+    Error,
+}
+
+impl LogAction {
+    /// Every action, in the order the documentation lists them.
+    pub const ALL: [LogAction; 9] = [
+        LogAction::Created,
+        LogAction::Updated,
+        LogAction::Unchanged,
+        LogAction::Deactivated,
+        LogAction::Reactivated,
+        LogAction::OutOfScope,
+        LogAction::Conflict,
+        LogAction::Quarantined,
+        LogAction::Error,
+    ];
+
+    /// The column value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogAction::Created => "created",
+            LogAction::Updated => "updated",
+            LogAction::Unchanged => "unchanged",
+            LogAction::Deactivated => "deactivated",
+            LogAction::Reactivated => "reactivated",
+            LogAction::OutOfScope => "out-of-scope",
+            LogAction::Conflict => "conflict",
+            LogAction::Quarantined => "quarantined",
+            LogAction::Error => "error",
+        }
+    }
+}
+
 /// Filters for reading the inbound log.
 #[derive(Debug, Clone, Default)]
 pub struct LogQuery {
@@ -273,7 +329,7 @@ pub struct LogQuery {
     /// UPN (case-insensitive).
     pub upn: Option<String>,
     /// Action.
-    pub action: Option<String>,
+    pub action: Option<LogAction>,
     /// Not before.
     pub since: Option<DateTime<Utc>>,
     /// At most this many rows (newest first).
@@ -612,6 +668,16 @@ pub trait Integration: Send + Sync + std::fmt::Debug {
 
     /// Writes log rows outside a batch (run warnings).
     async fn log(&self, rows: &[InboundRow]) -> Result<(), StoreError>;
+
+    /// Sets or clears the keep-active flag of the connection's person with this login or UPN
+    /// (their user record and, for an agent, the agent record too), together with an `updated`
+    /// inbound-log row naming each flag that changed, in one transaction. No row when nothing
+    /// changed; `NotFound` when nobody has that login or UPN, `Conflict` when several records do.
+    async fn set_keep_active(
+        &self,
+        change: &KeepActiveChange<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<KeepActiveOutcome, StoreError>;
 
     /// Refreshes the planner's statistics after bulk changes (PostgreSQL plans with stale row
     /// counts would scan whole tables per batch); a no-op where the planner does not need it.

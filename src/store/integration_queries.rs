@@ -14,7 +14,7 @@ use crate::store::integration::*;
 use crate::store::lease::{Claim, Lease, LeaseHolder};
 use crate::store::records::SealedToken;
 use crate::store::rows::Column;
-use crate::store::{Integration, StoreError};
+use crate::store::{Integration, KeepActiveChange, KeepActiveOutcome, StoreError};
 
 use super::apply::{Ids, create_agents, create_users, link_reports, write_agent, write_user};
 
@@ -172,7 +172,7 @@ async fn members_of(
     .await?)
 }
 
-async fn insert_log(
+pub(super) async fn insert_log(
     tx: &mut Tx<'_>,
     rows: &[InboundRow],
     run_id: Option<i64>,
@@ -957,7 +957,7 @@ impl Integration for Backend {
         .bind(&query.connection_id)
         .bind(query.run_id)
         .bind(&query.upn)
-        .bind(&query.action)
+        .bind(query.action.map(LogAction::as_str))
         .bind(query.since)
         .bind(i64::from(query.limit.max(1)))
         .fetch_all(&self.pool)
@@ -987,6 +987,17 @@ impl Integration for Backend {
         insert_log(&mut tx, rows, None).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn set_keep_active(
+        &self,
+        change: &KeepActiveChange<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<KeepActiveOutcome, StoreError> {
+        let (_turn, mut tx) = self.begin_write().await?;
+        let outcome = super::keep_active::set(&mut tx, change, now).await?;
+        tx.commit().await?;
+        Ok(outcome)
     }
 
     async fn prune_inbound_log(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {

@@ -6,13 +6,15 @@
 //! runs, the inbound log, delegated tokens). [`Store`] is both.
 //!
 //! Both backends share one body of queries per trait (`service_desk_queries.rs`,
-//! `integration_queries.rs` with `apply_queries.rs` and `snapshot_queries.rs`), compiled once per
+//! `integration_queries.rs` with `apply_queries.rs`, `snapshot_queries.rs` and
+//! `keep_active_queries.rs`), compiled once per
 //! backend with that backend's concrete sqlx types: the SQL is the same text on both (`$1` placeholders, `ON CONFLICT … DO UPDATE`, `RETURNING`),
 //! so it is written once. Where the dialects differ (catalog queries, connection options) each
 //! backend module says so itself.
 
 mod error;
 pub mod integration;
+mod keep_active;
 pub mod lease;
 pub mod postgres;
 pub mod records;
@@ -25,6 +27,7 @@ use mapping::ReferenceSpec;
 
 pub use error::StoreError;
 pub use integration::*;
+pub use keep_active::*;
 pub use records::*;
 
 /// Everything the daemon persists: both halves of the store.

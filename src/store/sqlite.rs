@@ -192,3 +192,8 @@ mod lease {
     use super::*;
     include!("lease_queries.rs");
 }
+
+mod keep_active {
+    use super::*;
+    include!("keep_active_queries.rs");
+}

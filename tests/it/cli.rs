@@ -8,7 +8,7 @@ use crate::emulator::start;
 use crate::support::backends;
 use crate::sync_runs::sync_config;
 
-fn entra_sync(args: &[&str]) -> (i32, String, String) {
+pub(crate) fn entra_sync(args: &[&str]) -> (i32, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_entra-sync"))
         .args(args)
         .env("RUST_LOG", "warn")
@@ -125,7 +125,10 @@ async fn sync_import_runs_and_log_work_from_the_command_line() {
         );
         let (code, _, err) = run(&["log", "contoso", "--since", "soon"]).await;
         assert_ne!(code, 0);
-        assert!(err.contains("--since \"soon\""), "{err}");
+        assert!(
+            err.contains("'soon' for '--since <WHEN>'") && err.contains("RFC 3339"),
+            "{err}"
+        );
         let (code, _, err) = run(&["sync", "nope"]).await;
         assert_ne!(code, 0);
         assert!(

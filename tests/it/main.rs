@@ -3,6 +3,7 @@
 
 mod bad_values;
 mod cli;
+mod cli_edges;
 mod config_corpus;
 mod config_secrets;
 mod crash;

@@ -679,7 +679,7 @@ async fn too_many_deactivations_quarantine_the_run_until_approved() {
     }
 }
 
-async fn set_flag(url: &str, sql: &'static str, entra_id: &str) {
+pub(crate) async fn set_flag(url: &str, sql: &'static str, entra_id: &str) {
     // Test-only direct edits standing in for an agent's manual change in the service desk.
     if url.starts_with("sqlite") {
         let pool = sqlx::SqlitePool::connect(url).await.expect("sqlite");
