@@ -22,6 +22,7 @@ use crate::output;
 use crate::store::{
     self, ConnectionRow, DeltaState, InboundRow, LogQuery, RunKind, RunStatus, Store,
 };
+use crate::sync::evaluate::Targets;
 use crate::sync::{Mode, Progress, RunReport, RunRequest, Step, Syncer};
 
 /// Exit code for an invalid configuration.
@@ -95,9 +96,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             output: format,
         } => {
             let mode = if apply { Mode::Apply } else { Mode::DryRun };
+            let targets = match (users, agents) {
+                (true, false) => Targets::USERS,
+                (false, true) => Targets::AGENTS,
+                _ => Targets::BOTH,
+            };
+            let syncs =
+                Targets::of_entities(&find_connection(&settings, &connection)?.sync.entities);
+            if !targets.and(syncs).any() {
+                anyhow::bail!(
+                    "connection {connection} does not sync {} ([connection.sync].entities)",
+                    if users { "users" } else { "agents" }
+                );
+            }
             let bar = progress_bar();
             let request = RunRequest {
                 progress: Some(bar.1),
+                targets,
                 ..RunRequest::new(RunKind::Import, mode, "cli")
             };
             let report = run_once(&settings, store.clone(), clock, &connection, request).await?;
@@ -114,12 +129,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 None => report.rows.clone(),
             };
-            let wanted = |r: &&InboundRow| match (users, agents) {
-                (true, _) => r.target.as_deref() != Some("agent"),
-                (_, true) => r.target.as_deref() == Some("agent"),
-                _ => true,
-            };
-            let rows: Vec<InboundRow> = rows.iter().filter(wanted).cloned().collect();
+            // The run evaluated only its targets: its rows are what it did (or would do).
             print!("{}", output::log_rows(&rows, format));
             eprint!("{}", output::summary(&connection, &report));
             Ok(exit_for(&report))

@@ -265,8 +265,9 @@ impl Mapping {
         if let Some(manager) = fields.get(&HaloField::Linemanager).cloned().flatten()
             && !directory.has_agent(&manager)
         {
+            let who = directory.name_of(&manager).unwrap_or(manager);
             notes.push(format!(
-                "line manager {manager} is not imported as an agent (yet); linemanager left empty"
+                "line manager {who} is not imported as an agent (yet); linemanager left empty"
             ));
             fields.insert(HaloField::Linemanager, None);
         }
