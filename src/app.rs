@@ -23,6 +23,7 @@ use crate::store::{
     self, ConnectionRow, DeltaState, InboundRow, KeepActiveChange, LogQuery, RunKind, RunStatus,
     Store,
 };
+use crate::sync::evaluate::Targets;
 use crate::sync::lease::{LeaseError, LeasePolicy, LeaseWait};
 use crate::sync::{Approval, Mode, Progress, RunReport, RunRequest, Step, SyncError, Syncer};
 
@@ -104,10 +105,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             lease,
         } => {
             let mode = if apply { Mode::Apply } else { Mode::DryRun };
+            let targets = match (users, agents) {
+                (true, false) => Targets::USERS,
+                (false, true) => Targets::AGENTS,
+                _ => Targets::BOTH,
+            };
+            let syncs =
+                Targets::of_entities(&find_connection(&settings, &connection)?.sync.entities);
+            if !targets.and(syncs).any() {
+                anyhow::bail!(
+                    "connection {connection} does not sync {} ([connection.sync].entities)",
+                    if users { "users" } else { "agents" }
+                );
+            }
             let bar = progress_bar();
             let request = RunRequest {
                 progress: Some(bar.1),
                 lease: lease_policy(&settings, lease),
+                targets,
                 ..RunRequest::new(RunKind::Import, mode, "cli")
             };
             let report = run_once(&settings, store.clone(), clock, &connection, request).await?;
@@ -124,12 +139,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 None => report.rows.clone(),
             };
-            let wanted = |r: &&InboundRow| match (users, agents) {
-                (true, _) => r.target.as_deref() != Some("agent"),
-                (_, true) => r.target.as_deref() == Some("agent"),
-                _ => true,
-            };
-            let rows: Vec<InboundRow> = rows.iter().filter(wanted).cloned().collect();
+            // The run evaluated only its targets: its rows are what it did (or would do).
             print!("{}", output::log_rows(&rows, format));
             eprint!("{}", output::summary(&connection, &report));
             Ok(exit_for(&report))

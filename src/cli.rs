@@ -102,10 +102,11 @@ pub enum Command {
     Import {
         /// The connection id.
         connection: String,
-        /// Show only end users.
+        /// Only end users: plan (and with --apply write) user records, no agents.
         #[arg(long, conflicts_with = "agents")]
         users: bool,
-        /// Show only agents.
+        /// Only agents: plan (and with --apply write) agents and the user records they are
+        /// linked to, no other users.
         #[arg(long)]
         agents: bool,
         /// Apply the import.

@@ -59,12 +59,19 @@ pub fn summary(connection: &str, report: &RunReport) -> String {
         report.graph_requests, report.graph_throttles
     );
     if report.held_back > 0 {
-        let _ = writeln!(
-            out,
-            "  QUARANTINED: {} deactivations held back (max_deactivations); approve with `entra-sync runs approve {}`",
-            report.held_back,
-            report.run_id.unwrap_or_default()
-        );
+        let _ = match report.run_id {
+            Some(run_id) => writeln!(
+                out,
+                "  QUARANTINED: {} deactivations held back (max_deactivations); approve with `entra-sync runs approve {run_id}`",
+                report.held_back
+            ),
+            // A dry run has no run to approve.
+            None => writeln!(
+                out,
+                "  QUARANTINED: {} deactivations exceed max_deactivations; an applied run would hold them back until approved",
+                report.held_back
+            ),
+        };
     }
     for warning in &report.warnings {
         let _ = writeln!(out, "  warning: {warning}");
@@ -315,6 +322,44 @@ mod tests {
         assert_eq!(csv("plain"), "plain");
         assert_eq!(csv("a,b"), "\"a,b\"");
         assert_eq!(csv("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+
+    fn quarantined(run_id: Option<i64>) -> RunReport {
+        RunReport {
+            run_id,
+            status: crate::store::RunStatus::Quarantined,
+            counts: Default::default(),
+            graph_requests: 0,
+            graph_throttles: 0,
+            seconds: 0.0,
+            read_seconds: 0.0,
+            users: Default::default(),
+            groups: Default::default(),
+            warnings: Vec::new(),
+            error: None,
+            rows: Vec::new(),
+            held_back: 7,
+        }
+    }
+
+    #[test]
+    fn a_quarantined_run_names_the_run_to_approve() {
+        let out = summary("contoso", &quarantined(Some(42)));
+        assert!(
+            out.contains("7 deactivations held back (max_deactivations); approve with `entra-sync runs approve 42`"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn a_quarantined_dry_run_suggests_approving_nothing() {
+        let out = summary("contoso", &quarantined(None));
+        assert!(!out.contains("runs approve"), "{out}");
+        assert!(
+            out.contains("7 deactivations exceed max_deactivations; an applied run would hold them back until approved"),
+            "{out}"
+        );
+        assert!(out.starts_with("contoso: dry run quarantined"), "{out}");
     }
 
     #[test]

@@ -43,7 +43,7 @@ impl Removal {
 }
 
 /// What happened to a person, as the inbound log names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Notification {
     /// First seen (or back after a removal).
     Created,
@@ -58,6 +58,60 @@ pub enum Notification {
 }
 
 impl Notification {
+    /// Every notification, in declaration order.
+    pub const ALL: [Notification; 5] = [
+        Notification::Created,
+        Notification::Updated,
+        Notification::RemovedChanged,
+        Notification::RemovedDeleted,
+        Notification::FullPass,
+    ];
+
+    /// What two notifications for one person amount to when both arrive before the person is
+    /// evaluated: `self` first, then `later`. This is the one rule: reading a page, committing it
+    /// over a pending mark (the store renders this function as SQL) and a dry run's memory all
+    /// use it.
+    ///
+    /// The result names how the person changed between their last evaluation and what the
+    /// mirror holds now (the mirror keeps the latest report):
+    ///
+    /// 1. A removal reported later is the person's state now, so it wins over a creation, an
+    ///    update or an earlier removal (`removed-changed` after `removed-deleted` too: the mirror
+    ///    then holds the soft delete, and Graph reports a restorable object that way).
+    /// 2. A person seen again after a removal came back: `created`, as the mirror names a
+    ///    return (`updated` and `full-pass` included, whatever carried the sighting).
+    /// 3. A person created and then seen again (updated, or passed by a full round) is still
+    ///    `created`: nobody has evaluated the creation yet.
+    /// 4. An update is not hidden by a full pass that follows it: `updated` stays.
+    /// 5. Otherwise the later notification: it says more about the person now.
+    ///
+    /// The rule is associative, so the order in which pages, commits and marks group the
+    /// reports does not change the outcome. A membership change is not a report about the
+    /// person: it only makes sure they are evaluated (`updated` when nothing is pending) and
+    /// leaves a pending mark as it is.
+    pub fn then(self, later: Notification) -> Notification {
+        use Notification::{Created, FullPass, RemovedChanged, RemovedDeleted, Updated};
+        match (self, later) {
+            (_, RemovedChanged | RemovedDeleted) => later,
+            (RemovedChanged | RemovedDeleted, _) => Created,
+            (Created, Updated | FullPass) => Created,
+            (Updated, FullPass) => Updated,
+            (_, later) => later,
+        }
+    }
+
+    /// [`Notification::then`] over optional reports: `None` (nothing new, or nothing pending)
+    /// leaves the other one as it is.
+    pub fn combine(
+        earlier: Option<Notification>,
+        later: Option<Notification>,
+    ) -> Option<Notification> {
+        match (earlier, later) {
+            (Some(earlier), Some(later)) => Some(earlier.then(later)),
+            (earlier, later) => later.or(earlier),
+        }
+    }
+
     /// The column value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -377,6 +431,73 @@ mod tests {
         assert_eq!(
             (back.notification, back.user.removed),
             (Some(Notification::Created), None)
+        );
+    }
+
+    use Notification::{Created, FullPass, RemovedChanged, RemovedDeleted, Updated};
+
+    #[test]
+    fn combining_two_notifications_follows_one_table() {
+        // Rows: earlier; columns: later, in the order of `Notification::ALL`.
+        let table = [
+            (
+                Created,
+                [Created, Created, RemovedChanged, RemovedDeleted, Created],
+            ),
+            (
+                Updated,
+                [Created, Updated, RemovedChanged, RemovedDeleted, Updated],
+            ),
+            (
+                RemovedChanged,
+                [Created, Created, RemovedChanged, RemovedDeleted, Created],
+            ),
+            (
+                RemovedDeleted,
+                [Created, Created, RemovedChanged, RemovedDeleted, Created],
+            ),
+            (
+                FullPass,
+                [Created, Updated, RemovedChanged, RemovedDeleted, FullPass],
+            ),
+        ];
+        for (earlier, row) in table {
+            for (later, want) in Notification::ALL.into_iter().zip(row) {
+                assert_eq!(earlier.then(later), want, "{earlier:?} then {later:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn combining_is_associative_and_nothing_new_changes_nothing() {
+        let options = std::iter::once(None).chain(Notification::ALL.map(Some));
+        for a in options.clone() {
+            assert_eq!(Notification::combine(a, None), a);
+            assert_eq!(Notification::combine(None, a), a);
+            for b in options.clone() {
+                for c in options.clone() {
+                    assert_eq!(
+                        Notification::combine(Notification::combine(a, b), c),
+                        Notification::combine(a, Notification::combine(b, c)),
+                        "{a:?}, {b:?}, {c:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_creation_replayed_in_the_same_round_is_still_a_creation() {
+        let object = obj(json!({"id": "1", "displayName": "Ada"}));
+        let first = merge_user(None, &object, true).unwrap();
+        let replay = merge_user(Some(&first.user), &object, true).unwrap();
+        assert_eq!(
+            (first.notification, replay.notification),
+            (Some(Created), Some(FullPass))
+        );
+        assert_eq!(
+            Notification::combine(first.notification, replay.notification),
+            Some(Created)
         );
     }
 

@@ -110,6 +110,33 @@ struct LogDbRow {
 const RUN_COLUMNS: &str = "id, connection_id, kind, trigger, status, started_at, ended_at, counts, \
      graph_requests, graph_throttles, error, approved_at, approved_by";
 
+/// The stored mark (`entra_pending.notification`) combined with the new one
+/// (`excluded.notification`) by [`Notification::then`], as an SQL expression for an upsert: the
+/// pairs whose result is not simply the new mark are spelled out from the Rust rule itself, so
+/// the store and the sync cannot disagree.
+fn combined_mark() -> &'static str {
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let mut sql =
+            String::from("CASE entra_pending.notification || '>' || excluded.notification");
+        for earlier in Notification::ALL {
+            for later in Notification::ALL {
+                let combined = earlier.then(later);
+                if combined != later {
+                    sql.push_str(&format!(
+                        " WHEN '{}>{}' THEN '{}'",
+                        earlier.as_str(),
+                        later.as_str(),
+                        combined.as_str()
+                    ));
+                }
+            }
+        }
+        sql.push_str(" ELSE excluded.notification END");
+        sql
+    });
+    &SQL
+}
+
 async fn save_state(tx: &mut Tx<'_>, s: &DeltaState, now: DateTime<Utc>) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO delta_states (connection_id, chain, fingerprint, delta_link, next_link, round_id, \
@@ -370,7 +397,8 @@ impl Integration for Backend {
             );
             upsert.build().execute(&mut *tx).await?;
         }
-        // A person not yet evaluated as `created` stays `created` when a later page updates them.
+        // A new mark over one not yet evaluated combines with it by the one rule
+        // (`Notification::then`): e.g. `created` stays `created` when a later page updates them.
         let marks: Vec<(&str, Notification)> = people
             .iter()
             .filter_map(|(user, n)| Some((user.entra_id.as_str(), (*n)?)))
@@ -387,11 +415,8 @@ impl Integration for Backend {
                     Column::text(chunk.iter().map(|(_, n)| n.as_str())),
                 ],
             );
-            mark.push(
-                " ON CONFLICT (connection_id, entra_id) DO UPDATE SET notification = CASE \
-                 WHEN entra_pending.notification = 'created' AND excluded.notification IN ('updated', 'full-pass') \
-                 THEN 'created' ELSE excluded.notification END",
-            );
+            mark.push(" ON CONFLICT (connection_id, entra_id) DO UPDATE SET notification = ")
+                .push(combined_mark());
             mark.build().execute(&mut *tx).await?;
         }
         save_state(&mut tx, checkpoint, now).await?;
@@ -406,12 +431,14 @@ impl Integration for Backend {
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         let (_turn, mut tx) = self.begin_write().await?;
-        sqlx::query(
+        let sql = format!(
             "INSERT INTO entra_pending (connection_id, entra_id, notification) SELECT connection_id, entra_id, \
              'removed-deleted' FROM entra_users WHERE connection_id = $1 AND removed IS NULL \
              AND (seen_round IS NULL OR seen_round <> $2) \
-             ON CONFLICT (connection_id, entra_id) DO UPDATE SET notification = excluded.notification",
-        )
+             ON CONFLICT (connection_id, entra_id) DO UPDATE SET notification = {}",
+            combined_mark()
+        );
+        sqlx::query(AssertSqlSafe(sql))
         .bind(connection_id)
         .bind(round)
         .execute(&mut *tx)

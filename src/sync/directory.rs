@@ -1,12 +1,15 @@
 //! What planning asks beyond the person (mapping's `Directory`), answered from the mirror's
-//! memberships, the people snapshot and the reference data.
+//! memberships and names, the people snapshot and the reference data.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use mapping::{Directory, Site};
+use serde_json::Value;
 
-use crate::store::Reference;
+use super::sink::Sink;
+use crate::mirror::{MirrorUser, Notification};
+use crate::store::{Reference, StoreError};
 
 /// Member id → the groups it belongs to directly: (group id, display name).
 type GroupsOf = HashMap<String, Vec<(Arc<str>, Arc<str>)>>;
@@ -21,6 +24,8 @@ pub struct RunDirectory {
     sites: HashMap<String, Vec<Site>>,
     /// Lower-cased team name → its declared name.
     teams: HashMap<String, Arc<str>>,
+    /// How notes name people (line managers), by Entra id: the current batch's.
+    names: HashMap<String, Arc<str>>,
 }
 
 impl RunDirectory {
@@ -49,6 +54,7 @@ impl RunDirectory {
             agents: agents.into_iter().collect(),
             sites,
             teams,
+            names: HashMap::new(),
         }
     }
 
@@ -59,6 +65,11 @@ impl RunDirectory {
         group_names: &BTreeMap<String, String>,
     ) {
         self.groups_of = groups_of(memberships, group_names);
+    }
+
+    /// Replaces the names notes give people (a batch brings its line managers' names).
+    pub fn set_names(&mut self, names: HashMap<String, Arc<str>>) {
+        self.names = names;
     }
 
     /// Records an agent created during the run (line managers resolve to it from now on).
@@ -122,4 +133,52 @@ impl Directory for RunDirectory {
     fn find_team(&self, name: &str) -> Option<Arc<str>> {
         self.teams.get(&name.trim().to_lowercase()).cloned()
     }
+
+    fn name_of(&self, entra_id: &str) -> Option<Arc<str>> {
+        self.names.get(entra_id).cloned()
+    }
+}
+
+/// How the log names a mirrored person: the user principal name, else the display name.
+pub fn name_in_log(person: &MirrorUser) -> Option<Arc<str>> {
+    person
+        .upn()
+        .or_else(|| person.attributes.get("displayName").and_then(Value::as_str))
+        .filter(|name| !name.trim().is_empty())
+        .map(Arc::from)
+}
+
+/// The names of the line managers of `persons` (their managers, by Entra id), for the notes of a
+/// batch's plans: from the batch itself where a manager is in it, else from the mirror.
+pub async fn manager_names(
+    sink: &dyn Sink,
+    persons: &[(MirrorUser, Notification)],
+) -> Result<HashMap<String, Arc<str>>, StoreError> {
+    let in_batch: HashMap<&str, &MirrorUser> = persons
+        .iter()
+        .map(|(p, _)| (p.entra_id.as_str(), p))
+        .collect();
+    let mut names = HashMap::new();
+    let mut elsewhere: BTreeSet<String> = BTreeSet::new();
+    for manager in persons.iter().filter_map(|(p, _)| p.manager_id()) {
+        match in_batch.get(manager) {
+            Some(person) => {
+                if let Some(name) = name_in_log(person) {
+                    names.insert(manager.to_owned(), name);
+                }
+            }
+            None => {
+                elsewhere.insert(manager.to_owned());
+            }
+        }
+    }
+    if !elsewhere.is_empty() {
+        let ids: Vec<String> = elsewhere.into_iter().collect();
+        for person in sink.stored(&ids).await? {
+            if let Some(name) = name_in_log(&person) {
+                names.insert(person.entra_id.clone(), name);
+            }
+        }
+    }
+    Ok(names)
 }

@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 
 use super::directory::RunDirectory;
 use super::existing::{agent_existing, unlinked_existing, user_existing};
+use super::message::Message;
 use super::writes::{agent_identity, agent_write, describe, name_of, user_write};
+use crate::config::{ConnectionSettings, Entity};
 use crate::mirror::{MirrorUser, Notification};
 use crate::store::{
     AgentWrite, InboundRow, NewRecordAgent, NewRecordUser, People, PersonWrite, RecordWrite,
@@ -29,6 +31,69 @@ pub struct Evaluation {
     pub deactivates: bool,
     /// A site the plan creates.
     pub new_site: Option<Site>,
+    /// The person's pending mark stays: the run wrote only some of the records the connection
+    /// syncs for them (`import --users` for a person who is also an agent), so a later run
+    /// still has to evaluate them.
+    pub keeps_mark: bool,
+}
+
+/// Which of a person's records a run writes: the user record, the agent record, or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Targets {
+    /// User records (their sites, fields, roles, CABs, licence links and activation).
+    pub users: bool,
+    /// Agent records.
+    pub agents: bool,
+}
+
+impl Targets {
+    /// Users and agents.
+    pub const BOTH: Targets = Targets {
+        users: true,
+        agents: true,
+    };
+    /// User records only.
+    pub const USERS: Targets = Targets {
+        users: true,
+        agents: false,
+    };
+    /// Agent records only (with the user record each agent is linked to).
+    pub const AGENTS: Targets = Targets {
+        users: false,
+        agents: true,
+    };
+
+    /// The records `[connection.sync].entities` names (`licences` is no record of its own).
+    pub fn of_entities(entities: &[Entity]) -> Targets {
+        Targets {
+            users: entities.contains(&Entity::Users),
+            agents: entities.contains(&Entity::Agents),
+        }
+    }
+
+    /// What both name.
+    pub fn and(self, other: Targets) -> Targets {
+        Targets {
+            users: self.users && other.users,
+            agents: self.agents && other.agents,
+        }
+    }
+
+    /// Whether `other` names everything `self` names.
+    pub fn within(self, other: Targets) -> bool {
+        self.and(other) == self
+    }
+
+    /// Whether it names any record.
+    pub fn any(self) -> bool {
+        self.users || self.agents
+    }
+}
+
+/// Whether the connection imports licences (`licences` among its entities, and
+/// `licences.import`): SKUs, and users' links to them.
+pub fn syncs_licences(connection: &ConnectionSettings) -> bool {
+    connection.licences.import && connection.sync.entities.contains(&Entity::Licences)
 }
 
 /// Evaluation settings for a run.
@@ -52,9 +117,22 @@ pub struct Rules {
     /// not change (unchanged, or out of scope with no record). A remap leaves them out: its log
     /// shows what it changed.
     pub log_unchanged: bool,
+    /// The records the connection syncs (`[connection.sync].entities`).
+    pub syncs: Targets,
+    /// The records this run writes: the run's selection within `syncs`.
+    pub targets: Targets,
 }
 
-/// Plans, matches and reconciles one mirrored person against the people snapshot.
+/// Plans, matches and reconciles one mirrored person against the people snapshot. `None`: the
+/// run leaves the person alone, because they have (or would get) only records the run does not
+/// write; nothing is written or logged and their pending mark stays.
+///
+/// A record the run does not write is left exactly as it is: without agents, no agent is
+/// created, updated, deactivated or reactivated (and a user record linked to an agent is not
+/// deactivated for want of a user mapping); without users, the only user record written is the
+/// one a new agent is linked to (an unlinked record matching the agent, linked as it is, else a
+/// bare one with its name and email, outside any site), and a linked user record is neither
+/// updated, deactivated nor relinked to licences.
 pub fn evaluate(
     mapping: &Mapping,
     directory: &RunDirectory,
@@ -63,9 +141,46 @@ pub fn evaluate(
     person: &MirrorUser,
     notification: Notification,
     now: DateTime<Utc>,
-) -> Evaluation {
+) -> Option<Evaluation> {
     let entra_id = person.entra_id.as_str();
-    let plan = plan_person(mapping, directory, person);
+    let mut plan = plan_person(mapping, directory, person);
+    let linked_user = people.users.get(entra_id);
+    let linked_agent = people.agents.get(entra_id);
+    // The records the connection syncs that the person has, or that a mapping gives them.
+    let concerns = Targets {
+        users: rules.syncs.users && (plan.user.desired().is_some() || linked_user.is_some()),
+        agents: rules.syncs.agents && (plan.agent.desired().is_some() || linked_agent.is_some()),
+    };
+    if !concerns.and(rules.targets).any() && (concerns.any() || rules.targets != rules.syncs) {
+        return None;
+    }
+    let keeps_mark = !concerns.within(rules.targets);
+    // A user record linked to an agent stays active without a user mapping; whether the person
+    // is an agent is the `*agent*` mappings' to say where the connection syncs agents.
+    let agent_keeps_user = if rules.syncs.agents {
+        plan.agent.desired().is_some()
+    } else {
+        linked_agent.is_some()
+    };
+    let mut message = Message::default();
+    for (synced, matched, what) in [
+        (rules.syncs.users, plan.user.desired().is_some(), "users"),
+        (rules.syncs.agents, plan.agent.desired().is_some(), "agents"),
+    ] {
+        if !synced && matched {
+            message.note(&format!(
+                "a {} mapping matches, but [connection.sync].entities leaves out {what}",
+                if what == "users" { "site" } else { "*agent*" }
+            ));
+        }
+    }
+    if !rules.targets.users {
+        plan.user = not_applied();
+    }
+    if !rules.targets.agents {
+        plan.agent = not_applied();
+    }
+    let linked_agent = linked_agent.filter(|_| rules.targets.agents);
     let policy = ReconcilePolicy {
         deactivate_out_of_scope: rules.deactivate_missing,
     };
@@ -85,18 +200,21 @@ pub fn evaluate(
         message: None,
     };
 
-    // §4.4: the Entra id first, then each matching field against unlinked records.
-    let linked_user = people.users.get(entra_id);
+    // §4.4: the Entra id first, then each matching field against unlinked records: the user
+    // mapping's fields, or, where the run does not write users, the fields of the agent who
+    // needs a user record (it is then linked as it is).
     let mut user_record: Option<RecordWrite<NewRecordUser>> =
         linked_user.map(|u| RecordWrite::Existing(u.id));
     let mut adopted_user: Option<&Unlinked> = None;
+    let matching_fields = match (&plan.user, &plan.agent) {
+        (Scope::In(user), _) => Some(&user.fields),
+        (Scope::Out(_), Scope::In(agent)) if !rules.targets.users => Some(&agent.fields),
+        _ => None,
+    };
     if linked_user.is_none()
-        && let Scope::In(desired) = &plan.user
+        && let Some(fields) = matching_fields
     {
-        match find_candidate(
-            mapping.matching_keys(&desired.fields),
-            &people.unlinked_users,
-        ) {
+        match find_candidate(mapping.matching_keys(fields), &people.unlinked_users) {
             Candidates::One(record) => {
                 adopted_user = Some(record);
                 user_record = Some(RecordWrite::Adopt(record.id));
@@ -104,20 +222,22 @@ pub fn evaluate(
             Candidates::Several(field, ids) => {
                 log.action = "conflict".to_owned();
                 log.target = Some("user".to_owned());
-                log.message = Some(format!(
+                log.message = Message::of(&format!(
                     "{} records without an Entra link share this person's {field}: users {}; nothing was created or merged",
                     ids.len(),
                     ids.iter()
                         .map(i64::to_string)
                         .collect::<Vec<_>>()
                         .join(", ")
-                ));
-                return Evaluation {
+                ))
+                .finish();
+                return Some(Evaluation {
                     write: None,
                     log,
                     deactivates: false,
                     new_site: None,
-                };
+                    keeps_mark,
+                });
             }
             Candidates::None => {}
         }
@@ -125,15 +245,17 @@ pub fn evaluate(
     let existing_user = linked_user
         .map(user_existing)
         .or_else(|| adopted_user.map(unlinked_existing));
-    let mut user_changes = mapping.reconcile_user(&plan.user, existing_user.as_ref(), policy);
-    // An in-scope agent keeps the user record it is linked to even when no user mapping matches.
-    let agent_in_scope = plan.agent.desired().is_some();
-    if agent_in_scope && plan.user.desired().is_none() && user_changes.activation.is_some() {
+    let mut user_changes = if rules.targets.users {
+        mapping.reconcile_user(&plan.user, existing_user.as_ref(), policy)
+    } else {
+        no_changes(mapping, policy, linked_user.is_some())
+    };
+    if agent_keeps_user && plan.user.desired().is_none() && user_changes.activation.is_some() {
         user_changes.activation = None;
         user_changes.action = Action::Unchanged;
     }
 
-    let linked_agent = people.agents.get(entra_id);
+    let agent_in_scope = plan.agent.desired().is_some();
     let mut agent_record: Option<RecordWrite<NewRecordAgent>> =
         linked_agent.map(|a| RecordWrite::Existing(a.id));
     if linked_agent.is_none() && agent_in_scope {
@@ -165,7 +287,11 @@ pub fn evaluate(
         }
     }
     let existing_agent = linked_agent.map(agent_existing);
-    let agent_changes = mapping.reconcile_agent(&plan.agent, existing_agent.as_ref(), policy);
+    let agent_changes = if rules.targets.agents {
+        mapping.reconcile_agent(&plan.agent, existing_agent.as_ref(), policy)
+    } else {
+        no_changes(mapping, policy, false)
+    };
 
     let deactivating = |c: &Changes| matches!(c.activation, Some(Activation::Deactivate { .. }));
     let deactivates = (deactivating(&user_changes) && user_record.is_some())
@@ -179,12 +305,16 @@ pub fn evaluate(
     let mut changes_log = Vec::new();
     let user_known = user_record.is_some() || user_changes.action == Action::Created;
     if user_known {
-        let mut w = user_write(
-            &user_changes,
-            rules,
-            person,
-            linked_user.map(|u| &u.licences),
-        );
+        let mut w = if rules.targets.users {
+            user_write(
+                &user_changes,
+                rules,
+                person,
+                linked_user.map(|u| &u.licences),
+            )
+        } else {
+            UserWrite::default()
+        };
         changes_log.extend(describe("user", &user_changes));
         if deactivating(&user_changes) && !rules.allow_deactivations {
             w.inactive = None;
@@ -246,7 +376,8 @@ pub fn evaluate(
         .to_owned(),
     );
     log.changes = Value::Array(changes_log);
-    log.message = message(&plan, &user_changes, &agent_changes, person, notification);
+    compose(&mut message, &plan, &user_changes, &agent_changes, person);
+    log.message = message.finish();
     let new_site = plan
         .user
         .desired()
@@ -258,12 +389,28 @@ pub fn evaluate(
         }) || write.agent.as_ref().is_some_and(|(r, w)| {
             !matches!(r, RecordWrite::Existing(_)) || *w != AgentWrite::default()
         });
-    Evaluation {
+    Some(Evaluation {
         write: has_writes.then_some(write),
         log,
         deactivates,
         new_site,
+        keeps_mark,
+    })
+}
+
+/// The changes of a record the run does not write: none (`Unchanged` when the record exists).
+fn no_changes(mapping: &Mapping, policy: ReconcilePolicy, exists: bool) -> Changes {
+    // Reconciling "out of scope" against no record changes nothing.
+    let mut changes = mapping.reconcile_user(&not_applied(), None, policy);
+    if exists {
+        changes.action = Action::Unchanged;
     }
+    changes
+}
+
+/// The scope of a record the run does not write: no mapping is applied to it.
+fn not_applied<T>() -> Scope<T> {
+    Scope::Out(OutOfScope { misses: Vec::new() })
 }
 
 fn plan_person(mapping: &Mapping, directory: &RunDirectory, person: &MirrorUser) -> Plan {
@@ -399,32 +546,51 @@ fn matched(plan: &Plan) -> Value {
     Value::Object(out)
 }
 
-fn message(
+/// The row's message: the plan's notes, why the person is out of scope, why a record is
+/// deactivated (for a person removed from Entra, the removal).
+fn compose(
+    message: &mut Message,
     plan: &Plan,
     user: &Changes,
     agent: &Changes,
     person: &MirrorUser,
-    notification: Notification,
-) -> Option<String> {
-    let mut parts: Vec<String> = plan.notes.clone();
+) {
+    for note in &plan.notes {
+        message.note(note);
+    }
     if person.removed.is_none()
         && let (Scope::Out(out_user), Scope::Out(out_agent)) = (&plan.user, &plan.agent)
     {
-        parts.push(format!("out of scope: {out_user}"));
+        let user_reason = out_user.to_string();
+        message.reason("out of scope", &user_reason);
         let agent_reason = out_agent.to_string();
-        if !agent_reason.is_empty() && agent_reason != out_user.to_string() {
-            parts.push(format!("not an agent: {agent_reason}"));
+        if agent_reason != user_reason {
+            message.reason("not an agent", &agent_reason);
         }
     }
     for changes in [user, agent] {
-        if let Some(Activation::Deactivate { why }) = &changes.activation
-            && !why.is_empty()
-        {
-            parts.push(format!("deactivated: {why}"));
+        if let Some(Activation::Deactivate { why }) = &changes.activation {
+            // A removed person is out of every mapping's scope; the removal is the reason.
+            match (person.removed, plan.notes.first()) {
+                (Some(_), Some(removal)) => message.reason("deactivated", removal),
+                _ => message.reason("deactivated", why),
+            };
         }
     }
-    if parts.is_empty() && notification == Notification::FullPass {
-        return None;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_follow_the_entities_and_narrow_a_run() {
+        let users_only = Targets::of_entities(&[Entity::Users, Entity::Licences]);
+        assert_eq!(users_only, Targets::USERS);
+        assert!(!Targets::of_entities(&[Entity::Licences]).any());
+        assert!(!Targets::AGENTS.and(users_only).any());
+        assert_eq!(Targets::BOTH.and(users_only), Targets::USERS);
+        assert!(Targets::USERS.within(Targets::BOTH));
+        assert!(!Targets::BOTH.within(Targets::USERS));
     }
-    (!parts.is_empty()).then(|| parts.join("; "))
 }

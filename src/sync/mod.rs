@@ -5,7 +5,8 @@
 //! - [`sink`]: where reads go — the store, or memory for a dry run.
 //! - [`directory`]: what planning asks beyond the person.
 //! - [`evaluate`]: one person → writes + inbound-log row; [`existing`] and [`writes`] translate
-//!   between the store's records and the mapping engine's.
+//!   between the store's records and the mapping engine's; [`message`] composes the row's
+//!   message.
 //!
 //! Crash safety: every page is committed with its checkpoint, and every person read but not yet
 //! evaluated is marked `pending` in the mirror; a run that dies resumes from both. Deactivations
@@ -16,12 +17,13 @@ pub mod directory;
 pub mod evaluate;
 pub mod existing;
 pub mod lease;
+pub mod message;
 pub mod read;
 pub mod sink;
 mod writers;
 pub mod writes;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -30,8 +32,9 @@ use tokio::task::JoinHandle;
 use tracing::{error, info, instrument, warn};
 
 use self::directory::RunDirectory;
-use self::evaluate::{Evaluation, Rules, evaluate};
+use self::evaluate::{Evaluation, Rules, Targets, evaluate, syncs_licences};
 use self::lease::{LeaseError, LeasePolicy, RunLease};
+use self::message::Message;
 use self::read::{ChainReport, ReadError};
 use self::sink::{MemorySink, Sink, StoreSink};
 use self::writers::Writers;
@@ -80,6 +83,9 @@ pub struct RunRequest {
     /// The quarantined run this run approves: the approval is recorded when the run starts, and
     /// the approved run is recorded as succeeded when this one succeeds.
     pub approves: Option<Approval>,
+    /// The records the run writes (`import --users` / `--agents`), within what the connection
+    /// syncs.
+    pub targets: Targets,
 }
 
 /// An operator's approval of a quarantined run.
@@ -103,6 +109,7 @@ impl RunRequest {
             progress: None,
             lease: LeasePolicy::default(),
             approves: None,
+            targets: Targets::BOTH,
         }
     }
 }
@@ -403,7 +410,7 @@ impl Syncer {
                     matched: Value::Object(serde_json::Map::new()),
                     action: "error".to_owned(),
                     changes: Value::Array(Vec::new()),
-                    message: Some(w.clone()),
+                    message: Message::of(w).finish(),
                 })
                 .collect();
             self.store.log(&rows).await?;
@@ -411,7 +418,7 @@ impl Syncer {
         report.warnings.extend(warnings);
         // SKUs (and their unit counts) are read on full runs, and on a delta run only when
         // somebody's licence assignments changed: nothing else moves the counts.
-        let licences = connection.licences.import && mode == Mode::Apply;
+        let licences = syncs_licences(connection) && mode == Mode::Apply;
         let ids: BTreeSet<String> = resolved.into_values().collect();
         // The chains' pages share `$batch` round trips (src/graph/batcher.rs).
         let chains = &graph.with_page_batching();
@@ -559,8 +566,12 @@ impl Syncer {
             deactivate_missing: connection.sync.deactivate_missing_users,
             allow_deactivations: false,
             reassign_tickets: connection.sync.reassign_tickets_of_inactive_agents,
-            licences: connection.licences.import,
+            licences: syncs_licences(connection),
             log_unchanged: request.kind != RunKind::Remap || request.mode == Mode::DryRun,
+            syncs: Targets::of_entities(&connection.sync.entities),
+            targets: request
+                .targets
+                .and(Targets::of_entities(&connection.sync.entities)),
         };
         let links = sink.group_links().await?;
         let batch = Batch {
@@ -571,6 +582,7 @@ impl Syncer {
             names: &names,
             links: &links,
             apply: request.mode == Mode::Apply,
+            names_managers: rules.targets.agents && connection.mapping.imports_agents(),
         };
 
         // Pass 1: everything except deactivations; those people stay pending.
@@ -721,6 +733,7 @@ impl Syncer {
             if let Some(entra_id) = &e.log.entra_id
                 && !(e.deactivates && e.log.action == "quarantined")
                 && !unmarked.contains(entra_id)
+                && !e.keeps_mark
             {
                 batch.evaluated.push(entra_id.clone());
             }
@@ -783,6 +796,8 @@ struct Batch<'a> {
     names: &'a BTreeMap<String, String>,
     links: &'a [(String, String, String)],
     apply: bool,
+    /// Load the names of the line managers of each batch (for its plans' notes).
+    names_managers: bool,
 }
 
 /// A batch's people with their records and memberships, ready to evaluate.
@@ -792,6 +807,8 @@ struct Loaded {
     unmarked: BTreeSet<String>,
     people: People,
     memberships: Vec<(String, String, String)>,
+    /// How notes name the batch's line managers.
+    names: HashMap<String, Arc<str>>,
 }
 
 /// A batch evaluated, not yet written.
@@ -852,24 +869,33 @@ impl Drop for Ahead {
 /// (on two cores, a third adds nothing).
 const LOAD_AHEAD_WHILE_WRITES_ARE_FEW: usize = 2;
 
-/// Loads the records and memberships of `persons`.
+/// Loads the records and memberships of `persons`, and with `names` their line managers' names.
 async fn load(
     store: &dyn Store,
     sink: &dyn Sink,
     connection: &str,
     persons: Vec<(MirrorUser, Notification)>,
     unmarked: BTreeSet<String>,
+    names: bool,
 ) -> Result<Loaded, StoreError> {
     let ids: Vec<String> = persons.iter().map(|(p, _)| p.entra_id.clone()).collect();
-    let (people, memberships) = tokio::try_join!(
+    let (people, memberships, names) = tokio::try_join!(
         store.people_of(connection, &ids),
-        sink.memberships_for(&ids)
+        sink.memberships_for(&ids),
+        async {
+            if names {
+                directory::manager_names(sink, &persons).await
+            } else {
+                Ok(HashMap::new())
+            }
+        }
     )?;
     Ok(Loaded {
         persons,
         unmarked,
         people,
         memberships,
+        names,
     })
 }
 
@@ -895,6 +921,7 @@ impl Batch<'_> {
                 .collect();
             let (store, sink) = (self.syncer.store.clone(), self.sink.clone());
             let connection = self.connection.id.to_string();
+            let names = self.names_managers;
             ahead.loading.push_back(tokio::spawn(async move {
                 load(
                     store.as_ref(),
@@ -902,6 +929,7 @@ impl Batch<'_> {
                     &connection,
                     persons,
                     unmarked,
+                    names,
                 )
                 .await
             }));
@@ -924,6 +952,7 @@ impl Batch<'_> {
             self.connection.id.as_str(),
             persons,
             BTreeSet::new(),
+            self.names_managers,
         )
         .await?)
     }
@@ -946,15 +975,17 @@ impl Batch<'_> {
             unmarked,
             mut people,
             mut memberships,
+            names: manager_names,
         } = loaded;
         people.unlinked_users = std::mem::take(&mut candidates.unlinked_users);
         people.unlinked_agents = std::mem::take(&mut candidates.unlinked_agents);
         memberships.extend_from_slice(self.links);
         directory.set_memberships(&memberships, self.names);
+        directory.set_names(manager_names);
         let mut evaluations = Vec::new();
         let mut others = Vec::new();
         for (person, notification) in persons {
-            let mut e = evaluate(
+            let Some(mut e) = evaluate(
                 &self.connection.mapping,
                 directory,
                 &people,
@@ -962,7 +993,10 @@ impl Batch<'_> {
                 &person,
                 notification,
                 self.syncer.clock.now(),
-            );
+            ) else {
+                // Outside the run's targets: left pending for a run that writes its records.
+                continue;
+            };
             if quarantined {
                 // Everything else about the person is written; the mark stays for approval.
                 e.deactivates = true;

@@ -244,7 +244,8 @@ pub async fn read_users(
                         report.licences_changed |= previous
                             .and_then(|u| u.attributes.get(licences))
                             != m.user.attributes.get(licences);
-                        let notification = earlier.and_then(|(_, n)| n).max(m.notification);
+                        let notification =
+                            Notification::combine(earlier.and_then(|(_, n)| n), m.notification);
                         merged.insert(id.to_owned(), (m.user, notification));
                     }
                     None => {

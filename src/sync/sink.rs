@@ -252,15 +252,9 @@ impl Sink for MemorySink {
     ) -> Result<(), StoreError> {
         let mut overlay = self.lock();
         for (user, notification) in people {
+            // Combined with what this run read before; the stored mark joins in `pending`.
             let previous = overlay.users.get(&user.entra_id).and_then(|(_, n, _)| *n);
-            let notification = match (previous, notification) {
-                (
-                    Some(Notification::Created),
-                    Some(Notification::Updated | Notification::FullPass),
-                ) => previous,
-                (p, None) => p,
-                (_, n) => *n,
-            };
+            let notification = Notification::combine(previous, *notification);
             overlay.users.insert(
                 user.entra_id.clone(),
                 (user.clone(), notification, Some(round)),
@@ -374,24 +368,26 @@ impl Sink for MemorySink {
                 let Some(last) = page.last() else { break };
                 cursor = last.0.entra_id.clone();
                 for (user, n) in page {
-                    merged.insert(
-                        user.entra_id.clone(),
-                        (user, n.or(Some(Notification::FullPass))),
-                    );
+                    merged.insert(user.entra_id.clone(), (user, n));
                 }
             }
             let mut overlay = self.lock();
             for (id, (user, n, _)) in &overlay.users {
-                match n {
-                    Some(n) => {
+                match (merged.get_mut(id), n) {
+                    // As a commit combines a page with the stored mark.
+                    (Some(entry), _) => {
+                        entry.0 = user.clone();
+                        entry.1 = Notification::combine(entry.1, *n);
+                    }
+                    (None, Some(n)) => {
                         merged.insert(id.clone(), (user.clone(), Some(*n)));
                     }
-                    None => {
-                        if let Some(entry) = merged.get_mut(id) {
-                            entry.0 = user.clone();
-                        }
-                    }
+                    (None, None) => {}
                 }
+            }
+            // Everyone walked is evaluated; without a mark, as a full pass.
+            for entry in merged.values_mut() {
+                entry.1 = entry.1.or(Some(Notification::FullPass));
             }
             overlay.evaluation = Some(merged);
         }

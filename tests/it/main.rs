@@ -17,4 +17,5 @@ mod secrets;
 mod snapshot;
 mod store_story;
 mod support;
+mod sync_rules;
 mod sync_runs;

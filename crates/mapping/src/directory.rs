@@ -27,4 +27,11 @@ pub trait Directory {
     /// The existing team named `name` (ignoring case), as the service desk spells it. Used by
     /// the agent `team` field.
     fn find_team(&self, name: &str) -> Option<Arc<str>>;
+
+    /// How a note names the person with this Entra object id (a line manager): their user
+    /// principal name or display name, when known. Without one, notes name the object id.
+    fn name_of(&self, entra_id: &str) -> Option<Arc<str>> {
+        let _ = entra_id;
+        None
+    }
 }

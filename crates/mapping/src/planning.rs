@@ -292,8 +292,9 @@ impl Mapping {
         if let Some(manager) = fields.get(&HaloField::Linemanager).cloned().flatten()
             && !directory.has_agent(&manager)
         {
+            let who = directory.name_of(&manager).unwrap_or(manager);
             notes.push(format!(
-                "line manager {manager} is not imported as an agent yet; linked once they are"
+                "line manager {who} is not imported as an agent yet; linked once they are"
             ));
         }
 

@@ -418,6 +418,21 @@ fn a_linemanager_whose_manager_is_not_an_agent_yet_is_kept_and_noted() {
 }
 
 #[test]
+fn a_line_manager_the_directory_can_name_is_noted_by_name() {
+    let directory = FakeDirectory::new()
+        .member("ada", &["SG-Agents"])
+        .named("grace", "grace.hopper@contoso.example");
+    let plan = plan(agents_config(), &ada(), &directory);
+    assert!(
+        plan.notes.iter().any(|note| note
+            == "line manager grace.hopper@contoso.example is not imported as an agent yet; linked once they are"),
+        "{:?}",
+        plan.notes
+    );
+    assert!(!plan.notes.iter().any(|note| note.contains("grace ")));
+}
+
+#[test]
 fn team_mappings_grant_memberships_with_the_three_flags() {
     let mut config = agents_config();
     config["team_options"] = json!({"can_be_assigned": false});

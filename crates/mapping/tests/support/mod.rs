@@ -61,6 +61,8 @@ pub struct FakeDirectory {
     pub sites: Vec<Site>,
     /// Existing teams.
     pub teams: Vec<String>,
+    /// How notes name people, by Entra id.
+    pub names: BTreeMap<String, String>,
 }
 
 impl FakeDirectory {
@@ -79,6 +81,7 @@ impl FakeDirectory {
                 })
                 .collect(),
             teams: reference.teams.clone(),
+            names: BTreeMap::new(),
         }
     }
 
@@ -86,6 +89,12 @@ impl FakeDirectory {
     pub fn member(mut self, member: &str, groups: &[&str]) -> FakeDirectory {
         let entry = self.memberships.entry(member.to_owned()).or_default();
         entry.extend(groups.iter().map(|group| (*group).to_owned()));
+        self
+    }
+
+    /// Notes name `entra_id` as `name`.
+    pub fn named(mut self, entra_id: &str, name: &str) -> FakeDirectory {
+        self.names.insert(entra_id.to_owned(), name.to_owned());
         self
     }
 
@@ -120,5 +129,11 @@ impl Directory for FakeDirectory {
             .iter()
             .find(|team| team.eq_ignore_ascii_case(name))
             .map(|team| Arc::from(team.as_str()))
+    }
+
+    fn name_of(&self, entra_id: &str) -> Option<Arc<str>> {
+        self.names
+            .get(entra_id)
+            .map(|name| Arc::from(name.as_str()))
     }
 }
