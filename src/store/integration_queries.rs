@@ -184,19 +184,43 @@ async fn touch_many(
     Ok(())
 }
 
-/// The members of `group` in the mirror (whose marks follow a change to the group).
-async fn members_of(
+/// Everyone below `groups` in the mirror: their members, the members of their member groups,
+/// and so on down, each group once (a cycle of groups ends). When such a group is deleted,
+/// leaves or joins a group, or is reset, what these people reach through it changes, so they
+/// are the ones to mark. One query per nesting level; only group members lead to the next one.
+async fn members_within(
     tx: &mut Tx<'_>,
     connection: &str,
-    group: &str,
-) -> Result<Vec<String>, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT member_id FROM entra_memberships WHERE connection_id = $1 AND group_id = $2",
-    )
-    .bind(connection)
-    .bind(group)
-    .fetch_all(&mut **tx)
-    .await?)
+    groups: impl IntoIterator<Item = String>,
+) -> Result<BTreeSet<String>, StoreError> {
+    let mut seen: BTreeSet<String> = groups.into_iter().collect();
+    let mut level: Vec<String> = seen.iter().cloned().collect();
+    let mut members = BTreeSet::new();
+    while !level.is_empty() {
+        let mut next = Vec::new();
+        for chunk in level.chunks(500) {
+            let mut query = sqlx::QueryBuilder::<Db>::new(
+                "SELECT member_id, member_type FROM entra_memberships WHERE connection_id = ",
+            );
+            query
+                .push_bind(connection.to_owned())
+                .push(" AND group_id");
+            push_in(&mut query, chunk.iter().cloned());
+            let rows: Vec<(String, String)> = query
+                .build_query_as()
+                .persistent(false)
+                .fetch_all(&mut **tx)
+                .await?;
+            for (member, kind) in rows {
+                if kind == "group" && seen.insert(member.clone()) {
+                    next.push(member.clone());
+                }
+                members.insert(member);
+            }
+        }
+        level = next;
+    }
+    Ok(members)
 }
 
 pub(super) async fn insert_log(
@@ -467,10 +491,11 @@ impl Integration for Backend {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let (_turn, mut tx) = self.begin_write().await?;
-        // Everyone whose memberships this page changes, marked once at the end.
-        let mut changed: BTreeSet<String> = BTreeSet::new();
+        // Everyone whose memberships this page changes, marked once at the end. Whoever is below
+        // a group whose rows go is read before they go.
+        let mut changed =
+            members_within(&mut tx, connection_id, reset_groups.iter().cloned()).await?;
         for group in reset_groups {
-            changed.extend(members_of(&mut tx, connection_id, group).await?);
             sqlx::query("DELETE FROM entra_memberships WHERE connection_id = $1 AND group_id = $2")
                 .bind(connection_id)
                 .bind(group)
@@ -513,7 +538,8 @@ impl Integration for Backend {
         }
         for group in groups {
             if group.removed {
-                changed.extend(members_of(&mut tx, connection_id, &group.id).await?);
+                let below = members_within(&mut tx, connection_id, [group.id.clone()]).await?;
+                changed.extend(below);
                 sqlx::query(
                     "DELETE FROM entra_memberships WHERE connection_id = $1 AND group_id = $2",
                 )
@@ -580,8 +606,8 @@ impl Integration for Backend {
                     changed.insert(member);
                 }
             }
-            for child in &nested {
-                changed.extend(members_of(&mut tx, connection_id, child).await?);
+            if !nested.is_empty() {
+                changed.extend(members_within(&mut tx, connection_id, nested).await?);
             }
         }
         touch_many(&mut tx, connection_id, &changed).await?;

@@ -13,6 +13,7 @@ mod initial_read;
 mod leases;
 mod line_managers;
 mod migrate;
+mod nested_groups;
 mod secrets;
 mod snapshot;
 mod store_story;

@@ -208,6 +208,12 @@ impl Control {
         self.change(tenant, |d, _| d.remove_member(group, member))
     }
 
+    /// Deletes a group: it leaves the groups it was a member of, and delta reports it
+    /// `@removed` (reason `changed` for a Microsoft 365 group, `deleted` for the others).
+    pub fn delete_group(&self, tenant: Uuid, group: Uuid) -> Result<(), ControlError> {
+        self.change(tenant, |d, _| d.delete_group(group))
+    }
+
     /// Adds and removes licences by SKU id, with `assignLicense`'s rules.
     pub fn assign_licences(
         &self,

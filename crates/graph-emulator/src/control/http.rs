@@ -15,6 +15,7 @@
 //! | `POST tenants/{t}/users/{id}/licences` | `{"add": [sku…], "remove": [sku…]}` |
 //! | `POST tenants/{t}/users/{id}/sign-in` | `{"at": "2026-01-05T09:00:00Z"}` |
 //! | `POST tenants/{t}/groups` | `{"displayName", "kind"}` → `{"id"}` |
+//! | `DELETE tenants/{t}/groups/{g}` | delete a group (Microsoft 365: soft, others: for good) |
 //! | `POST tenants/{t}/groups/{g}/members` | `{"id": member}` |
 //! | `DELETE tenants/{t}/groups/{g}/members/{m}` | remove a member |
 //! | `POST tenants/{t}/apps` | `{"name", "roles": […]}` → credentials |
@@ -69,6 +70,7 @@ pub fn router(control: Control) -> Router {
         .route("/tenants/{tenant}/users/{id}/licences", post(licences))
         .route("/tenants/{tenant}/users/{id}/sign-in", post(sign_in))
         .route("/tenants/{tenant}/groups", post(create_group))
+        .route("/tenants/{tenant}/groups/{group}", delete(delete_group))
         .route("/tenants/{tenant}/groups/{group}/members", post(add_member))
         .route(
             "/tenants/{tenant}/groups/{group}/members/{member}",
@@ -222,6 +224,14 @@ async fn create_group(
 ) -> Result<(StatusCode, Json<Value>)> {
     let id = c.create_group(tenant, &body.display_name, body.kind)?;
     Ok((StatusCode::CREATED, Json(json!({"id": id}))))
+}
+
+async fn delete_group(
+    State(c): Ctl,
+    Path((tenant, group)): Path<(Uuid, Uuid)>,
+) -> Result<StatusCode> {
+    c.delete_group(tenant, group)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn add_member(

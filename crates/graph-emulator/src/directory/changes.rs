@@ -292,6 +292,25 @@ impl Directory {
         Ok(())
     }
 
+    /// Deletes a group as Graph does. A Microsoft 365 group goes to deleted items (delta:
+    /// `@removed` reason `changed`); security groups and distribution lists cannot be restored
+    /// and are gone for good (reason `deleted`). Either way the group leaves every group it was a
+    /// member of, whose `members@delta` then report it removed.
+    pub fn delete_group(&mut self, id: Uuid) -> Result<(), DirectoryError> {
+        let slot = self.live_group_slot(id)?;
+        let version = self.bump();
+        for parent in self.groups.iter_mut().filter(|g| g.is_live()) {
+            parent.remove_member(id, version);
+        }
+        let group = &mut self.groups[slot];
+        group.lifecycle = if group.kind == GroupKind::Microsoft365 {
+            Lifecycle::SoftDeleted { at: version }
+        } else {
+            Lifecycle::HardDeleted { at: version }
+        };
+        Ok(())
+    }
+
     /// Adds and removes licences as `assignLicense` does, enforcing usage location, known SKUs
     /// and available units. Graph's error messages are returned verbatim.
     pub fn assign_licenses(

@@ -408,6 +408,18 @@ impl MemberDelta<'_> {
     }
 }
 
+/// The `@removed` reason of a group deleted since `since`: `changed` for a Microsoft 365 group
+/// in deleted items, `deleted` for one gone for good (delta-query-groups.md). An initial round,
+/// or a round the group was created in, leaves it out.
+fn group_removal(group: &Group, since: u32) -> Option<&'static str> {
+    let reported = |at: u32| at > since && group.appeared <= since && since > 0;
+    match group.lifecycle {
+        Lifecycle::SoftDeleted { at } if reported(at) => Some("changed"),
+        Lifecycle::HardDeleted { at } if reported(at) => Some("deleted"),
+        _ => None,
+    }
+}
+
 /// `GET /groups/delta`. A page holds at most `odata.maxpagesize` objects counting each
 /// reported member, so a large group's members arrive over several pages, the group repeated
 /// on each (delta-query-groups.md, "Paging through members in a large group").
@@ -435,7 +447,16 @@ pub async fn groups(
     let mut offset = state.m as usize;
     while slot < dir.groups.len() && budget > 0 {
         let group = &dir.groups[slot];
-        if (!filter.is_empty() && !filter.contains(&group.id)) || !group.is_live() {
+        if !filter.is_empty() && !filter.contains(&group.id) {
+            slot += 1;
+            offset = 0;
+            continue;
+        }
+        if !group.is_live() {
+            if let Some(reason) = group_removal(group, state.s) {
+                value.push(removed(group.id, reason));
+                budget -= 1;
+            }
             slot += 1;
             offset = 0;
             continue;

@@ -375,6 +375,82 @@ async fn group_delta_reports_membership_additions_and_removals_and_splits_large_
     );
 }
 
+/// Source: delta-query-groups.md ("When a group is deleted (Microsoft 365 groups), the item
+/// contains an annotation: `@removed` with value of `reason: changed`"; permanently deleted
+/// groups, security groups among them, `reason: deleted`); a deleted group leaves the groups it
+/// was a member of, whose `members@delta` show it removed (delta-query-groups.md, "deltaLink
+/// response").
+#[tokio::test]
+async fn a_deleted_group_is_reported_removed_and_leaves_its_parents() {
+    let env = start(50, 20).await;
+    let token = env.token().await;
+    let control = &env.running.control;
+    let tenant = env.tenant();
+    let someone = control
+        .with_directory(tenant, |d| d.live_users().next().map(|u| u.id))
+        .expect("dir")
+        .expect("a user");
+    let parent = control
+        .create_group(tenant, "SG-Parent", GroupKind::Security)
+        .expect("parent");
+    let child = control
+        .create_group(tenant, "SG-Child", GroupKind::Security)
+        .expect("child");
+    let team = control
+        .create_group(tenant, "Team Rollout", GroupKind::Microsoft365)
+        .expect("team");
+    control.add_member(tenant, child, someone).expect("add");
+    control.add_member(tenant, parent, child).expect("nest");
+    control.add_member(tenant, team, someone).expect("add");
+    let first = format!(
+        "/groups/delta?$select=displayName,members&$filter=id eq '{parent}' or id eq '{child}' or id eq '{team}'"
+    );
+    let (items, delta_link, _) = env.round(&token, &first, &[]).await;
+    assert_eq!(items.len(), 3, "{items:#?}");
+
+    control.delete_group(tenant, child).expect("delete child");
+    // The Microsoft 365 group goes through the HTTP control route.
+    let url = format!("{}/tenants/{tenant}/groups/{team}", env.running.control_url);
+    let response = env.client.delete(&url).send().await.expect("delete");
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let response = env.client.delete(&url).send().await.expect("delete");
+    assert_eq!(response.status(), StatusCode::NOT_FOUND, "already deleted");
+    assert!(control.find_group(tenant, "SG-Child").is_none());
+
+    let (changes, next_link, _) = env.round(&token, &delta_link, &[MINIMAL]).await;
+    let by_id: HashMap<String, &Value> = changes
+        .iter()
+        .map(|c| (c["id"].as_str().expect("id").to_owned(), c))
+        .collect();
+    assert_eq!(by_id.len(), 3, "{changes:#?}");
+    assert_eq!(
+        by_id[&parent.to_string()]["members@delta"],
+        json!([{"@odata.type": "#microsoft.graph.group", "id": child, "@removed": {"reason": "deleted"}}])
+    );
+    assert_eq!(
+        *by_id[&child.to_string()],
+        json!({"id": child, "@removed": {"reason": "deleted"}}),
+        "a security group is deleted for good"
+    );
+    assert_eq!(
+        *by_id[&team.to_string()],
+        json!({"id": team, "@removed": {"reason": "changed"}}),
+        "a Microsoft 365 group goes to deleted items"
+    );
+    let (again, _, _) = env.round(&token, &next_link, &[]).await;
+    assert_eq!(again, Vec::<Value>::new(), "a deletion is reported once");
+
+    let (fresh, _, _) = env.round(&token, &first, &[]).await;
+    assert_eq!(
+        ids(&fresh),
+        HashSet::from([parent.to_string()]),
+        "an initial round leaves deleted groups out"
+    );
+    assert_eq!(fresh[0].get("members@delta"), None, "{fresh:#?}");
+    let (status, _, _) = env.get(&token, &format!("/groups/{child}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
 /// Source: delta-query-overview.md ("Synchronization reset": 410 Gone with a Location
 /// header; expired tokens `syncStateNotFound`); `Directory_ExpiredPageToken` as Graph
 /// returns it for an expired skip token.
