@@ -1010,7 +1010,6 @@ graph_url = "{graph}"
 auth = {{ method = "client_secret", secret = "{secret}" }}
 
 [connection.sync]
-entities = ["users", "agents", "licences"]
 max_deactivations = {{ count = 5000, percent = 100 }}
 nested_groups = true
 

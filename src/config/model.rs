@@ -344,9 +344,11 @@ pub enum DeltaMethod {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SyncConfig {
-    /// What the scheduler syncs.
-    #[serde(default = "default_entities")]
-    pub entities: Vec<Entity>,
+    /// What every run reads and writes. Unset: users and agents, and licences when
+    /// `[connection.licences] import = true` (validation fills it in; read it with
+    /// [`SyncConfig::entities`]).
+    #[serde(default)]
+    pub entities: Option<Vec<Entity>>,
     /// Delta cycle (a full cycle when `delta = false`).
     #[serde(default = "default_interval", with = "humantime_serde")]
     pub interval: Duration,
@@ -386,8 +388,13 @@ fn yes() -> bool {
     true
 }
 
-fn default_entities() -> Vec<Entity> {
-    vec![Entity::Users, Entity::Agents]
+impl SyncConfig {
+    /// What every run reads and writes.
+    pub fn entities(&self) -> &[Entity] {
+        self.entities
+            .as_deref()
+            .unwrap_or(&[Entity::Users, Entity::Agents])
+    }
 }
 
 fn default_interval() -> Duration {
@@ -405,7 +412,7 @@ fn default_matching_fields() -> Vec<String> {
 impl Default for SyncConfig {
     fn default() -> Self {
         Self {
-            entities: default_entities(),
+            entities: None,
             interval: default_interval(),
             full_interval: default_full_interval(),
             delta: true,

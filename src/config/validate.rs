@@ -332,7 +332,17 @@ fn check_connection(
         authority_url: raw.authority_url.clone(),
         graph_url: raw.graph_url.clone(),
         credentials: credentials?,
-        sync: raw.sync.clone(),
+        sync: SyncConfig {
+            // Unset: users and agents, and the licences the connection imports.
+            entities: Some(raw.sync.entities.clone().unwrap_or_else(|| {
+                let mut entities = vec![Entity::Users, Entity::Agents];
+                if raw.licences.import {
+                    entities.push(Entity::Licences);
+                }
+                entities
+            })),
+            ..raw.sync.clone()
+        },
         mapping_spec,
         mapping: mapping?,
         licences: raw.licences.clone(),
@@ -450,14 +460,15 @@ fn check_auth(
 
 fn check_sync(sync: &SyncConfig, at: &str, problems: &mut Problems) {
     let at = format!("{at}.sync");
-    if sync.entities.is_empty() {
+    let entities = sync.entities();
+    if entities.is_empty() {
         problems.add(
             format!("{at}.entities"),
             "must name at least one of users, agents, licences",
         );
     }
-    for (i, entity) in sync.entities.iter().enumerate() {
-        if sync.entities[..i].contains(entity) {
+    for (i, entity) in entities.iter().enumerate() {
+        if entities[..i].contains(entity) {
             problems.add(
                 format!("{at}.entities[{i}]"),
                 format!("{entity:?} is listed twice"),
@@ -487,7 +498,7 @@ fn check_sync(sync: &SyncConfig, at: &str, problems: &mut Problems) {
 
 fn check_licences(raw: &ConnectionConfig, at: &str, file: &ConfigFile, problems: &mut Problems) {
     let licences = &raw.licences;
-    if raw.sync.entities.contains(&Entity::Licences) && !licences.import {
+    if raw.sync.entities().contains(&Entity::Licences) && !licences.import {
         problems.add(
             format!("{at}.sync.entities"),
             "lists licences but licences.import is false",

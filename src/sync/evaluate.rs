@@ -93,7 +93,7 @@ impl Targets {
 /// Whether the connection imports licences (`licences` among its entities, and
 /// `licences.import`): SKUs, and users' links to them.
 pub fn syncs_licences(connection: &ConnectionSettings) -> bool {
-    connection.licences.import && connection.sync.entities.contains(&Entity::Licences)
+    connection.licences.import && connection.sync.entities().contains(&Entity::Licences)
 }
 
 /// Evaluation settings for a run.

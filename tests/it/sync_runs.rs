@@ -47,7 +47,6 @@ graph_url = "{graph}"
 auth = {{ method = "client_secret", secret = "{secret}" }}
 
 [connection.sync]
-entities = ["users", "agents", "licences"]
 max_deactivations = {{ count = 1000, percent = 100 }}
 nested_groups = true
 {sync_extra}
@@ -675,6 +674,26 @@ async fn too_many_deactivations_quarantine_the_run_until_approved() {
         assert_eq!(approved.counts.get("deactivated"), Some(&5), "{approved:?}");
         let after = f.store.people("contoso").await.expect("people");
         assert!(plain[..5].iter().all(|w| after.users[*w].inactive));
+        // The approved run shows who approved it and its final status.
+        let row = f.store.run(run_id).await.expect("the approved run");
+        assert_eq!(
+            (row.status.as_str(), row.approved_by.as_deref()),
+            ("succeeded", Some("test"))
+        );
+        assert!(row.approved_at.is_some());
+        let listed = entra_sync::output::runs(&[row]);
+        assert!(
+            listed.contains("succeeded (approved by test at "),
+            "{listed}"
+        );
+        // Approved once: a second approval is refused and changes nothing.
+        let again = app::approve_run(&f.syncer, &f.settings, run_id, "test").await;
+        assert!(
+            again
+                .as_ref()
+                .is_err_and(|e| format!("{e:#}").contains("not a quarantined run")),
+            "{again:?}"
+        );
         drop(f);
         db.cleanup().await;
     }
