@@ -149,3 +149,34 @@ fn a_bad_environment_value_names_the_variable_and_the_key() {
         "{message}"
     );
 }
+
+#[test]
+fn entities_left_unset_are_users_and_agents_plus_the_licences_a_connection_imports() {
+    use entra_sync::config::Entity;
+    use entra_sync::config::load::load_str;
+    let minimal = std::fs::read_to_string(configs_dir().join("valid_minimal.toml"))
+        .expect("the minimal config");
+    let entities = |text: &str| {
+        let settings = load_str(
+            text,
+            "test.toml",
+            &configs_dir(),
+            &env(),
+            &ConfigOverrides::default(),
+        )
+        .expect("a valid config");
+        settings.connections[0].sync.entities().to_vec()
+    };
+    assert_eq!(entities(&minimal), [Entity::Users, Entity::Agents]);
+    let importing =
+        format!("{minimal}\n[connection.licences]\nimport = true\nclient = \"Contoso\"\n");
+    assert_eq!(
+        entities(&importing),
+        [Entity::Users, Entity::Agents, Entity::Licences]
+    );
+    let listed = importing.replace(
+        "[[connection.site_mapping]]",
+        "[connection.sync]\nentities = [\"users\"]\n\n[[connection.site_mapping]]",
+    );
+    assert_eq!(entities(&listed), [Entity::Users]);
+}

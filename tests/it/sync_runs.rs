@@ -47,6 +47,7 @@ graph_url = "{graph}"
 auth = {{ method = "client_secret", secret = "{secret}" }}
 
 [connection.sync]
+entities = ["users", "agents", "licences"]
 max_deactivations = {{ count = 1000, percent = 100 }}
 nested_groups = true
 {sync_extra}
