@@ -111,7 +111,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 _ => Targets::BOTH,
             };
             let syncs =
-                Targets::of_entities(&find_connection(&settings, &connection)?.sync.entities());
+                Targets::of_entities(find_connection(&settings, &connection)?.sync.entities());
             if !targets.and(syncs).any() {
                 anyhow::bail!(
                     "connection {connection} does not sync {} ([connection.sync].entities)",

@@ -568,10 +568,10 @@ impl Syncer {
             reassign_tickets: connection.sync.reassign_tickets_of_inactive_agents,
             licences: syncs_licences(connection),
             log_unchanged: request.kind != RunKind::Remap || request.mode == Mode::DryRun,
-            syncs: Targets::of_entities(&connection.sync.entities()),
+            syncs: Targets::of_entities(connection.sync.entities()),
             targets: request
                 .targets
-                .and(Targets::of_entities(&connection.sync.entities())),
+                .and(Targets::of_entities(connection.sync.entities())),
         };
         let links = sink.group_links().await?;
         let batch = Batch {
