@@ -346,6 +346,7 @@ fn secrets_needed(command: &Command) -> Secrets {
     match command {
         Command::Runs(_)
         | Command::Log { .. }
+        | Command::KeepActive { .. }
         | Command::Delta {
             command: DeltaCommand::Reset { latest: false, .. },
         } => Secrets::Deferred,

@@ -66,6 +66,17 @@ async fn runs_log_and_delta_clear_work_without_the_secret_and_sync_does_not_star
         assert_eq!(code, 0, "{out}\n{err}");
         assert!(out.contains("contoso: 0 delta links cleared"), "{out}");
 
+        // keep-active reaches the store: it names the person it cannot find, not the secret.
+        let (code, out, err) = without_secret(
+            config,
+            &["keep-active", "contoso", "nobody@contoso.example"],
+        );
+        assert_eq!(code, 1, "{out}\n{err}");
+        assert!(
+            err.contains("nobody@contoso.example") && !err.contains(MISSING),
+            "{err}"
+        );
+
         for args in [
             &["sync", "contoso"][..],
             &["import", "contoso"],
