@@ -4,12 +4,12 @@
 //! - [`cli`], [`app`], [`output`]: the command line, the composition root, what commands print.
 //! - [`demo`]: `entra-sync demo`, the emulator + SQLite + real syncs end to end.
 //! - [`instance`]: which connections this instance may write for (`enabled_for_instances`).
-//! - [`config`]: the typed, layered, validated configuration (BRIEF §3).
-//! - [`auth`]: token sources for the four credential types (BRIEF §5.2).
-//! - [`graph`]: the Microsoft Graph client: pages, delta rounds, `$batch`, retries (§4.1, §5.1).
-//! - [`mirror`]: merging Entra pages into the per-connection mirror (§4.2).
-//! - [`store`]: every SQL statement; SQLite and PostgreSQL behind one trait (BRIEF §2).
-//! - [`sync`]: one connection, one run: read → mirror → plan → match → apply (§4).
+//! - [`config`]: the typed, layered, validated configuration.
+//! - [`auth`]: token sources for the four credential types.
+//! - [`graph`]: the Microsoft Graph client: pages, delta rounds, `$batch`, retries.
+//! - [`mirror`]: merging Entra pages into the per-connection mirror.
+//! - [`store`]: every SQL statement; SQLite and PostgreSQL behind one trait.
+//! - [`sync`]: one connection, one run: read → mirror → plan → match → apply.
 //! - [`clock`]: time as an input.
 //! - [`ids`]: identifier newtypes.
 //! - [`telemetry`]: log output.

@@ -1,4 +1,4 @@
-//! The Entra mirror (BRIEF §4.2): the last known state of each user and tracked group, merged
+//! The Entra mirror: the last known state of each user and tracked group, merged
 //! idempotently from full and delta pages. Pure: the sync reads stored rows, merges a page here,
 //! and writes back what changed.
 //!

@@ -277,7 +277,7 @@ pub(super) async fn write_agent(
     Ok(id)
 }
 
-/// Links a record without an Entra id to this person (§4.4 adoption).
+/// Links a record without an Entra id to this person (adoption by fallback matching).
 async fn adopt_record(
     tx: &mut Tx<'_>,
     table: &'static str,

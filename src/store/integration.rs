@@ -97,7 +97,7 @@ pub struct AgentSnapshot {
     pub cabs: BTreeMap<String, (Option<String>, Source)>,
 }
 
-/// A record without an Entra link: a candidate for fallback matching (§4.4).
+/// A record without an Entra link: a candidate for fallback matching.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unlinked {
     /// Row id (user or agent).
@@ -233,7 +233,7 @@ pub struct RunEnd {
     pub settles: Option<i64>,
 }
 
-/// One inbound-log row (§4.8).
+/// One inbound-log row: one per processed notification.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct InboundRow {
     /// Row id (0 before insertion).
@@ -341,7 +341,7 @@ pub struct LogQuery {
 pub enum RecordWrite<T> {
     /// Create it.
     Create(T),
-    /// Link an unlinked record (§4.4 adoption), then apply `FieldWrites`.
+    /// Link an unlinked record (adoption by fallback matching), then apply `FieldWrites`.
     Adopt(i64),
     /// Update an existing one.
     Existing(i64),

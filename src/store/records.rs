@@ -129,7 +129,7 @@ pub struct EntraLink {
     pub entra_id: String,
 }
 
-/// The mapped fields of an end user (BRIEF §3.1 Halo user fields).
+/// The mapped fields of an end user (the Halo user fields).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct UserFields {
     /// Display name.
@@ -221,7 +221,7 @@ pub struct NewAgent {
     pub licence_type: LicenceType,
     /// How the record was created.
     pub creationtype: Option<String>,
-    /// The *can configure Entra* permission (§7).
+    /// The *can configure Entra* permission: such an agent manages every connection.
     pub can_configure_entra: bool,
     /// Synced from Entra, or created by hand.
     pub entra: Option<EntraLink>,

@@ -259,7 +259,7 @@ pub(super) async fn people(
     Ok(people)
 }
 
-/// Records without an Entra link: candidates for fallback matching (§4.4).
+/// Records without an Entra link: candidates for fallback matching.
 pub(super) async fn unlinked(
     tx: &mut sqlx::Transaction<'_, Db>,
 ) -> Result<(Vec<Unlinked>, Vec<(Unlinked, i64)>), StoreError> {

@@ -1,4 +1,4 @@
-//! Initial reads (BRIEF §4.1). The group-by-group read takes the chain's `$deltatoken=latest` link
+//! Initial reads. The group-by-group read takes the chain's `$deltatoken=latest` link
 //! first, so a membership change made while the groups are being read reaches the mirror with the
 //! next delta round, even in a group whose read was already over. An import into an empty mirror
 //! looks up only the people it has itself committed.

@@ -1,9 +1,9 @@
-//! `migrate` creates exactly the tables of BRIEF §2, plus the one internal table the sync keeps
+//! `migrate` creates exactly the tables of the operator contract, plus the one internal table the sync keeps
 //! beside the mirror, on both backends, and is idempotent.
 
 use crate::support::backends;
 
-/// The BRIEF §2 tables and `entra_pending` (the people read but not yet evaluated), by name.
+/// The contract's tables and `entra_pending` (the people read but not yet evaluated), by name.
 const TABLES: [&str; 29] = [
     "agent_roles",
     "agent_teams",

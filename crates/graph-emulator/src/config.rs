@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use crate::clock::{SharedClock, SystemClock};
 
-/// Application permissions (`roles`) the demo app of every tenant is granted by default: all
-/// the daemon can use (BRIEF §5.3).
+/// Application permissions (`roles`) the demo app of every tenant is granted by default: every
+/// permission the daemon can use, mandatory (users and groups) and optional (sign-in activity,
+/// licences).
 pub const DEFAULT_APP_ROLES: [&str; 6] = [
     "User.Read.All",
     "Group.Read.All",

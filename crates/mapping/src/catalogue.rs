@@ -1,4 +1,5 @@
-//! The vocabularies a mapping may name (BRIEF §3.1): Entra attributes and Halo fields.
+//! The vocabularies a mapping may name: the Entra attributes of the catalogue (plus directory
+//! extensions and `onPremisesExtensionAttributes`) and the Halo user and agent fields.
 //!
 //! Names are parsed once, at compile time, into [`Attribute`] and [`HaloField`]; planning then
 //! reads attributes by index and never compares names.
@@ -62,10 +63,12 @@ pub(crate) mod known {
     pub const SIGN_IN: usize = 31;
 }
 
-/// Attributes Graph's `users/delta` cannot track: they are fetched separately (BRIEF §4.1).
+/// Attributes Graph's `users/delta` cannot track: they are fetched separately (`/users` paging on
+/// full runs, `$batch` for the changed people of a delta run).
 pub const DELTA_INCOMPATIBLE: [&str; 1] = ["signInActivity.lastSignInDateTime"];
 
-/// Attributes the daemon always selects, whatever the config uses (BRIEF §4.1).
+/// Attributes the daemon always selects, whatever the config uses (id, UPN, mail,
+/// display name, account state, user type, licences, manager).
 pub const SYSTEM_ATTRIBUTES: [&str; 8] = [
     "id",
     "userPrincipalName",
@@ -147,7 +150,7 @@ pub(crate) fn is_directory_extension(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-/// A service-desk field a mapping writes (BRIEF §3.1). Serialised as its config name
+/// A service-desk field a mapping writes (each is the target of one mapping per target at most). Serialised as its config name
 /// (`department`, `custom.CFCostCentre`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum HaloField {

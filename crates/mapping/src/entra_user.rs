@@ -7,7 +7,8 @@ use serde_json::{Map, Value};
 
 use crate::catalogue::{Attribute, CATALOGUE, known};
 
-/// An Entra user with the attributes the mirror holds for it (BRIEF §4.2).
+/// An Entra user with the attributes the mirror holds for it: always a whole person,
+/// never a partial delta object.
 ///
 /// Scalars are kept as text (`accountEnabled` is `"true"`/`"false"`); `businessPhones` and
 /// `otherMails` keep their first element, `manager` the manager's object id and
@@ -98,7 +99,7 @@ impl EntraUser {
     }
 
     /// Reads a Graph user object as `users/delta` or `/users` return it (objects kept as JSON
-    /// maps at the edge, BRIEF §5.1). Values of unexpected JSON types are ignored, never an error:
+    /// maps at the edge). Values of unexpected JSON types are ignored, never an error:
     /// only a missing `id` is.
     pub fn from_graph(object: &Map<String, Value>) -> Result<EntraUser, GraphUserError> {
         let id = match object.get("id") {

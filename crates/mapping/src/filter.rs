@@ -1,4 +1,4 @@
-//! `where` filters (BRIEF §3.2): compiled once, evaluated per person without allocating for
+//! `where` filters (`eq, ne, contains, starts_with, ends_with, in, present, absent, matches`; case-insensitive unless `case_sensitive`; rows are ANDed): compiled once, evaluated per person without allocating for
 //! ASCII values.
 
 use std::sync::Arc;

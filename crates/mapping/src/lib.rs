@@ -1,4 +1,5 @@
-//! The pure mapping engine of entra-sync (BRIEF §3.1, §3.2, §4.3, §4.4).
+//! The pure mapping engine of entra-sync: field, site, role, team, CAB and licence rules turn one
+//! Entra person into the records the service desk should hold.
 //!
 //! No IO, no async, no clock: this crate cannot depend on tokio, reqwest or sqlx, so "mapping is
 //! pure" holds at compile time.
@@ -7,20 +8,21 @@
 //! The pipeline reads top to bottom:
 //!
 //! - [`spec`]: the config sections as serde types (`[halo]`, field/site/role/team/CAB mappings).
-//! - `catalogue`: the Entra attributes and Halo fields a mapping may name (§3.1).
+//! - `catalogue`: the Entra attributes and Halo fields a mapping may name.
 //! - `reference`: [`validate_reference`] for `[halo]`, and name lookups into it.
 //! - `compile` (with `compile/site_mapping`): [`compile`] turns a [`MappingSpec`] into a [`Mapping`], reporting every
-//!   [`Problem`] at once with its key path; `filter` compiles `where` rows (§3.2).
+//!   [`Problem`] at once with its key path; `filter` compiles `where` rows.
 //! - `mapping`: the compiled [`Mapping`] and what the daemon reads from it to query Graph
 //!   (attributes for `$select`, group names, attributes delta cannot track).
 //! - `entra_user`: [`EntraUser`], one person's attributes as read from Graph.
 //! - `directory`: the [`Directory`] trait, what planning asks beyond the person (memberships,
 //!   imported agents, existing sites and teams); `membership` closes group membership.
-//! - `planning`: [`Mapping::plan`] applies §4.3 to one person; `plan` holds the [`Plan`] it
+//! - `planning`: [`Mapping::plan`] places one person (scope, fields, roles, teams, CABs, agent
+//!   licence); `plan` holds the [`Plan`] it
 //!   returns (desired user/agent, matched mappings, out-of-scope reasons).
 //! - `reconcile`: [`Mapping::reconcile_user`] / [`Mapping::reconcile_agent`] compare a plan with
-//!   the existing record and return only the [`Changes`] to write (§4.5, §4.6); `matching`
-//!   gives the §4.4 fallback keys ([`Mapping::matching_keys`]).
+//!   the existing record and return only the [`Changes`] to write (only changed fields; deactivation and reactivation); `matching`
+//!   gives the fallback matching keys ([`Mapping::matching_keys`]).
 //!
 //! # Use
 //! ```

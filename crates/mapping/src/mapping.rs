@@ -107,7 +107,8 @@ pub(crate) struct LicenceRules {
     pub(crate) named_licence_roles: Vec<Arc<str>>,
 }
 
-/// The three flags of a team membership (BRIEF §2).
+/// The three flags of a team membership: can be assigned, sees unassigned tickets of the team,
+/// sees tickets of other agents of the team.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct TeamFlags {
     /// Can be assigned the team's tickets.
@@ -118,7 +119,7 @@ pub struct TeamFlags {
     pub sees_other_agents: bool,
 }
 
-/// A fallback matching field (BRIEF §4.4), parsed from `sync.matching_fields`.
+/// A fallback matching field, parsed from `sync.matching_fields`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum MatchingField {
     /// `email`: the Halo `emailaddress`.
@@ -197,7 +198,7 @@ impl Mapping {
     }
 
     /// The `$select` list for `users/delta` with `delta_method = mapped_fields`: the system set
-    /// (BRIEF §4.1) plus the top-level properties of the attributes the config uses, without
+    /// (the system set) plus the top-level properties of the attributes the config uses, without
     /// those delta cannot track ([`Mapping::delta_incompatible`]). Sorted, distinct.
     pub fn graph_select(&self) -> Vec<String> {
         let used = self
@@ -240,7 +241,7 @@ impl Mapping {
         self.nested_groups
     }
 
-    /// The fallback matching fields, in order (BRIEF §4.4).
+    /// The fallback matching fields, in order (tried after the Entra object id).
     pub fn matching_fields(&self) -> &[MatchingField] {
         &self.matching_fields
     }

@@ -1,4 +1,4 @@
-//! The pure part of matching existing records (BRIEF §4.4): the keys a planned record is looked
+//! The pure part of matching existing records (the Entra object id first, then each `matching_fields` entry in order, case-insensitively, against records without an Entra id): the keys a planned record is looked
 //! up by after its Entra object id.
 
 use serde::Serialize;

@@ -1,4 +1,4 @@
-//! The plan for one person (BRIEF §4.3 step 6): desired records, the mappings that matched, and
+//! The plan for one person, which drives preview, manual import and the daemon alike: desired records, the mappings that matched, and
 //! why a person is out of scope. It drives preview, manual import and the daemon alike, and is
 //! stored in the inbound log, so it serialises with a stable order.
 

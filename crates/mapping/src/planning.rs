@@ -1,4 +1,5 @@
-//! `Mapping::plan`: the rules of BRIEF §4.3 applied to one person.
+//! `Mapping::plan`: the mapping rules applied to one person: scope by the first matching site
+//! mapping (agent mappings separately), fields, roles, teams and CABs, agent licences.
 
 use std::cell::OnceCell;
 use std::collections::BTreeMap;

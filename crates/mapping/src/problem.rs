@@ -1,4 +1,4 @@
-//! Config problems, reported all at once with their key path (BRIEF §3).
+//! Config problems, reported all at once with their key path.
 
 use std::fmt;
 

@@ -1,4 +1,5 @@
-//! Plan + existing service-desk record → the changes to write (BRIEF §4.3 steps 3–4, §4.5, §4.6).
+//! Plan + existing service-desk record → the changes to write: only changed fields,
+//! roles, teams and CABs the sync granted, deactivation and reactivation.
 //!
 //! Pure: the daemon loads the person's records, calls [`Mapping::reconcile_user`] /
 //! [`Mapping::reconcile_agent`], and writes what comes back. Only changed fields appear.
@@ -94,7 +95,7 @@ pub enum Activation {
     Reactivate,
 }
 
-/// The inbound-log action a set of changes amounts to (BRIEF §4.8).
+/// The inbound-log action a set of changes amounts to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {

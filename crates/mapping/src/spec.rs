@@ -102,7 +102,7 @@ pub enum Target {
 pub struct FieldMappingSpec {
     /// `user` or `agent`.
     pub target: Target,
-    /// Entra attribute from the catalogue (BRIEF §3.1), e.g. `department`.
+    /// Entra attribute from the catalogue, e.g. `department`.
     pub entra: String,
     /// Halo field, e.g. `department` or `custom.CFCostCentre`.
     pub halo: String,
@@ -255,7 +255,7 @@ pub struct SiteMappingSpec {
     pub agent_licence: AgentLicenceSpec,
 }
 
-/// A filter operator (BRIEF §3.2).
+/// A filter operator; case-insensitive unless `case_sensitive = true`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FilterOp {

@@ -1,4 +1,4 @@
-//! Golden plans: one scenario per rule of BRIEF §4.3, snapshotted with insta. Each test also
+//! Golden plans: one scenario per mapping rule, snapshotted with insta. Each test also
 //! asserts the value that makes its point, so a wrong snapshot cannot be accepted unnoticed.
 
 mod support;

@@ -1,4 +1,4 @@
-//! Reconcile: plan + existing record → changes (BRIEF §4.3 roles/teams/CABs, §4.4 keys, §4.6).
+//! Reconcile: plan + existing record → changes (roles, teams and CABs, matching keys, deactivation).
 
 mod support;
 

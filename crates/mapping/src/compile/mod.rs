@@ -15,7 +15,8 @@ use crate::spec::{FieldMappingSpec, GroupRoleSpec, MappingSpec, ReferenceSpec, T
 /// The `site` value that imports people as agents.
 pub const AGENT_SITE: &str = "*agent*";
 
-/// Default field mappings (BRIEF §3.1), applied per target where the field exists and the config
+/// Default field mappings (displayName → name, givenName → firstname, surname → surname, mail →
+/// emailaddress, userPrincipalName → login), applied per target where the field exists and the config
 /// does not map the field itself.
 const DEFAULT_FIELDS: [(usize, HaloField); 5] = [
     (known::DISPLAY_NAME, HaloField::Name),
@@ -167,7 +168,7 @@ pub(crate) fn attribute_at(
         problems.push(Problem::new(
             path,
             format!(
-                "unknown Entra attribute \"{name}\"{hint}; expected one of the catalogue (BRIEF §3.1), an extension_<appid>_<name> attribute or onPremisesExtensionAttributes.extensionAttribute1..15"
+                "unknown Entra attribute \"{name}\"{hint}; expected one of the attribute catalogue (see config/example.toml), an extension_<appid>_<name> attribute or onPremisesExtensionAttributes.extensionAttribute1..15"
             ),
         ));
     }

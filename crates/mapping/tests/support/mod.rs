@@ -9,7 +9,7 @@ use std::sync::Arc;
 use mapping::{Directory, Mapping, MappingSpec, ReferenceSpec, Site, compile};
 use serde_json::{Value, json};
 
-/// `[halo]` of BRIEF §3, with a second client and a few more names.
+/// A `[halo]` section like config/example.toml's, with a second client and a few more names.
 pub fn reference() -> ReferenceSpec {
     serde_json::from_value(json!({
         "clients": ["Contoso", "Fabrikam"],
