@@ -122,7 +122,7 @@ fn an_unknown_entra_attribute_names_the_catalogue_and_a_near_name() {
     assert_one(
         &spec,
         "field_mapping[0].entra",
-        "unknown Entra attribute \"deparment\" (did you mean \"department\"?); expected one of the catalogue",
+        "unknown Entra attribute \"deparment\" (did you mean \"department\"?); expected one of the attribute catalogue",
     );
 }
 
