@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tracing::info;
 
-use crate::auth::{AuthError, RefreshTokens, StoredRefreshTokens, TokenClient, TokenVault};
+use crate::auth::{AuthError, RefreshTokens, SealedRefreshTokens, TokenClient, TokenVault};
 use crate::cli::{Cli, Command, DeltaCommand, LeaseArgs, RunsArgs, RunsCommand};
 use crate::clock::{Clock, SystemClock};
 use crate::config::load::Environment;
@@ -26,6 +26,7 @@ use crate::store::{
 use crate::sync::evaluate::Targets;
 use crate::sync::lease::{LeaseError, LeasePolicy, LeaseWait};
 use crate::sync::{Approval, Mode, Progress, RunReport, RunRequest, Step, SyncError, Syncer};
+use crate::token_store::StoredRefreshTokens;
 
 /// Exit code for an invalid configuration.
 pub const EXIT_INVALID_CONFIG: u8 = 2;
@@ -463,11 +464,13 @@ pub fn graph_client(
 ) -> Result<GraphClient, AuthError> {
     let refresh_tokens: Option<Arc<dyn RefreshTokens>> =
         match (&connection.credentials, &settings.token_encryption_key) {
-            (Credentials::Delegated { .. }, Some(key)) => Some(Arc::new(StoredRefreshTokens {
-                store,
-                vault: Arc::new(TokenVault::new(key.expose()).map_err(AuthError::Credential)?),
+            (Credentials::Delegated { .. }, Some(key)) => Some(Arc::new(SealedRefreshTokens {
+                sealed: Arc::new(StoredRefreshTokens {
+                    store,
+                    clock: clock.clone(),
+                }),
+                vault: Arc::new(TokenVault::new(key)?),
                 connection: connection.id.clone(),
-                clock: clock.clone(),
             })),
             _ => None,
         };

@@ -6,6 +6,8 @@
 //! - [`instance`]: which connections this instance may write for (`enabled_for_instances`).
 //! - [`config`]: the typed, layered, validated configuration (BRIEF §3).
 //! - [`auth`]: token sources for the four credential types (BRIEF §5.2).
+//! - [`token_store`]: sealed refresh tokens kept in the store (wired by [`app`]; auth and store
+//!   never name each other).
 //! - [`graph`]: the Microsoft Graph client: pages, delta rounds, `$batch`, retries (§4.1, §5.1).
 //! - [`mirror`]: merging Entra pages into the per-connection mirror (§4.2).
 //! - [`store`]: every SQL statement; SQLite and PostgreSQL behind one trait (BRIEF §2).
@@ -31,3 +33,4 @@ pub mod output;
 pub mod store;
 pub mod sync;
 pub mod telemetry;
+pub mod token_store;
