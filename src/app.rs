@@ -202,14 +202,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     clock.clone(),
                 )?;
                 let select = crate::sync::read::users_select(connection_settings).join(",");
-                let url = client.url(&format!(
-                    "users/delta?$select={}&$deltatoken=latest",
-                    graph::odata::encode(&select)
-                ))?;
-                let mut pages = client.pages(url);
-                while pages.next_page().await?.is_some() {}
-                let link = pages
-                    .delta_link()
+                let link = client
+                    .latest_users_delta_link(&select)
+                    .await?
                     .context("Graph returned no deltaLink for $deltatoken=latest")?;
                 store
                     .save_delta_state(
@@ -217,7 +212,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             connection_id: connection.clone(),
                             chain: "users".to_owned(),
                             fingerprint: crate::sync::read::fingerprint(&["users", &select]),
-                            delta_link: Some(link.to_owned()),
+                            delta_link: Some(link),
                             next_link: None,
                             round_id: None,
                             round_initial: false,
@@ -650,7 +645,7 @@ async fn check(settings: &Settings, store: &dyn Store, clock: &dyn Clock) -> any
         for untracked in c.mapping.delta_incompatible() {
             println!(
                 "    note: {} (used at {}) is not tracked by delta queries; it is read separately \
-                 (/users paging on full runs, $batch for changed people)",
+                 (/users paging on full runs, batched requests for changed people)",
                 untracked.attribute,
                 untracked.used_at.join(", ")
             );

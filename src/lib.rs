@@ -8,7 +8,8 @@
 //! - [`auth`]: token sources for the four credential types (BRIEF §5.2).
 //! - [`token_store`]: sealed refresh tokens kept in the store (wired by [`app`]; auth and store
 //!   never name each other).
-//! - [`graph`]: the Microsoft Graph client: pages, delta rounds, `$batch`, retries (§4.1, §5.1).
+//! - [`graph`]: the Microsoft Graph client: pages, delta rounds, batching, retries, and every
+//!   endpoint the daemon calls (§4.1, §5.1).
 //! - [`mirror`]: merging Entra pages into the per-connection mirror (§4.2).
 //! - [`store`]: every SQL statement; SQLite and PostgreSQL behind one trait (BRIEF §2).
 //! - [`sync`]: one connection, one run: read → mirror → plan → match → apply (§4).
