@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tracing::info;
 
-use crate::auth::{AuthError, RefreshTokens, StoredRefreshTokens, TokenClient, TokenVault};
+use crate::auth::{AuthError, RefreshTokens, SealedRefreshTokens, TokenClient, TokenVault};
 use crate::cli::{Cli, Command, DeltaCommand, LeaseArgs, RunsArgs, RunsCommand};
 use crate::clock::{Clock, SystemClock};
 use crate::config::load::Environment;
@@ -26,6 +26,7 @@ use crate::store::{
 use crate::sync::evaluate::Targets;
 use crate::sync::lease::{LeaseError, LeasePolicy, LeaseWait};
 use crate::sync::{Approval, Mode, Progress, RunReport, RunRequest, Step, SyncError, Syncer};
+use crate::token_store::StoredRefreshTokens;
 
 /// Exit code for an invalid configuration.
 pub const EXIT_INVALID_CONFIG: u8 = 2;
@@ -201,14 +202,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     clock.clone(),
                 )?;
                 let select = crate::sync::read::users_select(connection_settings).join(",");
-                let url = client.url(&format!(
-                    "users/delta?$select={}&$deltatoken=latest",
-                    graph::odata::encode(&select)
-                ))?;
-                let mut pages = client.pages(url);
-                while pages.next_page().await?.is_some() {}
-                let link = pages
-                    .delta_link()
+                let link = client
+                    .latest_users_delta_link(&select)
+                    .await?
                     .context("Graph returned no deltaLink for $deltatoken=latest")?;
                 store
                     .save_delta_state(
@@ -216,7 +212,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             connection_id: connection.clone(),
                             chain: "users".to_owned(),
                             fingerprint: crate::sync::read::fingerprint(&["users", &select]),
-                            delta_link: Some(link.to_owned()),
+                            delta_link: Some(link),
                             next_link: None,
                             round_id: None,
                             round_initial: false,
@@ -463,11 +459,13 @@ pub fn graph_client(
 ) -> Result<GraphClient, AuthError> {
     let refresh_tokens: Option<Arc<dyn RefreshTokens>> =
         match (&connection.credentials, &settings.token_encryption_key) {
-            (Credentials::Delegated { .. }, Some(key)) => Some(Arc::new(StoredRefreshTokens {
-                store,
-                vault: Arc::new(TokenVault::new(key.expose()).map_err(AuthError::Credential)?),
+            (Credentials::Delegated { .. }, Some(key)) => Some(Arc::new(SealedRefreshTokens {
+                sealed: Arc::new(StoredRefreshTokens {
+                    store,
+                    clock: clock.clone(),
+                }),
+                vault: Arc::new(TokenVault::new(key)?),
                 connection: connection.id.clone(),
-                clock: clock.clone(),
             })),
             _ => None,
         };
@@ -647,7 +645,7 @@ async fn check(settings: &Settings, store: &dyn Store, clock: &dyn Clock) -> any
         for untracked in c.mapping.delta_incompatible() {
             println!(
                 "    note: {} (used at {}) is not tracked by delta queries; it is read separately \
-                 (/users paging on full runs, $batch for changed people)",
+                 (/users paging on full runs, batched requests for changed people)",
                 untracked.attribute,
                 untracked.used_at.join(", ")
             );

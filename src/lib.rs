@@ -6,7 +6,10 @@
 //! - [`instance`]: which connections this instance may write for (`enabled_for_instances`).
 //! - [`config`]: the typed, layered, validated configuration.
 //! - [`auth`]: token sources for the four credential types.
-//! - [`graph`]: the Microsoft Graph client: pages, delta rounds, `$batch`, retries.
+//! - [`token_store`]: sealed refresh tokens kept in the store (wired by [`app`]; auth and store
+//!   never name each other).
+//! - [`graph`]: the Microsoft Graph client: pages, delta rounds, batching, retries, and every
+//!   endpoint the daemon calls.
 //! - [`mirror`]: merging Entra pages into the per-connection mirror.
 //! - [`store`]: every SQL statement; SQLite and PostgreSQL behind one trait.
 //! - [`sync`]: one connection, one run: read → mirror → plan → match → apply.
@@ -31,3 +34,4 @@ pub mod output;
 pub mod store;
 pub mod sync;
 pub mod telemetry;
+pub mod token_store;

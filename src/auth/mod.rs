@@ -22,7 +22,7 @@ use tracing::{debug, instrument};
 
 pub use aadsts::advice;
 pub use assertion::CertificateSigner;
-pub use vault::{RefreshTokens, StoredRefreshTokens, TokenVault};
+pub use vault::{RefreshTokens, SealedRefreshTokens, SealedToken, SealedTokens, TokenVault};
 
 use crate::clock::Clock;
 use crate::config::{ConnectionSettings, Credentials};

@@ -1,5 +1,6 @@
 //! Delegated refresh tokens at rest: sealed with AES-256-GCM under a key from the config, never
-//! stored in plain text (BRIEF §2, §5.2).
+//! stored in plain text (BRIEF §2, §5.2). Where sealed tokens are kept is the caller's
+//! [`SealedTokens`]; this module seals and opens them.
 
 use std::sync::Arc;
 
@@ -7,16 +8,24 @@ use async_trait::async_trait;
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::digest;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::AuthError;
-use crate::clock::Clock;
+use crate::config::secret::TokenKey;
 use crate::ids::ConnectionId;
-use crate::store::{SealedToken, Store};
 
-/// Seals and opens refresh tokens. The key is 32 bytes, given base64-encoded.
+/// A sealed refresh token: AES-256-GCM ciphertext, its nonce and the id of the key that sealed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedToken {
+    /// Ciphertext with the authentication tag.
+    pub ciphertext: Vec<u8>,
+    /// The 12-byte nonce.
+    pub nonce: Vec<u8>,
+    /// Which key sealed it.
+    pub key_id: String,
+}
+
+/// Seals and opens refresh tokens under one [`TokenKey`].
 pub struct TokenVault {
     key: LessSafeKey,
     key_id: String,
@@ -31,18 +40,14 @@ impl std::fmt::Debug for TokenVault {
 }
 
 impl TokenVault {
-    /// A vault for a base64-encoded 32-byte key.
-    pub fn new(key_base64: &str) -> Result<Self, String> {
-        let bytes = STANDARD
-            .decode(key_base64.trim())
-            .map_err(|_| "the token encryption key is not base64".to_owned())?;
-        let unbound = UnboundKey::new(&AES_256_GCM, &bytes).map_err(|_| {
-            format!(
-                "the token encryption key must be 32 bytes, not {}",
-                bytes.len()
-            )
+    /// A vault for `key`.
+    pub fn new(key: &TokenKey) -> Result<Self, AuthError> {
+        let bytes = key.expose();
+        // A 32-byte key always fits AES-256; the error is the library's own refusal.
+        let unbound = UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| {
+            AuthError::Credential("the token encryption key is not an AES-256 key".to_owned())
         })?;
-        let fingerprint = digest::digest(&digest::SHA256, &bytes);
+        let fingerprint = digest::digest(&digest::SHA256, bytes);
         Ok(Self {
             key: LessSafeKey::new(unbound),
             key_id: hex::encode(&fingerprint.as_ref()[..4]),
@@ -112,52 +117,58 @@ pub trait RefreshTokens: Send + Sync + std::fmt::Debug {
     async fn store(&self, token: SecretString) -> Result<(), AuthError>;
 }
 
-/// Refresh tokens sealed in the `delegated_tokens` table.
+/// Where sealed refresh tokens are kept, one per connection. The composition root provides it
+/// (the database); it only ever sees ciphertext.
+#[async_trait]
+pub trait SealedTokens: Send + Sync + std::fmt::Debug {
+    /// The connection's sealed token, if it has one.
+    async fn load(&self, connection: &ConnectionId) -> Result<Option<SealedToken>, AuthError>;
+    /// Replaces the connection's sealed token.
+    async fn save(&self, connection: &ConnectionId, sealed: &SealedToken) -> Result<(), AuthError>;
+}
+
+/// A connection's refresh tokens, sealed by a [`TokenVault`] and kept in [`SealedTokens`].
 #[derive(Debug)]
-pub struct StoredRefreshTokens {
-    /// The database.
-    pub store: Arc<dyn Store>,
+pub struct SealedRefreshTokens {
+    /// Where the sealed tokens are kept.
+    pub sealed: Arc<dyn SealedTokens>,
     /// The sealing key.
     pub vault: Arc<TokenVault>,
     /// Whose token.
     pub connection: ConnectionId,
-    /// For `updated_at`.
-    pub clock: Arc<dyn Clock>,
 }
 
 #[async_trait]
-impl RefreshTokens for StoredRefreshTokens {
+impl RefreshTokens for SealedRefreshTokens {
     async fn load(&self) -> Result<Option<SecretString>, AuthError> {
-        let sealed = self
-            .store
-            .delegated_token(self.connection.as_str())
-            .await
-            .map_err(|e| AuthError::Unavailable(format!("reading the refresh token: {e}")))?;
-        sealed
+        self.sealed
+            .load(&self.connection)
+            .await?
             .map(|s| self.vault.open(&self.connection, &s))
             .transpose()
     }
 
     async fn store(&self, token: SecretString) -> Result<(), AuthError> {
         let sealed = self.vault.seal(&self.connection, &token)?;
-        self.store
-            .save_delegated_token(self.connection.as_str(), &sealed, self.clock.now())
-            .await
-            .map_err(|e| AuthError::Unavailable(format!("storing the rotated refresh token: {e}")))
+        self.sealed.save(&self.connection, &sealed).await
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use tokio::sync::Mutex;
+
     use super::*;
 
-    fn key() -> String {
-        STANDARD.encode([7u8; 32])
+    fn key(byte: u8) -> TokenKey {
+        TokenKey::parse(&STANDARD.encode([byte; 32])).unwrap()
     }
 
     #[test]
     fn a_sealed_token_opens_only_for_its_connection_and_key() {
-        let vault = TokenVault::new(&key()).unwrap();
+        let vault = TokenVault::new(&key(7)).unwrap();
         let a = ConnectionId::parse("a").unwrap();
         let b = ConnectionId::parse("b").unwrap();
         let sealed = vault.seal(&a, &SecretString::from("refresh-123")).unwrap();
@@ -167,13 +178,53 @@ mod tests {
             "refresh-123"
         );
         assert!(vault.open(&b, &sealed).is_err());
-        let other = TokenVault::new(&STANDARD.encode([8u8; 32])).unwrap();
+        let other = TokenVault::new(&key(8)).unwrap();
         assert!(other.open(&a, &sealed).is_err());
     }
 
-    #[test]
-    fn keys_must_be_32_base64_bytes() {
-        assert!(TokenVault::new("not base64!").is_err());
-        assert!(TokenVault::new(&STANDARD.encode([1u8; 16])).is_err());
+    /// Sealed tokens in memory, as the database would keep them.
+    #[derive(Debug, Default)]
+    struct Kept(Mutex<Vec<(ConnectionId, SealedToken)>>);
+
+    #[async_trait]
+    impl SealedTokens for Kept {
+        async fn load(&self, connection: &ConnectionId) -> Result<Option<SealedToken>, AuthError> {
+            let kept = self.0.lock().await;
+            Ok(kept
+                .iter()
+                .find(|(c, _)| c == connection)
+                .map(|(_, s)| s.clone()))
+        }
+
+        async fn save(
+            &self,
+            connection: &ConnectionId,
+            sealed: &SealedToken,
+        ) -> Result<(), AuthError> {
+            let mut kept = self.0.lock().await;
+            kept.retain(|(c, _)| c != connection);
+            kept.push((connection.clone(), sealed.clone()));
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn refresh_tokens_are_kept_sealed_and_read_back_opened() {
+        let kept = Arc::new(Kept::default());
+        let tokens = SealedRefreshTokens {
+            sealed: kept.clone(),
+            vault: Arc::new(TokenVault::new(&key(7)).unwrap()),
+            connection: ConnectionId::parse("a").unwrap(),
+        };
+        assert!(tokens.load().await.unwrap().is_none());
+        tokens.store(SecretString::from("refresh-1")).await.unwrap();
+        tokens.store(SecretString::from("refresh-2")).await.unwrap();
+        let stored = kept.0.lock().await.clone();
+        assert_eq!(stored.len(), 1);
+        assert!(!String::from_utf8_lossy(&stored[0].1.ciphertext).contains("refresh-2"));
+        assert_eq!(
+            tokens.load().await.unwrap().unwrap().expose_secret(),
+            "refresh-2"
+        );
     }
 }

@@ -8,7 +8,10 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use secrecy::{ExposeSecret, SecretString};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use secrecy::zeroize::Zeroize;
+use secrecy::{ExposeSecret, SecretBox, SecretString};
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
@@ -165,6 +168,44 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// The key that seals delegated refresh tokens (`daemon.token_encryption_key`): 32 bytes, written
+/// base64-encoded. Parsed once at load; `Debug` never shows it.
+pub struct TokenKey(SecretBox<[u8; TokenKey::LEN]>);
+
+impl TokenKey {
+    /// The key's length in bytes (AES-256).
+    pub const LEN: usize = 32;
+
+    /// Decodes a base64-encoded key. Errors say what is wrong without the key.
+    pub fn parse(base64: &str) -> Result<TokenKey, String> {
+        let mut bytes = STANDARD
+            .decode(base64.trim())
+            .map_err(|_| "the token encryption key is not base64".to_owned())?;
+        let key = (bytes.len() == TokenKey::LEN).then(|| {
+            SecretBox::init_with_mut(|key: &mut [u8; TokenKey::LEN]| key.copy_from_slice(&bytes))
+        });
+        let len = bytes.len();
+        bytes.zeroize();
+        key.map(TokenKey).ok_or_else(|| {
+            format!(
+                "the token encryption key must be {} bytes, not {len}",
+                TokenKey::LEN
+            )
+        })
+    }
+
+    /// The key's bytes, for the one place that seals and opens with it.
+    pub fn expose(&self) -> &[u8; TokenKey::LEN] {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenKey(redacted)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,5 +259,20 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.contains("/tmp/x/nope.key"), "{err}");
+    }
+
+    #[test]
+    fn token_keys_must_be_32_base64_bytes() {
+        assert_eq!(
+            TokenKey::parse("not base64!").unwrap_err(),
+            "the token encryption key is not base64"
+        );
+        assert_eq!(
+            TokenKey::parse(&STANDARD.encode([1u8; 16])).unwrap_err(),
+            "the token encryption key must be 32 bytes, not 16"
+        );
+        let key = TokenKey::parse(&format!("{}\n", STANDARD.encode([7u8; 32]))).unwrap();
+        assert_eq!(key.expose(), &[7u8; 32]);
+        assert_eq!(format!("{key:?}"), "TokenKey(redacted)");
     }
 }

@@ -10,7 +10,7 @@ use url::Url;
 
 use super::load::Environment;
 use super::model::*;
-use super::secret::{Secret, SecretSource, Secrets};
+use super::secret::{Secret, SecretSource, Secrets, TokenKey};
 use crate::ids::{ConnectionId, Guid};
 
 /// A validated configuration.
@@ -32,8 +32,9 @@ pub struct Settings {
     pub inbound_log: InboundLogConfig,
     /// `[notifications]`.
     pub notifications: NotificationsConfig,
-    /// The key sealing delegated refresh tokens (`daemon.token_encryption_key`), resolved.
-    pub token_encryption_key: Option<Secret>,
+    /// The key sealing delegated refresh tokens (`daemon.token_encryption_key`), resolved and
+    /// decoded.
+    pub token_encryption_key: Option<TokenKey>,
     /// Things that are allowed but unwise (e.g. inline secrets), one sentence each.
     pub warnings: Vec<String>,
 }
@@ -136,8 +137,7 @@ pub fn validate(
 
     let token_key = file.daemon.token_encryption_key.as_ref().map(|source| {
         let key = Secret::resolve(source, base, env)?;
-        crate::auth::TokenVault::new(key.expose())?;
-        Ok::<_, String>(key)
+        TokenKey::parse(key.expose())
     });
     let resolver = SecretResolver {
         base,

@@ -5,11 +5,14 @@
 //! - [`error`]: [`GraphError`], [`classify`](error::classify) and the retry decision.
 //! - [`pages`]: [`Page`] and the [`Pages`] cursor.
 //! - [`batch`]: `$batch` in groups of 20 with per-item results.
+//! - [`endpoints`]: what the daemon asks Graph for (delta rounds, groups by name, SKUs, untracked
+//!   attributes), as URLs and typed results.
 //! - [`odata`]: quoting and the `$filter` forms the daemon sends.
 //! - [`permissions`]: what each request needs, and the `check --online` verdict.
 
 pub mod batch;
 mod batcher;
+pub mod endpoints;
 pub mod error;
 pub mod odata;
 pub mod pages;

@@ -21,6 +21,25 @@ pub enum StoreError {
     Other(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+impl StoreError {
+    /// A database URL of a scheme no backend opens. The message names only the scheme: the rest
+    /// of the URL may hold a password.
+    pub(crate) fn unsupported_url(url: &str) -> StoreError {
+        let scheme = url.split_once(':').map(|(scheme, _)| scheme).filter(|s| {
+            s.starts_with(|c: char| c.is_ascii_alphabetic())
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        });
+        let what = match scheme {
+            Some(scheme) => format!("unsupported database URL scheme {scheme:?}"),
+            None => "the database URL names no scheme".to_owned(),
+        };
+        StoreError::Unavailable(format!(
+            "{what}: use sqlite://PATH or postgres://USER@HOST/DB"
+        ))
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         use sqlx::error::ErrorKind;
@@ -45,5 +64,26 @@ impl From<sqlx::Error> for StoreError {
 impl From<sqlx::migrate::MigrateError> for StoreError {
     fn from(error: sqlx::migrate::MigrateError) -> Self {
         StoreError::Other(Box::new(error))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unsupported_url_is_named_by_its_scheme_only() {
+        let error = StoreError::unsupported_url("mysql://admin:hunter2@db.example/app").to_string();
+        assert_eq!(
+            error,
+            "database unavailable: unsupported database URL scheme \"mysql\": use sqlite://PATH \
+             or postgres://USER@HOST/DB"
+        );
+        let error = StoreError::unsupported_url("hunter2@db.example/app").to_string();
+        assert_eq!(
+            error,
+            "database unavailable: the database URL names no scheme: use sqlite://PATH or \
+             postgres://USER@HOST/DB"
+        );
     }
 }

@@ -148,9 +148,6 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<Box<dyn Store>, 
             postgres::PostgresStore::connect(url, max_connections).await?,
         ))
     } else {
-        Err(StoreError::Unavailable(format!(
-            "unsupported database URL scheme in {:?}: use sqlite://PATH or postgres://USER@HOST/DB",
-            crate::config::validate::redact_url(url)
-        )))
+        Err(StoreError::unsupported_url(url))
     }
 }

@@ -494,36 +494,15 @@ impl Syncer {
         let Some(client) = &connection.licences.client else {
             return Ok(());
         };
-        let body = graph.get(&graph.url("subscribedSkus")?).await?;
-        for sku in body
-            .get("value")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let text = |k: &str| {
-                sku.get(k)
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned()
-            };
-            let units = |k: &str| {
-                sku.get("prepaidUnits")
-                    .and_then(|p| p.get(k))
-                    .and_then(Value::as_i64)
-                    .unwrap_or(0)
-            };
+        for sku in graph.subscribed_skus().await? {
             let licence = Licence {
                 client: client.clone(),
                 connection_id: Some(connection.id.to_string()),
-                sku_id: text("skuId"),
-                part_number: text("skuPartNumber"),
-                display_name: text("skuPartNumber"),
-                enabled_units: units("enabled"),
-                consumed_units: sku
-                    .get("consumedUnits")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(0),
+                display_name: sku.sku_part_number.clone(),
+                part_number: sku.sku_part_number,
+                sku_id: sku.sku_id,
+                enabled_units: sku.prepaid_units.enabled,
+                consumed_units: sku.consumed_units,
             };
             if !licence.sku_id.is_empty() {
                 self.store

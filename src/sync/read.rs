@@ -10,7 +10,7 @@ use tracing::{info, warn};
 
 use super::sink::Sink;
 use crate::config::{ConnectionSettings, DeltaMethod};
-use crate::graph::batch::BatchRequest;
+use crate::graph::endpoints::{self, GROUP_DELTA_SELECT};
 use crate::graph::{GraphClient, GraphError, ReadAhead, odata};
 use crate::mirror::{self, GroupDelta, MirrorUser, Notification};
 use crate::store::{DeltaState, MemberMarks, StoreError};
@@ -166,7 +166,7 @@ pub async fn read_users(
 ) -> Result<ChainReport, ReadError> {
     let select = users_select(connection).join(",");
     let print = fingerprint(&["users", &select]);
-    let initial_url = graph.url(&format!("users/delta?$select={}", odata::encode(&select)))?;
+    let initial_url = graph.users_delta_url(&select)?;
     let stored = sink.state("users").await?;
     let mut report = ChainReport::default();
     let start = RoundStart {
@@ -224,7 +224,7 @@ pub async fn read_users(
             };
             for object in &page.value {
                 let Some(id) = object.get("id").and_then(Value::as_str) else {
-                    warn!(connection = %connection.id, "A users/delta object without an id was skipped.");
+                    warn!(connection = %connection.id, "A users delta object without an id was skipped.");
                     continue;
                 };
                 let earlier = merged.remove(id);
@@ -289,36 +289,15 @@ pub async fn read_users(
     Ok(report)
 }
 
-/// Resolves the configured group names to ids: one `$filter=displayName eq '…'` per name, batched.
+/// Resolves the configured group names to ids ([`GraphClient::group_ids_named`]).
 /// Returns name → id for names that resolve to exactly one group, and a warning per other name.
 pub async fn resolve_groups(
     graph: &GraphClient,
     names: &[&str],
 ) -> Result<(BTreeMap<String, String>, Vec<String>), ReadError> {
-    let requests: Vec<BatchRequest> = names
-        .iter()
-        .enumerate()
-        .map(|(i, name)| BatchRequest {
-            id: i.to_string(),
-            url: format!(
-                "/groups?$filter={}&$select=id,displayName",
-                odata::encode(&odata::display_name_eq(name))
-            ),
-        })
-        .collect();
     let mut resolved = BTreeMap::new();
     let mut warnings = Vec::new();
-    for (item, name) in graph.batch_get(&requests).await?.into_iter().zip(names) {
-        let found: Vec<String> = match item.result {
-            Ok(body) => body
-                .get("value")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|g| g.get("id").and_then(Value::as_str).map(str::to_owned))
-                .collect(),
-            Err(e) => return Err(e.into()),
-        };
+    for (found, name) in graph.group_ids_named(names).await?.into_iter().zip(names) {
         match found.as_slice() {
             [id] => {
                 resolved.insert((*name).to_owned(), id.clone());
@@ -412,11 +391,8 @@ async fn read_group_chain(
 ) -> Result<(), ReadError> {
     let id_strs: Vec<&str> = ids.iter().map(|s| s.as_str()).collect();
     let filter = odata::ids_eq(&id_strs);
-    let print = fingerprint(&["groups", &filter, "displayName,members"]);
-    let initial_url = graph.url(&format!(
-        "groups/delta?$filter={}&$select=displayName,members",
-        odata::encode(&filter)
-    ))?;
+    let print = fingerprint(&["groups", &filter, GROUP_DELTA_SELECT]);
+    let initial_url = graph.groups_delta_url(&id_strs)?;
     let stored = sink.state(&chain).await?;
     let start = RoundStart {
         print: &print,
@@ -498,11 +474,11 @@ async fn read_group_chain(
 const GROUP_WRITERS: usize = 2;
 
 /// A fresh initial round of a groups chain, read group by group (BRIEF §4.1): first the chain's
-/// `$deltatoken=latest` link, so the next round reports whatever changes while the groups are
-/// read, then each group's own initial round. Until the last group is in, the chain's checkpoint
-/// names no link, so a run that dies meanwhile starts the round again. Returns `false` (nothing
-/// read) when Graph answers `latest` with objects instead of a bare link; the chain is then read as
-/// one round.
+/// link as of now ([`endpoints::latest`]), so the next round reports whatever changes while the
+/// groups are read, then each group's own initial round. Until the last group is in, the chain's
+/// checkpoint names no link, so a run that dies meanwhile starts the round again. Returns `false`
+/// (nothing read) when Graph answers `latest` with objects instead of a bare link; the chain is
+/// then read as one round.
 ///
 /// Every group is read at once, ahead of the writes (with page batching their pages share round
 /// trips, and the largest group is in every one). [`GROUP_WRITERS`] writers take the pages: a
@@ -516,11 +492,7 @@ async fn read_chain_by_group(
     ids: &[&String],
     report: &mut ChainReport,
 ) -> Result<bool, ReadError> {
-    let mut latest_url = initial_url.clone();
-    latest_url
-        .query_pairs_mut()
-        .append_pair("$deltatoken", "latest");
-    let mut pages = graph.pages(latest_url);
+    let mut pages = graph.pages(endpoints::latest(initial_url));
     let mut empty = true;
     while let Some(page) = pages.next_page().await? {
         report.pages += 1;
@@ -535,11 +507,7 @@ async fn read_chain_by_group(
     let mut shares: Vec<Vec<(String, ReadAhead)>> =
         (0..GROUP_WRITERS).map(|_| Vec::new()).collect();
     for (i, id) in ids.iter().enumerate() {
-        let filter = odata::ids_eq(&[id.as_str()]);
-        let url = graph.url(&format!(
-            "groups/delta?$filter={}&$select=displayName,members",
-            odata::encode(&filter)
-        ))?;
+        let url = graph.groups_delta_url(&[id.as_str()])?;
         let pages = graph.pages(url).read_ahead(GROUP_READ_AHEAD);
         shares[i % GROUP_WRITERS].push(((*id).clone(), pages));
     }
@@ -604,8 +572,8 @@ async fn write_groups(
 }
 
 /// Attributes delta cannot track (`signInActivity`) are read separately (BRIEF §4.1): after an
-/// initial round for everyone with `/users?$select=id,signInActivity`, after a delta round only
-/// for the people it changed, through `$batch`. Changed values mark the person pending.
+/// initial round for everyone ([`GraphClient::users_pages`]), after a delta round only for the
+/// people it changed ([`GraphClient::users_by_id`]). Changed values mark the person pending.
 pub async fn read_untracked(
     graph: &GraphClient,
     sink: &dyn Sink,
@@ -631,10 +599,7 @@ pub async fn read_untracked(
     let round = state.round_id.unwrap_or_default();
     let mut changed = 0;
     if initial {
-        let mut pages = graph.pages(graph.url(&format!(
-            "users?$select={}&$top=999",
-            odata::encode(&select)
-        ))?);
+        let mut pages = graph.users_pages(&select)?;
         while let Some(page) = pages.next_page().await? {
             changed += merge_untracked(sink, &state, round, &page.value).await?;
         }
@@ -644,22 +609,18 @@ pub async fn read_untracked(
             let pending = sink.pending(&after, 1000).await?;
             let Some(last) = pending.last() else { break };
             after = last.0.entra_id.clone();
-            let requests: Vec<BatchRequest> = pending
+            let ids: Vec<&str> = pending
                 .iter()
                 .filter(|(u, _)| u.removed.is_none())
-                .map(|(u, _)| BatchRequest {
-                    id: u.entra_id.clone(),
-                    url: format!("/users/{}?$select={}", u.entra_id, odata::encode(&select)),
-                })
+                .map(|(u, _)| u.entra_id.as_str())
                 .collect();
             let mut objects = Vec::new();
-            for item in graph.batch_get(&requests).await? {
-                match item.result {
-                    Ok(Value::Object(object)) => objects.push(object),
-                    Ok(_) => {}
+            for read in graph.users_by_id(&ids, &select).await? {
+                match read.result {
+                    Ok(object) => objects.push(object),
                     // Replication lag or a person deleted meanwhile: the next run sees it.
                     Err(e) => {
-                        warn!(connection = %connection.id, user = %item.id, error = %e, "Could not read an untracked attribute.")
+                        warn!(connection = %connection.id, user = %read.id, error = %e, "Could not read an untracked attribute.")
                     }
                 }
             }

@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use entra_sync::app;
 use entra_sync::auth::delegated::{authorize_url, redeem_code};
-use entra_sync::auth::{AuthError, StoredRefreshTokens, TokenVault, token_endpoint};
+use entra_sync::auth::{AuthError, SealedRefreshTokens, TokenVault, token_endpoint};
 use entra_sync::clock::{Clock, SystemClock};
 use entra_sync::config::Credentials;
 use entra_sync::config::load::Environment;
+use entra_sync::config::secret::TokenKey;
 use entra_sync::graph::{self, GraphError, RetryPolicy, odata};
+use entra_sync::token_store::StoredRefreshTokens;
 use graph_emulator::{AppSpec, EmulatorConfig, FaultKind, FaultRule, Running, Trigger, well_known};
 
 use crate::emulator::{client, config_text, memory_store, settings, start};
@@ -254,13 +256,14 @@ async fn a_delegated_connection_signs_in_refreshes_and_stores_the_rotated_token_
     let pairs: std::collections::HashMap<_, _> = location.query_pairs().into_owned().collect();
     assert_eq!(pairs.get("state").map(String::as_str), Some("state-1"));
     let code = pairs.get("code").expect("a code");
-    let vault =
-        Arc::new(TokenVault::new("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").expect("a key"));
-    let tokens = StoredRefreshTokens {
-        store: store.clone(),
-        vault,
+    let key = TokenKey::parse("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").expect("a key");
+    let tokens = SealedRefreshTokens {
+        sealed: Arc::new(StoredRefreshTokens {
+            store: store.clone(),
+            clock: Arc::new(SystemClock),
+        }),
+        vault: Arc::new(TokenVault::new(&key).expect("a vault")),
         connection: connection.id.clone(),
-        clock: Arc::new(SystemClock),
     };
     let endpoint = token_endpoint(&running.authority_url, &app.tenant_id.to_string());
     let secret = secrecy::SecretString::from(app.client_secret.clone());

@@ -9,6 +9,7 @@ mod config_secrets;
 mod crash;
 mod emulator;
 mod graph_client;
+mod graph_endpoints;
 mod initial_read;
 mod leases;
 mod line_managers;
