@@ -1,4 +1,6 @@
-//! The command line: `entra-sync [--config PATH] <command>`.
+//! The command line: `entra-sync [--config PATH] <command>`. This module parses it;
+//! [`commands`] runs each command as a [`Service`](crate::service::Service) call and prints the
+//! result; [`exit_code`] and [`run_exit_code`] map failures and runs to the codes below.
 //!
 //! Exit codes:
 //!
@@ -11,21 +13,22 @@
 //! | 4 | another run of the connection holds its lease (the message names its host, process id and since when); `--wait` waits for it instead |
 //! | 5 | the connection is not enabled for this instance (`[instance].name` / `--instance`), so a command that would write for it refused; previews still run |
 
-use std::path::PathBuf;
-use std::time::Duration;
+pub mod commands;
 
-use chrono::{DateTime, Utc};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
 use clap::builder::PossibleValue;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::store::LogAction;
+use crate::service::ServiceError;
+pub use crate::service::Since;
+use crate::store::{LogAction, RunStatus};
+use crate::sync::lease::LeaseWait;
 use crate::telemetry::LogFormat;
 
 /// The most rows `log` and `runs` print at once (`--limit`).
 pub const MAX_LIMIT: u32 = 10_000;
-
-/// The longest `--since` duration: 100 years back is well inside what the clock can represent.
-pub const MAX_SINCE: Duration = Duration::from_secs(100 * 31_557_600);
 
 /// Keeps a service desk's users and agents in step with Microsoft Entra ID.
 #[derive(Debug, Parser)]
@@ -248,52 +251,36 @@ pub struct LeaseArgs {
     pub wait: Option<std::time::Duration>,
 }
 
+impl LeaseArgs {
+    /// What the run does when the lease is held.
+    pub fn policy(self) -> LeaseWait {
+        self.wait.map_or(LeaseWait::Refuse, LeaseWait::Wait)
+    }
+}
+
 /// `--limit`: at least one row (zero would be a query that can only print a header), at most
 /// [`MAX_LIMIT`].
 fn limit_range() -> clap::builder::RangedI64ValueParser<u32> {
     clap::value_parser!(u32).range(1..=i64::from(MAX_LIMIT))
 }
 
-/// `--since`: a duration back from now, or a point in time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Since {
-    /// This long ago (at most [`MAX_SINCE`]).
-    Ago(Duration),
-    /// This moment.
-    At(DateTime<Utc>),
+/// The exit code of a command that failed with `error` (the table above).
+pub fn exit_code(error: &ServiceError) -> ExitCode {
+    ExitCode::from(match error {
+        ServiceError::Config(_) | ServiceError::Invalid(_) => 2,
+        ServiceError::Busy { .. } => 4,
+        ServiceError::NotEnabled(_) => 5,
+        _ => 1,
+    })
 }
 
-impl Since {
-    /// `2h`, `7d` (up to `100y`) or an RFC 3339 time.
-    pub fn parse(text: &str) -> Result<Since, String> {
-        let too_far = || {
-            "a duration may reach back at most 100y (36525d); give an RFC 3339 time for \
-             anything older"
-                .to_owned()
-        };
-        match humantime::parse_duration(text) {
-            Ok(ago) if ago <= MAX_SINCE => return Ok(Since::Ago(ago)),
-            Ok(_) | Err(humantime::DurationError::NumberOverflow) => return Err(too_far()),
-            Err(_) => {}
-        }
-        DateTime::parse_from_rfc3339(text)
-            .map(|t| Since::At(t.with_timezone(&Utc)))
-            .map_err(|_| {
-                "neither a duration (2h, 7d, at most 100y) nor an RFC 3339 time \
-                 (2024-05-01T00:00:00Z)"
-                    .to_owned()
-            })
-    }
-
-    /// The moment this names, seen from `now`.
-    pub fn resolve(self, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
-        match self {
-            Since::At(at) => Ok(at),
-            Since::Ago(ago) => chrono::Duration::from_std(ago)
-                .ok()
-                .and_then(|ago| now.checked_sub_signed(ago))
-                .ok_or_else(|| "--since reaches back further than dates can be counted".to_owned()),
-        }
+/// The exit code of a command whose run ended with `status`: 0 when it succeeded, 3 when it was
+/// quarantined, 1 otherwise.
+pub fn run_exit_code(status: RunStatus) -> ExitCode {
+    match status {
+        RunStatus::Succeeded => ExitCode::SUCCESS,
+        RunStatus::Quarantined => ExitCode::from(3),
+        _ => ExitCode::FAILURE,
     }
 }
 
@@ -314,38 +301,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn since_takes_durations_up_to_a_hundred_years_and_rfc_3339_times() {
-        assert_eq!(
-            Since::parse("2h"),
-            Ok(Since::Ago(Duration::from_secs(7_200)))
-        );
-        assert!(matches!(Since::parse("100y"), Ok(Since::Ago(_))));
-        let too_far = Since::parse("300000y").unwrap_err();
-        assert!(too_far.contains("at most 100y"), "{too_far}");
-        assert!(
-            Since::parse("soon")
-                .unwrap_err()
-                .contains("neither a duration")
-        );
-        assert!(
-            Since::parse("99999999999999999999y")
-                .unwrap_err()
-                .contains("at most 100y")
-        );
-        let at = Since::parse("2024-05-01T10:00:00+02:00").unwrap();
-        assert_eq!(
-            at.resolve(DateTime::<Utc>::MIN_UTC).unwrap().to_rfc3339(),
-            "2024-05-01T08:00:00+00:00"
-        );
-    }
-
-    #[test]
-    fn the_longest_since_resolves_without_overflow() {
-        let now = DateTime::parse_from_rfc3339("2025-01-01T00:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        let back = Since::Ago(MAX_SINCE).resolve(now).unwrap();
-        assert_eq!(back.to_rfc3339(), "1925-01-01T00:00:00+00:00");
+    fn each_failure_exits_with_its_documented_code() {
+        use crate::instance::NotEnabled;
+        let invalid = ServiceError::Invalid("--since".into());
+        let unknown = ServiceError::UnknownConnection {
+            id: "nope".into(),
+            known: vec!["contoso".into()],
+        };
+        let not_enabled = ServiceError::NotEnabled(NotEnabled {
+            connection: "contoso".into(),
+            instance: "uat".into(),
+            runs_on: vec!["production".into()],
+            refused: "sync".into(),
+        });
+        assert_eq!(exit_code(&invalid), ExitCode::from(2));
+        assert_eq!(exit_code(&unknown), ExitCode::FAILURE);
+        assert_eq!(exit_code(&not_enabled), ExitCode::from(5));
+        assert_eq!(run_exit_code(RunStatus::Succeeded), ExitCode::SUCCESS);
+        assert_eq!(run_exit_code(RunStatus::Quarantined), ExitCode::from(3));
+        assert_eq!(run_exit_code(RunStatus::Failed), ExitCode::FAILURE);
     }
 
     #[test]

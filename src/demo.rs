@@ -3,7 +3,6 @@
 //! short report after each.
 
 use std::path::Path;
-use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -17,14 +16,16 @@ use crate::clock::Clock;
 use crate::config::ConfigOverrides;
 use crate::config::load::{Environment, load_str};
 use crate::output;
-use crate::store::{InboundRow, LogQuery, People, RunKind, Store};
-use crate::sync::{Mode, RunReport, RunRequest};
+use crate::service::{Service, SyncRequest};
+use crate::store::{InboundRow, LogQuery, People, Store};
+use crate::sync::lease::LeaseWait;
+use crate::sync::{Mode, RunReport};
 
 /// The demo's configuration template (also `config/demo.toml`).
 const DEMO_CONFIG: &str = include_str!("../config/demo.toml");
 
 /// Runs the demo with a tenant of `users` people, keeping the database under `data_dir`.
-pub async fn run(users: usize, data_dir: &Path, clock: Arc<dyn Clock>) -> anyhow::Result<ExitCode> {
+pub async fn run(users: usize, data_dir: &Path, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     println!("Starting the Graph emulator with a generated tenant of {users} people…");
     let emulator = GraphEmulator::start(EmulatorConfig {
         users,
@@ -81,6 +82,18 @@ pub async fn run(users: usize, data_dir: &Path, clock: Arc<dyn Clock>) -> anyhow
         &ConfigOverrides::default(),
     )?;
     let store = app::open_store(&settings).await?;
+    let graph = Arc::new(app::LiveGraph {
+        store: store.clone(),
+        clock: clock.clone(),
+    });
+    let service = Service::new(Arc::new(settings), store.clone(), clock, graph);
+    let sync = |full| SyncRequest {
+        connection: "demo".to_owned(),
+        full,
+        mode: Mode::Apply,
+        wait: LeaseWait::Refuse,
+        trigger: "demo".to_owned(),
+    };
     println!(
         "Emulator at {}; database {}\n",
         emulator.graph_url,
@@ -88,14 +101,7 @@ pub async fn run(users: usize, data_dir: &Path, clock: Arc<dyn Clock>) -> anyhow
     );
 
     println!("== 1. Full import");
-    let full = app::run_once(
-        &settings,
-        store.clone(),
-        clock.clone(),
-        "demo",
-        RunRequest::new(RunKind::Full, Mode::Apply, "demo"),
-    )
-    .await?;
+    let full = service.sync(sync(true)).await?;
     print!("{}", output::summary("demo", &full));
     let people = store.people("demo").await?;
     println!(
@@ -150,14 +156,7 @@ pub async fn run(users: usize, data_dir: &Path, clock: Arc<dyn Clock>) -> anyhow
     );
 
     println!("== 3. Delta cycle");
-    let delta = app::run_once(
-        &settings,
-        store.clone(),
-        clock,
-        "demo",
-        RunRequest::new(RunKind::Delta, Mode::Apply, "demo"),
-    )
-    .await?;
+    let delta = service.sync(sync(false)).await?;
     print!("{}", output::summary("demo", &delta));
     let rows = rows_of(store.as_ref(), &delta).await?;
     for (label, who) in [
@@ -182,7 +181,7 @@ pub async fn run(users: usize, data_dir: &Path, clock: Arc<dyn Clock>) -> anyhow
         db.display()
     );
     emulator.shutdown().await;
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// A plain user (the leaver) and two first-line agents (the mover and the disabled one), chosen

@@ -1,7 +1,10 @@
 //! entra-sync keeps a service desk's users and agents in step with Microsoft Entra ID.
 //!
 //! # Layout
-//! - [`cli`], [`app`], [`output`]: the command line, the composition root, what commands print.
+//! - [`cli`], [`app`], [`output`]: the command line (each command a service call), the
+//!   composition root (which builds the service and hands it the command), what commands print.
+//! - [`service`]: the application layer: every operation as a typed request and result, for the
+//!   CLI, the scheduler and the admin API alike (instance check and lease policy included).
 //! - [`demo`]: `entra-sync demo`, the emulator + SQLite + real syncs end to end.
 //! - [`instance`]: which connections this instance may write for (`enabled_for_instances`).
 //! - [`config`]: the typed, layered, validated configuration.
@@ -31,6 +34,7 @@ pub mod ids;
 pub mod instance;
 pub mod mirror;
 pub mod output;
+pub mod service;
 pub mod store;
 pub mod sync;
 pub mod telemetry;

@@ -1,4 +1,5 @@
-//! `entra-sync`: parse the command line, start telemetry, run, map the outcome to an exit code.
+//! `entra-sync`: parse the command line, start telemetry, run; the run prints its outcome and
+//! names its exit code.
 
 use std::process::ExitCode;
 
@@ -14,8 +15,5 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init(cli.log_format);
-    match app::run(cli).await {
-        Ok(code) => code,
-        Err(error) => app::report_failure(&error),
-    }
+    app::run(cli).await
 }

@@ -1,12 +1,167 @@
-//! What commands print: run summaries, and runs and inbound-log rows as a table, JSON or CSV.
+//! What commands print: run summaries, runs and inbound-log rows as a table, JSON or CSV, the
+//! other commands' results, and errors. Everything is formatted into strings; [`print()`] writes
+//! them, and [`Spinner`] is the one thing drawn on the terminal while a command runs.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::cli::Output;
-use crate::store::{InboundRow, KeepActiveChange, KeepActiveOutcome, RunRow};
-use crate::sync::RunReport;
+use crate::graph::permissions::Verdict;
+use crate::service::{CheckReport, DeltaReset, ServiceError};
+use crate::store::{InboundRow, KeepActiveOutcome, RunRow};
+use crate::sync::{Progress, RunReport, Step};
+
+/// Writes a command's output: `stdout` to standard output, `stderr` to standard error. A closed
+/// pipe is not an error worth reporting (`entra-sync log | head`).
+pub fn print(stdout: &str, stderr: &str) {
+    if !stdout.is_empty() {
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(stdout.as_bytes()).and_then(|()| out.flush());
+    }
+    if !stderr.is_empty() {
+        let _ = std::io::stderr().lock().write_all(stderr.as_bytes());
+    }
+}
+
+/// Why a command failed, for standard error: the error with its causes, and what to do about
+/// a busy connection. An invalid configuration is printed as it is (it lists every problem).
+pub fn failure(error: &ServiceError) -> String {
+    match error {
+        ServiceError::Config(config) => format!("{config}\n"),
+        ServiceError::Busy { .. } => format!(
+            "{}  hint: pass --wait to wait until that run ends\n",
+            failure_of(error)
+        ),
+        _ => failure_of(error),
+    }
+}
+
+/// `error: ` and the error with each of its causes, separated by `: `.
+pub fn failure_of(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = format!("error: {error}");
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        let _ = write!(out, ": {next}");
+        cause = next.source();
+    }
+    out.push('\n');
+    out
+}
+
+/// `migrate`.
+pub fn migrated(backend: &str) -> String {
+    format!("database migrated ({backend})\n")
+}
+
+/// `check`: the database, the instance and each connection, with what delta cannot track.
+pub fn check(report: &CheckReport) -> String {
+    let mut out = String::from("configuration OK\n");
+    let _ = writeln!(
+        out,
+        "  database: {} (migrated; {} reference rows created)",
+        report.backend, report.created
+    );
+    let _ = writeln!(out, "  instance: {}", report.instance);
+    for c in &report.connections {
+        let _ = writeln!(
+            out,
+            "  connection {} ({}): tenant {}, {} site mappings, {} field mappings{}",
+            c.id,
+            c.name,
+            c.tenant_id,
+            c.site_mappings,
+            c.field_mappings,
+            if c.enabled_here {
+                ""
+            } else {
+                " — not enabled for this instance"
+            }
+        );
+        for untracked in &c.untracked {
+            let _ = writeln!(
+                out,
+                "    note: {} (used at {}) is not tracked by delta queries; it is read separately \
+                 (/users paging on full runs, batched requests for changed people)",
+                untracked.attribute,
+                untracked.used_at.join(", ")
+            );
+        }
+    }
+    out
+}
+
+/// `check --online`: per connection, whether it can sync, and what to fix.
+pub fn verdicts(verdicts: &[Verdict]) -> String {
+    let mut out = String::new();
+    for v in verdicts {
+        let _ = if v.can_sync() {
+            writeln!(
+                out,
+                "connection {}: OK — signed in, read users; granted {}",
+                v.connection,
+                v.granted.join(", ")
+            )
+        } else {
+            writeln!(out, "connection {}: CANNOT SYNC", v.connection)
+        };
+        if let Some(failure) = &v.failure {
+            let _ = writeln!(out, "  - {failure}");
+        }
+        for (permission, why) in &v.missing {
+            let _ = writeln!(
+                out,
+                "  - add the application permission {permission} (and grant admin consent): needed for {why}"
+            );
+        }
+        for (attribute, used_at) in &v.untracked {
+            let _ = writeln!(
+                out,
+                "  - note: {attribute} (used at {used_at}) is not tracked by delta queries; it is fetched separately"
+            );
+        }
+    }
+    out
+}
+
+/// `delta reset`.
+pub fn delta_reset(reset: &DeltaReset) -> String {
+    match reset {
+        DeltaReset::Cleared { connection, links } => format!(
+            "{connection}: {links} delta links cleared; the next run is a full initial round.\n"
+        ),
+        DeltaReset::Latest { connection } => format!(
+            "{connection}: delta links reset to \"latest\"; the next run sees only changes from now on.\n  \
+             warning: people outside scope now stay unseen until their Entra record changes; prefer --clear.\n"
+        ),
+    }
+}
+
+/// A spinner on stderr that tells how far an import got; invisible when stderr is not a
+/// terminal.
+pub struct Spinner(indicatif::ProgressBar);
+
+impl Spinner {
+    /// Starts spinning; the listener moves it on.
+    pub fn start() -> (Spinner, Progress) {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.enable_steady_tick(Duration::from_millis(120));
+        let shown = bar.clone();
+        let progress = Progress(Arc::new(move |step| match step {
+            Step::Read(n) => shown.set_message(format!("read {n} people from Entra")),
+            Step::Evaluated(n) => shown.set_message(format!("planned {n} people")),
+        }));
+        (Spinner(bar), progress)
+    }
+
+    /// Removes it from the terminal.
+    pub fn finish(self) {
+        self.0.finish_and_clear();
+    }
+}
 
 /// A run's summary: status, counts per action, Graph requests, throttles, duration.
 pub fn summary(connection: &str, report: &RunReport) -> String {
@@ -195,9 +350,10 @@ pub fn runs(rows: &[RunRow]) -> String {
     )
 }
 
-/// What `keep-active` did: which records' flags changed, or that nothing did.
-pub fn keep_active(upn: &str, change: &KeepActiveChange, outcome: &KeepActiveOutcome) -> String {
-    let state = if change.keep_active { "on" } else { "off" };
+/// What `keep-active` did (setting the flag to `keep_active`): which records' flags changed, or
+/// that nothing did.
+pub fn keep_active(upn: &str, keep_active: bool, outcome: &KeepActiveOutcome) -> String {
+    let state = if keep_active { "on" } else { "off" };
     let Some(row) = &outcome.logged else {
         return format!("{upn}: keep-active is already {state}; nothing changed.\n");
     };
@@ -212,7 +368,7 @@ pub fn keep_active(upn: &str, change: &KeepActiveChange, outcome: &KeepActiveOut
             (_, _) => format!("user {}", outcome.user_id),
         })
         .collect();
-    let effect = if change.keep_active {
+    let effect = if keep_active {
         "the sync will neither deactivate nor reactivate them"
     } else {
         "the sync manages their activation again"
@@ -364,13 +520,6 @@ mod tests {
 
     #[test]
     fn keep_active_names_the_records_it_changed_or_says_nothing_changed() {
-        let change = KeepActiveChange {
-            connection_id: "contoso",
-            upn: "ada@contoso.example",
-            keep_active: true,
-            source: "cli",
-            message: "keep-active set by the command line",
-        };
         let row = InboundRow {
             id: 0,
             run_id: None,
@@ -395,7 +544,7 @@ mod tests {
             logged: Some(row.clone()),
         };
         assert_eq!(
-            keep_active("ada@contoso.example", &change, &outcome),
+            keep_active("ada@contoso.example", true, &outcome),
             "ada@contoso.example: keep-active on for user 7 and agent 3 (logged); the sync will \
              neither deactivate nor reactivate them.\n"
         );
@@ -408,7 +557,7 @@ mod tests {
             ..outcome
         };
         assert_eq!(
-            keep_active("ada@contoso.example", &change, &unchanged),
+            keep_active("ada@contoso.example", true, &unchanged),
             "ada@contoso.example: keep-active is already on; nothing changed.\n"
         );
     }

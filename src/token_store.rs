@@ -20,6 +20,13 @@ pub struct StoredRefreshTokens {
     pub clock: Arc<dyn Clock>,
 }
 
+impl StoredRefreshTokens {
+    /// Sealed tokens kept in `store`, stamped by `clock`.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+}
+
 #[async_trait]
 impl SealedTokens for StoredRefreshTokens {
     async fn load(&self, connection: &ConnectionId) -> Result<Option<SealedToken>, AuthError> {

@@ -16,6 +16,7 @@ mod line_managers;
 mod migrate;
 mod nested_groups;
 mod secrets;
+mod service;
 mod snapshot;
 mod store_story;
 mod support;

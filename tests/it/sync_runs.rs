@@ -10,6 +10,7 @@ use entra_sync::config::Settings;
 use entra_sync::config::load::Environment;
 use entra_sync::graph::RetryPolicy;
 use entra_sync::mirror::MirrorUser;
+use entra_sync::service::{ApproveRequest, Service};
 use entra_sync::store::{
     self, LogQuery, MirrorScope, RunKind, RunStatus, Store, Ticket, TicketStatus,
 };
@@ -669,14 +670,28 @@ async fn too_many_deactivations_quarantine_the_run_until_approved() {
         assert_eq!(rows.iter().filter(|r| r.action == "quarantined").count(), 5);
 
         let run_id = report.run_id.expect("a run id");
-        let approved = app::approve_run(&f.syncer, &f.settings, run_id, "test")
-            .await
-            .expect("approval");
+        // Approval goes through the service, as `runs approve` and the admin API do.
+        let Fixture {
+            settings, store, ..
+        } = f;
+        let clock = Arc::new(SystemClock);
+        let graph = app::LiveGraph {
+            store: store.clone(),
+            clock: clock.clone(),
+        };
+        let service = Service::new(Arc::new(settings), store.clone(), clock, Arc::new(graph));
+        let approve = || {
+            service.approve(ApproveRequest {
+                run_id,
+                by: "test".to_owned(),
+            })
+        };
+        let approved = approve().await.expect("approval");
         assert_eq!(approved.counts.get("deactivated"), Some(&5), "{approved:?}");
-        let after = f.store.people("contoso").await.expect("people");
+        let after = store.people("contoso").await.expect("people");
         assert!(plain[..5].iter().all(|w| after.users[*w].inactive));
         // The approved run shows who approved it and its final status.
-        let row = f.store.run(run_id).await.expect("the approved run");
+        let row = store.run(run_id).await.expect("the approved run");
         assert_eq!(
             (row.status.as_str(), row.approved_by.as_deref()),
             ("succeeded", Some("test"))
@@ -688,14 +703,14 @@ async fn too_many_deactivations_quarantine_the_run_until_approved() {
             "{listed}"
         );
         // Approved once: a second approval is refused and changes nothing.
-        let again = app::approve_run(&f.syncer, &f.settings, run_id, "test").await;
+        let again = approve().await;
         assert!(
             again
                 .as_ref()
                 .is_err_and(|e| format!("{e:#}").contains("not a quarantined run")),
             "{again:?}"
         );
-        drop(f);
+        drop((service, store));
         db.cleanup().await;
     }
 }

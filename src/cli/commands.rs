@@ -1,0 +1,189 @@
+//! What each command does: its arguments become a [`Service`] request, its result becomes
+//! output ([`crate::output`]) and an exit code (the table in [`crate::cli`]). Nothing here
+//! decides anything the service decides, or formats anything `output` formats.
+
+use std::process::ExitCode;
+
+use super::{Command, DeltaCommand, LeaseArgs, RunsArgs, RunsCommand, run_exit_code};
+use crate::config::Secrets;
+use crate::graph::permissions::Verdict;
+use crate::output::{self, Spinner, print};
+use crate::service::{self as s, Service, ServiceError};
+use crate::sync::{Mode, evaluate::Targets};
+
+/// Runs `command` with `service`, prints its result, and returns its exit code.
+pub async fn execute(service: &Service, command: Command) -> Result<ExitCode, ServiceError> {
+    let mode = |apply: bool| if apply { Mode::Apply } else { Mode::DryRun };
+    let (wait, by) = (LeaseArgs::policy, || "cli".to_owned());
+    Ok(match command {
+        Command::Migrate => shown(&output::migrated(service.migrate().await?)),
+        Command::Check { online, connection } => {
+            let checked = shown(&output::check(&service.check().await?));
+            if !online {
+                return Ok(checked);
+            }
+            let verdicts = service.check_online(connection.as_deref()).await?;
+            print(&output::verdicts(&verdicts), "");
+            if verdicts.iter().all(Verdict::can_sync) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Command::Sync {
+            connection,
+            full,
+            dry_run,
+            lease,
+        } => {
+            let request = s::SyncRequest {
+                connection: connection.clone(),
+                full,
+                mode: mode(!dry_run),
+                wait: wait(lease),
+                trigger: by(),
+            };
+            let report = service.sync(request).await?;
+            print(&output::summary(&connection, &report), "");
+            run_exit_code(report.status)
+        }
+        Command::Import {
+            connection,
+            users,
+            agents,
+            apply,
+            output: format,
+            lease,
+        } => {
+            let targets = match (users, agents) {
+                (true, false) => Targets::USERS,
+                (false, true) => Targets::AGENTS,
+                _ => Targets::BOTH,
+            };
+            let (spinner, progress) = Spinner::start();
+            let request = s::ImportRequest {
+                connection: connection.clone(),
+                targets,
+                mode: mode(apply),
+                wait: wait(lease),
+                trigger: by(),
+                progress: Some(progress),
+            };
+            let import = service.import(request).await;
+            spinner.finish();
+            let import = import?;
+            print(
+                &output::log_rows(&import.rows, format),
+                &output::summary(&connection, &import.report),
+            );
+            run_exit_code(import.report.status)
+        }
+        Command::Remap {
+            connection,
+            apply,
+            output: format,
+            lease,
+        } => {
+            let request = s::RemapRequest {
+                connection: connection.clone(),
+                mode: mode(apply),
+                wait: wait(lease),
+                trigger: by(),
+            };
+            let remap = service.remap(request).await?;
+            let preview = remap.preview.map(|rows| output::log_rows(&rows, format));
+            print(
+                &preview.unwrap_or_default(),
+                &output::summary(&connection, &remap.report),
+            );
+            run_exit_code(remap.report.status)
+        }
+        Command::Delta {
+            command:
+                DeltaCommand::Reset {
+                    connection,
+                    clear: _,
+                    latest,
+                },
+        } => {
+            let reset = service
+                .reset_delta(s::DeltaResetRequest { connection, latest })
+                .await?;
+            shown(&output::delta_reset(&reset))
+        }
+        Command::Runs(RunsArgs {
+            approve: Some(RunsCommand::Approve { run }),
+            ..
+        }) => {
+            let report = service
+                .approve(s::ApproveRequest {
+                    run_id: run,
+                    by: by(),
+                })
+                .await?;
+            print(&output::summary("approval", &report), "");
+            run_exit_code(report.status)
+        }
+        Command::Runs(RunsArgs {
+            approve: None,
+            connection,
+            limit,
+        }) => shown(&output::runs(
+            &service.runs(s::RunsRequest { connection, limit }).await?,
+        )),
+        Command::Log {
+            connection,
+            user,
+            action,
+            since,
+            limit,
+            output: format,
+        } => {
+            let request = s::LogRequest {
+                connection,
+                user,
+                action,
+                since,
+                limit,
+            };
+            shown(&output::log_rows(&service.log(request).await?, format))
+        }
+        Command::KeepActive {
+            connection,
+            upn,
+            off,
+        } => {
+            let request = s::KeepActiveRequest {
+                connection,
+                upn,
+                keep_active: !off,
+                source: by(),
+                by: "the command line".to_owned(),
+            };
+            let outcome = service.keep_active(&request).await?;
+            shown(&output::keep_active(
+                &request.upn,
+                request.keep_active,
+                &outcome,
+            ))
+        }
+        Command::Emulator(_) | Command::Demo { .. } => ExitCode::SUCCESS,
+    })
+}
+
+/// Prints a command's output; it succeeded.
+fn shown(stdout: &str) -> ExitCode {
+    print(stdout, "");
+    ExitCode::SUCCESS
+}
+
+/// Commands that never call Graph run without the connections' secrets.
+pub fn secrets(command: &Command) -> Secrets {
+    match command {
+        Command::Runs(_) | Command::Log { .. } | Command::KeepActive { .. } => Secrets::Deferred,
+        Command::Delta {
+            command: DeltaCommand::Reset { latest: false, .. },
+        } => Secrets::Deferred,
+        _ => Secrets::Required,
+    }
+}

@@ -1,0 +1,147 @@
+//! The application layer: every operation the command line offers, as a typed request and a
+//! typed result, for every entry point (the CLI today; the scheduler and the admin API call the
+//! same methods). The entry points parse, call one method and present its result; none of them
+//! reaches [`crate::sync`] or [`crate::store`] around it.
+//!
+//! What holds for every entry point lives here: a command that writes for a connection is
+//! refused unless the connection is enabled for this instance ([`crate::instance`]), and a run
+//! that writes holds its connection's lease for `[daemon] lease_ttl`, waiting for another run of
+//! the connection only as its request says.
+//!
+//! - [`run`]: sync (and its dry run), import preview and apply, remap, approval.
+//! - [`delta`]: forgetting a connection's delta links (`--clear`, `--latest`).
+//! - [`query`]: listing runs, querying the inbound log.
+//! - [`keep_active`]: a person's keep-active flag.
+//! - [`check`]: validating the configuration against the database, and the online check.
+//! - [`error`]: [`ServiceError`], shaped by what the entry points decide (exit codes, statuses).
+
+pub mod check;
+pub mod delta;
+pub mod error;
+pub mod keep_active;
+pub mod query;
+pub mod run;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use self::check::{CheckReport, ConnectionCheck, ensure_declared};
+pub use self::delta::{DeltaReset, DeltaResetRequest};
+pub use self::error::ServiceError;
+pub use self::keep_active::KeepActiveRequest;
+pub use self::query::{LogRequest, RunsRequest, Since};
+pub use self::run::{
+    ApproveRequest, ImportRequest, ImportResult, RemapRequest, RemapResult, SyncRequest,
+};
+
+use crate::clock::Clock;
+use crate::config::{ConnectionSettings, Settings};
+use crate::graph::{GraphClient, GraphError, RetryPolicy};
+use crate::store::Store;
+
+/// What a Graph client is for: it sets the client's request timeout and retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraphUse {
+    /// A run or a delta reset: long reads, the default retry policy.
+    Run,
+    /// `check --online`: one sign-in and one read, few retries, so a broken connection is
+    /// reported quickly.
+    Probe,
+}
+
+impl GraphUse {
+    /// How long one request may take.
+    pub fn timeout(self) -> Duration {
+        match self {
+            GraphUse::Run => Duration::from_secs(120),
+            GraphUse::Probe => Duration::from_secs(60),
+        }
+    }
+
+    /// How failed requests are retried.
+    pub fn retry_policy(self) -> RetryPolicy {
+        match self {
+            GraphUse::Run => RetryPolicy::default(),
+            GraphUse::Probe => RetryPolicy {
+                max_retries: 2,
+                ..RetryPolicy::default()
+            },
+        }
+    }
+}
+
+/// Builds the Graph client of a connection, with [`GraphUse::timeout`] and
+/// [`GraphUse::retry_policy`]. The composition root provides the real one (token sources,
+/// refresh-token store, HTTP client); tests may provide their own.
+pub trait GraphClients: Send + Sync {
+    /// The client of `connection`, configured by `settings`, for `purpose`.
+    fn client(
+        &self,
+        settings: &Settings,
+        connection: &ConnectionSettings,
+        purpose: GraphUse,
+    ) -> Result<GraphClient, GraphError>;
+}
+
+/// The application: the settings, the store, the clock and the Graph clients every operation
+/// works with.
+#[derive(Clone)]
+pub struct Service {
+    settings: Arc<Settings>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    graph: Arc<dyn GraphClients>,
+}
+
+impl Service {
+    /// The application over these collaborators.
+    pub fn new(
+        settings: Arc<Settings>,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        graph: Arc<dyn GraphClients>,
+    ) -> Self {
+        Self {
+            settings,
+            store,
+            clock,
+            graph,
+        }
+    }
+
+    /// The validated configuration.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Applies pending migrations (there are none after start-up, which migrates) and names the
+    /// database backend.
+    pub async fn migrate(&self) -> Result<&'static str, ServiceError> {
+        self.store.migrate().await?;
+        Ok(self.store.backend())
+    }
+
+    /// The configured connection `id`, or the error naming the configured ones.
+    pub fn connection(&self, id: &str) -> Result<&ConnectionSettings, ServiceError> {
+        find_connection(&self.settings, id)
+    }
+}
+
+/// The connection `id` of `settings`, or the error naming the configured ones.
+fn find_connection<'a>(
+    settings: &'a Settings,
+    id: &str,
+) -> Result<&'a ConnectionSettings, ServiceError> {
+    settings
+        .connections
+        .iter()
+        .find(|c| c.id.as_str() == id)
+        .ok_or_else(|| ServiceError::UnknownConnection {
+            id: id.to_owned(),
+            known: settings
+                .connections
+                .iter()
+                .map(|c| c.id.to_string())
+                .collect(),
+        })
+}

@@ -1,0 +1,154 @@
+//! Reading what happened: runs (newest first) and the inbound log (what happened to whom, and
+//! why). A connection named in a query must be configured.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::store::{InboundRow, LogAction, LogQuery, RunRow};
+
+use super::{Service, ServiceError};
+
+/// The longest `since` duration: 100 years back is well inside what the clock can represent.
+pub const MAX_SINCE: Duration = Duration::from_secs(100 * 31_557_600);
+
+/// Which runs to list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunsRequest {
+    /// Only this connection.
+    pub connection: Option<String>,
+    /// At most this many, newest first.
+    pub limit: u32,
+}
+
+/// Which inbound-log rows to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRequest {
+    /// Only this connection.
+    pub connection: Option<String>,
+    /// Only this user principal name (case-insensitive).
+    pub user: Option<String>,
+    /// Only this action.
+    pub action: Option<LogAction>,
+    /// Only rows since then.
+    pub since: Option<Since>,
+    /// At most this many rows, newest first.
+    pub limit: u32,
+}
+
+/// How far back a log query reaches: a duration back from now, or a point in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    /// This long ago (at most [`MAX_SINCE`]).
+    Ago(Duration),
+    /// This moment.
+    At(DateTime<Utc>),
+}
+
+impl Since {
+    /// `2h`, `7d` (up to `100y`) or an RFC 3339 time.
+    pub fn parse(text: &str) -> Result<Since, String> {
+        let too_far = || {
+            "a duration may reach back at most 100y (36525d); give an RFC 3339 time for \
+             anything older"
+                .to_owned()
+        };
+        match humantime::parse_duration(text) {
+            Ok(ago) if ago <= MAX_SINCE => return Ok(Since::Ago(ago)),
+            Ok(_) | Err(humantime::DurationError::NumberOverflow) => return Err(too_far()),
+            Err(_) => {}
+        }
+        DateTime::parse_from_rfc3339(text)
+            .map(|t| Since::At(t.with_timezone(&Utc)))
+            .map_err(|_| {
+                "neither a duration (2h, 7d, at most 100y) nor an RFC 3339 time \
+                 (2024-05-01T00:00:00Z)"
+                    .to_owned()
+            })
+    }
+
+    /// The moment this names, seen from `now`.
+    pub fn resolve(self, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+        match self {
+            Since::At(at) => Ok(at),
+            Since::Ago(ago) => chrono::Duration::from_std(ago)
+                .ok()
+                .and_then(|ago| now.checked_sub_signed(ago))
+                .ok_or_else(|| "--since reaches back further than dates can be counted".to_owned()),
+        }
+    }
+}
+
+impl Service {
+    /// Runs, newest first.
+    pub async fn runs(&self, request: RunsRequest) -> Result<Vec<RunRow>, ServiceError> {
+        if let Some(id) = &request.connection {
+            self.connection(id)?;
+        }
+        Ok(self
+            .store
+            .runs(request.connection.as_deref(), request.limit)
+            .await?)
+    }
+
+    /// Inbound-log rows, newest first.
+    pub async fn log(&self, request: LogRequest) -> Result<Vec<InboundRow>, ServiceError> {
+        if let Some(id) = &request.connection {
+            self.connection(id)?;
+        }
+        let since = request
+            .since
+            .map(|since| since.resolve(self.clock.now()))
+            .transpose()
+            .map_err(ServiceError::Invalid)?;
+        let query = LogQuery {
+            connection_id: request.connection,
+            run_id: None,
+            upn: request.user,
+            action: request.action,
+            since,
+            limit: request.limit,
+        };
+        Ok(self.store.inbound_log(&query).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_takes_durations_up_to_a_hundred_years_and_rfc_3339_times() {
+        assert_eq!(
+            Since::parse("2h"),
+            Ok(Since::Ago(Duration::from_secs(7_200)))
+        );
+        assert!(matches!(Since::parse("100y"), Ok(Since::Ago(_))));
+        let too_far = Since::parse("300000y").unwrap_err();
+        assert!(too_far.contains("at most 100y"), "{too_far}");
+        assert!(
+            Since::parse("soon")
+                .unwrap_err()
+                .contains("neither a duration")
+        );
+        assert!(
+            Since::parse("99999999999999999999y")
+                .unwrap_err()
+                .contains("at most 100y")
+        );
+        let at = Since::parse("2024-05-01T10:00:00+02:00").unwrap();
+        assert_eq!(
+            at.resolve(DateTime::<Utc>::MIN_UTC).unwrap().to_rfc3339(),
+            "2024-05-01T08:00:00+00:00"
+        );
+    }
+
+    #[test]
+    fn the_longest_since_resolves_without_overflow() {
+        let now = DateTime::parse_from_rfc3339("2025-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let back = Since::Ago(MAX_SINCE).resolve(now).unwrap();
+        assert_eq!(back.to_rfc3339(), "1925-01-01T00:00:00+00:00");
+    }
+}
