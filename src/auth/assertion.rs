@@ -1,4 +1,5 @@
-//! Client assertions: a JWT signed with the app's certificate key (BRIEF §5.2).
+//! Client assertions: a JWT signed with the app's certificate key (PS256 with an `x5t#S256` header;
+//! RS256 with `x5t` is accepted too).
 //!
 //! Header `alg = PS256` with `x5t#S256` (current guidance) or `alg = RS256` with the SHA-1 `x5t`
 //! (older, still accepted); claims `aud` = the token endpoint, `iss` = `sub` = the client id,

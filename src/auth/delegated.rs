@@ -1,4 +1,5 @@
-//! The delegated sign-in (BRIEF §5.2, §7): the admin is sent to `/authorize`, Entra redirects
+//! The delegated sign-in (authorization code with `offline_access`; the refresh token rotates on
+//! every use and is stored sealed before the old one is dropped): the admin is sent to `/authorize`, Entra redirects
 //! back with a code, and the code is redeemed for a refresh token that is stored sealed.
 
 use secrecy::{ExposeSecret, SecretString};

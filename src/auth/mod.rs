@@ -1,4 +1,5 @@
-//! Token sources: how the daemon gets an access token for Microsoft Graph (BRIEF §5.2).
+//! Token sources: how the daemon gets an access token for Microsoft Graph (client
+//! secret, certificate, delegated refresh token, federated workload identity).
 //!
 //! All four credential types are form posts to `{authority}/{tenant}/oauth2/v2.0/token`, so one
 //! [`TokenClient`] serves them; only the grant differs ([`Grant`]). Tokens are cached until five

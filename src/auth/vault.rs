@@ -1,5 +1,5 @@
 //! Delegated refresh tokens at rest: sealed with AES-256-GCM under a key from the config, never
-//! stored in plain text (BRIEF §2, §5.2). Where sealed tokens are kept is the caller's
+//! stored in plain text. Where sealed tokens are kept is the caller's
 //! [`SealedTokens`]; this module seals and opens them.
 
 use std::sync::Arc;

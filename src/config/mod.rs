@@ -1,4 +1,4 @@
-//! The configuration tree (BRIEF §3): one strict, documented, redacted TOML file.
+//! The configuration tree: one strict, documented, redacted TOML file.
 //!
 //! - [`model`]: the typed tree as written in the file (`deny_unknown_fields` everywhere).
 //! - [`load`]: layering defaults → file → `ENTRA_SYNC__…` environment → CLI overrides.

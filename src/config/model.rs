@@ -292,7 +292,7 @@ pub enum AuthConfig {
         #[serde(default)]
         algorithm: AssertionAlgorithm,
     },
-    /// Authorization-code flow; the refresh token comes from the admin sign-in (§7) and is stored
+    /// Authorization-code flow; the refresh token comes from the admin sign-in flow and is stored
     /// encrypted under `daemon.token_encryption_key`.
     Delegated {
         /// Client secret, when the app registration is a confidential (web) client.

@@ -1,4 +1,4 @@
-//! A thin Microsoft Graph client (BRIEF §4.1, §5.1): typed pages, page cursors that follow
+//! A thin Microsoft Graph client: typed pages, page cursors that follow
 //! `@odata.nextLink` until `@odata.deltaLink`, `$batch`, retries that honour `Retry-After`, one
 //! token refresh on 401, and request counters.
 //!

@@ -1,5 +1,6 @@
 //! Which Graph permission each request needs, what a connection's config needs in total
-//! (BRIEF §5.3), and the verdict of `check --online`.
+//! (mandatory: User.Read.All and Group.Read.All; optional: AuditLog.Read.All for sign-in
+//! activity, Organization.Read.All and LicenseAssignment.ReadWrite.All for licences), and the verdict of `check --online`.
 
 use reqwest::Method;
 use url::Url;
