@@ -10,6 +10,7 @@
 //! - [`mirror`]: merging Entra pages into the per-connection mirror (§4.2).
 //! - [`store`]: every SQL statement; SQLite and PostgreSQL behind one trait (BRIEF §2).
 //! - [`sync`]: one connection, one run: read → mirror → plan → match → apply (§4).
+//! - [`tasks`]: background tasks that end with the run that spawned them.
 //! - [`clock`]: time as an input.
 //! - [`ids`]: identifier newtypes.
 //! - [`telemetry`]: log output.
@@ -30,4 +31,5 @@ pub mod mirror;
 pub mod output;
 pub mod store;
 pub mod sync;
+pub mod tasks;
 pub mod telemetry;
