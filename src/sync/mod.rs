@@ -440,6 +440,7 @@ impl Syncer {
         Ok(report)
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn read(
         &self,
         connection: &ConnectionSettings,
@@ -680,11 +681,6 @@ impl Syncer {
         // Large runs refresh the statistics before the first batch too.
         let mut refresh = large;
         loop {
-            // Between two batches, a cancelled run stops: the batch evaluated last is not written
-            // (its people stay pending), the batches being written are let in.
-            if request.cancel.is_cancelled() {
-                break;
-            }
             if let Some(Staged {
                 writes,
                 done,
@@ -692,6 +688,16 @@ impl Syncer {
                 tally,
             }) = staged.take()
             {
+                if let (Some(writes), Some(writers)) = (&writes, writers.as_mut()) {
+                    for applied in writers.make_room(writes).await? {
+                        self.record_applied(id, Some(applied), report);
+                    }
+                }
+                // Between two batches, a cancelled run stops: the batch evaluated last is not
+                // written (its people stay pending), the batches being written are let in.
+                if request.cancel.is_cancelled() {
+                    break;
+                }
                 evaluated += done;
                 held.extend(others);
                 tally.add_to(report);
@@ -701,9 +707,7 @@ impl Syncer {
                 }
                 ahead.after_writes(writes.as_ref().map_or(0, |w| w.people.len()));
                 if let (Some(writes), Some(writers)) = (writes, writers.as_mut()) {
-                    for applied in writers.start(writes, self.clock.now()).await? {
-                        self.record_applied(id, Some(applied), report);
-                    }
+                    writers.start(writes, self.clock.now());
                 }
                 Progress::tell(request.progress.as_ref(), Step::Evaluated(evaluated));
             }

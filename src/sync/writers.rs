@@ -94,17 +94,17 @@ impl Writers {
         }
     }
 
-    /// Starts writing `batch` once a writer is free and the batches it needs are in. Returns what
-    /// the batches that finished meanwhile applied. On an error, every other batch being written
-    /// is finished first (each commits or rolls back whole), then the error comes back.
-    pub(super) async fn start(
+    /// Waits until `batch` can [start](Self::start): a writer is free and the batches it needs
+    /// are in. Returns what the batches that finished meanwhile applied. On an error, every other
+    /// batch being written is finished first (each commits or rolls back whole), then the error
+    /// comes back.
+    pub(super) async fn make_room(
         &mut self,
-        batch: ApplyBatch,
-        now: DateTime<Utc>,
+        batch: &ApplyBatch,
     ) -> Result<Vec<Applied>, StoreError> {
         let wait = to_finish_first(
             self.in_flight.iter().map(|f| &f.provides),
-            &batch,
+            batch,
             self.limit,
         );
         let mut finished = Vec::with_capacity(wait);
@@ -114,6 +114,11 @@ impl Writers {
                 Err(e) => return Err(self.settle(e).await),
             }
         }
+        Ok(finished)
+    }
+
+    /// Starts writing `batch`, once [`make_room`](Self::make_room) has made room for it.
+    pub(super) fn start(&mut self, batch: ApplyBatch, now: DateTime<Utc>) {
         let provides = Provides::of(&batch);
         let store = self.store.clone();
         let run_id = self.run_id;
@@ -121,7 +126,6 @@ impl Writers {
             .tasks
             .spawn_whole(async move { store.apply(&batch, run_id, now).await });
         self.in_flight.push_back(InFlight { provides, task });
-        Ok(finished)
     }
 
     /// Waits for every batch being written; returns what they applied, oldest first.

@@ -1,25 +1,29 @@
 //! Cancellable runs: a full run whose token is cancelled while it reads, or while it evaluates,
 //! returns within moments, is recorded `cancelled`, deactivates nobody, leaves no task of its own
 //! behind, keeps what it committed, and the next run converges to the state of an uninterrupted
-//! one. The moment of cancellation is a store call ending, never a sleep.
+//! one. The moment of cancellation is a store call starting or ending, never a sleep.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use entra_sync::clock::SystemClock;
+use entra_sync::config::load::Environment;
+use entra_sync::graph::RetryPolicy;
 use entra_sync::store::{MirrorScope, RunKind, RunStatus};
 use entra_sync::sync::{Mode, RunRequest, Syncer};
+use entra_sync::tasks::TaskScope;
 use graph_emulator::EmulatorConfig;
 use serde_json::json;
+use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::crash::{scalar, semantic};
-use crate::emulator::start;
+use crate::emulator::{client, config_text, memory_store, settings, start};
 use crate::support::backends;
 use crate::sync_runs::{Fixture, fixture, log_for, request, tenant};
-use crate::watched_store::WatchedStore;
+use crate::watched_store::{Call, Phase, WatchedStore};
 
 /// People in the tenant: several evaluated batches, several pages per chain.
 const PEOPLE: usize = 2_500;
@@ -33,19 +37,37 @@ const REASON: &str = "the test stopped it";
 /// When a run is cancelled.
 #[derive(Debug, Clone, Copy)]
 enum Moment {
-    /// As the read's first commit (a users or a groups page) ends.
+    /// As the read's first commit (a users or a groups page) has ended: more pages are coming.
     Reading,
-    /// As the first evaluated batch's transaction ends.
+    /// As the first evaluated batch's transaction starts: the run lets it in, and stops.
     Evaluating,
 }
 
 impl Moment {
-    fn is(self, method: &str) -> bool {
+    fn is(self, method: &str, phase: Phase) -> bool {
         match self {
-            Moment::Reading => matches!(method, "commit_users_page" | "commit_groups_page"),
-            Moment::Evaluating => method == "apply",
+            Moment::Reading => {
+                phase == Phase::Ended
+                    && matches!(method, "commit_users_page" | "commit_groups_page")
+            }
+            Moment::Evaluating => phase == Phase::Starts && method == "apply",
         }
     }
+}
+
+/// The calls of a run still under way when it recorded its end (its lease's aside).
+fn under_way_at_the_end(calls: &[Call]) -> Vec<&'static str> {
+    let bookkeeping =
+        |method: &str| matches!(method, "finish_run" | "release_lease" | "renew_lease");
+    let Some(end) = calls.iter().find(|c| c.method == "finish_run") else {
+        return vec!["(the run never recorded its end)"];
+    };
+    calls
+        .iter()
+        .filter(|c| !bookkeeping(c.method))
+        .filter(|c| c.ended.is_none_or(|ended| ended > end.started))
+        .map(|c| c.method)
+        .collect()
 }
 
 /// The Entra ids of the connection's inactive user and agent records.
@@ -116,11 +138,11 @@ async fn a_cancelled_full_run_resumes(moment: Moment) {
         let before = inactive(&f).await;
         let token = CancellationToken::new();
         let cancelled_at: Arc<Mutex<Option<Instant>>> = Arc::default();
-        let (store, watch) = WatchedStore::new(f.store.clone(), {
+        let (store, watch) = WatchedStore::wrap(f.store.clone(), {
             let (token, cancelled_at) = (token.clone(), cancelled_at.clone());
-            move |method| {
+            move |method, phase| {
                 let mut at = cancelled_at.lock().unwrap();
-                if at.is_none() && moment.is(method) {
+                if at.is_none() && moment.is(method, phase) {
                     *at = Some(Instant::now());
                     token.cancel();
                 }
@@ -141,7 +163,7 @@ async fn a_cancelled_full_run_resumes(moment: Moment) {
             .await
             .expect("a cancelled run is no error");
         let returned_at = Instant::now();
-        let under_way = watch.in_flight();
+        let under_way = watch.under_way();
         let cancelled_at = cancelled_at
             .lock()
             .unwrap()
@@ -151,7 +173,13 @@ async fn a_cancelled_full_run_resumes(moment: Moment) {
             stopping < Duration::from_secs(2),
             "{moment:?}: the run took {stopping:?} to stop"
         );
-        assert_eq!(under_way, 0, "{moment:?}: a store call is still under way");
+        assert!(
+            under_way.is_empty(),
+            "{moment:?}: store calls still under way as the run returned: {under_way:?}"
+        );
+        // Every write of the run was in (committed or rolled back) before it recorded its end.
+        let unfinished = under_way_at_the_end(&watch.calls());
+        assert!(unfinished.is_empty(), "{moment:?}: {unfinished:?}");
         assert_eq!(report.status, RunStatus::Cancelled, "{report:?}");
         let error = format!("cancelled: {REASON}");
         assert_eq!(report.error.as_deref(), Some(error.as_str()));
@@ -191,6 +219,7 @@ async fn a_cancelled_full_run_resumes(moment: Moment) {
                 );
             }
             Moment::Evaluating => {
+                // The batch being written as the run was cancelled was let in.
                 let people = f.mirror().await.len();
                 assert!(
                     evaluated > 0 && evaluated < people,
@@ -240,4 +269,66 @@ async fn a_run_cancelled_while_reading_stops_at_once_and_the_next_run_converges(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_cancelled_while_evaluating_stops_between_batches_and_the_next_run_converges() {
     a_cancelled_full_run_resumes(Moment::Evaluating).await;
+}
+
+#[tokio::test]
+async fn closing_a_runs_tasks_drops_their_graph_requests_in_flight() {
+    let running = start(EmulatorConfig::default()).await;
+    // A Graph that takes requests in and never answers them.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port");
+    let silent = format!("http://{}/v1.0", listener.local_addr().expect("an address"));
+    let (seen, mut heard) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut buffer = vec![0; 64 * 1024];
+                let _ = socket.read(&mut buffer).await;
+                let _ = seen.send("a request");
+                while matches!(socket.read(&mut buffer).await, Ok(n) if n > 0) {}
+                let _ = seen.send("its connection closed");
+            });
+        }
+    });
+    let app = running.demo_app(0).expect("a demo app").clone();
+    let auth = format!(
+        r#"{{ method = "client_secret", secret = "{}" }}"#,
+        app.client_secret
+    );
+    let text = config_text(&running, &app, &auth, "").replace(&running.graph_url, &silent);
+    assert!(text.contains(&silent));
+    let s = settings(&text, &Environment::default(), std::path::Path::new("."));
+    // No request timeout: only the scope can end the request.
+    let plain = client(&s, memory_store().await, RetryPolicy::default(), None);
+
+    let scope = TaskScope::child_of(&CancellationToken::new());
+    let batched = plain.within(&scope).with_page_batching();
+    let url = batched.url("users/delta").expect("a URL");
+    let mut pages = batched.pages(url).read_ahead(2);
+    assert_eq!(
+        heard.recv().await,
+        Some("a request"),
+        "the batcher sent the page's batch"
+    );
+    let closing = Instant::now();
+    scope.close().await;
+    let took = closing.elapsed();
+    assert!(took < Duration::from_secs(2), "closing took {took:?}");
+    // The batch in flight was dropped with the batcher: its connection closes (a bound, not a
+    // wait: it closes at once).
+    let closed = tokio::time::timeout(Duration::from_secs(2), heard.recv()).await;
+    assert_eq!(closed, Ok(Some("its connection closed")));
+    let error = pages
+        .next()
+        .await
+        .expect_err("the round is cut short")
+        .to_string();
+    assert!(
+        ["the page reader stopped", "the page batcher has stopped"]
+            .iter()
+            .any(|stopped| error.contains(stopped)),
+        "its reader or the batcher stopped, whichever went first: {error}"
+    );
 }

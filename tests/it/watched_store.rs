@@ -1,10 +1,9 @@
-//! A store that watches a run's calls: when each started, how many are under way, and a hook
-//! told as each one ends. Like the benchmark's `TimedStore` it wraps the whole `Store` trait, and
+//! A store that watches a run's calls: when each started and ended, and a hook told as each one
+//! starts and ends. Like the benchmark's `TimedStore` it wraps the whole `Store` trait, and
 //! its fenced store is watched too, so the writes of a run that holds a lease go through it.
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,19 +19,31 @@ use entra_sync::store::{
     TicketFollower, Unlinked, UserRecord,
 };
 
-/// A store call: which method, and when it started.
+/// A store call: which method, when it started, and when it ended (a call dropped midway ends
+/// then).
 #[derive(Debug, Clone)]
 pub(crate) struct Call {
     pub(crate) method: &'static str,
     pub(crate) started: Instant,
+    pub(crate) ended: Option<Instant>,
 }
+
+/// Where a call is when the hook is told of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// About to go to the real store.
+    Starts,
+    /// Back from it (its transaction committed or rolled back).
+    Ended,
+}
+
+/// A hook told of every call as it starts and as it ends.
+type Hook = Box<dyn Fn(&'static str, Phase) + Send + Sync>;
 
 /// What a [`WatchedStore`] (and every store fenced from it) saw.
 pub(crate) struct Watch {
-    /// Told the method of each call that has ended (its transaction committed or rolled back).
-    hook: Box<dyn Fn(&'static str) + Send + Sync>,
+    hook: Hook,
     calls: Mutex<Vec<Call>>,
-    in_flight: AtomicUsize,
 }
 
 impl Watch {
@@ -41,18 +52,23 @@ impl Watch {
         self.calls.lock().unwrap().clone()
     }
 
-    /// Calls started and not yet ended (a call dropped midway has ended).
-    pub(crate) fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::SeqCst)
+    /// The calls started and not ended.
+    pub(crate) fn under_way(&self) -> Vec<&'static str> {
+        let calls = self.calls.lock().unwrap();
+        calls
+            .iter()
+            .filter(|c| c.ended.is_none())
+            .map(|c| c.method)
+            .collect()
     }
 }
 
-/// A call under way; dropping it ends the call.
-struct Underway<'a>(&'a Watch);
+/// A call under way (the index of its [`Call`]); dropping it ends the call.
+struct Underway<'a>(&'a Watch, usize);
 
 impl Drop for Underway<'_> {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+        self.0.calls.lock().unwrap()[self.1].ended = Some(Instant::now());
     }
 }
 
@@ -71,15 +87,15 @@ impl std::fmt::Debug for WatchedStore {
 }
 
 impl WatchedStore {
-    /// `inner`, watched; `hook` is told the method of each call as it ends.
-    pub(crate) fn new(
+    /// `inner`, watched, and what watches it; `hook` is told of each call as it starts and as it
+    /// ends.
+    pub(crate) fn wrap(
         inner: Arc<dyn Store>,
-        hook: impl Fn(&'static str) + Send + Sync + 'static,
+        hook: impl Fn(&'static str, Phase) + Send + Sync + 'static,
     ) -> (Arc<dyn Store>, Arc<Watch>) {
         let watch = Arc::new(Watch {
             hook: Box::new(hook),
             calls: Mutex::default(),
-            in_flight: AtomicUsize::new(0),
         });
         let store = Arc::new(WatchedStore {
             inner,
@@ -89,15 +105,19 @@ impl WatchedStore {
     }
 
     async fn watched<T>(&self, method: &'static str, call: impl Future<Output = T>) -> T {
-        self.watch.in_flight.fetch_add(1, Ordering::SeqCst);
-        let underway = Underway(&self.watch);
-        self.watch.calls.lock().unwrap().push(Call {
-            method,
-            started: Instant::now(),
-        });
+        let underway = {
+            let mut calls = self.watch.calls.lock().unwrap();
+            calls.push(Call {
+                method,
+                started: Instant::now(),
+                ended: None,
+            });
+            Underway(&self.watch, calls.len() - 1)
+        };
+        (self.watch.hook)(method, Phase::Starts);
         let out = call.await;
         drop(underway);
-        (self.watch.hook)(method);
+        (self.watch.hook)(method, Phase::Ended);
         out
     }
 }
