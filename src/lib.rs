@@ -16,6 +16,7 @@
 //! - [`mirror`]: merging Entra pages into the per-connection mirror.
 //! - [`store`]: every SQL statement; SQLite and PostgreSQL behind one trait.
 //! - [`sync`]: one connection, one run: read → mirror → plan → match → apply.
+//! - [`tasks`]: background tasks that end with the run that spawned them.
 //! - [`clock`]: time as an input.
 //! - [`ids`]: identifier newtypes.
 //! - [`telemetry`]: log output.
@@ -37,5 +38,6 @@ pub mod output;
 pub mod service;
 pub mod store;
 pub mod sync;
+pub mod tasks;
 pub mod telemetry;
 pub mod token_store;

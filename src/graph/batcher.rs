@@ -94,11 +94,13 @@ impl Drop for Ticket {
 }
 
 impl PageBatcher {
-    /// Starts the dispatcher; it sends through `client` (which must not batch itself) and stops
-    /// once every handle is gone and its last batch is answered.
+    /// Starts the dispatcher in `client`'s task scope; it sends through `client` (which must not
+    /// batch itself) and stops once every handle is gone and its last batch is answered, or when
+    /// the scope is cancelled (its batch in flight is then dropped).
     pub(crate) fn start(client: GraphClient) -> PageBatcher {
         let (events, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(dispatch(client, receiver));
+        let tasks = client.tasks.clone();
+        tasks.spawn(dispatch(client, receiver));
         PageBatcher {
             events,
             cursors: AtomicU64::new(0),

@@ -32,6 +32,7 @@ pub use error::{GraphError, RetryPolicy};
 pub use pages::{Page, Pages, ReadAhead};
 
 use crate::auth::TokenSource;
+use crate::tasks::TaskScope;
 
 /// Counts of the requests a client made (every attempt counts, retries included).
 #[derive(Debug, Default)]
@@ -82,6 +83,8 @@ pub struct GraphClient {
     connection: String,
     /// Set by [`with_page_batching`](Self::with_page_batching).
     batcher: Option<Arc<batcher::PageBatcher>>,
+    /// Where the page batcher and read-ahead tasks run (see [`within`](Self::within)).
+    tasks: TaskScope,
 }
 
 /// An HTTP client with the daemon's timeouts. `timeout` bounds one request; `None` disables it
@@ -120,12 +123,24 @@ impl GraphClient {
             stats: Arc::default(),
             connection: connection.to_owned(),
             batcher: None,
+            tasks: TaskScope::default(),
+        }
+    }
+
+    /// The same client, its background tasks (the page batcher, cursors reading ahead) spawned
+    /// into `tasks`: a run's, which stops them when it is cancelled and waits for them before it
+    /// returns.
+    pub fn within(&self, tasks: &TaskScope) -> GraphClient {
+        GraphClient {
+            tasks: tasks.clone(),
+            ..self.clone()
         }
     }
 
     /// A client whose page cursors send their requests through one page batcher: the pages that
     /// cursors ask for at the same moment travel together in a `$batch` (see [`batcher`]). Other
-    /// requests go as before. Must be called inside a Tokio runtime.
+    /// requests go as before. Must be called inside a Tokio runtime; the batcher runs in the
+    /// client's [task scope](Self::within).
     pub fn with_page_batching(&self) -> GraphClient {
         let mut plain = self.clone();
         plain.batcher = None;

@@ -197,14 +197,16 @@ impl Pages {
         self.delta_link.as_deref()
     }
 
-    /// Reads the round in the background, up to `depth` pages ahead of the consumer. Pages come
-    /// back as JSON text and are parsed by [`ReadAhead::next`], on the consumer's side.
+    /// Reads the round in the background (a task in the client's
+    /// [scope](GraphClient::within)), up to `depth` pages ahead of the consumer. Pages come back
+    /// as JSON text and are parsed by [`ReadAhead::next`], on the consumer's side.
     pub fn read_ahead(mut self, depth: usize) -> ReadAhead {
         let (pages, receiver) = mpsc::channel(depth.max(1));
         if let Some(batcher) = &self.client.batcher {
             self.ticket = Some(batcher.register());
         }
-        let task = tokio::spawn(async move {
+        let tasks = self.client.tasks.clone();
+        let task = tasks.spawn(async move {
             while self.next.is_some() {
                 // A full buffer means the consumer is behind: the batcher should not wait for
                 // this cursor meanwhile.
@@ -266,8 +268,8 @@ impl ReadAhead {
                 self.done = true;
                 Err(e)
             }
-            // The reader stopped before the round's last page (it cannot, short of a panic):
-            // never mistake that for the end of the round.
+            // The reader stopped before the round's last page (its scope was cancelled, or it
+            // panicked): never mistake that for the end of the round.
             None => {
                 self.done = true;
                 Err(GraphError::Transient(

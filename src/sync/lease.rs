@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::store::lease::{Claim, Lease, LeaseHolder, LeaseInfo, connection_lease};
@@ -71,6 +72,8 @@ pub struct RunLease {
     lease: Lease,
     lost: Arc<AtomicBool>,
     renewal: JoinHandle<()>,
+    /// Stops the renewal between two renewals (never during one).
+    stop_renewing: CancellationToken,
 }
 
 impl RunLease {
@@ -124,14 +127,19 @@ impl RunLease {
 
     fn renewed(store: &Arc<dyn Store>, lease: Lease, ttl: Duration) -> Self {
         let lost = Arc::new(AtomicBool::new(false));
+        let stop_renewing = CancellationToken::new();
         let renewal = tokio::spawn({
             let (store, lease, lost) = (store.clone(), lease.clone(), lost.clone());
+            let stop = stop_renewing.clone();
             async move {
                 let mut tick = tokio::time::interval(ttl / 3);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 tick.tick().await;
                 loop {
-                    tick.tick().await;
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        _ = tick.tick() => {}
+                    }
                     match store.renew_lease(&lease, ttl).await {
                         Ok(true) => {}
                         Ok(false) => {
@@ -152,6 +160,7 @@ impl RunLease {
             lease,
             lost,
             renewal,
+            stop_renewing,
         }
     }
 
@@ -170,9 +179,11 @@ impl RunLease {
         self.lost.load(Ordering::Relaxed)
     }
 
-    /// Stops renewing and gives the lease up (unless another holder has it by now).
-    pub async fn release(self) {
-        self.renewal.abort();
+    /// Stops renewing and gives the lease up (unless another holder has it by now). A renewal
+    /// under way is waited for: one that landed after the release would hold the lease again.
+    pub async fn release(mut self) {
+        self.stop_renewing.cancel();
+        let _ = (&mut self.renewal).await;
         if let Err(error) = self.store.release_lease(&self.lease).await {
             // It expires by itself.
             warn!(lease = %self.lease.name, %error, "Releasing the run's lease failed; it expires by itself.");

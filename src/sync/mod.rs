@@ -11,7 +11,8 @@
 //! Crash safety: every page is committed with its checkpoint, and every person read but not yet
 //! evaluated is marked `pending` in the mirror; a run that dies resumes from both. Deactivations
 //! are only written after every other change of the run, and only if the run read everything and
-//! stayed within `max_deactivations`.
+//! stayed within `max_deactivations`. A cancelled run ([`RunRequest::cancel`]) stops the same way,
+//! cleanly: at its next await point, with every task it spawned ended, recorded `cancelled`.
 
 pub mod directory;
 pub mod evaluate;
@@ -24,11 +25,13 @@ mod writers;
 pub mod writes;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::Value;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use tracing::{error, info, instrument, warn};
 
 use self::directory::RunDirectory;
@@ -46,6 +49,7 @@ use crate::store::{
     Applied, ApplyBatch, InboundRow, Licence, People, RecordWrite, RunEnd, RunKind, RunStatus,
     Store, StoreError,
 };
+use crate::tasks::TaskScope;
 
 /// People evaluated (and written) per transaction.
 pub const BATCH: u32 = 500;
@@ -86,6 +90,17 @@ pub struct RunRequest {
     /// The records the run writes (`import --users` / `--agents`), within what the connection
     /// syncs.
     pub targets: Targets,
+    /// Stops the run (the daemon passes its shutdown token). Once it is cancelled the run stops
+    /// at its next await point: while reading, its Graph requests in flight are dropped; while
+    /// evaluating, between two batches, once the batches being written are in. It is
+    /// recorded `cancelled` with [`cancel_reason`](Self::cancel_reason), deactivates nobody,
+    /// keeps its pending marks and chain checkpoints (the next run resumes from them), releases
+    /// its lease, and [`Syncer::run`] returns its report. No task of the run outlives it. A run
+    /// whose deactivations have begun finishes them, and one still waiting for its lease stops
+    /// waiting (it has no run row).
+    pub cancel: CancellationToken,
+    /// Why `cancel` would be cancelled, recorded as the run's error (`cancelled: <reason>`).
+    pub cancel_reason: String,
 }
 
 /// An operator's approval of a quarantined run.
@@ -110,7 +125,27 @@ impl RunRequest {
             lease: LeasePolicy::default(),
             approves: None,
             targets: Targets::BOTH,
+            cancel: CancellationToken::new(),
+            cancel_reason: "the daemon is shutting down".to_owned(),
         }
+    }
+
+    /// `work`, unless the run is cancelled first: cancellation is looked at first each time the
+    /// two are woken, so work that fails because the run's tasks stopped counts as cancelled.
+    async fn unless_cancelled<T>(
+        &self,
+        work: impl Future<Output = Result<T, RunFailure>>,
+    ) -> Result<T, RunFailure> {
+        tokio::select! {
+            biased;
+            () = self.cancel.cancelled() => Err(self.cancelled()),
+            result = work => result,
+        }
+    }
+
+    /// The failure of a cancelled run.
+    fn cancelled(&self) -> RunFailure {
+        RunFailure::Cancelled(self.cancel_reason.clone())
     }
 }
 
@@ -198,6 +233,27 @@ pub struct RunReport {
     pub held_back: u64,
 }
 
+impl RunReport {
+    /// A run that has done nothing yet.
+    fn empty(run_id: Option<i64>) -> Self {
+        Self {
+            run_id,
+            status: RunStatus::Running,
+            counts: BTreeMap::new(),
+            graph_requests: 0,
+            graph_throttles: 0,
+            seconds: 0.0,
+            read_seconds: 0.0,
+            users: ChainReport::default(),
+            groups: ChainReport::default(),
+            warnings: Vec::new(),
+            error: None,
+            rows: Vec::new(),
+            held_back: 0,
+        }
+    }
+}
+
 /// The collaborators of a run.
 pub struct Syncer {
     /// The database.
@@ -221,7 +277,18 @@ impl Syncer {
             return self.run_held(connection, request, None).await;
         }
         let id = connection.id.as_str();
-        let lease = RunLease::acquire(&self.store, id, &request.lease).await?;
+        let acquire = RunLease::acquire(&self.store, id, &request.lease);
+        let Some(lease) = request.cancel.run_until_cancelled(acquire).await else {
+            info!(
+                connection = id,
+                "The run was cancelled before it held the connection's lease."
+            );
+            let mut report = RunReport::empty(None);
+            report.status = RunStatus::Cancelled;
+            report.error = Some(request.cancelled().to_string());
+            return Ok(report);
+        };
+        let lease = lease?;
         let held = Syncer {
             store: lease.store(),
             graph: self.graph.clone(),
@@ -241,6 +308,9 @@ impl Syncer {
     ) -> Result<RunReport, SyncError> {
         let started = Instant::now();
         let id = connection.id.as_str();
+        // Every task the run spawns; a run dropped by its caller stops them too.
+        let tasks = TaskScope::child_of(&request.cancel);
+        let _stop_tasks = tasks.cancel_on_drop();
         let run_id = match lease {
             Some(lease) => {
                 let now = self.clock.now();
@@ -292,21 +362,7 @@ impl Syncer {
             }),
             Mode::DryRun => Arc::new(MemorySink::new(self.store.clone(), id, evaluate_everyone)),
         };
-        let mut report = RunReport {
-            run_id,
-            status: RunStatus::Running,
-            counts: BTreeMap::new(),
-            graph_requests: 0,
-            graph_throttles: 0,
-            seconds: 0.0,
-            read_seconds: 0.0,
-            users: ChainReport::default(),
-            groups: ChainReport::default(),
-            warnings: Vec::new(),
-            error: None,
-            rows: Vec::new(),
-            held_back: 0,
-        };
+        let mut report = RunReport::empty(run_id);
         let before = self
             .graph
             .as_ref()
@@ -317,32 +373,40 @@ impl Syncer {
                 request.kind,
                 RunKind::Full | RunKind::Import | RunKind::Preview
             );
-            self.read(
+            let read = self.read(
                 connection,
                 run_id.unwrap_or(0),
                 full,
                 sink.as_ref(),
                 request,
+                &tasks,
                 &mut report,
-            )
-            .await
+            );
+            request.unless_cancelled(read).await
         } else {
             Ok(())
         };
         report.read_seconds = started.elapsed().as_secs_f64();
         let outcome = match read_result {
             Ok(()) => {
-                self.evaluate_all(connection, request, run_id, &sink, &mut report)
+                self.evaluate_all(connection, request, run_id, &sink, &tasks, &mut report)
                     .await
             }
             Err(e) => Err(e),
         };
+        // Nothing the run spawned outlives it, whatever the outcome.
+        tasks.close().await;
         if let Some(graph) = &self.graph {
             report.graph_requests = graph.stats().requests() - before.0;
             report.graph_throttles = graph.stats().throttled() - before.1;
         }
         report.status = match outcome {
             Ok(status) => status,
+            Err(e @ RunFailure::Cancelled(_)) => {
+                warn!(connection = %connection.id, reason = %e, "The run was cancelled; nobody was deactivated, and the next run resumes where it stopped.");
+                report.error = Some(e.to_string());
+                RunStatus::Cancelled
+            }
             Err(e) => {
                 error!(connection = %connection.id, error = %e, "The run failed; nobody was deactivated.");
                 report.error = Some(e.to_string());
@@ -376,6 +440,7 @@ impl Syncer {
         Ok(report)
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn read(
         &self,
         connection: &ConnectionSettings,
@@ -383,6 +448,7 @@ impl Syncer {
         full: bool,
         sink: &dyn Sink,
         request: &RunRequest,
+        tasks: &TaskScope,
         report: &mut RunReport,
     ) -> Result<(), RunFailure> {
         let mode = request.mode;
@@ -420,8 +486,9 @@ impl Syncer {
         // somebody's licence assignments changed: nothing else moves the counts.
         let licences = syncs_licences(connection) && mode == Mode::Apply;
         let ids: BTreeSet<String> = resolved.into_values().collect();
-        // The chains' pages share `$batch` round trips (src/graph/batcher.rs).
-        let chains = &graph.with_page_batching();
+        // The chains' pages share `$batch` round trips (src/graph/batcher.rs); the batcher and
+        // the chains' read-ahead are tasks of the run.
+        let chains = &graph.within(tasks).with_page_batching();
         let (users, groups, skus) = tokio::join!(
             read::read_users(
                 chains,
@@ -519,6 +586,7 @@ impl Syncer {
         request: &RunRequest,
         run_id: Option<i64>,
         sink: &Arc<dyn Sink>,
+        tasks: &TaskScope,
         report: &mut RunReport,
     ) -> Result<RunStatus, RunFailure> {
         let id = connection.id.as_str();
@@ -555,6 +623,7 @@ impl Syncer {
         let links = sink.group_links().await?;
         let batch = Batch {
             syncer: self,
+            tasks,
             connection,
             run_id,
             sink,
@@ -583,8 +652,10 @@ impl Syncer {
         // While batches are written (side by side where the store allows), the next one is
         // loaded and evaluated: different people, and what a batch being written creates or
         // adopts is already known from its evaluation.
-        let mut writers =
-            run_id.map(|run| Writers::new(self.store.clone(), run, self.store.parallel_writes()));
+        let mut writers = run_id.map(|run| {
+            let parallel = self.store.parallel_writes();
+            Writers::new(self.store.clone(), run, parallel, tasks.clone())
+        });
         let mut staged: Option<Staged> = None;
         // Large runs refresh the statistics before the first batch too.
         let mut refresh = large;
@@ -593,41 +664,56 @@ impl Syncer {
                 writes,
                 done,
                 others,
+                tally,
             }) = staged.take()
             {
+                if let (Some(writes), Some(writers)) = (&writes, writers.as_mut()) {
+                    for applied in writers.make_room(writes).await? {
+                        self.record_applied(id, Some(applied), report);
+                    }
+                }
+                // Between two batches, a cancelled run stops: the batch evaluated last is not
+                // written (its people stay pending), the batches being written are let in.
+                if request.cancel.is_cancelled() {
+                    break;
+                }
                 evaluated += done;
                 held.extend(others);
+                tally.add_to(report);
                 refresh = large && evaluated >= next_statistics;
                 if refresh {
                     next_statistics *= 4;
                 }
                 ahead.after_writes(writes.as_ref().map_or(0, |w| w.people.len()));
                 if let (Some(writes), Some(writers)) = (writes, writers.as_mut()) {
-                    for applied in writers.start(writes, self.clock.now()).await? {
-                        self.record_applied(id, Some(applied), report);
-                    }
+                    writers.start(writes, self.clock.now());
                 }
                 Progress::tell(request.progress.as_ref(), Step::Evaluated(evaluated));
             }
-            let (next, refreshed) = tokio::join!(
-                async {
-                    let loaded = batch.next_pending(&mut ahead).await?;
-                    Ok::<_, RunFailure>(loaded.map(|loaded| {
-                        batch.stage(
-                            loaded,
-                            &rules,
-                            &mut directory,
-                            &mut candidates,
-                            &mut keep,
-                            false,
-                            report,
-                        )
-                    }))
-                },
-                statistics(refresh)
-            );
-            refreshed?;
-            staged = next?;
+            let next = request.unless_cancelled(async {
+                let (next, refreshed) = tokio::join!(
+                    async {
+                        let loaded = batch.next_pending(&mut ahead).await?;
+                        Ok::<_, RunFailure>(loaded.map(|loaded| {
+                            batch.stage(
+                                loaded,
+                                &rules,
+                                &mut directory,
+                                &mut candidates,
+                                &mut keep,
+                                false,
+                            )
+                        }))
+                    },
+                    statistics(refresh)
+                );
+                refreshed?;
+                next
+            });
+            staged = match next.await {
+                Err(RunFailure::Cancelled(_)) => break,
+                next => next?,
+            };
             if staged.is_none() {
                 break;
             }
@@ -636,6 +722,11 @@ impl Syncer {
             for applied in writers.finish().await? {
                 self.record_applied(id, Some(applied), report);
             }
+        }
+        // Held deactivations are never written by a cancelled run; once they are being written,
+        // the run finishes them.
+        if request.cancel.is_cancelled() {
+            return Err(request.cancelled());
         }
 
         // Pass 2: the held deactivations, if the guard lets them through.
@@ -667,8 +758,8 @@ impl Syncer {
                 &mut candidates,
                 &mut |_| true,
                 quarantine,
-                report,
             );
+            staged.tally.add_to(report);
             let written = batch.write(staged.writes).await?;
             self.record_applied(id, written, report);
         }
@@ -682,8 +773,8 @@ impl Syncer {
     /// Turns a batch's evaluations into its writes and log rows, and updates what later batches
     /// evaluate against: new sites, agents the batch adopts (line managers resolve to them; new
     /// agents already do from their evaluation on), records it adopts (no longer candidates for
-    /// anyone else). `None` when nothing is written (a dry run, whose log rows go into the
-    /// report, or no run row).
+    /// anyone else). `None` when nothing is written (a dry run, whose log rows go into `tally`,
+    /// or no run row).
     #[allow(clippy::too_many_arguments)]
     fn stage_writes(
         &self,
@@ -695,14 +786,14 @@ impl Syncer {
         apply: bool,
         people: &mut crate::store::People,
         directory: &mut RunDirectory,
-        report: &mut RunReport,
+        tally: &mut Tally,
     ) -> Option<ApplyBatch> {
         let mut batch = ApplyBatch {
             connection_id: connection.to_owned(),
             ..ApplyBatch::default()
         };
         for e in evaluations {
-            *report.counts.entry(e.log.action.clone()).or_default() += 1;
+            *tally.counts.entry(e.log.action.clone()).or_default() += 1;
             if let Some(site) = &e.new_site {
                 batch
                     .new_sites
@@ -725,7 +816,7 @@ impl Syncer {
             }
         }
         if !apply {
-            report.rows.extend(batch.log);
+            tally.rows.extend(batch.log);
             return None;
         }
         run_id?;
@@ -769,6 +860,8 @@ impl Syncer {
 /// One batch of people: their records and memberships loaded, evaluated, written.
 struct Batch<'a> {
     syncer: &'a Syncer,
+    /// The run's tasks (the loads ahead).
+    tasks: &'a TaskScope,
     connection: &'a ConnectionSettings,
     run_id: Option<i64>,
     sink: &'a Arc<dyn Sink>,
@@ -798,6 +891,27 @@ struct Staged {
     done: u64,
     /// People `keep` turned down, for a later pass.
     others: Vec<(MirrorUser, Notification)>,
+    /// What it adds to the run's report once it is written.
+    tally: Tally,
+}
+
+/// What a staged batch adds to its run's report: taken once the batch is written (or, on a dry
+/// run, kept), so a cancelled run does not count the batch it left unwritten.
+#[derive(Default)]
+struct Tally {
+    /// Evaluations per action.
+    counts: BTreeMap<String, u64>,
+    /// A dry run's log rows.
+    rows: Vec<InboundRow>,
+}
+
+impl Tally {
+    fn add_to(self, report: &mut RunReport) {
+        for (action, n) in self.counts {
+            *report.counts.entry(action).or_default() += n;
+        }
+        report.rows.extend(self.rows);
+    }
 }
 
 /// Pending batches loaded ahead of their evaluation, oldest first. Each page of pending people is
@@ -805,7 +919,8 @@ struct Staged {
 /// memberships load in a task of their own, so the loads of the next batches overlap each other
 /// and the evaluation and writes of the current one.
 struct Ahead {
-    loading: VecDeque<JoinHandle<Result<Loaded, StoreError>>>,
+    /// Tasks of the run: each yields `None` once the run is cancelled.
+    loading: VecDeque<JoinHandle<Option<Result<Loaded, StoreError>>>>,
     /// Batches loading at once: one while the writes keep the database busy, more while they do
     /// not (a remap, which changes few people, waits on its reads).
     depth: usize,
@@ -901,7 +1016,7 @@ impl Batch<'_> {
             let (store, sink) = (self.syncer.store.clone(), self.sink.clone());
             let connection = self.connection.id.to_string();
             let names = self.names_managers;
-            ahead.loading.push_back(tokio::spawn(async move {
+            ahead.loading.push_back(self.tasks.spawn(async move {
                 load(
                     store.as_ref(),
                     sink.as_ref(),
@@ -918,7 +1033,10 @@ impl Batch<'_> {
         };
         let loaded = loading
             .await
-            .map_err(|e| RunFailure::Other(format!("loading a batch stopped: {e}")))??;
+            .map_err(|e| RunFailure::Other(format!("loading a batch stopped: {e}")))?
+            .ok_or_else(|| {
+                RunFailure::Other("loading a batch stopped: the run was cancelled".to_owned())
+            })??;
         Ok(Some(loaded))
     }
 
@@ -947,7 +1065,6 @@ impl Batch<'_> {
         candidates: &mut People,
         keep: &mut dyn FnMut(&Evaluation) -> bool,
         quarantined: bool,
-        report: &mut RunReport,
     ) -> Staged {
         let Loaded {
             persons,
@@ -996,6 +1113,7 @@ impl Batch<'_> {
             }
         }
         let done = evaluations.len() as u64;
+        let mut tally = Tally::default();
         let writes = self.syncer.stage_writes(
             self.connection.id.as_str(),
             self.run_id,
@@ -1005,7 +1123,7 @@ impl Batch<'_> {
             self.apply,
             &mut people,
             directory,
-            report,
+            &mut tally,
         );
         candidates.unlinked_users = std::mem::take(&mut people.unlinked_users);
         candidates.unlinked_agents = std::mem::take(&mut people.unlinked_agents);
@@ -1013,6 +1131,7 @@ impl Batch<'_> {
             writes,
             done,
             others,
+            tally,
         }
     }
 
@@ -1046,4 +1165,7 @@ enum RunFailure {
     Graph(#[from] crate::graph::GraphError),
     #[error("{0}")]
     Other(String),
+    /// The run's token was cancelled, for this reason.
+    #[error("cancelled: {0}")]
+    Cancelled(String),
 }

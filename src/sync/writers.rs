@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use tokio::task::JoinHandle;
 
 use crate::store::{Applied, ApplyBatch, RecordWrite, Store, StoreError};
+use crate::tasks::TaskScope;
 
 /// The batches being written, oldest first.
 pub(super) struct Writers {
@@ -22,6 +23,7 @@ pub(super) struct Writers {
     run_id: i64,
     limit: usize,
     in_flight: VecDeque<InFlight>,
+    tasks: TaskScope,
 }
 
 struct InFlight {
@@ -80,27 +82,29 @@ impl Provides {
 }
 
 impl Writers {
-    /// Up to `limit` batches of run `run_id` written side by side.
-    pub(super) fn new(store: Arc<dyn Store>, run_id: i64, limit: usize) -> Self {
+    /// Up to `limit` batches of run `run_id` written side by side, each in a task of `tasks`
+    /// that runs to its end (commits or rolls back whole) even once the run is cancelled.
+    pub(super) fn new(store: Arc<dyn Store>, run_id: i64, limit: usize, tasks: TaskScope) -> Self {
         Self {
             store,
             run_id,
             limit: limit.max(1),
             in_flight: VecDeque::new(),
+            tasks,
         }
     }
 
-    /// Starts writing `batch` once a writer is free and the batches it needs are in. Returns what
-    /// the batches that finished meanwhile applied. On an error, every other batch being written
-    /// is finished first (each commits or rolls back whole), then the error comes back.
-    pub(super) async fn start(
+    /// Waits until `batch` can [start](Self::start): a writer is free and the batches it needs
+    /// are in. Returns what the batches that finished meanwhile applied. On an error, every other
+    /// batch being written is finished first (each commits or rolls back whole), then the error
+    /// comes back.
+    pub(super) async fn make_room(
         &mut self,
-        batch: ApplyBatch,
-        now: DateTime<Utc>,
+        batch: &ApplyBatch,
     ) -> Result<Vec<Applied>, StoreError> {
         let wait = to_finish_first(
             self.in_flight.iter().map(|f| &f.provides),
-            &batch,
+            batch,
             self.limit,
         );
         let mut finished = Vec::with_capacity(wait);
@@ -110,12 +114,18 @@ impl Writers {
                 Err(e) => return Err(self.settle(e).await),
             }
         }
+        Ok(finished)
+    }
+
+    /// Starts writing `batch`, once [`make_room`](Self::make_room) has made room for it.
+    pub(super) fn start(&mut self, batch: ApplyBatch, now: DateTime<Utc>) {
         let provides = Provides::of(&batch);
         let store = self.store.clone();
         let run_id = self.run_id;
-        let task = tokio::spawn(async move { store.apply(&batch, run_id, now).await });
+        let task = self
+            .tasks
+            .spawn_whole(async move { store.apply(&batch, run_id, now).await });
         self.in_flight.push_back(InFlight { provides, task });
-        Ok(finished)
     }
 
     /// Waits for every batch being written; returns what they applied, oldest first.
@@ -167,8 +177,9 @@ fn to_finish_first<'a>(
 
 impl Drop for Writers {
     fn drop(&mut self) {
-        // A run that stops early (cancelled, or failed elsewhere) does not leave writes behind:
-        // an aborted write's transaction rolls back, and its people stay pending.
+        // A run that stops early (failed elsewhere, or dropped by its caller) does not leave
+        // writes behind: an aborted write's transaction rolls back, and its people stay pending.
+        // A cancelled run finishes its writes instead (`finish`).
         for flight in &self.in_flight {
             flight.task.abort();
         }

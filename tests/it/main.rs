@@ -2,6 +2,7 @@
 #![allow(clippy::panic, clippy::unwrap_used)] // failing loudly is what tests are for
 
 mod bad_values;
+mod cancellation;
 mod cli;
 mod cli_edges;
 mod config_corpus;
@@ -22,3 +23,4 @@ mod store_story;
 mod support;
 mod sync_rules;
 mod sync_runs;
+mod watched_store;
