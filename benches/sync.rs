@@ -20,28 +20,18 @@
 #![recursion_limit = "256"]
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
-use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use entra_sync::clock::SystemClock;
 use entra_sync::config::load::{Environment, load_str};
 use entra_sync::config::{ConfigOverrides, Settings};
 use entra_sync::graph::{self, GraphClient, GraphError, RetryPolicy};
-use entra_sync::mirror::{GroupDelta, MirrorUser, Notification};
-use entra_sync::store::lease::{Claim, Lease, LeaseHolder};
+use entra_sync::store::observed::{ObservedStore, StoreObserver};
 use entra_sync::store::postgres::PostgresStore;
-use entra_sync::store::{
-    AgentRecord, Applied, ApplyBatch, CabMember, ConnectionRow, DeltaState, InboundRow,
-    Integration, KeepActiveChange, KeepActiveOutcome, Licence, LogQuery, MemberMarks, MirrorScope,
-    NewAgent, NewUser, People, Person, Reference, ReferenceReport, RoleGrant, RunEnd, RunKind,
-    RunRow, SealedToken, ServiceDesk, Source, Store, StoreError, TeamFlags, TeamMembership, Ticket,
-    TicketFollower, Unlinked, UserRecord,
-};
+use entra_sync::store::{RunKind, Store};
 use entra_sync::sync::{Mode, RunReport, RunRequest, Syncer};
 use graph_emulator::{EmulatorConfig, GraphEmulator, Running, well_known};
 use serde_json::{Value, json};
@@ -151,456 +141,45 @@ struct Call {
     took: Duration,
 }
 
-/// Delegates to the real store and records when each call started and how long it took.
-#[derive(Debug)]
-struct TimedStore {
-    inner: Arc<dyn Store>,
-    calls: Arc<Mutex<Vec<Call>>>,
+/// Records when each store call started and how long it took (calls dropped midway included).
+#[derive(Debug, Default)]
+struct Timings {
+    state: Mutex<TimingState>,
 }
 
-impl TimedStore {
-    async fn timed<T>(&self, method: &'static str, f: impl Future<Output = T>) -> T {
-        let start = Instant::now();
-        let out = f.await;
-        let took = start.elapsed();
-        if let Ok(mut calls) = self.calls.lock() {
-            calls.push(Call {
+#[derive(Debug, Default)]
+struct TimingState {
+    next: usize,
+    under_way: BTreeMap<usize, (&'static str, Instant)>,
+    ended: Vec<Call>,
+}
+
+impl StoreObserver for Timings {
+    fn started(&self, method: &'static str) -> usize {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let call = state.next;
+        state.next += 1;
+        state.under_way.insert(call, (method, Instant::now()));
+        call
+    }
+
+    fn ended(&self, _method: &'static str, call: usize) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((method, start)) = state.under_way.remove(&call) {
+            state.ended.push(Call {
                 method,
                 start,
-                took,
+                took: start.elapsed(),
             });
         }
-        out
     }
+}
 
+impl Timings {
+    /// The calls that ended since the last `take`.
     fn take(&self) -> Vec<Call> {
-        self.calls
-            .lock()
-            .map(|mut c| std::mem::take(&mut *c))
-            .unwrap_or_default()
-    }
-}
-
-#[async_trait]
-impl ServiceDesk for TimedStore {
-    fn backend(&self) -> &'static str {
-        self.inner.backend()
-    }
-    async fn migrate(&self) -> Result<(), StoreError> {
-        self.timed("migrate", self.inner.migrate()).await
-    }
-    async fn table_names(&self) -> Result<Vec<String>, StoreError> {
-        self.timed("table_names", self.inner.table_names()).await
-    }
-    async fn ensure_reference(
-        &self,
-        reference: &mapping::ReferenceSpec,
-    ) -> Result<ReferenceReport, StoreError> {
-        self.timed("ensure_reference", self.inner.ensure_reference(reference))
-            .await
-    }
-    async fn reference(&self) -> Result<Reference, StoreError> {
-        self.timed("reference", self.inner.reference()).await
-    }
-    async fn ensure_connections(
-        &self,
-        connections: &[ConnectionRow],
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.timed(
-            "ensure_connections",
-            self.inner.ensure_connections(connections, now),
-        )
-        .await
-    }
-    async fn ensure_site(&self, client: &str, site: &str) -> Result<i64, StoreError> {
-        self.timed("ensure_site", self.inner.ensure_site(client, site))
-            .await
-    }
-    async fn insert_user(&self, user: &NewUser, now: DateTime<Utc>) -> Result<i64, StoreError> {
-        self.timed("insert_user", self.inner.insert_user(user, now))
-            .await
-    }
-    async fn user(&self, id: i64) -> Result<UserRecord, StoreError> {
-        self.timed("user", self.inner.user(id)).await
-    }
-    async fn insert_agent(&self, agent: &NewAgent, now: DateTime<Utc>) -> Result<i64, StoreError> {
-        self.timed("insert_agent", self.inner.insert_agent(agent, now))
-            .await
-    }
-    async fn agent(&self, id: i64) -> Result<AgentRecord, StoreError> {
-        self.timed("agent", self.inner.agent(id)).await
-    }
-    async fn grant_role(
-        &self,
-        person: Person,
-        role: &str,
-        source: Source,
-    ) -> Result<(), StoreError> {
-        self.timed("grant_role", self.inner.grant_role(person, role, source))
-            .await
-    }
-    async fn roles_of(&self, person: Person) -> Result<Vec<RoleGrant>, StoreError> {
-        self.timed("roles_of", self.inner.roles_of(person)).await
-    }
-    async fn add_agent_team(
-        &self,
-        agent_id: i64,
-        team: &str,
-        flags: TeamFlags,
-        source: Source,
-    ) -> Result<(), StoreError> {
-        self.timed(
-            "add_agent_team",
-            self.inner.add_agent_team(agent_id, team, flags, source),
-        )
-        .await
-    }
-    async fn agent_teams(&self, agent_id: i64) -> Result<Vec<TeamMembership>, StoreError> {
-        self.timed("agent_teams", self.inner.agent_teams(agent_id))
-            .await
-    }
-    async fn add_cab_member(&self, cab: &str, member: &CabMember) -> Result<(), StoreError> {
-        self.timed("add_cab_member", self.inner.add_cab_member(cab, member))
-            .await
-    }
-    async fn cab_members(&self, cab: &str) -> Result<Vec<CabMember>, StoreError> {
-        self.timed("cab_members", self.inner.cab_members(cab)).await
-    }
-    async fn upsert_licence(
-        &self,
-        licence: &Licence,
-        now: DateTime<Utc>,
-    ) -> Result<i64, StoreError> {
-        self.timed("upsert_licence", self.inner.upsert_licence(licence, now))
-            .await
-    }
-    async fn link_user_licence(&self, user_id: i64, licence_id: i64) -> Result<(), StoreError> {
-        self.timed(
-            "link_user_licence",
-            self.inner.link_user_licence(user_id, licence_id),
-        )
-        .await
-    }
-    async fn user_licences(&self, user_id: i64) -> Result<Vec<Licence>, StoreError> {
-        self.timed("user_licences", self.inner.user_licences(user_id))
-            .await
-    }
-    async fn insert_ticket(&self, ticket: &Ticket, now: DateTime<Utc>) -> Result<i64, StoreError> {
-        self.timed("insert_ticket", self.inner.insert_ticket(ticket, now))
-            .await
-    }
-    async fn ticket(&self, id: i64) -> Result<Ticket, StoreError> {
-        self.timed("ticket", self.inner.ticket(id)).await
-    }
-    async fn add_follower(
-        &self,
-        ticket_id: i64,
-        follower: &TicketFollower,
-    ) -> Result<(), StoreError> {
-        self.timed("add_follower", self.inner.add_follower(ticket_id, follower))
-            .await
-    }
-    async fn followers(&self, ticket_id: i64) -> Result<Vec<TicketFollower>, StoreError> {
-        self.timed("followers", self.inner.followers(ticket_id))
-            .await
-    }
-}
-
-#[async_trait]
-impl Integration for TimedStore {
-    async fn delegated_token(
-        &self,
-        connection_id: &str,
-    ) -> Result<Option<SealedToken>, StoreError> {
-        self.timed("delegated_token", self.inner.delegated_token(connection_id))
-            .await
-    }
-    async fn save_delegated_token(
-        &self,
-        connection_id: &str,
-        token: &SealedToken,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.timed(
-            "save_delegated_token",
-            self.inner.save_delegated_token(connection_id, token, now),
-        )
-        .await
-    }
-    async fn delta_state(
-        &self,
-        connection_id: &str,
-        chain: &str,
-    ) -> Result<Option<DeltaState>, StoreError> {
-        self.timed("delta_state", self.inner.delta_state(connection_id, chain))
-            .await
-    }
-    async fn save_delta_state(
-        &self,
-        state: &DeltaState,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.timed("save_delta_state", self.inner.save_delta_state(state, now))
-            .await
-    }
-    async fn clear_delta_states(&self, connection_id: &str) -> Result<u64, StoreError> {
-        self.timed(
-            "clear_delta_states",
-            self.inner.clear_delta_states(connection_id),
-        )
-        .await
-    }
-    async fn mirror_users(
-        &self,
-        connection_id: &str,
-        ids: &[String],
-    ) -> Result<Vec<MirrorUser>, StoreError> {
-        self.timed("mirror_users", self.inner.mirror_users(connection_id, ids))
-            .await
-    }
-    async fn commit_users_page(
-        &self,
-        connection_id: &str,
-        round: i64,
-        people: &[(MirrorUser, Option<Notification>)],
-        checkpoint: &DeltaState,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.timed(
-            "commit_users_page",
-            self.inner
-                .commit_users_page(connection_id, round, people, checkpoint, now),
-        )
-        .await
-    }
-    async fn mark_missing(
-        &self,
-        connection_id: &str,
-        round: i64,
-        now: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
-        self.timed(
-            "mark_missing",
-            self.inner.mark_missing(connection_id, round, now),
-        )
-        .await
-    }
-    async fn commit_groups_page(
-        &self,
-        connection_id: &str,
-        reset_groups: &[String],
-        groups: &[GroupDelta],
-        marks: MemberMarks,
-        checkpoint: &DeltaState,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.timed(
-            "commit_groups_page",
-            self.inner.commit_groups_page(
-                connection_id,
-                reset_groups,
-                groups,
-                marks,
-                checkpoint,
-                now,
-            ),
-        )
-        .await
-    }
-    async fn mark_group_members(
-        &self,
-        connection_id: &str,
-        groups: &[String],
-        checkpoint: &DeltaState,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.timed(
-            "mark_group_members",
-            self.inner
-                .mark_group_members(connection_id, groups, checkpoint, now),
-        )
-        .await
-    }
-    async fn memberships(
-        &self,
-        connection_id: &str,
-    ) -> Result<Vec<(String, String, String)>, StoreError> {
-        self.timed("memberships", self.inner.memberships(connection_id))
-            .await
-    }
-    async fn mirror_groups(
-        &self,
-        connection_id: &str,
-    ) -> Result<BTreeMap<String, String>, StoreError> {
-        self.timed("mirror_groups", self.inner.mirror_groups(connection_id))
-            .await
-    }
-    async fn mirror_page(
-        &self,
-        connection_id: &str,
-        after: &str,
-        limit: u32,
-        scope: MirrorScope,
-    ) -> Result<Vec<(MirrorUser, Option<Notification>)>, StoreError> {
-        self.timed(
-            "mirror_page",
-            self.inner.mirror_page(connection_id, after, limit, scope),
-        )
-        .await
-    }
-    async fn people(&self, connection_id: &str) -> Result<People, StoreError> {
-        self.timed("people", self.inner.people(connection_id)).await
-    }
-    async fn people_of(
-        &self,
-        connection_id: &str,
-        entra_ids: &[String],
-    ) -> Result<People, StoreError> {
-        self.timed("people_of", self.inner.people_of(connection_id, entra_ids))
-            .await
-    }
-    async fn unlinked(&self) -> Result<(Vec<Unlinked>, Vec<(Unlinked, i64)>), StoreError> {
-        self.timed("unlinked", self.inner.unlinked()).await
-    }
-    async fn linked_count(&self, connection_id: &str) -> Result<u64, StoreError> {
-        self.timed("linked_count", self.inner.linked_count(connection_id))
-            .await
-    }
-    async fn agent_ids(&self, connection_id: &str) -> Result<Vec<String>, StoreError> {
-        self.timed("agent_ids", self.inner.agent_ids(connection_id))
-            .await
-    }
-    async fn group_links(
-        &self,
-        connection_id: &str,
-    ) -> Result<Vec<(String, String, String)>, StoreError> {
-        self.timed("group_links", self.inner.group_links(connection_id))
-            .await
-    }
-    async fn memberships_for(
-        &self,
-        connection_id: &str,
-        member_ids: &[String],
-    ) -> Result<Vec<(String, String, String)>, StoreError> {
-        self.timed(
-            "memberships_for",
-            self.inner.memberships_for(connection_id, member_ids),
-        )
-        .await
-    }
-    fn parallel_writes(&self) -> usize {
-        self.inner.parallel_writes()
-    }
-    async fn apply(
-        &self,
-        batch: &ApplyBatch,
-        run_id: i64,
-        now: DateTime<Utc>,
-    ) -> Result<Applied, StoreError> {
-        self.timed("apply", self.inner.apply(batch, run_id, now))
-            .await
-    }
-    async fn start_run(
-        &self,
-        connection_id: &str,
-        kind: RunKind,
-        trigger: &str,
-        now: DateTime<Utc>,
-    ) -> Result<i64, StoreError> {
-        self.timed(
-            "start_run",
-            self.inner.start_run(connection_id, kind, trigger, now),
-        )
-        .await
-    }
-    async fn finish_run(
-        &self,
-        run_id: i64,
-        end: &RunEnd,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.timed("finish_run", self.inner.finish_run(run_id, end, now))
-            .await
-    }
-    async fn runs(
-        &self,
-        connection_id: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<RunRow>, StoreError> {
-        self.timed("runs", self.inner.runs(connection_id, limit))
-            .await
-    }
-    async fn run(&self, run_id: i64) -> Result<RunRow, StoreError> {
-        self.timed("run", self.inner.run(run_id)).await
-    }
-    async fn approve_run(
-        &self,
-        run_id: i64,
-        by: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.timed("approve_run", self.inner.approve_run(run_id, by, now))
-            .await
-    }
-    async fn inbound_log(&self, query: &LogQuery) -> Result<Vec<InboundRow>, StoreError> {
-        self.timed("inbound_log", self.inner.inbound_log(query))
-            .await
-    }
-    async fn log(&self, rows: &[InboundRow]) -> Result<(), StoreError> {
-        self.timed("log", self.inner.log(rows)).await
-    }
-    async fn refresh_statistics(&self) -> Result<(), StoreError> {
-        self.timed("refresh_statistics", self.inner.refresh_statistics())
-            .await
-    }
-    async fn prune_inbound_log(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        self.timed("prune_inbound_log", self.inner.prune_inbound_log(before))
-            .await
-    }
-    async fn acquire_lease(
-        &self,
-        name: &str,
-        holder: &LeaseHolder,
-        ttl: Duration,
-    ) -> Result<Claim, StoreError> {
-        self.timed("acquire_lease", self.inner.acquire_lease(name, holder, ttl))
-            .await
-    }
-    async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<bool, StoreError> {
-        self.timed("renew_lease", self.inner.renew_lease(lease, ttl))
-            .await
-    }
-    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
-        self.timed("release_lease", self.inner.release_lease(lease))
-            .await
-    }
-    fn fenced(&self, lease: &Lease) -> Arc<dyn Store> {
-        // The run writes through the fenced store: its calls are timed here too.
-        Arc::new(TimedStore {
-            inner: self.inner.fenced(lease),
-            calls: self.calls.clone(),
-        })
-    }
-    async fn interrupt_runs(
-        &self,
-        connection_id: &str,
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<i64>, StoreError> {
-        self.timed(
-            "interrupt_runs",
-            self.inner.interrupt_runs(connection_id, reason, now),
-        )
-        .await
-    }
-    async fn set_keep_active(
-        &self,
-        change: &KeepActiveChange<'_>,
-        now: DateTime<Utc>,
-    ) -> Result<KeepActiveOutcome, StoreError> {
-        self.timed("set_keep_active", self.inner.set_keep_active(change, now))
-            .await
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut state.ended)
     }
 }
 
@@ -766,7 +345,11 @@ struct Bench {
     running: Running,
     tenant: Uuid,
     settings: Settings,
-    store: Arc<TimedStore>,
+    store: Arc<dyn Store>,
+    /// The store's calls, timed.
+    timings: Arc<Timings>,
+    /// The store itself, for reads the figures do not count.
+    inner: Arc<dyn Store>,
     graph: GraphClient,
     sql: SqlProfile,
     /// With `--profile-sql` on PostgreSQL: a connection to the benchmark database for its
@@ -808,7 +391,7 @@ impl Bench {
             clock: Arc::new(SystemClock),
         };
         let before = self.graph.stats().by_endpoint();
-        self.store.take();
+        self.timings.take();
         self.sql.take();
         let stats_before = match &self.pg_probe {
             Some(pool) => Some(pg_table_stats(pool).await?),
@@ -855,7 +438,7 @@ impl Bench {
         Ok(Measured {
             wall: (ended - started).as_secs_f64(),
             requests: diff(&self.graph.stats().by_endpoint(), &before),
-            calls: self.store.take(),
+            calls: self.timings.take(),
             statements: self.sql.take(),
             table_stats,
             written_mb: written_bytes().saturating_sub(written_before) as f64 / 1_048_576.0,
@@ -1511,10 +1094,8 @@ async fn bench(args: &Args, db_url: &str) -> anyhow::Result<()> {
     );
     inner.migrate().await.context("migrations")?;
     entra_sync::app::ensure_declared(&settings, inner.as_ref(), &SystemClock).await?;
-    let store = Arc::new(TimedStore {
-        inner,
-        calls: Arc::default(),
-    });
+    let timings = Arc::new(Timings::default());
+    let store: Arc<dyn Store> = Arc::new(ObservedStore::new(inner.clone(), timings.clone()));
     let graph = entra_sync::app::graph_client(
         &settings,
         &settings.connections[0],
@@ -1528,6 +1109,8 @@ async fn bench(args: &Args, db_url: &str) -> anyhow::Result<()> {
         tenant,
         settings,
         store,
+        timings,
+        inner,
         graph,
         sql,
         pg_probe: if args.profile_sql && args.backend == Backend::Postgres {
@@ -1562,7 +1145,7 @@ async fn bench(args: &Args, db_url: &str) -> anyhow::Result<()> {
     eprintln!("full sync: {:.1} s", full.wall);
 
     // The request floor.
-    let memberships = bench.store.inner.memberships(CONNECTION).await?;
+    let memberships = bench.inner.memberships(CONNECTION).await?;
     let mut members: BTreeMap<&str, u64> = BTreeMap::new();
     for (group, _, _) in &memberships {
         *members.entry(group.as_str()).or_default() += 1;

@@ -16,6 +16,7 @@ mod error;
 pub mod integration;
 mod keep_active;
 pub mod lease;
+pub mod observed;
 pub mod postgres;
 pub mod records;
 mod rows;
