@@ -3,7 +3,6 @@
 //! targets of `import --users|--agents`, and what a quarantined run's summary suggests.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -450,19 +449,6 @@ fn assert_agents_only(people: &People) {
 // ---------------------------------------------------------------------------------------------
 // import --users | --agents
 
-fn entra_sync(args: &[String]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_entra-sync"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("the binary runs");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
 /// Runs the binary with a config file for `db` (`edit`: `(from, to)` replacements).
 async fn cli(
     running: &Running,
@@ -480,9 +466,11 @@ async fn cli(
     std::fs::write(&path, text).expect("config");
     let mut all = vec!["--config".to_owned(), path.display().to_string()];
     all.extend(args.iter().map(|a| (*a).to_owned()));
-    let out = tokio::task::spawn_blocking(move || entra_sync(&all))
-        .await
-        .expect("join");
+    let out = tokio::task::spawn_blocking(move || {
+        crate::cli::entra_sync(&all.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .expect("join");
     drop(dir);
     out
 }
