@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use entra_sync::store::{self, Store};
 
-/// A fresh, empty database that is removed again by [`TestDb::cleanup`].
+/// A fresh, empty database, removed again when it is dropped, also when the test panics (a
+/// PostgreSQL database is dropped on the server; a SQLite file goes with its directory).
+/// [`TestDb::cleanup`] removes it at a point of the test's choosing.
 pub struct TestDb {
     pub url: String,
     cleanup: Cleanup,
@@ -13,6 +15,7 @@ pub struct TestDb {
 enum Cleanup {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
     Postgres { admin_url: String, name: String },
+    Done,
 }
 
 impl TestDb {
@@ -22,17 +25,46 @@ impl TestDb {
             .expect("the test database opens")
     }
 
-    pub async fn cleanup(self) {
-        if let Cleanup::Postgres { admin_url, name } = self.cleanup {
-            let admin = entra_sync::store::postgres::PostgresStore::connect(&admin_url, 1)
-                .await
-                .expect("TEST_DATABASE_URL is reachable");
-            admin
-                .drop_database(&name)
-                .await
-                .expect("dropping the test database");
+    pub async fn cleanup(mut self) {
+        if let Cleanup::Postgres { admin_url, name } =
+            std::mem::replace(&mut self.cleanup, Cleanup::Done)
+        {
+            drop_postgres(&admin_url, &name).await;
         }
     }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Cleanup::Postgres { admin_url, name } =
+            std::mem::replace(&mut self.cleanup, Cleanup::Done)
+        else {
+            return;
+        };
+        // Drop may run inside the test's runtime, which cannot be blocked on: a thread of its own
+        // with a runtime of its own drops the database.
+        let dropped = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime")
+                .block_on(drop_postgres(&admin_url, &name));
+        })
+        .join();
+        if dropped.is_err() && !std::thread::panicking() {
+            panic!("dropping the test database failed");
+        }
+    }
+}
+
+async fn drop_postgres(admin_url: &str, name: &str) {
+    let admin = entra_sync::store::postgres::PostgresStore::connect(admin_url, 1)
+        .await
+        .expect("TEST_DATABASE_URL is reachable");
+    admin
+        .drop_database(name)
+        .await
+        .expect("dropping the test database");
 }
 
 /// A fresh SQLite file always; a fresh PostgreSQL database too when `TEST_DATABASE_URL` is set.
@@ -70,4 +102,41 @@ async fn fresh_postgres(admin_url: String) -> TestDb {
         url: url.to_string(),
         cleanup: Cleanup::Postgres { admin_url, name },
     }
+}
+
+/// Whether the PostgreSQL database `url` names exists on its server.
+async fn postgres_database_exists(admin_url: &str, url: &str) -> bool {
+    let name = url::Url::parse(url)
+        .expect("a URL")
+        .path()
+        .trim_start_matches('/')
+        .to_owned();
+    let pool = sqlx::PgPool::connect(admin_url).await.expect("postgres");
+    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+        .bind(&name)
+        .fetch_optional(&pool)
+        .await
+        .expect("pg_database");
+    pool.close().await;
+    found.is_some()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_database_is_dropped_even_when_its_test_panics() {
+    let Ok(admin_url) = std::env::var("TEST_DATABASE_URL") else {
+        return; // SQLite files go with their temporary directory.
+    };
+    let db = fresh_postgres(admin_url.clone()).await;
+    let url = db.url.clone();
+    assert!(postgres_database_exists(&admin_url, &url).await);
+    let panicked = tokio::spawn(async move {
+        let _db = db;
+        panic!("a failing test");
+    })
+    .await;
+    assert!(panicked.is_err_and(|e| e.is_panic()));
+    assert!(
+        !postgres_database_exists(&admin_url, &url).await,
+        "{url} outlived its test"
+    );
 }
