@@ -54,7 +54,9 @@ async fn serve(
         store: store.clone(),
         clock: clock.clone(),
     });
-    let service = Service::new(Arc::new(settings), store, clock, graph);
+    // Ctrl-C stops a run at its next checkpoint rather than killing it mid-write.
+    let shutdown = s::Shutdown::when(cli::commands::interrupted(), "the command was interrupted");
+    let service = Service::new(Arc::new(settings), store, clock, graph).with_shutdown(shutdown);
     cli::commands::execute(&service, command).await
 }
 

@@ -187,3 +187,10 @@ pub fn secrets(command: &Command) -> Secrets {
         _ => Secrets::Required,
     }
 }
+
+/// Resolves on Ctrl-C (SIGINT); never, where it cannot be listened for.
+pub async fn interrupted() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}

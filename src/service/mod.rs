@@ -91,6 +91,34 @@ pub struct Service {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     graph: Arc<dyn GraphClients>,
+    /// Cancelled when the process is asked to stop: every run the service starts stops then
+    /// (recorded `cancelled`, nobody deactivated, resumed by the next run).
+    shutdown: Shutdown,
+}
+
+/// The process's stop request, as the runs of a [`Service`] see it.
+#[derive(Debug, Clone, Default)]
+pub struct Shutdown {
+    /// Cancelled to stop every run.
+    pub token: tokio_util::sync::CancellationToken,
+    /// Why, as the stopped runs record it.
+    pub reason: String,
+}
+
+impl Shutdown {
+    /// A stop request made when `signal` resolves (the command line: Ctrl-C), for `reason`.
+    pub fn when(signal: impl Future<Output = ()> + Send + 'static, reason: &str) -> Self {
+        let token = tokio_util::sync::CancellationToken::new();
+        let stop = token.clone();
+        tokio::spawn(async move {
+            signal.await;
+            stop.cancel();
+        });
+        Self {
+            token,
+            reason: reason.to_owned(),
+        }
+    }
 }
 
 impl Service {
@@ -106,7 +134,16 @@ impl Service {
             store,
             clock,
             graph,
+            shutdown: Shutdown {
+                token: tokio_util::sync::CancellationToken::new(),
+                reason: "the daemon is shutting down".to_owned(),
+            },
         }
+    }
+
+    /// The same service, its runs stopping when `shutdown` is cancelled.
+    pub fn with_shutdown(self, shutdown: Shutdown) -> Self {
+        Self { shutdown, ..self }
     }
 
     /// The validated configuration.

@@ -147,7 +147,10 @@ impl Service {
             ..RunRequest::new(RunKind::Remap, request.mode, &request.trigger)
         };
         // A remap re-plans from the mirror: it has no Graph client at all.
-        let report = self.syncer(None).run(connection, &run).await?;
+        let report = self
+            .syncer(None)
+            .run(connection, &self.stoppable(run))
+            .await?;
         let preview = (request.mode == Mode::DryRun).then(|| {
             report
                 .rows
@@ -186,7 +189,10 @@ impl Service {
             lease: self.lease(LeaseWait::Refuse),
             ..RunRequest::new(RunKind::Delta, Mode::Apply, &format!("approve #{run_id}"))
         };
-        Ok(self.syncer(None).run(connection, &approval).await?)
+        Ok(self
+            .syncer(None)
+            .run(connection, &self.stoppable(approval))
+            .await?)
     }
 
     /// A run that reads Graph. One that writes is refused (as `refused`) for a connection not
@@ -203,7 +209,10 @@ impl Service {
         }
         ensure_declared(&self.settings, self.store.as_ref(), self.clock.as_ref()).await?;
         let graph = self.graph_client(connection)?;
-        Ok(self.syncer(Some(graph)).run(connection, &request).await?)
+        Ok(self
+            .syncer(Some(graph))
+            .run(connection, &self.stoppable(request))
+            .await?)
     }
 
     /// The Graph client of a run of `connection`.
@@ -214,6 +223,15 @@ impl Service {
         Ok(self
             .graph
             .client(&self.settings, connection, GraphUse::Run)?)
+    }
+
+    /// `request`, stopping when the process is asked to stop.
+    fn stoppable(&self, request: RunRequest) -> RunRequest {
+        RunRequest {
+            cancel: self.shutdown.token.child_token(),
+            cancel_reason: self.shutdown.reason.clone(),
+            ..request
+        }
     }
 
     fn syncer(&self, graph: Option<crate::graph::GraphClient>) -> Syncer {

@@ -359,3 +359,40 @@ async fn a_run_whose_lease_was_taken_over_commits_nothing_more() {
         db.cleanup().await;
     }
 }
+
+/// Ctrl-C (SIGINT) stops a `sync` at its next checkpoint: it is recorded cancelled, releases the
+/// connection's lease at once (the next run needs no `--wait`), and the next run converges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_sync_is_recorded_cancelled_and_the_next_run_converges() {
+    let running = start(EmulatorConfig {
+        users: 2_000,
+        latency: Duration::from_millis(100),
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    for db in backends().await {
+        write_config(dir.path(), &running, &db.url);
+        let mut interrupted = spawn_sync_with(dir.path(), &db.url, &["--full"]);
+        until_progress(&mut interrupted, &db.url, 1).await;
+        signal(&interrupted, "-INT");
+        let (code, out, err) = outcome(interrupted).await;
+        assert_eq!(code, 1, "{out}\n{err}");
+        let cancelled = scalar(
+            &db.url,
+            "SELECT COUNT(*) FROM sync_runs WHERE id = 1 AND status = 'cancelled' \
+             AND error = 'cancelled: the command was interrupted'",
+        )
+        .await;
+        assert_eq!(cancelled, 1, "{out}\n{err}");
+        assert_eq!(deactivations_and_runs(&db.url).await, (0, 1));
+        let (code, _, err) = outcome(spawn_sync_with(dir.path(), &db.url, &[])).await;
+        assert_eq!(code, 0, "the next run, without --wait: {err}");
+        assert_eq!(
+            scalar(&db.url, "SELECT COUNT(*) FROM entra_pending").await,
+            0,
+            "nothing left pending"
+        );
+        db.cleanup().await;
+    }
+}
