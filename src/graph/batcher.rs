@@ -1,5 +1,5 @@
 //! Page batching: the pages that cursors ask for at the same moment travel together in one
-//! `$batch` (BRIEF §4.1, Graph's limit of 20 requests per batch).
+//! `$batch` (Graph's limit: 20 requests per batch).
 //!
 //! A full read walks one users chain and one chain per group, each strictly page after page. The
 //! number of round trips is bound by the longest chain; the number of requests need not be the

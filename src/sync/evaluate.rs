@@ -1,4 +1,4 @@
-//! One person through plan → match (§4.4) → reconcile → writes and an inbound-log row.
+//! One person through plan → match (Entra id, then `matching_fields`) → reconcile → writes and an inbound-log row.
 
 use std::sync::Arc;
 
@@ -200,7 +200,7 @@ pub fn evaluate(
         message: None,
     };
 
-    // §4.4: the Entra id first, then each matching field against unlinked records: the user
+    // Matching: the Entra id first, then each matching field against unlinked records: the user
     // mapping's fields, or, where the run does not write users, the fields of the agent who
     // needs a user record (it is then linked as it is).
     let mut user_record: Option<RecordWrite<NewRecordUser>> =

@@ -1,7 +1,9 @@
-//! One connection, one run (BRIEF §4): read (users and groups chains concurrently) → mirror →
+//! One connection, one run: read (users and groups chains concurrently) → mirror →
 //! plan → match → apply in bounded transactions, with the deactivation guard.
 //!
-//! - [`read`]: delta rounds and their lifecycle (§4.1, §4.7).
+//! - [`request`]: what a run is asked to do and what it did.
+//! - [`read`]: delta rounds and their lifecycle (fresh initial rounds, checkpoints, expired links).
+//! - `batch`: one batch of people loaded, evaluated, staged and written.
 //! - [`sink`]: where reads go — the store, or memory for a dry run.
 //! - [`directory`]: what planning asks beyond the person.
 //! - [`evaluate`]: one person → writes + inbound-log row; [`existing`] and [`writes`] translate
@@ -14,31 +16,32 @@
 //! stayed within `max_deactivations`. A cancelled run ([`RunRequest::cancel`]) stops the same way,
 //! cleanly: at its next await point, with every task it spawned ended, recorded `cancelled`.
 
+mod batch;
 pub mod directory;
 pub mod evaluate;
 pub mod existing;
 pub mod lease;
 pub mod message;
 pub mod read;
+pub mod request;
 pub mod sink;
 mod writers;
 pub mod writes;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::future::Future;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::Value;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 use tracing::{error, info, instrument, warn};
 
+use self::batch::{Ahead, Batch, Staged, Tally};
 use self::directory::RunDirectory;
-use self::evaluate::{Evaluation, Rules, Targets, evaluate, syncs_licences};
-use self::lease::{LeaseError, LeasePolicy, RunLease};
+use self::evaluate::{Evaluation, Rules, Targets, syncs_licences};
+use self::lease::RunLease;
 use self::message::Message;
-use self::read::{ChainReport, ReadError};
+use self::read::ReadError;
+pub use self::request::{Approval, Mode, Progress, RunReport, RunRequest, Step, SyncError};
 use self::sink::{MemorySink, Sink, StoreSink};
 use self::writers::Writers;
 use crate::clock::Clock;
@@ -57,202 +60,6 @@ pub const BATCH: u32 = 500;
 /// During large runs, database statistics are refreshed after this many people, then each time
 /// the number evaluated grows fourfold (the tables' shape settles as they grow).
 const STATISTICS_EVERY: u64 = 10_000;
-
-/// Whether a run writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Write everything (a real run).
-    Apply,
-    /// Compute everything, write nothing (`--dry-run`, `import`/`remap` without `--apply`).
-    DryRun,
-}
-
-/// What to run.
-#[derive(Debug, Clone)]
-pub struct RunRequest {
-    /// Full, delta, import or remap.
-    pub kind: RunKind,
-    /// What started it.
-    pub trigger: String,
-    /// Apply or dry run.
-    pub mode: Mode,
-    /// Deactivate beyond the guard (an operator approved a quarantined run).
-    pub override_guard: bool,
-    /// Evaluate only what is already pending in the mirror, without reading Graph (approval).
-    pub pending_only: bool,
-    /// Told how far the run got (the CLI draws a progress bar on a terminal).
-    pub progress: Option<Progress>,
-    /// How a run that writes holds its connection's lease (dry runs take none).
-    pub lease: LeasePolicy,
-    /// The quarantined run this run approves: the approval is recorded when the run starts, and
-    /// the approved run is recorded as succeeded when this one succeeds.
-    pub approves: Option<Approval>,
-    /// The records the run writes (`import --users` / `--agents`), within what the connection
-    /// syncs.
-    pub targets: Targets,
-    /// Stops the run (the daemon passes its shutdown token). Once it is cancelled the run stops
-    /// at its next await point: while reading, its Graph requests in flight are dropped; while
-    /// evaluating, between two batches, once the batches being written are in. It is
-    /// recorded `cancelled` with [`cancel_reason`](Self::cancel_reason), deactivates nobody,
-    /// keeps its pending marks and chain checkpoints (the next run resumes from them), releases
-    /// its lease, and [`Syncer::run`] returns its report. No task of the run outlives it. A run
-    /// whose deactivations have begun finishes them, and one still waiting for its lease stops
-    /// waiting (it has no run row).
-    pub cancel: CancellationToken,
-    /// Why `cancel` would be cancelled, recorded as the run's error (`cancelled: <reason>`).
-    pub cancel_reason: String,
-}
-
-/// An operator's approval of a quarantined run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Approval {
-    /// The quarantined run.
-    pub run_id: i64,
-    /// Who approved it (`cli`, or the API key's agent).
-    pub by: String,
-}
-
-impl RunRequest {
-    /// A run of `kind` in `mode`, started by `trigger`.
-    pub fn new(kind: RunKind, mode: Mode, trigger: &str) -> Self {
-        Self {
-            kind,
-            trigger: trigger.to_owned(),
-            mode,
-            override_guard: false,
-            pending_only: false,
-            progress: None,
-            lease: LeasePolicy::default(),
-            approves: None,
-            targets: Targets::BOTH,
-            cancel: CancellationToken::new(),
-            cancel_reason: "the daemon is shutting down".to_owned(),
-        }
-    }
-
-    /// `work`, unless the run is cancelled first: cancellation is looked at first each time the
-    /// two are woken, so work that fails because the run's tasks stopped counts as cancelled.
-    async fn unless_cancelled<T>(
-        &self,
-        work: impl Future<Output = Result<T, RunFailure>>,
-    ) -> Result<T, RunFailure> {
-        tokio::select! {
-            biased;
-            () = self.cancel.cancelled() => Err(self.cancelled()),
-            result = work => result,
-        }
-    }
-
-    /// The failure of a cancelled run.
-    fn cancelled(&self) -> RunFailure {
-        RunFailure::Cancelled(self.cancel_reason.clone())
-    }
-}
-
-/// How far a run got.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    /// People read from the users chain so far.
-    Read(u64),
-    /// People evaluated so far.
-    Evaluated(u64),
-}
-
-/// A progress listener.
-#[derive(Clone)]
-pub struct Progress(pub Arc<dyn Fn(Step) + Send + Sync>);
-
-impl std::fmt::Debug for Progress {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Progress")
-    }
-}
-
-impl Progress {
-    fn tell(progress: Option<&Progress>, step: Step) {
-        if let Some(p) = progress {
-            (p.0)(step);
-        }
-    }
-}
-
-/// Why a run could not even start or finish its bookkeeping.
-#[derive(Debug, thiserror::Error)]
-pub enum SyncError {
-    /// The database failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The run needs Graph but has no client (remap has none).
-    #[error("this run needs a Graph client")]
-    NoGraph,
-    /// The connection's lease is held by another run (or could not be claimed).
-    #[error(transparent)]
-    Lease(#[from] LeaseError),
-    /// The run lost its connection's lease to another run while it ran (it was paused past the
-    /// lease's expiry): it stopped, and nothing it would have written after that was written.
-    #[error(
-        "run {run_id} of connection {connection:?} lost the connection's lease to another run \
-         (it was paused past the lease's expiry); it stopped and wrote nothing more"
-    )]
-    LeaseLost {
-        /// The connection.
-        connection: String,
-        /// The run.
-        run_id: i64,
-    },
-}
-
-/// What a run did.
-#[derive(Debug, Clone)]
-pub struct RunReport {
-    /// The run row (none for a dry run).
-    pub run_id: Option<i64>,
-    /// Final status.
-    pub status: RunStatus,
-    /// Rows per action.
-    pub counts: BTreeMap<String, u64>,
-    /// Graph requests made.
-    pub graph_requests: u64,
-    /// Throttled answers.
-    pub graph_throttles: u64,
-    /// Wall time.
-    pub seconds: f64,
-    /// Of which reading Entra into the mirror.
-    pub read_seconds: f64,
-    /// The users chain.
-    pub users: ChainReport,
-    /// The groups chains.
-    pub groups: ChainReport,
-    /// Warnings (groups that did not resolve, restarts).
-    pub warnings: Vec<String>,
-    /// Why it failed.
-    pub error: Option<String>,
-    /// Every inbound-log row (kept for dry runs and previews; empty for applied runs).
-    pub rows: Vec<InboundRow>,
-    /// Deactivations held back by the guard.
-    pub held_back: u64,
-}
-
-impl RunReport {
-    /// A run that has done nothing yet.
-    fn empty(run_id: Option<i64>) -> Self {
-        Self {
-            run_id,
-            status: RunStatus::Running,
-            counts: BTreeMap::new(),
-            graph_requests: 0,
-            graph_throttles: 0,
-            seconds: 0.0,
-            read_seconds: 0.0,
-            users: ChainReport::default(),
-            groups: ChainReport::default(),
-            warnings: Vec::new(),
-            error: None,
-            rows: Vec::new(),
-            held_back: 0,
-        }
-    }
-}
 
 /// The collaborators of a run.
 pub struct Syncer {
@@ -854,294 +661,6 @@ impl Syncer {
                 .entry("tickets_unassigned".to_owned())
                 .or_default() += applied.unassigned_tickets.len() as u64;
         }
-    }
-}
-
-/// One batch of people: their records and memberships loaded, evaluated, written.
-struct Batch<'a> {
-    syncer: &'a Syncer,
-    /// The run's tasks (the loads ahead).
-    tasks: &'a TaskScope,
-    connection: &'a ConnectionSettings,
-    run_id: Option<i64>,
-    sink: &'a Arc<dyn Sink>,
-    names: &'a BTreeMap<String, String>,
-    links: &'a [(String, String, String)],
-    apply: bool,
-    /// Load the names of the line managers of each batch (for its plans' notes).
-    names_managers: bool,
-}
-
-/// A batch's people with their records and memberships, ready to evaluate.
-struct Loaded {
-    persons: Vec<(MirrorUser, Notification)>,
-    /// Of those, the people without a pending mark (a remap evaluates everyone).
-    unmarked: BTreeSet<String>,
-    people: People,
-    memberships: Vec<(String, String, String)>,
-    /// How notes name the batch's line managers.
-    names: HashMap<String, Arc<str>>,
-}
-
-/// A batch evaluated, not yet written.
-struct Staged {
-    /// What it writes (`None`: nothing).
-    writes: Option<ApplyBatch>,
-    /// People evaluated.
-    done: u64,
-    /// People `keep` turned down, for a later pass.
-    others: Vec<(MirrorUser, Notification)>,
-    /// What it adds to the run's report once it is written.
-    tally: Tally,
-}
-
-/// What a staged batch adds to its run's report: taken once the batch is written (or, on a dry
-/// run, kept), so a cancelled run does not count the batch it left unwritten.
-#[derive(Default)]
-struct Tally {
-    /// Evaluations per action.
-    counts: BTreeMap<String, u64>,
-    /// A dry run's log rows.
-    rows: Vec<InboundRow>,
-}
-
-impl Tally {
-    fn add_to(self, report: &mut RunReport) {
-        for (action, n) in self.counts {
-            *report.counts.entry(action).or_default() += n;
-        }
-        report.rows.extend(self.rows);
-    }
-}
-
-/// Pending batches loaded ahead of their evaluation, oldest first. Each page of pending people is
-/// read after the one before it (it starts after that page's last person); then its records and
-/// memberships load in a task of their own, so the loads of the next batches overlap each other
-/// and the evaluation and writes of the current one.
-struct Ahead {
-    /// Tasks of the run: each yields `None` once the run is cancelled.
-    loading: VecDeque<JoinHandle<Option<Result<Loaded, StoreError>>>>,
-    /// Batches loading at once: one while the writes keep the database busy, more while they do
-    /// not (a remap, which changes few people, waits on its reads).
-    depth: usize,
-    /// Where the next page starts (after this Entra id).
-    after: String,
-    /// A page came back empty: nobody is left.
-    done: bool,
-}
-
-impl Ahead {
-    fn new() -> Self {
-        Self {
-            loading: VecDeque::new(),
-            depth: 1,
-            after: String::new(),
-            done: false,
-        }
-    }
-
-    /// Adjusts how far ahead to load after a batch that writes `written` people.
-    fn after_writes(&mut self, written: usize) {
-        self.depth = if written * 4 >= BATCH as usize {
-            1
-        } else {
-            LOAD_AHEAD_WHILE_WRITES_ARE_FEW
-        };
-    }
-}
-
-impl Drop for Ahead {
-    fn drop(&mut self) {
-        // Loads only read: a run that stops early leaves none behind.
-        for load in &self.loading {
-            load.abort();
-        }
-    }
-}
-
-/// Batches loading at once while the batches evaluated write fewer than a quarter of their people
-/// (on two cores, a third adds nothing).
-const LOAD_AHEAD_WHILE_WRITES_ARE_FEW: usize = 2;
-
-/// Loads the records and memberships of `persons`, and with `names` their line managers' names.
-async fn load(
-    store: &dyn Store,
-    sink: &dyn Sink,
-    connection: &str,
-    persons: Vec<(MirrorUser, Notification)>,
-    unmarked: BTreeSet<String>,
-    names: bool,
-) -> Result<Loaded, StoreError> {
-    let ids: Vec<String> = persons.iter().map(|(p, _)| p.entra_id.clone()).collect();
-    let (people, memberships, names) = tokio::try_join!(
-        store.people_of(connection, &ids),
-        sink.memberships_for(&ids),
-        async {
-            if names {
-                directory::manager_names(sink, &persons).await
-            } else {
-                Ok(HashMap::new())
-            }
-        }
-    )?;
-    Ok(Loaded {
-        persons,
-        unmarked,
-        people,
-        memberships,
-        names,
-    })
-}
-
-impl Batch<'_> {
-    /// The next batch of pending people, loaded (`None` once nobody is left), with the batches
-    /// after it loading meanwhile.
-    async fn next_pending(&self, ahead: &mut Ahead) -> Result<Option<Loaded>, RunFailure> {
-        while ahead.loading.len() < ahead.depth && !ahead.done {
-            let page = self.sink.pending(&ahead.after, BATCH).await?;
-            let Some((last, _)) = page.last() else {
-                ahead.done = true;
-                break;
-            };
-            ahead.after.clone_from(&last.entra_id);
-            let unmarked = page
-                .iter()
-                .filter(|(_, n)| n.is_none())
-                .map(|(p, _)| p.entra_id.clone())
-                .collect();
-            let persons = page
-                .into_iter()
-                .map(|(p, n)| (p, n.unwrap_or(Notification::FullPass)))
-                .collect();
-            let (store, sink) = (self.syncer.store.clone(), self.sink.clone());
-            let connection = self.connection.id.to_string();
-            let names = self.names_managers;
-            ahead.loading.push_back(self.tasks.spawn(async move {
-                load(
-                    store.as_ref(),
-                    sink.as_ref(),
-                    &connection,
-                    persons,
-                    unmarked,
-                    names,
-                )
-                .await
-            }));
-        }
-        let Some(loading) = ahead.loading.pop_front() else {
-            return Ok(None);
-        };
-        let loaded = loading
-            .await
-            .map_err(|e| RunFailure::Other(format!("loading a batch stopped: {e}")))?
-            .ok_or_else(|| {
-                RunFailure::Other("loading a batch stopped: the run was cancelled".to_owned())
-            })??;
-        Ok(Some(loaded))
-    }
-
-    /// Loads the records and memberships of `persons`.
-    async fn load(&self, persons: Vec<(MirrorUser, Notification)>) -> Result<Loaded, RunFailure> {
-        let (store, sink) = (self.syncer.store.as_ref(), self.sink.as_ref());
-        Ok(load(
-            store,
-            sink,
-            self.connection.id.as_str(),
-            persons,
-            BTreeSet::new(),
-            self.names_managers,
-        )
-        .await?)
-    }
-
-    /// Evaluates `loaded` and stages the writes of those `keep` accepts; the others come back.
-    /// With `quarantined`, deactivations are reported as held back and their marks stay.
-    #[allow(clippy::too_many_arguments)]
-    fn stage(
-        &self,
-        loaded: Loaded,
-        rules: &Rules,
-        directory: &mut RunDirectory,
-        candidates: &mut People,
-        keep: &mut dyn FnMut(&Evaluation) -> bool,
-        quarantined: bool,
-    ) -> Staged {
-        let Loaded {
-            persons,
-            unmarked,
-            mut people,
-            mut memberships,
-            names: manager_names,
-        } = loaded;
-        people.unlinked_users = std::mem::take(&mut candidates.unlinked_users);
-        people.unlinked_agents = std::mem::take(&mut candidates.unlinked_agents);
-        memberships.extend_from_slice(self.links);
-        directory.set_memberships(&memberships, self.names);
-        directory.set_names(manager_names);
-        let mut evaluations = Vec::new();
-        let mut others = Vec::new();
-        for (person, notification) in persons {
-            let Some(mut e) = evaluate(
-                &self.connection.mapping,
-                directory,
-                &people,
-                rules,
-                &person,
-                notification,
-                self.syncer.clock.now(),
-            ) else {
-                // Outside the run's targets: left pending for a run that writes its records.
-                continue;
-            };
-            if quarantined {
-                // Everything else about the person is written; the mark stays for approval.
-                e.deactivates = true;
-            }
-            if keep(&e) {
-                // A new agent is a line manager for the rest of the run, this batch included (its
-                // new agents are inserted before anyone's line manager is set).
-                if let Some(write) = &e.write
-                    && matches!(write.agent, Some((RecordWrite::Create(_), _)))
-                    && self.apply
-                    && self.run_id.is_some()
-                {
-                    directory.add_agent(&write.entra_id);
-                }
-                evaluations.push(e);
-            } else {
-                others.push((person, notification));
-            }
-        }
-        let done = evaluations.len() as u64;
-        let mut tally = Tally::default();
-        let writes = self.syncer.stage_writes(
-            self.connection.id.as_str(),
-            self.run_id,
-            evaluations,
-            &unmarked,
-            rules,
-            self.apply,
-            &mut people,
-            directory,
-            &mut tally,
-        );
-        candidates.unlinked_users = std::mem::take(&mut people.unlinked_users);
-        candidates.unlinked_agents = std::mem::take(&mut people.unlinked_agents);
-        Staged {
-            writes,
-            done,
-            others,
-            tally,
-        }
-    }
-
-    /// Writes a staged batch in one transaction.
-    async fn write(&self, writes: Option<ApplyBatch>) -> Result<Option<Applied>, RunFailure> {
-        let (Some(writes), Some(run_id)) = (writes, self.run_id) else {
-            return Ok(None);
-        };
-        let now = self.syncer.clock.now();
-        Ok(Some(self.syncer.store.apply(&writes, run_id, now).await?))
     }
 }
 

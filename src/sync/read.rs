@@ -1,4 +1,4 @@
-//! Reading Entra (BRIEF §4.1, §4.7): the users chain and the groups chains, each a delta round
+//! Reading Entra: the users chain and the groups chains, each a delta round
 //! that starts fresh, resumes from its checkpoint, or continues from the stored delta link.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -55,7 +55,7 @@ pub struct Cleaned {
     pub attributes: Vec<String>,
 }
 
-/// Where a chain's round starts (§4.7): a fresh initial round when the chain is new, its
+/// Where a chain's round starts: a fresh initial round when the chain is new, its
 /// fingerprint changed or a full run is asked for; the checkpoint of an unfinished round; else the
 /// stored delta link. Never a jump to "latest".
 struct RoundStart<'a> {
@@ -473,7 +473,7 @@ async fn read_group_chain(
 /// On a small machine more writers mostly wait on each other.
 const GROUP_WRITERS: usize = 2;
 
-/// A fresh initial round of a groups chain, read group by group (BRIEF §4.1): first the chain's
+/// A fresh initial round of a groups chain, read group by group: first the chain's
 /// link as of now ([`endpoints::latest`]), so the next round reports whatever changes while the
 /// groups are read, then each group's own initial round. Until the last group is in, the chain's
 /// checkpoint names no link, so a run that dies meanwhile starts the round again. Returns `false`
@@ -571,7 +571,7 @@ async fn write_groups(
     }
 }
 
-/// Attributes delta cannot track (`signInActivity`) are read separately (BRIEF §4.1): after an
+/// Attributes delta cannot track (`signInActivity`) are read separately: after an
 /// initial round for everyone ([`GraphClient::users_pages`]), after a delta round only for the
 /// people it changed ([`GraphClient::users_by_id`]). Changed values mark the person pending.
 pub async fn read_untracked(
