@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::task::JoinHandle;
 
 use super::directory::{self, RunDirectory};
-use super::evaluate::{Evaluation, Rules, evaluate};
+use super::evaluate::{Evaluation, EvaluationRules, evaluate};
 use super::sink::Sink;
 use super::{BATCH, RunFailure, RunReport, Syncer};
 use crate::config::ConnectionSettings;
@@ -32,7 +32,7 @@ pub(super) struct Batch<'a> {
 }
 
 /// A batch's people with their records and memberships, ready to evaluate.
-pub(super) struct Loaded {
+pub(super) struct LoadedBatch {
     pub(super) persons: Vec<(MirrorUser, Notification)>,
     /// Of those, the people without a pending mark (a remap evaluates everyone).
     pub(super) unmarked: BTreeSet<String>,
@@ -43,7 +43,7 @@ pub(super) struct Loaded {
 }
 
 /// A batch evaluated, not yet written.
-pub(super) struct Staged {
+pub(super) struct StagedBatch {
     /// What it writes (`None`: nothing).
     pub(super) writes: Option<ApplyBatch>,
     /// People evaluated.
@@ -77,9 +77,9 @@ impl Tally {
 /// read after the one before it (it starts after that page's last person); then its records and
 /// memberships load in a task of their own, so the loads of the next batches overlap each other
 /// and the evaluation and writes of the current one.
-pub(super) struct Ahead {
+pub(super) struct LoadsAhead {
     /// Tasks of the run: each yields `None` once the run is cancelled.
-    pub(super) loading: VecDeque<JoinHandle<Option<Result<Loaded, StoreError>>>>,
+    pub(super) loading: VecDeque<JoinHandle<Option<Result<LoadedBatch, StoreError>>>>,
     /// Batches loading at once: one while the writes keep the database busy, more while they do
     /// not (a remap, which changes few people, waits on its reads).
     pub(super) depth: usize,
@@ -89,7 +89,7 @@ pub(super) struct Ahead {
     pub(super) done: bool,
 }
 
-impl Ahead {
+impl LoadsAhead {
     pub(super) fn new() -> Self {
         Self {
             loading: VecDeque::new(),
@@ -109,7 +109,7 @@ impl Ahead {
     }
 }
 
-impl Drop for Ahead {
+impl Drop for LoadsAhead {
     fn drop(&mut self) {
         // Loads only read: a run that stops early leaves none behind.
         for load in &self.loading {
@@ -130,7 +130,7 @@ async fn load(
     persons: Vec<(MirrorUser, Notification)>,
     unmarked: BTreeSet<String>,
     names: bool,
-) -> Result<Loaded, StoreError> {
+) -> Result<LoadedBatch, StoreError> {
     let ids: Vec<String> = persons.iter().map(|(p, _)| p.entra_id.clone()).collect();
     let (people, memberships, names) = tokio::try_join!(
         store.people_of(connection, &ids),
@@ -143,7 +143,7 @@ async fn load(
             }
         }
     )?;
-    Ok(Loaded {
+    Ok(LoadedBatch {
         persons,
         unmarked,
         people,
@@ -157,8 +157,8 @@ impl Batch<'_> {
     /// after it loading meanwhile.
     pub(super) async fn next_pending(
         &self,
-        ahead: &mut Ahead,
-    ) -> Result<Option<Loaded>, RunFailure> {
+        ahead: &mut LoadsAhead,
+    ) -> Result<Option<LoadedBatch>, RunFailure> {
         while ahead.loading.len() < ahead.depth && !ahead.done {
             let page = self.sink.pending(&ahead.after, BATCH).await?;
             let Some((last, _)) = page.last() else {
@@ -206,7 +206,7 @@ impl Batch<'_> {
     pub(super) async fn load(
         &self,
         persons: Vec<(MirrorUser, Notification)>,
-    ) -> Result<Loaded, RunFailure> {
+    ) -> Result<LoadedBatch, RunFailure> {
         let (store, sink) = (self.syncer.store.as_ref(), self.sink.as_ref());
         Ok(load(
             store,
@@ -224,14 +224,14 @@ impl Batch<'_> {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn stage(
         &self,
-        loaded: Loaded,
-        rules: &Rules,
+        loaded: LoadedBatch,
+        rules: &EvaluationRules,
         directory: &mut RunDirectory,
         candidates: &mut People,
         keep: &mut dyn FnMut(&Evaluation) -> bool,
         quarantined: bool,
-    ) -> Staged {
-        let Loaded {
+    ) -> StagedBatch {
+        let LoadedBatch {
             persons,
             unmarked,
             mut people,
@@ -292,7 +292,7 @@ impl Batch<'_> {
         );
         candidates.unlinked_users = std::mem::take(&mut people.unlinked_users);
         candidates.unlinked_agents = std::mem::take(&mut people.unlinked_agents);
-        Staged {
+        StagedBatch {
             writes,
             done,
             others,

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::directory::RunDirectory;
 use super::existing::{agent_existing, unlinked_existing, user_existing};
 use super::message::Message;
-use super::writes::{agent_identity, agent_write, describe, name_of, user_write};
+use super::record_writes::{agent_identity, agent_write, describe, name_of, user_write};
 use crate::config::{ConnectionSettings, Entity};
 use crate::mirror::{MirrorUser, Notification};
 use crate::store::{
@@ -98,7 +98,7 @@ pub fn syncs_licences(connection: &ConnectionSettings) -> bool {
 
 /// Evaluation settings for a run.
 #[derive(Debug, Clone)]
-pub struct Rules {
+pub struct EvaluationRules {
     /// The connection.
     pub connection_id: String,
     /// The run.
@@ -137,7 +137,7 @@ pub fn evaluate(
     mapping: &Mapping,
     directory: &RunDirectory,
     people: &People,
-    rules: &Rules,
+    rules: &EvaluationRules,
     person: &MirrorUser,
     notification: Notification,
     now: DateTime<Utc>,

@@ -6,7 +6,7 @@
 //! - `batch`: one batch of people loaded, evaluated, staged and written.
 //! - [`sink`]: where reads go — the store, or memory for a dry run.
 //! - [`directory`]: what planning asks beyond the person.
-//! - [`evaluate`]: one person → writes + inbound-log row; [`existing`] and [`writes`] translate
+//! - [`evaluate`]: one person → writes + inbound-log row; [`existing`] and [`record_writes`] translate
 //!   between the store's records and the mapping engine's; [`message`] composes the row's
 //!   message.
 //!
@@ -17,16 +17,16 @@
 //! cleanly: at its next await point, with every task it spawned ended, recorded `cancelled`.
 
 mod batch;
+mod batch_writers;
 pub mod directory;
 pub mod evaluate;
 pub mod existing;
 pub mod lease;
 pub mod message;
 pub mod read;
+pub mod record_writes;
 pub mod request;
 pub mod sink;
-mod writers;
-pub mod writes;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -35,15 +35,15 @@ use std::time::Instant;
 use serde_json::Value;
 use tracing::{error, info, instrument, warn};
 
-use self::batch::{Ahead, Batch, Staged, Tally};
+use self::batch::{Batch, LoadsAhead, StagedBatch, Tally};
+use self::batch_writers::Writers;
 use self::directory::RunDirectory;
-use self::evaluate::{Evaluation, Rules, Targets, syncs_licences};
+use self::evaluate::{Evaluation, EvaluationRules, Targets, syncs_licences};
 use self::lease::RunLease;
 use self::message::Message;
 use self::read::ReadError;
 pub use self::request::{Approval, Mode, Progress, RunReport, RunRequest, Step, SyncError};
 use self::sink::{MemorySink, Sink, StoreSink};
-use self::writers::Writers;
 use crate::clock::Clock;
 use crate::config::ConnectionSettings;
 use crate::graph::GraphClient;
@@ -409,7 +409,7 @@ impl Syncer {
             unlinked_agents,
             ..People::default()
         };
-        let mut rules = Rules {
+        let mut rules = EvaluationRules {
             connection_id: id.to_owned(),
             run_id,
             source: if request.kind == RunKind::Import {
@@ -455,7 +455,7 @@ impl Syncer {
         let mut evaluated = 0;
         let mut next_statistics = STATISTICS_EVERY;
         let mut keep = |e: &Evaluation| !e.deactivates;
-        let mut ahead = Ahead::new();
+        let mut ahead = LoadsAhead::new();
         // While batches are written (side by side where the store allows), the next one is
         // loaded and evaluated: different people, and what a batch being written creates or
         // adopts is already known from its evaluation.
@@ -463,11 +463,11 @@ impl Syncer {
             let parallel = self.store.parallel_writes();
             Writers::new(self.store.clone(), run, parallel, tasks.clone())
         });
-        let mut staged: Option<Staged> = None;
+        let mut staged: Option<StagedBatch> = None;
         // Large runs refresh the statistics before the first batch too.
         let mut refresh = large;
         loop {
-            if let Some(Staged {
+            if let Some(StagedBatch {
                 writes,
                 done,
                 others,
@@ -589,7 +589,7 @@ impl Syncer {
         run_id: Option<i64>,
         evaluations: Vec<Evaluation>,
         unmarked: &BTreeSet<String>,
-        rules: &Rules,
+        rules: &EvaluationRules,
         apply: bool,
         people: &mut crate::store::People,
         directory: &mut RunDirectory,

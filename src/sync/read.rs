@@ -59,7 +59,7 @@ pub struct Cleaned {
 /// fingerprint changed or a full run is asked for; the checkpoint of an unfinished round; else the
 /// stored delta link. Never a jump to "latest".
 struct RoundStart<'a> {
-    print: &'a str,
+    config_fingerprint: &'a str,
     initial_url: &'a url::Url,
     run_id: i64,
     full: bool,
@@ -77,7 +77,7 @@ impl RoundStart<'_> {
     ) -> Result<(url::Url, i64, bool), GraphError> {
         let fresh = (self.initial_url.clone(), self.run_id, true);
         Ok(match stored {
-            Some(s) if s.fingerprint != self.print => {
+            Some(s) if s.fingerprint != self.config_fingerprint => {
                 report.restarted.push(changed.to_owned());
                 fresh
             }
@@ -165,12 +165,12 @@ pub async fn read_users(
     progress: Option<&super::Progress>,
 ) -> Result<ChainReport, ReadError> {
     let select = users_select(connection).join(",");
-    let print = fingerprint(&["users", &select]);
+    let config_fingerprint = fingerprint(&["users", &select]);
     let initial_url = graph.users_delta_url(&select)?;
     let stored = sink.state("users").await?;
     let mut report = ChainReport::default();
     let start = RoundStart {
-        print: &print,
+        config_fingerprint: &config_fingerprint,
         initial_url: &initial_url,
         run_id,
         full,
@@ -261,7 +261,7 @@ pub async fn read_users(
             let checkpoint = DeltaState {
                 connection_id: connection.id.to_string(),
                 chain: "users".to_owned(),
-                fingerprint: print.clone(),
+                fingerprint: config_fingerprint.clone(),
                 // Only the round's last page carries the next round's link; until then the
                 // checkpoint is `next_link`, so a half-read round never looks complete.
                 delta_link: page.delta_link.clone(),
@@ -391,11 +391,11 @@ async fn read_group_chain(
 ) -> Result<(), ReadError> {
     let id_strs: Vec<&str> = ids.iter().map(|s| s.as_str()).collect();
     let filter = odata::ids_eq(&id_strs);
-    let print = fingerprint(&["groups", &filter, GROUP_DELTA_SELECT]);
+    let config_fingerprint = fingerprint(&["groups", &filter, GROUP_DELTA_SELECT]);
     let initial_url = graph.groups_delta_url(&id_strs)?;
     let stored = sink.state(&chain).await?;
     let start = RoundStart {
-        print: &print,
+        config_fingerprint: &config_fingerprint,
         initial_url: &initial_url,
         run_id,
         full,
@@ -407,7 +407,7 @@ async fn read_group_chain(
         let checkpoint = DeltaState {
             connection_id: connection.id.to_string(),
             chain: chain.clone(),
-            fingerprint: print.clone(),
+            fingerprint: config_fingerprint.clone(),
             delta_link: None,
             next_link: None,
             round_id: Some(run_id),
@@ -453,7 +453,7 @@ async fn read_group_chain(
             let checkpoint = DeltaState {
                 connection_id: connection.id.to_string(),
                 chain: chain.clone(),
-                fingerprint: print.clone(),
+                fingerprint: config_fingerprint.clone(),
                 delta_link: page.delta_link.clone(),
                 next_link: position.map(|u| u.to_string()),
                 round_id: Some(round),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use mapping::{Action, Activation, Changes, HaloField, Site};
 use serde_json::{Value, json};
 
-use super::evaluate::Rules;
+use super::evaluate::EvaluationRules;
 use crate::mirror::MirrorUser;
 use crate::store::{AgentSnapshot, AgentWrite, LicenceType, TeamFlags, UserWrite};
 
@@ -48,7 +48,7 @@ fn text(v: &Option<Arc<str>>) -> Option<String> {
 /// from `linked` (the SKUs linked now; `None` for a record not created yet).
 pub fn user_write(
     changes: &Changes,
-    rules: &Rules,
+    rules: &EvaluationRules,
     person: &MirrorUser,
     linked: Option<&BTreeSet<String>>,
 ) -> UserWrite {
@@ -93,7 +93,7 @@ pub fn user_write(
 
 pub fn agent_write(
     changes: &Changes,
-    rules: &Rules,
+    rules: &EvaluationRules,
     existing: Option<&AgentSnapshot>,
 ) -> AgentWrite {
     let mut w = AgentWrite::default();
