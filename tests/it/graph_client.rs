@@ -32,7 +32,7 @@ fn throttle_next_users_read(running: &Running) {
     ));
 }
 
-async fn secret_client(
+pub(crate) async fn secret_client(
     users: usize,
     policy: RetryPolicy,
     timeout: Option<Duration>,

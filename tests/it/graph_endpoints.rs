@@ -4,36 +4,13 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use entra_sync::config::load::Environment;
 use entra_sync::graph::endpoints::{PrepaidUnits, Sku};
 use entra_sync::graph::{GraphClient, RetryPolicy};
-use graph_emulator::{EmulatorConfig, Running};
-
-use crate::emulator::{client, config_text, memory_store, settings, start};
+use graph_emulator::Running;
 
 async fn secret_client(users: usize) -> (Running, GraphClient) {
-    let running = start(EmulatorConfig {
-        users,
-        ..EmulatorConfig::default()
-    })
-    .await;
-    let app = running.demo_app(0).expect("a demo app").clone();
-    let auth = format!(
-        r#"{{ method = "client_secret", secret = "{}" }}"#,
-        app.client_secret
-    );
-    let s = settings(
-        &config_text(&running, &app, &auth, ""),
-        &Environment::default(),
-        std::path::Path::new("."),
-    );
-    let client = client(
-        &s,
-        memory_store().await,
-        RetryPolicy::default(),
-        Some(Duration::from_secs(30)),
-    );
-    (running, client)
+    crate::graph_client::secret_client(users, RetryPolicy::default(), Some(Duration::from_secs(30)))
+        .await
 }
 
 /// The ids a delta round from `link` reports.
