@@ -2,11 +2,11 @@
 //! instance in step, replicas that share the connections through the database, reloads,
 //! graceful shutdown, housekeeping, health and metrics.
 //!
-//! - [`cadence`]: when a cycle is due and what kind it is, from the database's history of runs.
+//! - [`pacing`]: backoff and jitter.
 //! - [`scheduler`]: one loop per connection, a global limit on concurrent runs, triggers,
 //!   reloads and shutdown.
 
-pub mod cadence;
+pub mod pacing;
 pub mod scheduler;
 
 #[cfg(test)]

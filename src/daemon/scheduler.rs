@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
 
-use super::cadence::{Jitter, backoff};
+use super::pacing::{Jitter, backoff};
 use crate::ids::ConnectionId;
 use crate::store::RunStatus;
 

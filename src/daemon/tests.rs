@@ -11,7 +11,9 @@ use chrono::{DateTime, TimeZone, Utc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::cadence::{Cadence, History, Jitter, Plan, Trigger};
+use super::pacing::Jitter;
+use crate::service::cadence::{Cadence, Plan, Trigger};
+use crate::store::RunHistory;
 use super::scheduler::{Cycle, Cycles, Job, LoopState, Scheduler, SchedulerOptions};
 use crate::ids::ConnectionId;
 use crate::store::{RunKind, RunStatus};
@@ -43,7 +45,7 @@ struct Behaviour {
 
 #[derive(Default)]
 struct State {
-    history: BTreeMap<String, History>,
+    history: BTreeMap<String, RunHistory>,
     triggers: BTreeMap<String, Trigger>,
     behaviour: BTreeMap<String, Behaviour>,
     ran: Vec<Ran>,

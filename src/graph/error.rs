@@ -81,6 +81,17 @@ impl GraphError {
     pub fn is_throttle(&self) -> bool {
         matches!(self, GraphError::Throttled { .. })
     }
+
+    /// The connection's credential no longer works and retrying cannot help: the identity
+    /// platform refused the sign-in (an AADSTS error), the credential is unusable (an unreadable
+    /// key, a missing refresh token), or Graph rejected a token obtained afresh (401).
+    pub fn needs_authorisation(&self) -> bool {
+        matches!(
+            self,
+            GraphError::Unauthorized { .. }
+                | GraphError::Auth(AuthError::Rejected { .. } | AuthError::Credential(_))
+        )
+    }
 }
 
 #[derive(Deserialize)]

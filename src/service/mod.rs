@@ -9,13 +9,17 @@
 //! the connection only as its request says.
 //!
 //! - [`run`]: sync (and its dry run), import preview and apply, remap, approval.
+//! - [`cycle`]: the daemon's scheduled cycles (what is due, by [`cadence`]), operators'
+//!   triggers, and housekeeping.
 //! - [`delta`]: forgetting a connection's delta links (`--clear`, `--latest`).
 //! - [`query`]: listing runs, querying the inbound log.
 //! - [`keep_active`]: a person's keep-active flag.
 //! - [`check`]: validating the configuration against the database, and the online check.
 //! - [`error`]: [`ServiceError`], shaped by what the entry points decide (exit codes, statuses).
 
+pub mod cadence;
 pub mod check;
+pub mod cycle;
 pub mod delta;
 pub mod error;
 pub mod keep_active;
@@ -26,6 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use self::check::{CheckReport, ConnectionCheck, ensure_declared};
+pub use self::cycle::{CycleResult, TriggerRequest};
 pub use self::delta::{DeltaReset, DeltaResetRequest};
 pub use self::error::ServiceError;
 pub use self::keep_active::KeepActiveRequest;

@@ -234,7 +234,7 @@ impl Service {
         }
     }
 
-    fn syncer(&self, graph: Option<crate::graph::GraphClient>) -> Syncer {
+    pub(super) fn syncer(&self, graph: Option<crate::graph::GraphClient>) -> Syncer {
         Syncer {
             store: self.store.clone(),
             graph,

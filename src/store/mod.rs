@@ -20,6 +20,7 @@ pub mod observed;
 pub mod postgres;
 pub mod records;
 mod rows;
+pub mod schedule;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -30,11 +31,12 @@ pub use error::StoreError;
 pub use integration::*;
 pub use keep_active::*;
 pub use records::*;
+pub use schedule::*;
 
-/// Everything the daemon persists: both halves of the store.
-pub trait Store: ServiceDesk + Integration {}
+/// Everything the daemon persists: the service desk, the integration state and the schedule.
+pub trait Store: ServiceDesk + Integration + Schedule {}
 
-impl<T: ServiceDesk + Integration> Store for T {}
+impl<T: ServiceDesk + Integration + Schedule> Store for T {}
 
 /// The schema, reference data and the service-desk records. Every method is one transaction.
 #[async_trait]

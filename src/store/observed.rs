@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use super::keep_active::{KeepActiveChange, KeepActiveOutcome};
 use super::lease::{Claim, Lease, LeaseHolder};
 use super::*;
+use crate::ids::ConnectionId;
 use crate::mirror::{GroupDelta, MirrorUser, Notification};
 
 /// Told of each store call as it starts and as it ends.
@@ -488,5 +489,51 @@ impl Integration for ObservedStore {
     ) -> Result<KeepActiveOutcome, StoreError> {
         self.observed("set_keep_active", self.inner.set_keep_active(change, now))
             .await
+    }
+}
+
+#[async_trait]
+impl Schedule for ObservedStore {
+    async fn run_history(&self, connection: &ConnectionId) -> Result<RunHistory, StoreError> {
+        self.observed("run_history", self.inner.run_history(connection))
+            .await
+    }
+    async fn request_sync(
+        &self,
+        connection: &ConnectionId,
+        full: bool,
+        requested_by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        self.observed(
+            "request_sync",
+            self.inner.request_sync(connection, full, requested_by, now),
+        )
+        .await
+    }
+    async fn take_triggers(
+        &self,
+        connection: &ConnectionId,
+    ) -> Result<Option<TakenTriggers>, StoreError> {
+        self.observed("take_triggers", self.inner.take_triggers(connection))
+            .await
+    }
+    async fn triggered(&self) -> Result<Vec<ConnectionId>, StoreError> {
+        self.observed("triggered", self.inner.triggered()).await
+    }
+    async fn housekeep(
+        &self,
+        log_before: DateTime<Utc>,
+        batch: u32,
+        reason: &str,
+        lease_grace: std::time::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Housekept, StoreError> {
+        self.observed(
+            "housekeep",
+            self.inner
+                .housekeep(log_before, batch, reason, lease_grace, now),
+        )
+        .await
     }
 }

@@ -29,6 +29,8 @@ const ANALYZE_SQL: Option<&str> = Some(
 const NOW_SQL: &str = "now()";
 /// [`NOW_SQL`] plus `{seconds}` seconds (a parameter).
 const LATER_SQL: &str = "now() + make_interval(secs => {seconds})";
+/// [`NOW_SQL`] minus `{seconds}` seconds (a parameter).
+const EARLIER_SQL: &str = "now() - make_interval(secs => {seconds})";
 /// A write transaction's fence check. The row stays locked until the transaction ends, so a
 /// takeover (an update of the row) waits for the commit, and everything written under the old
 /// token commits before the new holder starts.
@@ -208,4 +210,9 @@ mod lease {
 mod keep_active {
     use super::*;
     include!("keep_active_queries.rs");
+}
+
+mod schedule {
+    use super::*;
+    include!("schedule_queries.rs");
 }

@@ -26,6 +26,8 @@ const ANALYZE_SQL: Option<&str> = None;
 const NOW_SQL: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 /// [`NOW_SQL`] plus `{seconds}` seconds (a parameter).
 const LATER_SQL: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || {seconds} || ' seconds')";
+/// [`NOW_SQL`] minus `{seconds}` seconds (a parameter).
+const EARLIER_SQL: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || {seconds} || ' seconds')";
 /// A write transaction's fence check. SQLite has one writer at a time, so the check holds until
 /// the commit without a lock of its own.
 const FENCE_SQL: &str = "SELECT token FROM leases WHERE name = $1 AND holder = $2 AND token = $3";
@@ -196,4 +198,9 @@ mod lease {
 mod keep_active {
     use super::*;
     include!("keep_active_queries.rs");
+}
+
+mod schedule {
+    use super::*;
+    include!("schedule_queries.rs");
 }

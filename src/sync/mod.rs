@@ -95,7 +95,17 @@ impl Syncer {
             report.error = Some(request.cancelled().to_string());
             return Ok(report);
         };
-        let lease = lease?;
+        self.run_leased(connection, request, lease?).await
+    }
+
+    /// Runs `request` for `connection`, holding `lease` (taken by the caller), which it releases
+    /// when it ends.
+    pub async fn run_leased(
+        &self,
+        connection: &ConnectionSettings,
+        request: &RunRequest,
+        lease: RunLease,
+    ) -> Result<RunReport, SyncError> {
         let held = Syncer {
             store: lease.store(),
             graph: self.graph.clone(),
@@ -216,6 +226,7 @@ impl Syncer {
             }
             Err(e) => {
                 error!(connection = %connection.id, error = %e, "The run failed; nobody was deactivated.");
+                report.needs_authorisation = e.needs_authorisation();
                 report.error = Some(e.to_string());
                 RunStatus::Failed
             }
@@ -687,4 +698,14 @@ enum RunFailure {
     /// The run's token was cancelled, for this reason.
     #[error("cancelled: {0}")]
     Cancelled(String),
+}
+
+impl RunFailure {
+    /// The connection's credential no longer works: see [`RunReport::needs_authorisation`].
+    fn needs_authorisation(&self) -> bool {
+        match self {
+            RunFailure::Graph(e) | RunFailure::Read(ReadError::Graph(e)) => e.needs_authorisation(),
+            _ => false,
+        }
+    }
 }

@@ -186,6 +186,10 @@ pub struct RunReport {
     pub rows: Vec<InboundRow>,
     /// Deactivations held back by the guard.
     pub held_back: u64,
+    /// It failed because the connection's credential no longer works (a sign-in refusal, or
+    /// Graph rejecting a freshly refreshed token): retrying cannot help until an administrator
+    /// authorises the connection again.
+    pub needs_authorisation: bool,
 }
 
 impl RunReport {
@@ -205,6 +209,7 @@ impl RunReport {
             error: None,
             rows: Vec::new(),
             held_back: 0,
+            needs_authorisation: false,
         }
     }
 }
