@@ -2,12 +2,22 @@
 //! instance in step, replicas that share the connections through the database, reloads,
 //! graceful shutdown, housekeeping, health and metrics.
 //!
+//! - [`run`]: the daemon itself: start-up, reloads, housekeeping and shutdown.
+//! - [`cycles`]: the scheduler's cycles over the application, and their metrics.
+//! - [`http`]: `/healthz`, `/readyz`, `/metrics` and `POST /-/reload`.
+//! - [`metrics`]: the Prometheus series.
 //! - [`pacing`]: backoff and jitter.
 //! - [`scheduler`]: one loop per connection, a global limit on concurrent runs, triggers,
 //!   reloads and shutdown.
 
+pub mod cycles;
+pub mod http;
+pub mod metrics;
 pub mod pacing;
+pub mod run;
 pub mod scheduler;
+
+pub use self::run::{Configs, Daemon, Live, Signals, jobs};
 
 #[cfg(test)]
 mod tests;

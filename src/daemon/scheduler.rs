@@ -118,7 +118,9 @@ impl Board {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<ConnectionId, LoopState>> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -162,7 +164,11 @@ pub struct Scheduler {
 impl Scheduler {
     /// A scheduler with no loops yet, running cycles through `cycles`, stopping when `stop`
     /// is cancelled.
-    pub fn new(cycles: Arc<dyn Cycles>, options: SchedulerOptions, stop: CancellationToken) -> Self {
+    pub fn new(
+        cycles: Arc<dyn Cycles>,
+        options: SchedulerOptions,
+        stop: CancellationToken,
+    ) -> Self {
         Self {
             cycles: Arc::new(RwLock::new(cycles)),
             slots: Arc::new(Semaphore::new(options.max_parallel.max(1))),
@@ -313,7 +319,9 @@ fn current(cycles: &RwLock<Arc<dyn Cycles>>) -> Arc<dyn Cycles> {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// When the scheduler last showed it is alive.

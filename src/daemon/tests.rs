@@ -12,10 +12,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::pacing::Jitter;
-use crate::service::cadence::{Cadence, Plan, Trigger};
-use crate::store::RunHistory;
 use super::scheduler::{Cycle, Cycles, Job, LoopState, Scheduler, SchedulerOptions};
 use crate::ids::ConnectionId;
+use crate::service::cadence::{Cadence, Plan, Trigger};
+use crate::store::RunHistory;
 use crate::store::{RunKind, RunStatus};
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -290,12 +290,24 @@ async fn a_failing_connection_backs_off_while_the_others_keep_their_cadence() {
         .iter()
         .map(|r| (r.start * 6.0).round() / 6.0)
         .collect();
-    assert_eq!(broken, [0.0, 2.0 + 1.0 / 6.0, 6.0 + 2.0 / 6.0, 14.5, 30.5 + 1.0 / 6.0]);
+    assert_eq!(
+        broken,
+        [
+            0.0,
+            2.0 + 1.0 / 6.0,
+            6.0 + 2.0 / 6.0,
+            14.5,
+            30.5 + 1.0 / 6.0
+        ]
+    );
     let healthy = fake.ran("healthy");
     assert_eq!(healthy.len(), 16, "{healthy:?}");
     let board = scheduler.board().snapshot();
     assert!(
-        matches!(&board[&id("broken")], LoopState::BackingOff { failures: 5, .. }),
+        matches!(
+            &board[&id("broken")],
+            LoopState::BackingOff { failures: 5, .. }
+        ),
         "{board:?}"
     );
     scheduler.shutdown(MINUTE).await;
@@ -398,9 +410,16 @@ async fn shutdown_cancels_the_runs_under_way_and_ends_every_loop() {
     tokio::time::sleep(MINUTE).await;
     let asked = Instant::now();
     assert!(scheduler.shutdown(Duration::from_secs(30)).await);
-    assert_eq!(asked.elapsed(), Duration::ZERO, "the fake's runs stop at once when cancelled");
+    assert_eq!(
+        asked.elapsed(),
+        Duration::ZERO,
+        "the fake's runs stop at once when cancelled"
+    );
     assert!(stop.is_cancelled());
-    assert!(fake.ran("long").is_empty(), "the long run was cancelled, not finished");
+    assert!(
+        fake.ran("long").is_empty(),
+        "the long run was cancelled, not finished"
+    );
     assert_eq!(fake.ran("short").len(), 1);
     assert!(fake.lock().running.is_empty());
 }

@@ -107,6 +107,10 @@ pub(crate) fn batch_body<'a>(
     json!({ "requests": requests })
 }
 
+/// One `$batch` request under way.
+type BatchPost<'a> =
+    std::pin::Pin<Box<dyn Future<Output = Result<BatchResponse, GraphError>> + Send + 'a>>;
+
 impl GraphClient {
     /// Runs `requests` through `$batch`, [`MAX_BATCH`] at a time. The outer error is returned only
     /// when a whole batch fails; each item carries its own result otherwise.
@@ -121,21 +125,29 @@ impl GraphClient {
             // The batches of one round are independent: they go out together (a few at a time)
             // and are read back in order.
             let chunks: Vec<&[&BatchRequest]> = pending.chunks(MAX_BATCH).collect();
-            let responses: Vec<BatchResponse> = stream::iter(chunks.iter().map(|chunk| {
-                let body = batch_body(
-                    chunk
-                        .iter()
-                        .map(|r| (r.id.as_str(), r.url.as_str(), &[][..])),
-                );
-                let url = &url;
-                async move {
-                    self.post_parsed(url, &body, |bytes| serde_json::from_slice(bytes))
-                        .await
-                }
-            }))
-            .buffered(CONCURRENT_BATCHES)
-            .try_collect()
-            .await?;
+            let posts: Vec<BatchPost<'_>> = chunks
+                .iter()
+                .map(|chunk| {
+                    let body = batch_body(
+                        chunk
+                            .iter()
+                            .map(|r| (r.id.as_str(), r.url.as_str(), &[][..])),
+                    );
+                    let url = &url;
+                    // Boxed as `Send`, and collected before they are awaited: a closure's futures
+                    // streamed through `buffered` are not provably `Send` for every lifetime, and the
+                    // daemon spawns its runs.
+                    let post: BatchPost<'_> = Box::pin(async move {
+                        self.post_parsed(url, &body, |bytes: &[u8]| serde_json::from_slice(bytes))
+                            .await
+                    });
+                    post
+                })
+                .collect();
+            let responses: Vec<BatchResponse> = stream::iter(posts)
+                .buffered(CONCURRENT_BATCHES)
+                .try_collect()
+                .await?;
             for (chunk, response) in chunks.into_iter().zip(responses) {
                 for item in response.responses {
                     let Some(request) = chunk.iter().find(|r| r.id == item.id) else {

@@ -276,7 +276,7 @@ impl GraphClient {
             }
             if error.is_throttle() {
                 self.stats.throttled.fetch_add(1, Ordering::Relaxed);
-                metrics::counter!("entra_sync_graph_throttled_total", "connection" => self.connection.clone()).increment(1);
+                metrics::counter!("entra_sync_graph_throttled_total", "connection" => self.connection.clone(), "endpoint" => endpoint.clone()).increment(1);
             }
             let Some(delay) = error::retry_delay(&error, retry, &self.policy) else {
                 return Err(error);

@@ -176,6 +176,4 @@ mod tests {
             Plan::Run(RunKind::Full)
         );
     }
-
-
 }

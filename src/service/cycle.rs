@@ -16,7 +16,7 @@ use super::{Service, ServiceError, ensure_declared};
 use crate::config::ConnectionSettings;
 use crate::ids::ConnectionId;
 use crate::instance::ensure_enabled;
-use crate::store::{Housekept, TakenTriggers};
+use crate::store::{Housekept, RunKind, TakenTriggers};
 use crate::sync::lease::{LeaseError, LeasePolicy, LeaseWait, RunLease};
 use crate::sync::{Mode, RunReport, RunRequest, SyncError};
 
@@ -25,6 +25,8 @@ use crate::sync::{Mode, RunReport, RunRequest, SyncError};
 pub enum CycleResult {
     /// A run happened; the next cycle is due in `next`.
     Ran {
+        /// Which kind of run it was.
+        kind: RunKind,
         /// The run.
         report: Box<RunReport>,
         /// Until the next cycle is due.
@@ -58,6 +60,7 @@ impl Service {
     ) -> Result<CycleResult, ServiceError> {
         let connection = self.connection(connection.as_str())?;
         ensure_enabled(&self.settings, connection, "sync")?;
+        let graph = self.graph_client(connection)?;
         let policy = LeasePolicy {
             ttl: self.settings.daemon.lease_ttl,
             wait: LeaseWait::Refuse,
@@ -74,23 +77,19 @@ impl Service {
             }
             Err(e) => return Err(SyncError::from(e).into()),
         };
+        lease_held(&connection.id, true);
         let cadence = cadence(connection);
-        let decided = async {
-            let store = lease.store();
-            let triggers = store.take_triggers(&connection.id).await?;
-            let history = store.run_history(&connection.id).await?;
-            let trigger = triggers.as_ref().map(|t| Trigger { full: t.full });
-            Ok::<_, ServiceError>((cadence.plan(&history, trigger, self.clock.now()), triggers))
-        }
-        .await;
+        let decided = self.decide(&lease, &connection.id, &cadence).await;
         let (kind, triggers) = match decided {
             Ok((Plan::Run(kind), triggers)) => (kind, triggers),
             Ok((Plan::Wait(wait), _)) => {
                 lease.release().await;
+                lease_held(&connection.id, false);
                 return Ok(CycleResult::NotDue(wait));
             }
             Err(e) => {
                 lease.release().await;
+                lease_held(&connection.id, false);
                 return Err(e);
             }
         };
@@ -101,20 +100,34 @@ impl Service {
             cancel_reason: "the daemon is shutting down".to_owned(),
             ..RunRequest::new(kind, Mode::Apply, &trigger)
         };
-        let graph = self.graph_client(connection)?;
-        let report = self
-            .syncer(Some(graph))
-            .run_leased(connection, &request, lease)
-            .await?;
+        let syncer = self.syncer(Some(graph));
+        let report = syncer.run_leased(connection, &request, lease).await;
+        lease_held(&connection.id, false);
+        let report = report?;
         let history = self.store.run_history(&connection.id).await?;
         let next = match cadence.plan(&history, None, self.clock.now()) {
             Plan::Wait(wait) => wait,
             Plan::Run(_) => Duration::ZERO,
         };
         Ok(CycleResult::Ran {
+            kind,
             report: Box::new(report),
             next,
         })
+    }
+
+    /// What is due for `connection`, with the triggers the run serves (taken under `lease`).
+    async fn decide(
+        &self,
+        lease: &RunLease,
+        connection: &ConnectionId,
+        cadence: &Cadence,
+    ) -> Result<(Plan, Option<TakenTriggers>), ServiceError> {
+        let store = lease.store();
+        let triggers = store.take_triggers(connection).await?;
+        let history = store.run_history(connection).await?;
+        let trigger = triggers.as_ref().map(|t| Trigger { full: t.full });
+        Ok((cadence.plan(&history, trigger, self.clock.now()), triggers))
     }
 
     /// Records an operator's request to sync a connection now; whichever process runs the
@@ -128,6 +141,12 @@ impl Service {
             .store
             .request_sync(&connection.id, request.full, &request.by, self.clock.now())
             .await?)
+    }
+
+    /// Whether the database answers (a small real query).
+    pub async fn ping(&self) -> Result<(), ServiceError> {
+        self.store.triggered().await?;
+        Ok(())
     }
 
     /// The connections with pending triggers.
@@ -162,6 +181,15 @@ impl Service {
         }
         Ok(done)
     }
+}
+
+/// `entra_sync_lease_held{connection}`: 1 while this process holds the connection's lease.
+fn lease_held(connection: &ConnectionId, held: bool) {
+    metrics::gauge!("entra_sync_lease_held", "connection" => connection.to_string()).set(if held {
+        1.0
+    } else {
+        0.0
+    });
 }
 
 /// Inbound-log rows deleted per transaction.

@@ -163,6 +163,18 @@ impl Service {
         Ok(self.store.backend())
     }
 
+    /// Which database backend the store is (`sqlite` or `postgres`).
+    pub fn backend(&self) -> &'static str {
+        self.store.backend()
+    }
+
+    /// Creates the reference data and connections the configuration declares and the database
+    /// lacks (see [`ensure_declared`]).
+    pub async fn declare(&self) -> Result<(), ServiceError> {
+        ensure_declared(&self.settings, self.store.as_ref(), self.clock.as_ref()).await?;
+        Ok(())
+    }
+
     /// The configured connection `id`, or the error naming the configured ones.
     pub fn connection(&self, id: &str) -> Result<&ConnectionSettings, ServiceError> {
         find_connection(&self.settings, id)

@@ -336,7 +336,10 @@ pub async fn read_groups(
         };
         let chains = ids.chunks(50).enumerate().map(|(index, chunk)| {
             let chain = format!("{prefix}:{index}");
-            async move {
+            // Boxed as `Send`: a future made by a closure and awaited through `try_join_all`
+            // would otherwise not be provably `Send` for every lifetime, and the daemon spawns
+            // its runs.
+            let read: ChainRead<'_> = Box::pin(async move {
                 let mut chain_report = ChainReport::default();
                 read_group_chain(
                     graph,
@@ -350,8 +353,10 @@ pub async fn read_groups(
                 )
                 .await?;
                 Ok::<_, ReadError>(chain_report)
-            }
+            });
+            read
         });
+        let chains: Vec<ChainRead<'_>> = chains.collect();
         for chain_report in futures::future::try_join_all(chains).await? {
             report.pages += chain_report.pages;
             report.objects += chain_report.objects;
@@ -525,6 +530,10 @@ async fn read_chain_by_group(
     report.initial = true;
     Ok(true)
 }
+
+/// One group chain's read, as [`read_groups`] runs them side by side.
+type ChainRead<'a> =
+    std::pin::Pin<Box<dyn Future<Output = Result<ChainReport, ReadError>> + Send + 'a>>;
 
 /// Writes the pages of `share` (group id, its round) as they come, several groups' pages to a
 /// commit; a group's first page resets its memberships.
