@@ -3,6 +3,8 @@
 //! store, builds the [`Service`] and hands it the parsed command ([`cli::commands`] turns that
 //! into a request, and the result into output and an exit code).
 
+mod daemon;
+
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -11,7 +13,7 @@ use crate::auth::{AuthError, RefreshTokens, SealedRefreshTokens, TokenClient, To
 use crate::cli::{self, Cli, Command};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, ConfigOverrides, ConnectionSettings, Credentials, Settings};
-use crate::graph::{self, GraphClient, GraphError, RetryPolicy, permissions::Verdict};
+use crate::graph::{self, GraphClient, GraphError, RetryPolicy};
 use crate::output;
 pub use crate::service::ensure_declared;
 use crate::service::{self as s, GraphClients, GraphUse, Service, ServiceError};
@@ -26,12 +28,17 @@ pub async fn run(cli: Cli) -> ExitCode {
         instance: cli.instance,
     };
     let done = match cli.command {
-        Command::Emulator(args) => graph_emulator::run(args, shutdown_signal())
+        Command::Emulator(args) => graph_emulator::run(args, cli::commands::interrupted())
             .await
             .map_err(anyhow::Error::from),
         Command::Demo { users, data_dir } => crate::demo::run(users, &data_dir, clock).await,
         command => {
-            let outcome = serve(&cli.config, &overrides, command, clock).await;
+            let outcome = match command {
+                Command::Run => daemon::run(&cli.config, &overrides, clock).await,
+                Command::Reload => daemon::ask(&cli.config, &overrides, true).await,
+                Command::Health => daemon::ask(&cli.config, &overrides, false).await,
+                command => serve(&cli.config, &overrides, command, clock).await,
+            };
             return outcome.unwrap_or_else(|e| fail(&output::failure(&e), cli::exit_code(&e)));
         }
     };
@@ -64,10 +71,6 @@ async fn serve(
 fn fail(stderr: &str, code: ExitCode) -> ExitCode {
     output::print("", stderr);
     code
-}
-
-async fn shutdown_signal() {
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Connects and migrates.
@@ -107,16 +110,6 @@ impl GraphClients for LiveGraph {
             purpose.retry_policy(),
         )?)
     }
-}
-
-/// `check --online` with the real Graph clients (see [`crate::service::check::online`]).
-pub async fn check_online(
-    settings: &Settings,
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-    only: Option<&str>,
-) -> Result<Vec<Verdict>, ServiceError> {
-    s::check::online(settings, &LiveGraph { store, clock }, only).await
 }
 
 /// The Graph client of one connection: its token source (with the sealed refresh-token store

@@ -187,6 +187,25 @@ pub enum Command {
     },
     /// Serve the Microsoft Graph + sign-in emulator (for trying the daemon and for benchmarks).
     Emulator(graph_emulator::EmulatorArgs),
+    /// The daemon: keep every connection enabled for this instance in step (delta cycles every
+    /// `sync.interval`, a full reconciliation every `full_interval`), serve `/healthz`,
+    /// `/readyz` and `/metrics` on `[admin].listen`, reload on SIGHUP, stop on SIGTERM or
+    /// SIGINT.
+    Run,
+    /// Ask the daemon to sync a connection now (whichever replica runs it picks the request up
+    /// within a few seconds; requests made during a run become one follow-up run).
+    Trigger {
+        /// The connection id.
+        connection: String,
+        /// A full reconciliation rather than a delta cycle.
+        #[arg(long)]
+        full: bool,
+    },
+    /// Ask the daemon on `[admin].listen` to re-read its configuration (as SIGHUP does).
+    Reload,
+    /// Exit 0 when the daemon on `[admin].listen` answers `/healthz` (a container health check
+    /// that needs no shell tools).
+    Health,
 }
 
 /// `delta` subcommands.

@@ -52,6 +52,21 @@ pub fn failure_of(error: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
+/// `trigger`.
+pub fn triggered(connection: &str, full: bool) -> String {
+    let what = if full { "a full reconciliation" } else { "a sync" };
+    format!("{what} of {connection} is requested; the daemon running it starts it within a few seconds\n")
+}
+
+/// `reload` and `health`: the daemon on `address` answered.
+pub fn daemon_answered(reload: bool, address: std::net::SocketAddr) -> String {
+    if reload {
+        format!("the daemon on {address} is reloading its configuration\n")
+    } else {
+        format!("the daemon on {address} is alive\n")
+    }
+}
+
 /// `migrate`.
 pub fn migrated(backend: &str) -> String {
     format!("database migrated ({backend})\n")
@@ -495,6 +510,7 @@ mod tests {
             error: None,
             rows: Vec::new(),
             held_back: 7,
+            needs_authorisation: false,
         }
     }
 

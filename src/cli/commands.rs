@@ -167,7 +167,20 @@ pub async fn execute(service: &Service, command: Command) -> Result<ExitCode, Se
                 &outcome,
             ))
         }
-        Command::Emulator(_) | Command::Demo { .. } => ExitCode::SUCCESS,
+        Command::Trigger { connection, full } => {
+            let request = s::TriggerRequest {
+                connection: connection.clone(),
+                full,
+                by: by(),
+            };
+            service.trigger(request).await?;
+            shown(&output::triggered(&connection, full))
+        }
+        Command::Emulator(_)
+        | Command::Demo { .. }
+        | Command::Run
+        | Command::Reload
+        | Command::Health => ExitCode::SUCCESS,
     })
 }
 
@@ -180,7 +193,12 @@ fn shown(stdout: &str) -> ExitCode {
 /// Commands that never call Graph run without the connections' secrets.
 pub fn secrets(command: &Command) -> Secrets {
     match command {
-        Command::Runs(_) | Command::Log { .. } | Command::KeepActive { .. } => Secrets::Deferred,
+        Command::Runs(_)
+        | Command::Log { .. }
+        | Command::KeepActive { .. }
+        | Command::Trigger { .. }
+        | Command::Reload
+        | Command::Health => Secrets::Deferred,
         Command::Delta {
             command: DeltaCommand::Reset { latest: false, .. },
         } => Secrets::Deferred,

@@ -621,7 +621,14 @@ async fn check_online_names_a_missing_audit_permission_and_passes_a_complete_app
             &Environment::default(),
             std::path::Path::new("."),
         );
-        let verdicts = app::check_online(&s, store.clone(), Arc::new(SystemClock), None)
+        let verdicts = entra_sync::service::check::online(
+            &s,
+            &app::LiveGraph {
+                store: store.clone(),
+                clock: Arc::new(SystemClock),
+            },
+            None,
+        )
             .await
             .expect("a check");
         assert_eq!(verdicts.len(), 1);
