@@ -6,6 +6,7 @@
 use std::future::Future;
 
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tokio_util::task::TaskTracker;
 
@@ -34,8 +35,9 @@ impl TaskScope {
         F::Output: Send + 'static,
     {
         let token = self.token.clone();
+        // The task logs within its spawner's span (a run's connection and run id).
         self.tracker
-            .spawn(async move { token.run_until_cancelled_owned(task).await })
+            .spawn(async move { token.run_until_cancelled_owned(task).await }.in_current_span())
     }
 
     /// Spawns `task`, which runs to its end even once the scope is cancelled: a write
@@ -46,7 +48,7 @@ impl TaskScope {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.tracker.spawn(task)
+        self.tracker.spawn(task.in_current_span())
     }
 
     /// A guard that cancels the scope when dropped: an owner that is itself dropped midway (its

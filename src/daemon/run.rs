@@ -289,3 +289,63 @@ fn announce(settings: &Settings, backend: &str) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::ConfigOverrides;
+    use crate::config::load::{Environment, load_str};
+
+    fn settings(instance: &str) -> Settings {
+        settings_with(instance, "2m")
+    }
+
+    fn settings_with(instance: &str, alpha_interval: &str) -> Settings {
+        let connection = |id: &str, interval: &str, instances: &str| {
+            format!(
+                "[[connection]]\nid = \"{id}\"\ntenant_id = \"00000000-0000-0000-0000-000000000001\"\n\
+                 client_id = \"00000000-0000-0000-0000-000000000002\"\n{instances}\
+                 auth = {{ method = \"client_secret\", secret = {{ env = \"SECRET\" }} }}\n\
+                 [connection.sync]\ninterval = \"{interval}\"\n"
+            )
+        };
+        let text = format!(
+            "[database]\nurl = \"sqlite::memory:\"\n[instance]\nname = \"{instance}\"\n{}{}{}",
+            connection("alpha", alpha_interval, ""),
+            connection("beta", "5m", "enabled_for_instances = [\"dr\"]\n"),
+            connection("gamma", "10m", "enabled_for_instances = [\"production\", \"dr\"]\n"),
+        );
+        let env: Environment = [("SECRET", "s")].into_iter().collect();
+        load_str(&text, "test.toml", Path::new("."), &env, &ConfigOverrides::default())
+            .expect("valid configuration")
+    }
+
+    #[test]
+    fn an_instance_runs_only_the_connections_enabled_for_it() {
+        let ids = |jobs: Vec<Job>| -> Vec<(String, u64)> {
+            jobs.into_iter()
+                .map(|j| (j.connection.to_string(), j.interval.as_secs()))
+                .collect()
+        };
+        assert_eq!(
+            ids(jobs(&settings("production"))),
+            [("alpha".to_owned(), 120), ("gamma".to_owned(), 600)]
+        );
+        assert_eq!(
+            ids(jobs(&settings("dr"))),
+            [("beta".to_owned(), 300), ("gamma".to_owned(), 600)]
+        );
+        assert!(jobs(&settings("uat")).is_empty());
+    }
+
+    #[test]
+    fn a_connection_restarts_only_when_its_configuration_changes() {
+        let before = jobs(&settings("production"));
+        assert_eq!(before, jobs(&settings("production")), "same text, same jobs");
+        let after = jobs(&settings_with("production", "3m"));
+        assert_ne!(after[0].fingerprint, before[0].fingerprint, "alpha changed");
+        assert_eq!(after[1], before[1], "gamma did not");
+    }
+}

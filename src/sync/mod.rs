@@ -74,7 +74,6 @@ pub struct Syncer {
 impl Syncer {
     /// Runs `request` for `connection`. A run that writes first takes the connection's lease
     /// (as `request.lease` says), and writes only while it holds it; a dry run takes none.
-    #[instrument(skip_all, fields(connection = %connection.id, kind = request.kind.as_str()))]
     pub async fn run(
         &self,
         connection: &ConnectionSettings,
@@ -116,7 +115,9 @@ impl Syncer {
         result
     }
 
-    /// Runs `request`, holding `lease` (none for a dry run).
+    /// Runs `request`, holding `lease` (none for a dry run). Every line the run logs, its tasks'
+    /// too, carries its connection, kind and (once it has one) run id.
+    #[instrument(skip_all, fields(connection = %connection.id, kind = request.kind.as_str(), run = tracing::field::Empty))]
     async fn run_held(
         &self,
         connection: &ConnectionSettings,
@@ -152,6 +153,7 @@ impl Syncer {
                     .store
                     .start_run(id, request.kind, &request.trigger, now)
                     .await?;
+                tracing::Span::current().record("run", run_id);
                 info!(
                     connection = id,
                     run = run_id,
