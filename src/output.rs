@@ -54,8 +54,14 @@ pub fn failure_of(error: &(dyn std::error::Error + 'static)) -> String {
 
 /// `trigger`.
 pub fn triggered(connection: &str, full: bool) -> String {
-    let what = if full { "a full reconciliation" } else { "a sync" };
-    format!("{what} of {connection} is requested; the daemon running it starts it within a few seconds\n")
+    let what = if full {
+        "a full reconciliation"
+    } else {
+        "a sync"
+    };
+    format!(
+        "{what} of {connection} is requested; the daemon running it starts it within a few seconds\n"
+    )
 }
 
 /// `reload` and `health`: the daemon on `address` answered.

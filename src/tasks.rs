@@ -6,9 +6,9 @@
 use std::future::Future;
 
 use tokio::task::JoinHandle;
-use tracing::Instrument;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 /// The tasks of one owner (a run). A scope made with [`Default`] belongs to nobody: its tasks are
 /// never cancelled and nobody waits for them (a Graph client used outside a run).

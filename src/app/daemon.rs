@@ -33,7 +33,9 @@ impl Configs for FileConfigs {
     async fn load(&self) -> Result<Service, ServiceError> {
         let settings = load(&self.path, &self.overrides)?;
         if settings.database.url != self.database_url {
-            warn!("[database] changed: the daemon keeps the database it started with until it restarts.");
+            warn!(
+                "[database] changed: the daemon keeps the database it started with until it restarts."
+            );
         }
         let graph = Arc::new(LiveGraph {
             store: self.store.clone(),

@@ -315,11 +315,21 @@ mod tests {
             "[database]\nurl = \"sqlite::memory:\"\n[instance]\nname = \"{instance}\"\n{}{}{}",
             connection("alpha", alpha_interval, ""),
             connection("beta", "5m", "enabled_for_instances = [\"dr\"]\n"),
-            connection("gamma", "10m", "enabled_for_instances = [\"production\", \"dr\"]\n"),
+            connection(
+                "gamma",
+                "10m",
+                "enabled_for_instances = [\"production\", \"dr\"]\n"
+            ),
         );
         let env: Environment = [("SECRET", "s")].into_iter().collect();
-        load_str(&text, "test.toml", Path::new("."), &env, &ConfigOverrides::default())
-            .expect("valid configuration")
+        load_str(
+            &text,
+            "test.toml",
+            Path::new("."),
+            &env,
+            &ConfigOverrides::default(),
+        )
+        .expect("valid configuration")
     }
 
     #[test]
@@ -343,7 +353,11 @@ mod tests {
     #[test]
     fn a_connection_restarts_only_when_its_configuration_changes() {
         let before = jobs(&settings("production"));
-        assert_eq!(before, jobs(&settings("production")), "same text, same jobs");
+        assert_eq!(
+            before,
+            jobs(&settings("production")),
+            "same text, same jobs"
+        );
         let after = jobs(&settings_with("production", "3m"));
         assert_ne!(after[0].fingerprint, before[0].fingerprint, "alpha changed");
         assert_eq!(after[1], before[1], "gamma did not");

@@ -33,7 +33,7 @@ pub struct Housekept {
     pub pruned_log_rows: u64,
     /// Runs recorded `running` whose connection's lease nobody holds, marked failed.
     pub finalised_runs: u64,
-    /// Leases that expired and were removed.
+    /// Leases expired for longer than the grace, removed.
     pub cleared_leases: u64,
 }
 

@@ -158,7 +158,7 @@ impl Schedule for Backend {
             .await?
             .rows_affected();
         let clear = format!(
-            "DELETE FROM leases WHERE expires_at < {}",
+            "DELETE FROM leases WHERE expires_at <= {}",
             EARLIER_SQL.replace("{seconds}", "$1")
         );
         done.cleared_leases = sqlx::query(AssertSqlSafe(clear))

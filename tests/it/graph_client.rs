@@ -629,8 +629,8 @@ async fn check_online_names_a_missing_audit_permission_and_passes_a_complete_app
             },
             None,
         )
-            .await
-            .expect("a check");
+        .await
+        .expect("a check");
         assert_eq!(verdicts.len(), 1);
         let v = &verdicts[0];
         assert_eq!(v.failure, None, "{name}");

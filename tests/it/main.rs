@@ -16,6 +16,7 @@ mod leases;
 mod line_managers;
 mod migrate;
 mod nested_groups;
+mod schedule;
 mod secrets;
 mod service;
 mod snapshot;
