@@ -8,6 +8,7 @@ mod cli_edges;
 mod config_corpus;
 mod config_secrets;
 mod crash;
+mod daemon;
 mod emulator;
 mod graph_client;
 mod graph_endpoints;
