@@ -13,7 +13,9 @@ use entra_sync::store::{self, RunRow, Store};
 use graph_emulator::{EmulatorConfig, Running, well_known};
 use serde_json::Value;
 
+use crate::crash::semantic;
 use crate::emulator::start;
+use crate::support::backends;
 
 /// One connection of a daemon's configuration.
 struct Connection<'a> {
@@ -153,13 +155,8 @@ impl Daemon {
     }
 
     /// Runs a one-off command with the daemon's configuration.
-    fn command(&self, database_url: &str, args: &[&str]) -> std::process::Output {
-        Command::new(env!("CARGO_BIN_EXE_entra-sync"))
-            .args(["--config", self.config.to_str().expect("utf-8")])
-            .args(["--database-url", database_url])
-            .args(args)
-            .output()
-            .expect("the command runs")
+    async fn command(&self, database_url: &str, args: &[&str]) -> std::process::Output {
+        run_command(&self.config, database_url, args).await
     }
 }
 
@@ -168,6 +165,20 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Runs `entra-sync` with `config`, `database_url` and `args`, off the test's runtime (the
+/// emulator serves on it, and a command may need the emulator).
+async fn run_command(config: &Path, database_url: &str, args: &[&str]) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_entra-sync"));
+    command
+        .args(["--config", config.to_str().expect("utf-8")])
+        .args(["--database-url", database_url])
+        .args(args);
+    tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("join")
+        .expect("the command runs")
 }
 
 /// Polls `check` until it holds, failing after `within`.
@@ -294,7 +305,7 @@ async fn the_daemon_runs_what_is_enabled_here_takes_triggers_reloads_and_stops_c
     assert_eq!(daemon.get("/healthz").await.0, 200);
 
     // An operator's trigger reaches the daemon within a few seconds.
-    let triggered = daemon.command(&url, &["trigger", "alpha"]);
+    let triggered = daemon.command(&url, &["trigger", "alpha"]).await;
     assert!(triggered.status.success(), "{triggered:?}");
     let asked = Instant::now();
     eventually("the triggered run", Duration::from_secs(10), || async {
@@ -357,7 +368,7 @@ async fn the_daemon_runs_what_is_enabled_here_takes_triggers_reloads_and_stops_c
         daemon_config(&running, listen, &[again, added], ""),
     )
     .unwrap();
-    let reloaded = daemon.command(&url, &["reload"]);
+    let reloaded = daemon.command(&url, &["reload"]).await;
     assert!(reloaded.status.success(), "{reloaded:?}");
     eventually("gamma's first run", minute, || async {
         runs_of(store.as_ref(), "gamma")
@@ -476,4 +487,230 @@ async fn the_daemon_runs_what_is_enabled_here_takes_triggers_reloads_and_stops_c
     let (status, took) = daemon.exited(Duration::from_secs(25)).await;
     assert_eq!(status.code(), Some(0), "after {took:?}");
     running.shutdown().await;
+}
+
+#[tokio::test]
+async fn two_replicas_share_twenty_tenants_and_one_takes_over_when_the_other_is_killed() {
+    let Some(db) = backends()
+        .await
+        .into_iter()
+        .find(|db| db.url.starts_with("postgres"))
+    else {
+        // Without PostgreSQL (a developer's machine) there are no replicas to test; CI always
+        // has it (see support::backends).
+        return;
+    };
+    let running = start(EmulatorConfig {
+        tenants: 20,
+        users: 12,
+        groups: 3,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let ids: Vec<String> = (0..20).map(|n| format!("tenant-{n:02}")).collect();
+    let connections: Vec<Connection<'_>> = ids
+        .iter()
+        .enumerate()
+        .map(|(app, id)| Connection {
+            id,
+            app,
+            instances: None,
+        })
+        .collect();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store: Arc<dyn Store> = db.open().await.into();
+    store.migrate().await.expect("migrate");
+    let (listen_a, listen_b) = (free_address(), free_address());
+    let replica = |name: &str, listen| {
+        let config = dir.path().join(format!("{name}.toml"));
+        let text = daemon_config(
+            &running,
+            listen,
+            &connections,
+            "max_parallel_connections = 4",
+        );
+        std::fs::write(&config, text).unwrap();
+        Daemon::spawn(&config, &db.url, listen)
+    };
+    let a = replica("a", listen_a);
+    let b = replica("b", listen_b);
+    let interval = Duration::from_secs(10);
+
+    // Five cycles of every connection, between the two of them.
+    eventually(
+        "five cycles of every tenant",
+        Duration::from_secs(120),
+        || async {
+            let mut all = true;
+            for id in &ids {
+                all &= runs_of(store.as_ref(), id)
+                    .await
+                    .iter()
+                    .filter(|r| r.status == "succeeded")
+                    .count()
+                    >= 5;
+            }
+            all
+        },
+    )
+    .await;
+    for id in &ids {
+        let runs = runs_of(store.as_ref(), id).await;
+        for pair in runs.windows(2) {
+            let (before, after) = (&pair[0], &pair[1]);
+            let ended = before.ended_at.expect("ended before the next started");
+            assert!(
+                ended <= after.started_at,
+                "{id}: runs {} and {} overlap",
+                before.id,
+                after.id
+            );
+            // Once per cycle: a cycle starts an interval after the last one started, never
+            // sooner (a few milliseconds of the two processes' clocks aside).
+            let gap = (after.started_at - before.started_at).to_std().unwrap();
+            assert!(
+                gap + Duration::from_millis(200) >= interval,
+                "{id}: {gap:?} between runs {} and {}",
+                before.id,
+                after.id
+            );
+        }
+    }
+    let ran_by = |daemon: &Daemon| daemon.logged("The run started.").len();
+    let (by_a, by_b) = (ran_by(&a), ran_by(&b));
+    assert!(
+        by_a >= 10 && by_b >= 10,
+        "both replicas work: {by_a} and {by_b} runs"
+    );
+
+    // SIGKILL one: the other takes its connections within the lease's expiry plus an interval.
+    let killed_at = chrono::Utc::now();
+    drop(a);
+    let lease_ttl = Duration::from_secs(3);
+    let deadline = lease_ttl + interval + Duration::from_secs(5);
+    eventually(
+        "the survivor runs every tenant",
+        deadline + Duration::from_secs(5),
+        || async {
+            let mut all = true;
+            for id in &ids {
+                all &= runs_of(store.as_ref(), id)
+                    .await
+                    .iter()
+                    .any(|r| r.started_at > killed_at && r.status == "succeeded");
+            }
+            all
+        },
+    )
+    .await;
+    for id in &ids {
+        let first_after = runs_of(store.as_ref(), id)
+            .await
+            .into_iter()
+            .find(|r| r.started_at > killed_at)
+            .unwrap();
+        let took = (first_after.started_at - killed_at).to_std().unwrap();
+        assert!(took <= deadline, "{id}: taken over after {took:?}");
+    }
+    b.signal("TERM");
+    let (status, _) = b.exited(Duration::from_secs(25)).await;
+    assert_eq!(status.code(), Some(0));
+    running.shutdown().await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn sigterm_during_a_run_cancels_it_and_the_next_daemon_resumes_without_loss() {
+    for db in backends().await {
+        let running = start(EmulatorConfig {
+            tenants: 1,
+            users: 3000,
+            groups: 10,
+            latency: Duration::from_millis(30),
+            ..EmulatorConfig::default()
+        })
+        .await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store: Arc<dyn Store> = db.open().await.into();
+        store.migrate().await.expect("migrate");
+        let config = dir.path().join("entra-sync.toml");
+        let listen = free_address();
+        let only = Connection {
+            id: "contoso",
+            app: 0,
+            instances: None,
+        };
+        std::fs::write(&config, daemon_config(&running, listen, &[only], "")).unwrap();
+        let daemon = Daemon::spawn(&config, &db.url, listen);
+        eventually("the run is under way", Duration::from_secs(60), || async {
+            crate::crash::progress(&db.url).await > 100
+        })
+        .await;
+        daemon.signal("TERM");
+        let (status, took) = daemon.exited(Duration::from_secs(20)).await;
+        assert_eq!(status.code(), Some(0), "{}", db.url);
+        assert!(
+            took < Duration::from_secs(20),
+            "within shutdown_grace: {took:?}"
+        );
+        let runs = runs_of(store.as_ref(), "contoso").await;
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].status, "cancelled", "{:?}", runs[0]);
+        let claim = store
+            .run_history(&entra_sync::ids::ConnectionId::parse("contoso").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            claim.last_cycle, None,
+            "a cancelled run is no cycle: the next one runs at once"
+        );
+
+        // The next daemon resumes: the same people as a sync that was never interrupted.
+        let daemon = Daemon::spawn(&config, &db.url, listen);
+        eventually("the resumed run", Duration::from_secs(120), || async {
+            runs_of(store.as_ref(), "contoso")
+                .await
+                .iter()
+                .any(|r| r.status == "succeeded")
+        })
+        .await;
+        daemon.signal("TERM");
+        assert_eq!(
+            daemon.exited(Duration::from_secs(20)).await.0.code(),
+            Some(0)
+        );
+        let resumed = semantic(&db.url).await;
+
+        let scheme = |url: &str| url.split(':').next().unwrap_or_default().to_owned();
+        let reference = backends()
+            .await
+            .into_iter()
+            .find(|r| scheme(&r.url) == scheme(&db.url))
+            .expect("a reference database on the same backend");
+        let sync = run_command(&config, &reference.url, &["sync", "contoso", "--full"]).await;
+        assert!(
+            sync.status.success(),
+            "{}",
+            String::from_utf8_lossy(&sync.stderr)
+        );
+        let expected = semantic(&reference.url).await;
+        for (table, rows) in &expected {
+            assert!(
+                &resumed[table] == rows,
+                "{table} on {}: {} rows resumed against {} uninterrupted",
+                db.url,
+                resumed[table].len(),
+                rows.len()
+            );
+        }
+        // The interrupted run had committed only part of the tenant (progress > 100 of its
+        // thousands of mirrored people and log rows): the resumed one did the rest.
+        assert!(
+            expected["users"].len() > 1000,
+            "{}",
+            expected["users"].len()
+        );
+        running.shutdown().await;
+        db.cleanup().await;
+    }
 }
