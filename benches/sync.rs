@@ -29,10 +29,11 @@ use entra_sync::clock::SystemClock;
 use entra_sync::config::load::{Environment, load_str};
 use entra_sync::config::{ConfigOverrides, Settings};
 use entra_sync::graph::{self, GraphClient, GraphError, RetryPolicy};
+use entra_sync::store::Store;
 use entra_sync::store::observed::{ObservedStore, StoreObserver};
 use entra_sync::store::postgres::PostgresStore;
-use entra_sync::store::{RunKind, Store};
 use entra_sync::sync::{Mode, RunReport, RunRequest, Syncer};
+use entra_sync::vocab::RunKind;
 use graph_emulator::{EmulatorConfig, GraphEmulator, Running, well_known};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -1145,7 +1146,10 @@ async fn bench(args: &Args, db_url: &str) -> anyhow::Result<()> {
     eprintln!("full sync: {:.1} s", full.wall);
 
     // The request floor.
-    let memberships = bench.inner.memberships(CONNECTION).await?;
+    let memberships = bench
+        .inner
+        .memberships(&bench.settings.connections[0].id)
+        .await?;
     let mut members: BTreeMap<&str, u64> = BTreeMap::new();
     for (group, _, _) in &memberships {
         *members.entry(group.as_str()).or_default() += 1;

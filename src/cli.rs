@@ -23,9 +23,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::service::ServiceError;
 pub use crate::service::Since;
-use crate::store::{LogAction, RunStatus};
 use crate::sync::lease::LeaseWait;
 use crate::telemetry::LogFormat;
+use crate::vocab::{Action, RunStatus};
 
 /// The most rows `log` and `runs` print at once (`--limit`).
 pub const MAX_LIMIT: u32 = 10_000;
@@ -154,7 +154,7 @@ pub enum Command {
         user: Option<String>,
         /// Only this action.
         #[arg(long, value_name = "ACTION")]
-        action: Option<LogAction>,
+        action: Option<Action>,
         /// Only rows since this long ago (`2h`, `7d`, at most `100y`) or this RFC 3339 time.
         #[arg(long, value_name = "WHEN", value_parser = Since::parse)]
         since: Option<Since>,
@@ -303,11 +303,11 @@ pub fn run_exit_code(status: RunStatus) -> ExitCode {
     }
 }
 
-/// `--action` takes the inbound log's actions ([`LogAction::ALL`]) and lists them when the
+/// `--action` takes the inbound log's actions ([`Action::ALL`]) and lists them when the
 /// value is not one of them.
-impl ValueEnum for LogAction {
+impl ValueEnum for Action {
     fn value_variants<'a>() -> &'a [Self] {
-        &LogAction::ALL
+        Action::ALL
     }
 
     fn to_possible_value(&self) -> Option<PossibleValue> {

@@ -15,6 +15,7 @@ use crate::app;
 use crate::clock::Clock;
 use crate::config::ConfigOverrides;
 use crate::config::load::{Environment, load_str};
+use crate::ids::EntraId;
 use crate::output;
 use crate::service::{Service, SyncRequest};
 use crate::store::{InboundRow, LogQuery, People, Store};
@@ -103,7 +104,7 @@ pub async fn run(users: usize, data_dir: &Path, clock: Arc<dyn Clock>) -> anyhow
     println!("== 1. Full import");
     let full = service.sync(sync(true)).await?;
     print!("{}", output::summary("demo", &full));
-    let people = store.people("demo").await?;
+    let people = store.people(&service.connection("demo")?.id).await?;
     println!(
         "  the service desk now has {} users ({} inactive) and {} agents\n",
         people.users.len(),
@@ -167,7 +168,7 @@ pub async fn run(users: usize, data_dir: &Path, clock: Arc<dyn Clock>) -> anyhow
     ] {
         if let Some(row) = rows
             .iter()
-            .find(|r| r.entra_id.as_deref() == Some(who.to_string().as_str()))
+            .find(|r| r.entra_id.as_ref().map(EntraId::as_str) == Some(who.to_string().as_str()))
         {
             println!(
                 "  {label:<15} {:<12} {}",
@@ -187,14 +188,14 @@ pub async fn run(users: usize, data_dir: &Path, clock: Arc<dyn Clock>) -> anyhow
 /// A plain user (the leaver) and two first-line agents (the mover and the disabled one), chosen
 /// deterministically.
 fn pick(people: &People) -> anyhow::Result<(Uuid, Uuid, Uuid)> {
-    let mut plain: Vec<&String> = people
+    let mut plain: Vec<&EntraId> = people
         .users
         .iter()
         .filter(|(id, u)| !people.agents.contains_key(*id) && !u.inactive && u.site.is_some())
         .map(|(id, _)| id)
         .collect();
     plain.sort();
-    let mut agents: Vec<&String> = people
+    let mut agents: Vec<&EntraId> = people
         .agents
         .iter()
         .filter(|(_, a)| {
@@ -207,9 +208,9 @@ fn pick(people: &People) -> anyhow::Result<(Uuid, Uuid, Uuid)> {
         anyhow::bail!("the generated tenant is too small for the demo's changes");
     };
     Ok((
-        Uuid::parse_str(leaver)?,
-        Uuid::parse_str(mover)?,
-        Uuid::parse_str(disabled)?,
+        Uuid::parse_str(leaver.as_str())?,
+        Uuid::parse_str(mover.as_str())?,
+        Uuid::parse_str(disabled.as_str())?,
     ))
 }
 

@@ -39,6 +39,13 @@ impl ConnectionId {
     }
 }
 
+impl std::str::FromStr for ConnectionId {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        Self::parse(raw)
+    }
+}
+
 impl TryFrom<String> for ConnectionId {
     type Error = String;
     fn try_from(raw: String) -> Result<Self, Self::Error> {
@@ -97,10 +104,54 @@ impl fmt::Display for Guid {
     }
 }
 
-/// An Entra directory object id (users, groups), as Graph returns it.
+/// An Entra directory object id (users, groups), as Graph returns it. Built from an owned
+/// `String` without a copy; a map keyed by it is looked up with a `&str` or `&String`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct EntraId(pub String);
+
+impl EntraId {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for EntraId {
+    fn from(id: String) -> Self {
+        Self(id)
+    }
+}
+
+impl From<&str> for EntraId {
+    fn from(id: &str) -> Self {
+        Self(id.to_owned())
+    }
+}
+
+impl From<EntraId> for String {
+    fn from(id: EntraId) -> Self {
+        id.0
+    }
+}
+
+impl AsRef<str> for EntraId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for EntraId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<String> for EntraId {
+    fn borrow(&self) -> &String {
+        &self.0
+    }
+}
 
 impl fmt::Display for EntraId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -18,7 +18,9 @@
 //! - [`sync`]: one connection, one run: read → mirror → plan → match → apply.
 //! - [`tasks`]: background tasks that end with the run that spawned them.
 //! - [`clock`]: time as an input.
-//! - [`ids`]: identifier newtypes.
+//! - [`ids`]: identifier newtypes (`ConnectionId`, `EntraId`, `RunId`, `Guid`).
+//! - [`vocab`]: the words the sync and the store share (run kind and status, the inbound log's
+//!   action, record kind and notification), each with its column text.
 //! - [`telemetry`]: log output.
 //!
 //! The mapping engine is the separate, IO-free crate `mapping` (`crates/mapping`); the Graph
@@ -42,3 +44,4 @@ pub mod sync;
 pub mod tasks;
 pub mod telemetry;
 pub mod token_store;
+pub mod vocab;

@@ -11,9 +11,11 @@ use serde_json::Value;
 
 use crate::cli::Output;
 use crate::graph::permissions::Verdict;
+use crate::ids::EntraId;
 use crate::service::{CheckReport, DeltaReset, ServiceError};
 use crate::store::{InboundRow, KeepActiveOutcome, RunRow};
 use crate::sync::{Progress, RunReport, Step};
+use crate::vocab::RecordKind;
 
 /// Writes a command's output: `stdout` to standard output, `stderr` to standard error. A closed
 /// pipe is not an error worth reporting (`entra-sync log | head`).
@@ -271,10 +273,13 @@ pub fn log_rows(rows: &[InboundRow], format: Output) -> String {
                     r.logged_at.to_rfc3339(),
                     r.run_id.map(|i| i.to_string()).unwrap_or_default(),
                     r.upn.clone().unwrap_or_default(),
-                    r.entra_id.clone().unwrap_or_default(),
-                    r.target.clone().unwrap_or_default(),
-                    r.notification.clone(),
-                    r.action.clone(),
+                    r.entra_id
+                        .as_ref()
+                        .map(EntraId::to_string)
+                        .unwrap_or_default(),
+                    r.target.map(|t| t.to_string()).unwrap_or_default(),
+                    r.notification.to_string(),
+                    r.action.to_string(),
                     mapping_of(r),
                     changes_of(r),
                     r.message.clone().unwrap_or_default(),
@@ -304,11 +309,11 @@ pub fn log_rows(rows: &[InboundRow], format: Output) -> String {
                     vec![
                         r.upn
                             .clone()
-                            .or_else(|| r.entra_id.clone())
+                            .or_else(|| r.entra_id.as_ref().map(EntraId::to_string))
                             .unwrap_or_default(),
-                        r.target.clone().unwrap_or_default(),
-                        r.notification.clone(),
-                        r.action.clone(),
+                        r.target.map(|t| t.to_string()).unwrap_or_default(),
+                        r.notification.to_string(),
+                        r.action.to_string(),
                         mapping_of(r),
                         detail,
                     ]
@@ -348,12 +353,12 @@ pub fn runs(rows: &[RunRow]) -> String {
                         by.as_deref().unwrap_or("an operator"),
                         at.format("%Y-%m-%d %H:%M:%S")
                     ),
-                    (None, _) => r.status.clone(),
+                    (None, _) => r.status.to_string(),
                 };
                 vec![
                     r.id.to_string(),
-                    r.connection_id.clone(),
-                    r.kind.clone(),
+                    r.connection_id.to_string(),
+                    r.kind.to_string(),
                     r.trigger.clone(),
                     status,
                     r.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
@@ -383,9 +388,9 @@ pub fn keep_active(upn: &str, keep_active: bool, outcome: &KeepActiveOutcome) ->
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|c| c["record"].as_str())
+        .filter_map(|c| c["record"].as_str()?.parse().ok())
         .map(|record| match (record, outcome.agent_id) {
-            ("agent", Some(id)) => format!("agent {id}"),
+            (RecordKind::Agent, Some(id)) => format!("agent {id}"),
             (_, _) => format!("user {}", outcome.user_id),
         })
         .collect();
@@ -493,6 +498,8 @@ fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::{ConnectionId, RunId};
+    use crate::vocab::{Action, NotificationKind, RunStatus};
 
     #[test]
     fn csv_quotes_what_needs_quoting() {
@@ -501,10 +508,10 @@ mod tests {
         assert_eq!(csv("say \"hi\""), "\"say \"\"hi\"\"\"");
     }
 
-    fn quarantined(run_id: Option<i64>) -> RunReport {
+    fn quarantined(run_id: Option<RunId>) -> RunReport {
         RunReport {
             run_id,
-            status: crate::store::RunStatus::Quarantined,
+            status: RunStatus::Quarantined,
             counts: Default::default(),
             graph_requests: 0,
             graph_throttles: 0,
@@ -522,7 +529,7 @@ mod tests {
 
     #[test]
     fn a_quarantined_run_names_the_run_to_approve() {
-        let out = summary("contoso", &quarantined(Some(42)));
+        let out = summary("contoso", &quarantined(Some(RunId(42))));
         assert!(
             out.contains("7 deactivations held back (max_deactivations); approve with `entra-sync runs approve 42`"),
             "{out}"
@@ -545,15 +552,15 @@ mod tests {
         let row = InboundRow {
             id: 0,
             run_id: None,
-            connection_id: "contoso".into(),
+            connection_id: ConnectionId::parse("contoso").unwrap(),
             source: "cli".into(),
             logged_at: chrono::DateTime::UNIX_EPOCH,
             entra_id: None,
             upn: None,
-            target: Some("user".into()),
-            notification: "updated".into(),
+            target: Some(RecordKind::User),
+            notification: NotificationKind::Updated,
             matched: serde_json::json!({}),
-            action: "updated".into(),
+            action: Action::Updated,
             changes: serde_json::json!([
                 {"record": "user", "field": "keep_active", "before": false, "after": true},
                 {"record": "agent", "field": "keep_active", "before": false, "after": true},

@@ -32,7 +32,7 @@ impl SealedTokens for StoredRefreshTokens {
     async fn load(&self, connection: &ConnectionId) -> Result<Option<SealedToken>, AuthError> {
         let stored = self
             .store
-            .delegated_token(connection.as_str())
+            .delegated_token(connection)
             .await
             .map_err(|e| AuthError::Unavailable(format!("reading the refresh token: {e}")))?;
         Ok(stored.map(|s| SealedToken {
@@ -49,7 +49,7 @@ impl SealedTokens for StoredRefreshTokens {
             key_id: sealed.key_id.clone(),
         };
         self.store
-            .save_delegated_token(connection.as_str(), &stored, self.clock.now())
+            .save_delegated_token(connection, &stored, self.clock.now())
             .await
             .map_err(|e| AuthError::Unavailable(format!("storing the rotated refresh token: {e}")))
     }

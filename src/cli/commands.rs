@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use super::{Command, DeltaCommand, LeaseArgs, RunsArgs, RunsCommand, run_exit_code};
 use crate::config::Secrets;
 use crate::graph::permissions::Verdict;
+use crate::ids::RunId;
 use crate::output::{self, Spinner, print};
 use crate::service::{self as s, Service, ServiceError};
 use crate::sync::{Mode, evaluate::Targets};
@@ -117,7 +118,7 @@ pub async fn execute(service: &Service, command: Command) -> Result<ExitCode, Se
         }) => {
             let report = service
                 .approve(s::ApproveRequest {
-                    run_id: run,
+                    run_id: RunId(run),
                     by: by(),
                 })
                 .await?;

@@ -11,7 +11,7 @@ use super::scheduler::{Cycle, Cycles};
 use crate::clock::Clock;
 use crate::ids::ConnectionId;
 use crate::service::{CycleResult, Service, ServiceError};
-use crate::store::RunStatus;
+use crate::vocab::RunStatus;
 
 /// How soon a cancelled run's connection is tried again (the next start of the daemon, in
 /// practice: cancellation comes with shutdown).

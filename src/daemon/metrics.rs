@@ -20,7 +20,7 @@ use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, Promet
 
 use crate::ids::ConnectionId;
 use crate::service::CycleResult;
-use crate::store::RunStatus;
+use crate::vocab::RunStatus;
 
 /// Installs the process's recorder (once per process); its handle renders `/metrics`.
 pub fn install() -> Result<PrometheusHandle, BuildError> {

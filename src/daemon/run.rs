@@ -117,7 +117,7 @@ impl Daemon {
         let service = self.configs.load().await?;
         let settings = service.settings();
         service.declare().await?;
-        announce(&settings, service.backend());
+        announce(settings, service.backend());
         let stop = CancellationToken::new();
         let mut scheduler = Scheduler::new(
             self.cycles(&service),
@@ -128,7 +128,7 @@ impl Daemon {
             },
             stop.clone(),
         );
-        scheduler.apply(self.cycles(&service), jobs(&settings));
+        scheduler.apply(self.cycles(&service), jobs(settings));
         let listen = settings.admin.listen;
         let live = Arc::new(Live::new(service.clone()));
         metrics::generation(1);

@@ -23,7 +23,7 @@ use tracing::{Instrument, info, info_span, warn};
 
 use super::pacing::{Jitter, backoff};
 use crate::ids::ConnectionId;
-use crate::store::RunStatus;
+use crate::vocab::RunStatus;
 
 /// What a loop asks of the application: run a cycle of a connection if one is due.
 #[async_trait]

@@ -16,7 +16,7 @@ use super::scheduler::{Cycle, Cycles, Job, LoopState, Scheduler, SchedulerOption
 use crate::ids::ConnectionId;
 use crate::service::cadence::{Cadence, Plan, Trigger};
 use crate::store::RunHistory;
-use crate::store::{RunKind, RunStatus};
+use crate::vocab::{RunKind, RunStatus};
 
 const MINUTE: Duration = Duration::from_secs(60);
 

@@ -10,6 +10,8 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
+use crate::vocab::NotificationKind;
+
 /// Why a person left the directory, as the mirror records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Removal {
@@ -133,6 +135,19 @@ impl Notification {
             "full-pass" => Notification::FullPass,
             _ => return None,
         })
+    }
+}
+
+impl From<Notification> for NotificationKind {
+    /// The inbound log names the notification a person was evaluated for by its mark's word.
+    fn from(notification: Notification) -> Self {
+        match notification {
+            Notification::Created => NotificationKind::Created,
+            Notification::Updated => NotificationKind::Updated,
+            Notification::RemovedChanged => NotificationKind::RemovedChanged,
+            Notification::RemovedDeleted => NotificationKind::RemovedDeleted,
+            Notification::FullPass => NotificationKind::FullPass,
+        }
     }
 }
 
@@ -435,6 +450,19 @@ mod tests {
     }
 
     use Notification::{Created, FullPass, RemovedChanged, RemovedDeleted, Updated};
+
+    #[test]
+    fn the_inbound_log_names_each_notification_by_its_mark() {
+        for notification in Notification::ALL {
+            let kind = NotificationKind::from(notification);
+            assert_eq!(kind.as_str(), notification.as_str());
+            assert_eq!(Notification::parse(kind.as_str()), Some(notification));
+        }
+        assert_eq!(
+            Notification::parse(NotificationKind::Warning.as_str()),
+            None
+        );
+    }
 
     #[test]
     fn combining_two_notifications_follows_one_table() {

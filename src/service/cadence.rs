@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::store::{RunHistory, RunKind};
+use crate::store::RunHistory;
+use crate::vocab::RunKind;
 
 /// A connection's cadence (`[connection.sync]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

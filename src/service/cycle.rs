@@ -16,9 +16,10 @@ use super::{Service, ServiceError, ensure_declared};
 use crate::config::ConnectionSettings;
 use crate::ids::ConnectionId;
 use crate::instance::ensure_enabled;
-use crate::store::{Housekept, RunKind, TakenTriggers};
+use crate::store::{Housekept, TakenTriggers};
 use crate::sync::lease::{LeaseError, LeasePolicy, LeaseWait, RunLease};
 use crate::sync::{Mode, RunReport, RunRequest, SyncError};
+use crate::vocab::RunKind;
 
 /// What one scheduled cycle did.
 #[derive(Debug, Clone)]
@@ -65,7 +66,7 @@ impl Service {
             ttl: self.settings.daemon.lease_ttl,
             wait: LeaseWait::Refuse,
         };
-        let lease = match RunLease::acquire(&self.store, connection.id.as_str(), &policy).await {
+        let lease = match RunLease::acquire(&self.store, &connection.id, &policy).await {
             Ok(lease) => lease,
             Err(LeaseError::Held { holder, .. }) => {
                 let left = (holder.expires_at - self.clock.now())

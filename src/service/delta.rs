@@ -45,7 +45,7 @@ impl Service {
     ) -> Result<DeltaReset, ServiceError> {
         let connection = self.connection(&request.connection)?;
         ensure_enabled(&self.settings, connection, "reset its delta links")?;
-        let links = self.store.clear_delta_states(&request.connection).await?;
+        let links = self.store.clear_delta_states(&connection.id).await?;
         if !request.latest {
             return Ok(DeltaReset::Cleared {
                 connection: request.connection,
@@ -56,7 +56,7 @@ impl Service {
         let select = users_select(connection).join(",");
         let link = latest_users_link(&client, &select).await?;
         let state = DeltaState {
-            connection_id: request.connection.clone(),
+            connection_id: connection.id.clone(),
             chain: "users".to_owned(),
             fingerprint: fingerprint(&["users", &select]),
             delta_link: Some(link),

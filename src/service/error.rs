@@ -3,6 +3,7 @@
 
 use crate::config::ConfigError;
 use crate::graph::GraphError;
+use crate::ids::RunId;
 use crate::instance::NotEnabled;
 use crate::store::StoreError;
 use crate::store::lease::LeaseInfo;
@@ -34,7 +35,7 @@ pub enum ServiceError {
     #[error("run {run_id} belongs to connection {connection:?}, which is not configured")]
     RunOfUnknownConnection {
         /// The run.
-        run_id: i64,
+        run_id: RunId,
         /// Its connection.
         connection: String,
     },

@@ -28,7 +28,7 @@ impl Service {
         &self,
         request: &KeepActiveRequest,
     ) -> Result<KeepActiveOutcome, ServiceError> {
-        self.connection(&request.connection)?;
+        let connection = self.connection(&request.connection)?;
         let message = format!(
             "keep-active {} by {}",
             if request.keep_active {
@@ -39,7 +39,7 @@ impl Service {
             request.by
         );
         let change = KeepActiveChange {
-            connection_id: &request.connection,
+            connection_id: &connection.id,
             upn: &request.upn,
             keep_active: request.keep_active,
             source: &request.source,

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::store::{InboundRow, LogAction, LogQuery, RunRow};
+use crate::store::{InboundRow, LogQuery, RunRow};
+use crate::vocab::Action;
 
 use super::{Service, ServiceError};
 
@@ -29,7 +30,7 @@ pub struct LogRequest {
     /// Only this user principal name (case-insensitive).
     pub user: Option<String>,
     /// Only this action.
-    pub action: Option<LogAction>,
+    pub action: Option<Action>,
     /// Only rows since then.
     pub since: Option<Since>,
     /// At most this many rows, newest first.
@@ -82,27 +83,31 @@ impl Since {
 impl Service {
     /// Runs, newest first.
     pub async fn runs(&self, request: RunsRequest) -> Result<Vec<RunRow>, ServiceError> {
-        if let Some(id) = &request.connection {
-            self.connection(id)?;
-        }
+        let connection = request
+            .connection
+            .as_deref()
+            .map(|id| self.connection(id))
+            .transpose()?;
         Ok(self
             .store
-            .runs(request.connection.as_deref(), request.limit)
+            .runs(connection.map(|c| &c.id), request.limit)
             .await?)
     }
 
     /// Inbound-log rows, newest first.
     pub async fn log(&self, request: LogRequest) -> Result<Vec<InboundRow>, ServiceError> {
-        if let Some(id) = &request.connection {
-            self.connection(id)?;
-        }
+        let connection = request
+            .connection
+            .as_deref()
+            .map(|id| self.connection(id))
+            .transpose()?;
         let since = request
             .since
             .map(|since| since.resolve(self.clock.now()))
             .transpose()
             .map_err(ServiceError::Invalid)?;
         let query = LogQuery {
-            connection_id: request.connection,
+            connection_id: connection.map(|c| c.id.clone()),
             run_id: None,
             upn: request.user,
             action: request.action,

@@ -5,11 +5,13 @@
 //! anywhere.
 
 use crate::config::ConnectionSettings;
+use crate::ids::RunId;
 use crate::instance::ensure_enabled;
-use crate::store::{InboundRow, LogQuery, RunKind};
+use crate::store::{InboundRow, LogQuery};
 use crate::sync::evaluate::Targets;
 use crate::sync::lease::{LeasePolicy, LeaseWait};
 use crate::sync::{Approval, Mode, Progress, RunReport, RunRequest, Syncer};
+use crate::vocab::{Action, RunKind};
 
 use super::{GraphUse, Service, ServiceError, ensure_declared};
 
@@ -83,7 +85,7 @@ pub struct RemapResult {
 #[derive(Debug, Clone)]
 pub struct ApproveRequest {
     /// The quarantined run.
-    pub run_id: i64,
+    pub run_id: RunId,
     /// Who approves it (`cli`, or the API key's agent).
     pub by: String,
 }
@@ -155,7 +157,7 @@ impl Service {
             report
                 .rows
                 .iter()
-                .filter(|r| !matches!(r.action.as_str(), "unchanged" | "out-of-scope"))
+                .filter(|r| !matches!(r.action, Action::Unchanged | Action::OutOfScope))
                 .cloned()
                 .collect()
         });
@@ -173,10 +175,10 @@ impl Service {
             .settings
             .connections
             .iter()
-            .find(|c| c.id.as_str() == run.connection_id)
+            .find(|c| c.id == run.connection_id)
             .ok_or_else(|| ServiceError::RunOfUnknownConnection {
                 run_id,
-                connection: run.connection_id.clone(),
+                connection: run.connection_id.to_string(),
             })?;
         ensure_enabled(&self.settings, connection, &format!("approve run {run_id}"))?;
         let approval = RunRequest {

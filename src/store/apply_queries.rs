@@ -7,9 +7,12 @@ use chrono::{DateTime, Utc};
 use sqlx::AssertSqlSafe;
 use sqlx::types::Json;
 
+use crate::ids::EntraId;
 use crate::store::StoreError;
+use crate::store::error::column;
 use crate::store::integration::*;
 use crate::store::rows::Column;
+use crate::vocab::RecordKind;
 
 type Tx<'a> = sqlx::Transaction<'a, Db>;
 
@@ -60,15 +63,14 @@ async fn set_inactive(
 
 async fn role_changes(
     tx: &mut Tx<'_>,
-    kind: &'static str,
+    kind: RecordKind,
     holder: i64,
     added: &[String],
     removed: &[String],
 ) -> Result<(), StoreError> {
-    let (table, column) = if kind == "user" {
-        ("user_roles", "user_id")
-    } else {
-        ("agent_roles", "agent_id")
+    let (table, column) = match kind {
+        RecordKind::User => ("user_roles", "user_id"),
+        RecordKind::Agent => ("agent_roles", "agent_id"),
     };
     for role in added {
         let sql = format!(
@@ -77,7 +79,7 @@ async fn role_changes(
         );
         sqlx::query(AssertSqlSafe(sql))
             .bind(holder)
-            .bind(kind)
+            .bind(kind.as_str())
             .bind(role)
             .execute(&mut **tx)
             .await?;
@@ -88,7 +90,7 @@ async fn role_changes(
         );
         sqlx::query(AssertSqlSafe(sql))
             .bind(holder)
-            .bind(kind)
+            .bind(kind.as_str())
             .bind(role)
             .execute(&mut **tx)
             .await?;
@@ -177,7 +179,14 @@ pub(super) async fn write_user(
     if let Some(inactive) = write.inactive {
         set_inactive(tx, "users", id, inactive).await?;
     }
-    role_changes(tx, "user", id, &write.roles_added, &write.roles_removed).await?;
+    role_changes(
+        tx,
+        RecordKind::User,
+        id,
+        &write.roles_added,
+        &write.roles_removed,
+    )
+    .await?;
     cab_changes(tx, "user_id", id, &write.cabs_set, &write.cabs_removed).await?;
     if let Some(skus) = &write.licences {
         sqlx::query("DELETE FROM user_licences WHERE user_id = $1")
@@ -217,11 +226,11 @@ pub(super) async fn write_agent(
     update_columns(tx, "agents", id, &write.fields, now).await?;
     if let Some(manager) = &write.linemanager {
         sqlx::query(SET_LINEMANAGER_SQL)
-        .bind(id)
-        .bind(connection)
-        .bind(manager)
-        .execute(&mut **tx)
-        .await?;
+            .bind(id)
+            .bind(connection)
+            .bind(manager)
+            .execute(&mut **tx)
+            .await?;
     }
     if let Some(team) = &write.default_team {
         sqlx::query("UPDATE agents SET default_team_id = (SELECT t.id FROM teams t WHERE t.name = $2) WHERE id = $1")
@@ -248,9 +257,16 @@ pub(super) async fn write_agent(
                 .await?;
         applied
             .unassigned_tickets
-            .extend(tickets.into_iter().map(|t| (t, entra_id.to_owned())));
+            .extend(tickets.into_iter().map(|t| (t, EntraId::from(entra_id))));
     }
-    role_changes(tx, "agent", id, &write.roles_added, &write.roles_removed).await?;
+    role_changes(
+        tx,
+        RecordKind::Agent,
+        id,
+        &write.roles_added,
+        &write.roles_removed,
+    )
+    .await?;
     for (team, flags) in &write.teams_set {
         sqlx::query(
             "INSERT INTO agent_teams (agent_id, team_id, can_be_assigned, sees_unassigned, sees_other_agents, source) \
@@ -308,7 +324,7 @@ async fn adopt_record(
 #[derive(Default)]
 pub(super) struct Ids {
     sites: BTreeMap<(String, String), i64>,
-    roles: BTreeMap<(String, String), i64>,
+    roles: BTreeMap<(RecordKind, String), i64>,
     teams: BTreeMap<String, i64>,
     cabs: BTreeMap<String, i64>,
     cab_roles: BTreeMap<(String, String), i64>,
@@ -343,7 +359,10 @@ impl Ids {
                 .await?;
         Ok(Ids {
             sites: sites.into_iter().map(|(id, c, s)| ((c, s), id)).collect(),
-            roles: roles.into_iter().map(|(id, k, n)| ((k, n), id)).collect(),
+            roles: roles
+                .into_iter()
+                .map(|(id, kind, name)| Ok(((column("roles", "kind", &kind)?, name), id)))
+                .collect::<Result<_, StoreError>>()?,
             teams: teams.into_iter().map(|(id, n)| (n, id)).collect(),
             cabs: cabs.into_iter().map(|(id, n)| (n, id)).collect(),
             cab_roles: cab_roles
@@ -379,7 +398,7 @@ pub(super) async fn create_users(
     people: &[(&str, &NewRecordUser, &UserWrite)],
     ids: &Ids,
     now: DateTime<Utc>,
-) -> Result<BTreeMap<String, i64>, StoreError> {
+) -> Result<BTreeMap<EntraId, i64>, StoreError> {
     let mut created = BTreeMap::new();
     for chunk in people.chunks(rows_per_insert(USER_COLUMNS.len() + 8)) {
         let mut insert = sqlx::QueryBuilder::<Db>::new(format!(
@@ -435,7 +454,7 @@ pub(super) async fn create_users(
         push_rows(&mut insert, columns);
         insert.push(" RETURNING id, entra_id");
         let rows: Vec<(i64, String)> = insert.build_query_as().fetch_all(&mut **tx).await?;
-        created.extend(rows.into_iter().map(|(id, e)| (e, id)));
+        created.extend(rows.into_iter().map(|(id, e)| (EntraId(e), id)));
     }
     let mut roles = Vec::new();
     let mut cabs = Vec::new();
@@ -446,7 +465,7 @@ pub(super) async fn create_users(
         };
         roles.extend(write.roles_added.iter().filter_map(|r| {
             ids.roles
-                .get(&("user".to_owned(), r.clone()))
+                .get(&(RecordKind::User, r.clone()))
                 .map(|&role| (user, role))
         }));
         for (cab, role) in &write.cabs_set {
@@ -493,9 +512,9 @@ const SET_LINEMANAGER_SQL: &str = "UPDATE agents SET linemanager_entra_id = $3, 
 pub(super) async fn link_reports(
     tx: &mut Tx<'_>,
     connection: &str,
-    managers: impl ExactSizeIterator<Item = &String>,
+    managers: impl ExactSizeIterator<Item = &EntraId>,
 ) -> Result<(), StoreError> {
-    let managers: Vec<String> = managers.cloned().collect();
+    let managers: Vec<String> = managers.map(|m| m.0.clone()).collect();
     for chunk in managers.chunks(500) {
         let mut update = sqlx::QueryBuilder::<Db>::new(
             "UPDATE agents SET linemanager_id = (SELECT m.id FROM agents m \
@@ -519,7 +538,7 @@ pub(super) async fn create_agents(
     people: &[(&str, &NewRecordAgent, &AgentWrite, i64)],
     ids: &Ids,
     now: DateTime<Utc>,
-) -> Result<BTreeMap<String, i64>, StoreError> {
+) -> Result<BTreeMap<EntraId, i64>, StoreError> {
     let mut created = BTreeMap::new();
     for chunk in people.chunks(rows_per_insert(14)) {
         let mut insert = sqlx::QueryBuilder::<Db>::new(
@@ -574,7 +593,7 @@ pub(super) async fn create_agents(
         push_rows(&mut insert, columns);
         insert.push(" RETURNING id, entra_id");
         let rows: Vec<(i64, String)> = insert.build_query_as().fetch_all(&mut **tx).await?;
-        created.extend(rows.into_iter().map(|(id, e)| (e, id)));
+        created.extend(rows.into_iter().map(|(id, e)| (EntraId(e), id)));
     }
     let mut roles = Vec::new();
     let mut cabs = Vec::new();
@@ -585,7 +604,7 @@ pub(super) async fn create_agents(
         };
         roles.extend(write.roles_added.iter().filter_map(|r| {
             ids.roles
-                .get(&("agent".to_owned(), r.clone()))
+                .get(&(RecordKind::Agent, r.clone()))
                 .map(|&role| (agent, role))
         }));
         for (cab, role) in &write.cabs_set {
@@ -603,11 +622,11 @@ pub(super) async fn create_agents(
         }
         if let Some(Some(manager)) = &write.linemanager {
             sqlx::query(SET_LINEMANAGER_SQL)
-            .bind(agent)
-            .bind(connection)
-            .bind(manager)
-            .execute(&mut **tx)
-            .await?;
+                .bind(agent)
+                .bind(connection)
+                .bind(manager)
+                .execute(&mut **tx)
+                .await?;
         }
     }
     insert_pairs(

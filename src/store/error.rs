@@ -38,6 +38,33 @@ impl StoreError {
             "{what}: use sqlite://PATH or postgres://USER@HOST/DB"
         ))
     }
+
+    /// A column holding text that names no value of what it is read as (`what`): the row was
+    /// written by something other than this version of the daemon. Named by table, column and
+    /// value, so whoever reads the error can find the row.
+    pub(crate) fn unreadable(
+        table: &'static str,
+        column: &'static str,
+        value: &str,
+        what: &str,
+    ) -> StoreError {
+        StoreError::Other(format!("{table}.{column}: {value:?} is not a {what}").into())
+    }
+}
+
+/// Parses the text a row's `table.column` holds; text that names nothing is an error naming the
+/// table, the column and the value, as [`StoreError::unreadable`] does.
+pub(crate) fn column<T>(
+    table: &'static str,
+    column: &'static str,
+    raw: &str,
+) -> Result<T, StoreError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    raw.parse()
+        .map_err(|e: T::Err| StoreError::Other(format!("{table}.{column}: {e}").into()))
 }
 
 impl From<sqlx::Error> for StoreError {

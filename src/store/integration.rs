@@ -12,14 +12,16 @@ use super::StoreError;
 use super::keep_active::{KeepActiveChange, KeepActiveOutcome};
 use super::lease::{Claim, Lease, LeaseHolder};
 use super::records::{LicenceType, SealedToken, Source, TeamFlags, UserFields};
+use crate::ids::{ConnectionId, EntraId, RunId};
 use crate::mirror::{GroupDelta, MirrorUser, Notification};
+use crate::vocab::{Action, NotificationKind, RecordKind, RunKind, RunStatus};
 
 /// One delta chain's state: its checkpoint (`next_link`) while a round is under way, and the
 /// link of the next round once it completed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeltaState {
     /// Connection id.
-    pub connection_id: String,
+    pub connection_id: ConnectionId,
     /// `users` or `groups:<n>`.
     pub chain: String,
     /// Hash of the `$select`/`$filter` the chain was created with.
@@ -118,86 +120,28 @@ pub struct Unlinked {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct People {
     /// Linked users by Entra id.
-    pub users: HashMap<String, UserSnapshot>,
+    pub users: HashMap<EntraId, UserSnapshot>,
     /// Linked agents by Entra id.
-    pub agents: HashMap<String, AgentSnapshot>,
+    pub agents: HashMap<EntraId, AgentSnapshot>,
     /// Users without an Entra link (any connection).
     pub unlinked_users: Vec<Unlinked>,
     /// Agents without an Entra link, with their user record's id.
     pub unlinked_agents: Vec<(Unlinked, i64)>,
 }
 
-/// A run's kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunKind {
-    /// A fresh initial round of every chain.
-    Full,
-    /// Changes since the stored delta links.
-    Delta,
-    /// Computes everything, writes nothing but the run row.
-    Preview,
-    /// The "Import Users/Agents" screen.
-    Import,
-    /// Re-plans everyone from the mirror, no Graph calls.
-    Remap,
-}
-
-impl RunKind {
-    /// The column value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunKind::Full => "full",
-            RunKind::Delta => "delta",
-            RunKind::Preview => "preview",
-            RunKind::Import => "import",
-            RunKind::Remap => "remap",
-        }
-    }
-}
-
-/// A run's status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunStatus {
-    /// Under way (or crashed while under way).
-    Running,
-    /// Done.
-    Succeeded,
-    /// Stopped by an error; nobody was deactivated.
-    Failed,
-    /// Done except deactivations, which exceeded the guard and await approval.
-    Quarantined,
-    /// Stopped by shutdown; nobody was deactivated.
-    Cancelled,
-}
-
-impl RunStatus {
-    /// The column value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Running => "running",
-            RunStatus::Succeeded => "succeeded",
-            RunStatus::Failed => "failed",
-            RunStatus::Quarantined => "quarantined",
-            RunStatus::Cancelled => "cancelled",
-        }
-    }
-}
-
 /// A `sync_runs` row.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunRow {
     /// Run id.
-    pub id: i64,
+    pub id: RunId,
     /// Connection.
-    pub connection_id: String,
+    pub connection_id: ConnectionId,
     /// Kind.
-    pub kind: String,
+    pub kind: RunKind,
     /// What started it (`cli`, `schedule`, `api`, …).
     pub trigger: String,
     /// Status.
-    pub status: String,
+    pub status: RunStatus,
     /// Start.
     pub started_at: DateTime<Utc>,
     /// End.
@@ -230,7 +174,7 @@ pub struct RunEnd {
     /// Error text.
     pub error: Option<String>,
     /// An approved quarantined run this run applied: it is recorded as succeeded with it.
-    pub settles: Option<i64>,
+    pub settles: Option<RunId>,
 }
 
 /// One inbound-log row: one per processed notification.
@@ -239,97 +183,42 @@ pub struct InboundRow {
     /// Row id (0 before insertion).
     pub id: i64,
     /// The run.
-    pub run_id: Option<i64>,
+    pub run_id: Option<RunId>,
     /// Connection.
-    pub connection_id: String,
+    pub connection_id: ConnectionId,
     /// `integrator`, `import`, `manual` or `cli`.
     pub source: String,
     /// When.
     pub logged_at: DateTime<Utc>,
     /// Entra object id.
-    pub entra_id: Option<String>,
+    pub entra_id: Option<EntraId>,
     /// UPN.
     pub upn: Option<String>,
-    /// `user` or `agent`.
-    pub target: Option<String>,
-    /// Notification kind.
-    pub notification: String,
+    /// The record the row is about (none on a run's warning rows).
+    pub target: Option<RecordKind>,
+    /// What the person was evaluated for, or a warning of the run.
+    pub notification: NotificationKind,
     /// Matched mappings (site mapping, roles, teams, CABs).
     pub matched: Value,
-    /// Action.
-    pub action: String,
+    /// What happened.
+    pub action: Action,
     /// Field changes, before → after.
     pub changes: Value,
     /// A sentence.
     pub message: Option<String>,
 }
 
-/// What happened to a person, as the inbound log's `action` column names it (the column's CHECK
-/// allows exactly these). Rows still carry the action as text; this is the list that readers of
-/// the log check a requested action against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogAction {
-    /// A record was created.
-    Created,
-    /// Fields or memberships changed.
-    Updated,
-    /// Nothing changed.
-    Unchanged,
-    /// The record became inactive.
-    Deactivated,
-    /// The record became active again.
-    Reactivated,
-    /// Out of scope, nothing to do.
-    OutOfScope,
-    /// Matching found more than one candidate.
-    Conflict,
-    /// A deactivation held back by `max_deactivations`.
-    Quarantined,
-    /// The person could not be processed.
-    Error,
-}
-
-impl LogAction {
-    /// Every action, in the order the documentation lists them.
-    pub const ALL: [LogAction; 9] = [
-        LogAction::Created,
-        LogAction::Updated,
-        LogAction::Unchanged,
-        LogAction::Deactivated,
-        LogAction::Reactivated,
-        LogAction::OutOfScope,
-        LogAction::Conflict,
-        LogAction::Quarantined,
-        LogAction::Error,
-    ];
-
-    /// The column value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LogAction::Created => "created",
-            LogAction::Updated => "updated",
-            LogAction::Unchanged => "unchanged",
-            LogAction::Deactivated => "deactivated",
-            LogAction::Reactivated => "reactivated",
-            LogAction::OutOfScope => "out-of-scope",
-            LogAction::Conflict => "conflict",
-            LogAction::Quarantined => "quarantined",
-            LogAction::Error => "error",
-        }
-    }
-}
-
 /// Filters for reading the inbound log.
 #[derive(Debug, Clone, Default)]
 pub struct LogQuery {
     /// Only this connection.
-    pub connection_id: Option<String>,
+    pub connection_id: Option<ConnectionId>,
     /// Only this run.
-    pub run_id: Option<i64>,
+    pub run_id: Option<RunId>,
     /// UPN (case-insensitive).
     pub upn: Option<String>,
     /// Action.
-    pub action: Option<LogAction>,
+    pub action: Option<Action>,
     /// Not before.
     pub since: Option<DateTime<Utc>>,
     /// At most this many rows (newest first).
@@ -403,7 +292,7 @@ pub struct AgentWrite {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersonWrite {
     /// Entra object id.
-    pub entra_id: String,
+    pub entra_id: EntraId,
     /// The user record.
     pub user: Option<(RecordWrite<NewRecordUser>, UserWrite)>,
     /// The agent record (linked to the user record above, or to `user_id`).
@@ -455,42 +344,57 @@ pub enum MirrorScope {
 
 /// One transaction of a run: people's writes, their inbound-log rows, and the pending marks
 /// they clear.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ApplyBatch {
     /// Connection.
-    pub connection_id: String,
+    pub connection_id: ConnectionId,
     /// Writes.
     pub people: Vec<PersonWrite>,
     /// Inbound-log rows.
     pub log: Vec<InboundRow>,
     /// Entra ids whose `pending` mark is cleared.
-    pub evaluated: Vec<String>,
+    pub evaluated: Vec<EntraId>,
     /// Sites to create first: (client, site).
     pub new_sites: Vec<(String, String)>,
+}
+
+impl ApplyBatch {
+    /// A batch of `connection` with nothing in it yet.
+    pub fn new(connection_id: ConnectionId) -> Self {
+        Self {
+            connection_id,
+            people: Vec::new(),
+            log: Vec::new(),
+            evaluated: Vec::new(),
+            new_sites: Vec::new(),
+        }
+    }
 }
 
 /// Ids assigned by an [`ApplyBatch`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Applied {
     /// Entra id → user row id, for records created or adopted.
-    pub users: BTreeMap<String, i64>,
+    pub users: BTreeMap<EntraId, i64>,
     /// Entra id → agent row id.
-    pub agents: BTreeMap<String, i64>,
+    pub agents: BTreeMap<EntraId, i64>,
     /// Tickets unassigned: (ticket id, agent Entra id).
-    pub unassigned_tickets: Vec<(i64, String)>,
+    pub unassigned_tickets: Vec<(i64, EntraId)>,
 }
 
 /// The integration state. Every method is one transaction.
 #[async_trait]
 pub trait Integration: Send + Sync + std::fmt::Debug {
     /// A delegated connection's sealed refresh token, if it has been authorised.
-    async fn delegated_token(&self, connection_id: &str)
-    -> Result<Option<SealedToken>, StoreError>;
+    async fn delegated_token(
+        &self,
+        connection_id: &ConnectionId,
+    ) -> Result<Option<SealedToken>, StoreError>;
 
     /// Replaces a delegated connection's sealed refresh token in one write.
     async fn save_delegated_token(
         &self,
-        connection_id: &str,
+        connection_id: &ConnectionId,
         token: &SealedToken,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
@@ -498,7 +402,7 @@ pub trait Integration: Send + Sync + std::fmt::Debug {
     /// A chain's delta state.
     async fn delta_state(
         &self,
-        connection_id: &str,
+        connection_id: &ConnectionId,
         chain: &str,
     ) -> Result<Option<DeltaState>, StoreError>;
 
@@ -510,20 +414,20 @@ pub trait Integration: Send + Sync + std::fmt::Debug {
     ) -> Result<(), StoreError>;
 
     /// Forgets every chain of a connection (the next run is a full one); returns how many.
-    async fn clear_delta_states(&self, connection_id: &str) -> Result<u64, StoreError>;
+    async fn clear_delta_states(&self, connection_id: &ConnectionId) -> Result<u64, StoreError>;
 
     /// The mirrored users among `ids`.
     async fn mirror_users(
         &self,
-        connection_id: &str,
-        ids: &[String],
+        connection_id: &ConnectionId,
+        ids: &[EntraId],
     ) -> Result<Vec<MirrorUser>, StoreError>;
 
     /// One users page: merged people (with the notification each awaits, if any), marked seen
     /// by `round`, and the chain's checkpoint — in one transaction.
     async fn commit_users_page(
         &self,
-        connection_id: &str,
+        connection_id: &ConnectionId,
         round: i64,
         people: &[(MirrorUser, Option<Notification>)],
         checkpoint: &DeltaState,
@@ -534,7 +438,7 @@ pub trait Integration: Send + Sync + std::fmt::Debug {
     /// marked missing and pending. Returns how many.
     async fn mark_missing(
         &self,
-        connection_id: &str,
+        connection_id: &ConnectionId,
         round: i64,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
@@ -544,7 +448,7 @@ pub trait Integration: Send + Sync + std::fmt::Debug {
     /// says), and the chain's checkpoint — in one transaction.
     async fn commit_groups_page(
         &self,
-        connection_id: &str,
+        connection_id: &ConnectionId,
         reset_groups: &[String],
         groups: &[GroupDelta],
         marks: MemberMarks,
@@ -556,7 +460,7 @@ pub trait Integration: Send + Sync + std::fmt::Debug {
     /// groups too), and saves the chain's checkpoint — in one transaction.
     async fn mark_group_members(
         &self,
-        connection_id: &str,
+        connection_id: &ConnectionId,
         groups: &[String],
         checkpoint: &DeltaState,
         now: DateTime<Utc>,
@@ -565,55 +469,55 @@ pub trait Integration: Send + Sync + std::fmt::Debug {
     /// Every membership row of the connection: (group id, member id, member type).
     async fn memberships(
         &self,
-        connection_id: &str,
+        connection_id: &ConnectionId,
     ) -> Result<Vec<(String, String, String)>, StoreError>;
 
     /// Mirrored groups: id → display name.
     async fn mirror_groups(
         &self,
-        connection_id: &str,
+        connection_id: &ConnectionId,
     ) -> Result<BTreeMap<String, String>, StoreError>;
 
     /// Up to `limit` mirrored users after `after` (by Entra id) in `scope`, with their pending
     /// notification if they have one.
     async fn mirror_page(
         &self,
-        connection_id: &str,
+        connection_id: &ConnectionId,
         after: &str,
         limit: u32,
         scope: MirrorScope,
     ) -> Result<Vec<(MirrorUser, Option<Notification>)>, StoreError>;
 
     /// The connection's linked people and the unlinked candidates.
-    async fn people(&self, connection_id: &str) -> Result<People, StoreError>;
+    async fn people(&self, connection_id: &ConnectionId) -> Result<People, StoreError>;
 
     /// Only these people's linked records (no unlinked candidates): what one batch plans against.
     async fn people_of(
         &self,
-        connection_id: &str,
-        entra_ids: &[String],
+        connection_id: &ConnectionId,
+        entra_ids: &[EntraId],
     ) -> Result<People, StoreError>;
 
     /// The records without an Entra link (users; agents with their user record id).
     async fn unlinked(&self) -> Result<(Vec<Unlinked>, Vec<(Unlinked, i64)>), StoreError>;
 
     /// How many user records the connection has linked (the base of `max_deactivations.percent`).
-    async fn linked_count(&self, connection_id: &str) -> Result<u64, StoreError>;
+    async fn linked_count(&self, connection_id: &ConnectionId) -> Result<u64, StoreError>;
 
     /// Entra ids of the connection's agents.
-    async fn agent_ids(&self, connection_id: &str) -> Result<Vec<String>, StoreError>;
+    async fn agent_ids(&self, connection_id: &ConnectionId) -> Result<Vec<EntraId>, StoreError>;
 
     /// Every group-in-group membership (for nested groups).
     async fn group_links(
         &self,
-        connection_id: &str,
+        connection_id: &ConnectionId,
     ) -> Result<Vec<(String, String, String)>, StoreError>;
 
     /// The memberships of these people (user members): `(group, member, "user")`.
     async fn memberships_for(
         &self,
-        connection_id: &str,
-        member_ids: &[String],
+        connection_id: &ConnectionId,
+        member_ids: &[EntraId],
     ) -> Result<Vec<(String, String, String)>, StoreError>;
 
     /// How many [`Integration::apply`] transactions make progress side by side: one on SQLite
@@ -624,23 +528,23 @@ pub trait Integration: Send + Sync + std::fmt::Debug {
     async fn apply(
         &self,
         batch: &ApplyBatch,
-        run_id: i64,
+        run_id: RunId,
         now: DateTime<Utc>,
     ) -> Result<Applied, StoreError>;
 
     /// Starts a run row.
     async fn start_run(
         &self,
-        connection_id: &str,
+        connection_id: &ConnectionId,
         kind: RunKind,
         trigger: &str,
         now: DateTime<Utc>,
-    ) -> Result<i64, StoreError>;
+    ) -> Result<RunId, StoreError>;
 
     /// Ends a run row.
     async fn finish_run(
         &self,
-        run_id: i64,
+        run_id: RunId,
         end: &RunEnd,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
@@ -648,17 +552,17 @@ pub trait Integration: Send + Sync + std::fmt::Debug {
     /// Runs, newest first.
     async fn runs(
         &self,
-        connection_id: Option<&str>,
+        connection_id: Option<&ConnectionId>,
         limit: u32,
     ) -> Result<Vec<RunRow>, StoreError>;
 
     /// One run.
-    async fn run(&self, run_id: i64) -> Result<RunRow, StoreError>;
+    async fn run(&self, run_id: RunId) -> Result<RunRow, StoreError>;
 
     /// Records an operator's approval of a quarantined run.
     async fn approve_run(
         &self,
-        run_id: i64,
+        run_id: RunId,
         by: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
@@ -711,10 +615,10 @@ pub trait Integration: Send + Sync + std::fmt::Debug {
     /// running then lost its holder (killed, or its lease taken over).
     async fn interrupt_runs(
         &self,
-        connection_id: &str,
+        connection_id: &ConnectionId,
         reason: &str,
         now: DateTime<Utc>,
-    ) -> Result<Vec<i64>, StoreError>;
+    ) -> Result<Vec<RunId>, StoreError>;
 
     /// Deletes inbound-log rows logged before `before` (`[inbound_log] retention`); returns how many.
     async fn prune_inbound_log(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;

@@ -9,12 +9,15 @@ use serde_json::{Map, Value};
 use sqlx::AssertSqlSafe;
 use sqlx::types::Json;
 
+use crate::ids::{ConnectionId, EntraId, RunId};
 use crate::mirror::{GroupDelta, MirrorUser, Notification, Removal};
+use crate::store::error::column;
 use crate::store::integration::*;
 use crate::store::lease::{Claim, Lease, LeaseHolder};
 use crate::store::records::SealedToken;
 use crate::store::rows::Column;
 use crate::store::{Integration, KeepActiveChange, KeepActiveOutcome, StoreError};
+use crate::vocab::{Action, RunKind, RunStatus};
 
 use super::apply::{Ids, create_agents, create_users, link_reports, write_agent, write_user};
 
@@ -42,14 +45,26 @@ struct MirrorRow {
 }
 
 impl MirrorRow {
-    fn into_user(self) -> (MirrorUser, Option<Notification>) {
-        let pending = self.pending.as_deref().and_then(Notification::parse);
+    fn into_user(self) -> Result<(MirrorUser, Option<Notification>), StoreError> {
+        let pending = match self.pending.as_deref() {
+            Some(raw) => Some(Notification::parse(raw).ok_or_else(|| {
+                StoreError::unreadable("entra_pending", "notification", raw, "notification")
+            })?),
+            None => None,
+        };
+        let removed =
+            match self.removed.as_deref() {
+                Some(raw) => Some(Removal::parse(raw).ok_or_else(|| {
+                    StoreError::unreadable("entra_users", "removed", raw, "removal")
+                })?),
+                None => None,
+            };
         let user = MirrorUser {
             entra_id: self.entra_id,
             attributes: self.attributes.0,
-            removed: self.removed.as_deref().and_then(Removal::parse),
+            removed,
         };
-        (user, pending)
+        Ok((user, pending))
     }
 }
 
@@ -70,14 +85,15 @@ struct RunDbRow {
     approved_by: Option<String>,
 }
 
-impl From<RunDbRow> for RunRow {
-    fn from(r: RunDbRow) -> Self {
-        RunRow {
-            id: r.id,
-            connection_id: r.connection_id,
-            kind: r.kind,
+impl TryFrom<RunDbRow> for RunRow {
+    type Error = StoreError;
+    fn try_from(r: RunDbRow) -> Result<Self, StoreError> {
+        Ok(RunRow {
+            id: RunId(r.id),
+            connection_id: column("sync_runs", "connection_id", &r.connection_id)?,
+            kind: column("sync_runs", "kind", &r.kind)?,
             trigger: r.trigger,
-            status: r.status,
+            status: column("sync_runs", "status", &r.status)?,
             started_at: r.started_at,
             ended_at: r.ended_at,
             counts: r.counts.0,
@@ -86,7 +102,7 @@ impl From<RunDbRow> for RunRow {
             error: r.error,
             approved_at: r.approved_at,
             approved_by: r.approved_by,
-        }
+        })
     }
 }
 
@@ -105,6 +121,30 @@ struct LogDbRow {
     action: String,
     changes: Json<Value>,
     message: Option<String>,
+}
+
+impl TryFrom<LogDbRow> for InboundRow {
+    type Error = StoreError;
+    fn try_from(r: LogDbRow) -> Result<Self, StoreError> {
+        Ok(InboundRow {
+            id: r.id,
+            run_id: r.run_id.map(RunId),
+            connection_id: column("inbound_log", "connection_id", &r.connection_id)?,
+            source: r.source,
+            logged_at: r.logged_at,
+            entra_id: r.entra_id.map(EntraId),
+            upn: r.upn,
+            target: match r.target.as_deref() {
+                Some(raw) => Some(column("inbound_log", "target", raw)?),
+                None => None,
+            },
+            notification: column("inbound_log", "notification", &r.notification)?,
+            matched: r.matched.0,
+            action: column("inbound_log", "action", &r.action)?,
+            changes: r.changes.0,
+            message: r.message,
+        })
+    }
 }
 
 const RUN_COLUMNS: &str = "id, connection_id, kind, trigger, status, started_at, ended_at, counts, \
@@ -145,7 +185,7 @@ async fn save_state(tx: &mut Tx<'_>, s: &DeltaState, now: DateTime<Utc>) -> Resu
          delta_link = excluded.delta_link, next_link = excluded.next_link, round_id = excluded.round_id, \
          round_initial = excluded.round_initial, updated_at = excluded.updated_at",
     )
-    .bind(&s.connection_id)
+    .bind(s.connection_id.as_str())
     .bind(&s.chain)
     .bind(&s.fingerprint)
     .bind(&s.delta_link)
@@ -171,10 +211,11 @@ async fn touch_many(
     let ids: Vec<&String> = ids.iter().collect();
     for chunk in ids.chunks(500) {
         let mut insert = sqlx::QueryBuilder::<Db>::new(
-            "INSERT INTO entra_pending (connection_id, entra_id, notification) SELECT connection_id, entra_id, \
-             'updated' FROM entra_users WHERE removed IS NULL AND connection_id = ",
+            "INSERT INTO entra_pending (connection_id, entra_id, notification) SELECT connection_id, entra_id, ",
         );
         insert
+            .push_bind(Notification::Updated.as_str())
+            .push(" FROM entra_users WHERE removed IS NULL AND connection_id = ")
             .push_bind(connection.to_owned())
             .push(" AND entra_id");
         push_in(&mut insert, chunk.iter().map(|id| (*id).clone()));
@@ -202,9 +243,7 @@ async fn members_within(
             let mut query = sqlx::QueryBuilder::<Db>::new(
                 "SELECT member_id, member_type FROM entra_memberships WHERE connection_id = ",
             );
-            query
-                .push_bind(connection.to_owned())
-                .push(" AND group_id");
+            query.push_bind(connection.to_owned()).push(" AND group_id");
             push_in(&mut query, chunk.iter().cloned());
             let rows: Vec<(String, String)> = query
                 .build_query_as()
@@ -226,7 +265,7 @@ async fn members_within(
 pub(super) async fn insert_log(
     tx: &mut Tx<'_>,
     rows: &[InboundRow],
-    run_id: Option<i64>,
+    run_id: Option<RunId>,
 ) -> Result<(), StoreError> {
     for chunk in rows.chunks(rows_per_insert(12)) {
         let mut insert = sqlx::QueryBuilder::<Db>::new(
@@ -236,13 +275,17 @@ pub(super) async fn insert_log(
         push_rows(
             &mut insert,
             vec![
-                Column::int_or_null(chunk.iter().map(|r| run_id.or(r.run_id))),
+                Column::int_or_null(chunk.iter().map(|r| run_id.or(r.run_id).map(|id| id.0))),
                 Column::text(chunk.iter().map(|r| r.connection_id.as_str())),
                 Column::text(chunk.iter().map(|r| r.source.as_str())),
                 Column::Time(chunk.iter().map(|r| r.logged_at).collect()),
-                Column::text_or_null(chunk.iter().map(|r| r.entra_id.as_deref())),
+                Column::text_or_null(
+                    chunk
+                        .iter()
+                        .map(|r| r.entra_id.as_ref().map(EntraId::as_str)),
+                ),
                 Column::text_or_null(chunk.iter().map(|r| r.upn.as_deref())),
-                Column::text_or_null(chunk.iter().map(|r| r.target.as_deref())),
+                Column::text_or_null(chunk.iter().map(|r| r.target.map(|t| t.as_str()))),
                 Column::text(chunk.iter().map(|r| r.notification.as_str())),
                 Column::json(chunk.iter().map(|r| &r.matched)),
                 Column::text(chunk.iter().map(|r| r.action.as_str())),
@@ -259,7 +302,7 @@ pub(super) async fn insert_log(
 async fn clear_pending(
     tx: &mut Tx<'_>,
     connection: &str,
-    ids: &[String],
+    ids: &[EntraId],
 ) -> Result<(), StoreError> {
     for chunk in ids.chunks(500) {
         let mut delete =
@@ -267,7 +310,7 @@ async fn clear_pending(
         delete
             .push_bind(connection.to_owned())
             .push(" AND entra_id");
-        push_in(&mut delete, chunk.iter().cloned());
+        push_in(&mut delete, chunk.iter().map(|id| id.0.clone()));
         delete.build().persistent(false).execute(&mut **tx).await?;
     }
     Ok(())
@@ -277,12 +320,12 @@ async fn clear_pending(
 impl Integration for Backend {
     async fn delegated_token(
         &self,
-        connection_id: &str,
+        connection_id: &ConnectionId,
     ) -> Result<Option<SealedToken>, StoreError> {
         let row: Option<(Vec<u8>, Vec<u8>, String)> = sqlx::query_as(
             "SELECT ciphertext, nonce, key_id FROM delegated_tokens WHERE connection_id = $1",
         )
-        .bind(connection_id)
+        .bind(connection_id.as_str())
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(|(ciphertext, nonce, key_id)| SealedToken {
@@ -294,7 +337,7 @@ impl Integration for Backend {
 
     async fn save_delegated_token(
         &self,
-        connection_id: &str,
+        connection_id: &ConnectionId,
         token: &SealedToken,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -303,7 +346,7 @@ impl Integration for Backend {
              ON CONFLICT (connection_id) DO UPDATE SET ciphertext = excluded.ciphertext, nonce = excluded.nonce, \
              key_id = excluded.key_id, updated_at = excluded.updated_at",
         )
-        .bind(connection_id)
+        .bind(connection_id.as_str())
         .bind(&token.ciphertext)
         .bind(&token.nonce)
         .bind(&token.key_id)
@@ -315,26 +358,29 @@ impl Integration for Backend {
 
     async fn delta_state(
         &self,
-        connection_id: &str,
+        connection_id: &ConnectionId,
         chain: &str,
     ) -> Result<Option<DeltaState>, StoreError> {
         let row: Option<DeltaRow> = sqlx::query_as(
             "SELECT connection_id, chain, fingerprint, delta_link, next_link, round_id, round_initial \
              FROM delta_states WHERE connection_id = $1 AND chain = $2",
         )
-        .bind(connection_id)
+        .bind(connection_id.as_str())
         .bind(chain)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|r| DeltaState {
-            connection_id: r.connection_id,
-            chain: r.chain,
-            fingerprint: r.fingerprint,
-            delta_link: r.delta_link,
-            next_link: r.next_link,
-            round_id: r.round_id,
-            round_initial: r.round_initial,
-        }))
+        row.map(|r| {
+            Ok(DeltaState {
+                connection_id: column("delta_states", "connection_id", &r.connection_id)?,
+                chain: r.chain,
+                fingerprint: r.fingerprint,
+                delta_link: r.delta_link,
+                next_link: r.next_link,
+                round_id: r.round_id,
+                round_initial: r.round_initial,
+            })
+        })
+        .transpose()
     }
 
     async fn save_delta_state(
@@ -348,10 +394,10 @@ impl Integration for Backend {
         Ok(())
     }
 
-    async fn clear_delta_states(&self, connection_id: &str) -> Result<u64, StoreError> {
+    async fn clear_delta_states(&self, connection_id: &ConnectionId) -> Result<u64, StoreError> {
         let (_turn, mut tx) = self.begin_write().await?;
         let cleared = sqlx::query("DELETE FROM delta_states WHERE connection_id = $1")
-            .bind(connection_id)
+            .bind(connection_id.as_str())
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -361,8 +407,8 @@ impl Integration for Backend {
 
     async fn mirror_users(
         &self,
-        connection_id: &str,
-        ids: &[String],
+        connection_id: &ConnectionId,
+        ids: &[EntraId],
     ) -> Result<Vec<MirrorUser>, StoreError> {
         let mut users = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
@@ -370,25 +416,24 @@ impl Integration for Backend {
                 "SELECT entra_id, attributes, removed FROM entra_users WHERE connection_id = ",
             );
             query
-                .push_bind(connection_id.to_owned())
+                .push_bind(connection_id.to_string())
                 .push(" AND entra_id");
-            push_in(&mut query, chunk.iter().cloned());
-            users.extend(
-                query
-                    .build_query_as::<MirrorRow>()
-                    .persistent(false)
-                    .fetch_all(&self.pool)
-                    .await?
-                    .into_iter()
-                    .map(|r| r.into_user().0),
-            );
+            push_in(&mut query, chunk.iter().map(|id| id.0.clone()));
+            let rows = query
+                .build_query_as::<MirrorRow>()
+                .persistent(false)
+                .fetch_all(&self.pool)
+                .await?;
+            for row in rows {
+                users.push(row.into_user()?.0);
+            }
         }
         Ok(users)
     }
 
     async fn commit_users_page(
         &self,
-        connection_id: &str,
+        connection_id: &ConnectionId,
         round: i64,
         people: &[(MirrorUser, Option<Notification>)],
         checkpoint: &DeltaState,
@@ -404,7 +449,7 @@ impl Integration for Backend {
             push_rows(
                 &mut upsert,
                 vec![
-                    Column::same_text(connection_id, chunk.len()),
+                    Column::same_text(connection_id.as_str(), chunk.len()),
                     Column::text(users().map(|u| u.entra_id.as_str())),
                     Column::text_or_null(users().map(MirrorUser::upn)),
                     Column::json(users().map(|u| &u.attributes)),
@@ -434,7 +479,7 @@ impl Integration for Backend {
             push_rows(
                 &mut mark,
                 vec![
-                    Column::same_text(connection_id, chunk.len()),
+                    Column::same_text(connection_id.as_str(), chunk.len()),
                     Column::text(chunk.iter().map(|(entra_id, _)| *entra_id)),
                     Column::text(chunk.iter().map(|(_, n)| n.as_str())),
                 ],
@@ -450,28 +495,29 @@ impl Integration for Backend {
 
     async fn mark_missing(
         &self,
-        connection_id: &str,
+        connection_id: &ConnectionId,
         round: i64,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
         let (_turn, mut tx) = self.begin_write().await?;
         let sql = format!(
             "INSERT INTO entra_pending (connection_id, entra_id, notification) SELECT connection_id, entra_id, \
-             'removed-deleted' FROM entra_users WHERE connection_id = $1 AND removed IS NULL \
+             $3 FROM entra_users WHERE connection_id = $1 AND removed IS NULL \
              AND (seen_round IS NULL OR seen_round <> $2) \
              ON CONFLICT (connection_id, entra_id) DO UPDATE SET notification = {}",
             combined_mark()
         );
         sqlx::query(AssertSqlSafe(sql))
-        .bind(connection_id)
-        .bind(round)
-        .execute(&mut *tx)
-        .await?;
+            .bind(connection_id.as_str())
+            .bind(round)
+            .bind(Notification::RemovedDeleted.as_str())
+            .execute(&mut *tx)
+            .await?;
         let missing = sqlx::query(
             "UPDATE entra_users SET removed = 'missing', updated_at = $3 \
              WHERE connection_id = $1 AND removed IS NULL AND (seen_round IS NULL OR seen_round <> $2)",
         )
-        .bind(connection_id)
+        .bind(connection_id.as_str())
         .bind(round)
         .bind(now)
         .execute(&mut *tx)
@@ -483,7 +529,7 @@ impl Integration for Backend {
 
     async fn commit_groups_page(
         &self,
-        connection_id: &str,
+        connection_id: &ConnectionId,
         reset_groups: &[String],
         groups: &[GroupDelta],
         marks: MemberMarks,
@@ -493,11 +539,15 @@ impl Integration for Backend {
         let (_turn, mut tx) = self.begin_write().await?;
         // Everyone whose memberships this page changes, marked once at the end. Whoever is below
         // a group whose rows go is read before they go.
-        let mut changed =
-            members_within(&mut tx, connection_id, reset_groups.iter().cloned()).await?;
+        let mut changed = members_within(
+            &mut tx,
+            connection_id.as_str(),
+            reset_groups.iter().cloned(),
+        )
+        .await?;
         for group in reset_groups {
             sqlx::query("DELETE FROM entra_memberships WHERE connection_id = $1 AND group_id = $2")
-                .bind(connection_id)
+                .bind(connection_id.as_str())
                 .bind(group)
                 .execute(&mut *tx)
                 .await?;
@@ -518,7 +568,7 @@ impl Integration for Backend {
             push_rows(
                 &mut upsert,
                 vec![
-                    Column::same_text(connection_id, chunk.len()),
+                    Column::same_text(connection_id.as_str(), chunk.len()),
                     Column::text(chunk.iter().map(|(id, _)| *id)),
                     Column::text_or_null(chunk.iter().map(|(_, (name, _))| *name)),
                     Column::text_or_null(
@@ -538,12 +588,13 @@ impl Integration for Backend {
         }
         for group in groups {
             if group.removed {
-                let below = members_within(&mut tx, connection_id, [group.id.clone()]).await?;
+                let below =
+                    members_within(&mut tx, connection_id.as_str(), [group.id.clone()]).await?;
                 changed.extend(below);
                 sqlx::query(
                     "DELETE FROM entra_memberships WHERE connection_id = $1 AND group_id = $2",
                 )
-                .bind(connection_id)
+                .bind(connection_id.as_str())
                 .bind(&group.id)
                 .execute(&mut *tx)
                 .await?;
@@ -560,7 +611,7 @@ impl Integration for Backend {
                 push_rows(
                     &mut insert,
                     vec![
-                        Column::same_text(connection_id, chunk.len()),
+                        Column::same_text(connection_id.as_str(), chunk.len()),
                         Column::same_text(&group.id, chunk.len()),
                         Column::text(chunk.iter().map(|(member, _)| member.as_str())),
                         Column::text(chunk.iter().map(|(_, kind)| *kind)),
@@ -588,7 +639,7 @@ impl Integration for Backend {
                     "DELETE FROM entra_memberships WHERE connection_id = ",
                 );
                 delete
-                    .push_bind(connection_id.to_owned())
+                    .push_bind(connection_id.to_string())
                     .push(" AND group_id = ")
                     .push_bind(group.id.clone());
                 delete.push(" AND member_id");
@@ -607,10 +658,10 @@ impl Integration for Backend {
                 }
             }
             if !nested.is_empty() {
-                changed.extend(members_within(&mut tx, connection_id, nested).await?);
+                changed.extend(members_within(&mut tx, connection_id.as_str(), nested).await?);
             }
         }
-        touch_many(&mut tx, connection_id, &changed).await?;
+        touch_many(&mut tx, connection_id.as_str(), &changed).await?;
         save_state(&mut tx, checkpoint, now).await?;
         tx.commit().await?;
         Ok(())
@@ -618,19 +669,20 @@ impl Integration for Backend {
 
     async fn mark_group_members(
         &self,
-        connection_id: &str,
+        connection_id: &ConnectionId,
         groups: &[String],
         checkpoint: &DeltaState,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let (_turn, mut tx) = self.begin_write().await?;
         let mut mark = sqlx::QueryBuilder::<Db>::new(
-            "INSERT INTO entra_pending (connection_id, entra_id, notification) SELECT u.connection_id, u.entra_id, \
-             'updated' FROM entra_users u WHERE u.removed IS NULL AND u.connection_id = ",
+            "INSERT INTO entra_pending (connection_id, entra_id, notification) SELECT u.connection_id, u.entra_id, ",
         );
-        mark.push_bind(connection_id.to_owned())
+        mark.push_bind(Notification::Updated.as_str())
+            .push(" FROM entra_users u WHERE u.removed IS NULL AND u.connection_id = ")
+            .push_bind(connection_id.to_string())
             .push(" AND u.entra_id IN (SELECT m.member_id FROM entra_memberships m WHERE m.connection_id = ")
-            .push_bind(connection_id.to_owned())
+            .push_bind(connection_id.to_string())
             .push(" AND m.group_id");
         push_in(&mut mark, groups.iter().cloned());
         mark.push(
@@ -638,7 +690,7 @@ impl Integration for Backend {
              ON c.connection_id = p.connection_id AND c.group_id = p.member_id \
              WHERE p.member_type = 'group' AND p.connection_id = ",
         )
-        .push_bind(connection_id.to_owned())
+        .push_bind(connection_id.to_string())
         .push(" AND p.group_id");
         push_in(&mut mark, groups.iter().cloned());
         mark.push(") ON CONFLICT (connection_id, entra_id) DO NOTHING");
@@ -650,22 +702,22 @@ impl Integration for Backend {
 
     async fn memberships(
         &self,
-        connection_id: &str,
+        connection_id: &ConnectionId,
     ) -> Result<Vec<(String, String, String)>, StoreError> {
         Ok(sqlx::query_as("SELECT group_id, member_id, member_type FROM entra_memberships WHERE connection_id = $1")
-            .bind(connection_id)
+            .bind(connection_id.as_str())
             .fetch_all(&self.pool)
             .await?)
     }
 
     async fn mirror_groups(
         &self,
-        connection_id: &str,
+        connection_id: &ConnectionId,
     ) -> Result<BTreeMap<String, String>, StoreError> {
         let rows: Vec<(String, Option<String>)> = sqlx::query_as(
             "SELECT entra_id, display_name FROM entra_groups WHERE connection_id = $1 AND removed IS NULL",
         )
-        .bind(connection_id)
+        .bind(connection_id.as_str())
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
@@ -676,7 +728,7 @@ impl Integration for Backend {
 
     async fn mirror_page(
         &self,
-        connection_id: &str,
+        connection_id: &ConnectionId,
         after: &str,
         limit: u32,
         scope: MirrorScope,
@@ -705,22 +757,22 @@ impl Integration for Backend {
             }
         };
         let rows: Vec<MirrorRow> = sqlx::query_as(sql)
-            .bind(connection_id)
+            .bind(connection_id.as_str())
             .bind(after)
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.into_iter().map(MirrorRow::into_user).collect())
+        rows.into_iter().map(MirrorRow::into_user).collect()
     }
 
-    async fn people(&self, connection_id: &str) -> Result<People, StoreError> {
+    async fn people(&self, connection_id: &ConnectionId) -> Result<People, StoreError> {
         super::snapshot::people(&self.pool, connection_id, None).await
     }
 
     async fn people_of(
         &self,
-        connection_id: &str,
-        entra_ids: &[String],
+        connection_id: &ConnectionId,
+        entra_ids: &[EntraId],
     ) -> Result<People, StoreError> {
         let mut people = People::default();
         for chunk in entra_ids.chunks(500) {
@@ -738,40 +790,41 @@ impl Integration for Backend {
         Ok(found)
     }
 
-    async fn linked_count(&self, connection_id: &str) -> Result<u64, StoreError> {
+    async fn linked_count(&self, connection_id: &ConnectionId) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE connection_id = $1")
-            .bind(connection_id)
+            .bind(connection_id.as_str())
             .fetch_one(&self.pool)
             .await?;
         Ok(u64::try_from(n).unwrap_or_default())
     }
 
-    async fn agent_ids(&self, connection_id: &str) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar(
+    async fn agent_ids(&self, connection_id: &ConnectionId) -> Result<Vec<EntraId>, StoreError> {
+        let ids: Vec<String> = sqlx::query_scalar(
             "SELECT entra_id FROM agents WHERE connection_id = $1 AND entra_id IS NOT NULL",
         )
-        .bind(connection_id)
+        .bind(connection_id.as_str())
         .fetch_all(&self.pool)
-        .await?)
+        .await?;
+        Ok(ids.into_iter().map(EntraId).collect())
     }
 
     async fn group_links(
         &self,
-        connection_id: &str,
+        connection_id: &ConnectionId,
     ) -> Result<Vec<(String, String, String)>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT group_id, member_id, member_type FROM entra_memberships WHERE connection_id = $1 \
              AND member_type = 'group'",
         )
-        .bind(connection_id)
+        .bind(connection_id.as_str())
         .fetch_all(&self.pool)
         .await?)
     }
 
     async fn memberships_for(
         &self,
-        connection_id: &str,
-        member_ids: &[String],
+        connection_id: &ConnectionId,
+        member_ids: &[EntraId],
     ) -> Result<Vec<(String, String, String)>, StoreError> {
         let mut rows = Vec::new();
         for chunk in member_ids.chunks(500) {
@@ -780,9 +833,9 @@ impl Integration for Backend {
                 "SELECT group_id, member_id FROM entra_memberships WHERE connection_id = ",
             );
             query
-                .push_bind(connection_id.to_owned())
+                .push_bind(connection_id.to_string())
                 .push(" AND member_id");
-            push_in(&mut query, chunk.iter().cloned());
+            push_in(&mut query, chunk.iter().map(|id| id.0.clone()));
             rows.extend(
                 query
                     .build_query_as::<(String, String)>()
@@ -803,7 +856,7 @@ impl Integration for Backend {
     async fn apply(
         &self,
         batch: &ApplyBatch,
-        run_id: i64,
+        run_id: RunId,
         now: DateTime<Utc>,
     ) -> Result<Applied, StoreError> {
         let (_turn, mut tx) = self.begin_write().await?;
@@ -830,7 +883,7 @@ impl Integration for Backend {
             })
             .collect();
         applied.users = create_users(&mut tx, connection, &new_users, &ids, now).await?;
-        let mut user_ids: BTreeMap<String, i64> = applied.users.clone();
+        let mut user_ids: BTreeMap<EntraId, i64> = applied.users.clone();
         for person in &batch.people {
             let (id, adopt) = match &person.user {
                 Some((RecordWrite::Existing(id), _)) => (*id, false),
@@ -838,7 +891,8 @@ impl Integration for Backend {
                 _ => continue,
             };
             if let Some((_, write)) = &person.user {
-                write_user(&mut tx, connection, &person.entra_id, id, adopt, write, now).await?;
+                let entra_id = person.entra_id.as_str();
+                write_user(&mut tx, connection, entra_id, id, adopt, write, now).await?;
             }
             if adopt {
                 applied.users.insert(person.entra_id.clone(), id);
@@ -871,7 +925,7 @@ impl Integration for Backend {
                 write_agent(
                     &mut tx,
                     connection,
-                    &person.entra_id,
+                    person.entra_id.as_str(),
                     id,
                     adopt,
                     write,
@@ -893,30 +947,31 @@ impl Integration for Backend {
 
     async fn start_run(
         &self,
-        connection_id: &str,
+        connection_id: &ConnectionId,
         kind: RunKind,
         trigger: &str,
         now: DateTime<Utc>,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<RunId, StoreError> {
         let (_turn, mut tx) = self.begin_write().await?;
         let id = sqlx::query_scalar(
             "INSERT INTO sync_runs (connection_id, kind, trigger, status, started_at, counts) \
-             VALUES ($1, $2, $3, 'running', $4, $5) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
-        .bind(connection_id)
+        .bind(connection_id.as_str())
         .bind(kind.as_str())
         .bind(trigger)
+        .bind(RunStatus::Running.as_str())
         .bind(now)
         .bind(Json(BTreeMap::<String, u64>::new()))
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(id)
+        Ok(RunId(id))
     }
 
     async fn finish_run(
         &self,
-        run_id: i64,
+        run_id: RunId,
         end: &RunEnd,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -925,7 +980,7 @@ impl Integration for Backend {
             "UPDATE sync_runs SET status = $2, ended_at = $3, counts = $4, graph_requests = $5, graph_throttles = $6, \
              error = $7 WHERE id = $1",
         )
-        .bind(run_id)
+        .bind(run_id.0)
         .bind(end.status.as_str())
         .bind(now)
         .bind(Json(&end.counts))
@@ -936,10 +991,11 @@ impl Integration for Backend {
         .await?;
         if let Some(approved) = end.settles {
             sqlx::query(
-                "UPDATE sync_runs SET status = 'succeeded' WHERE id = $1 AND status = 'quarantined' \
-                 AND approved_at IS NOT NULL",
+                "UPDATE sync_runs SET status = $2 WHERE id = $1 AND status = $3 AND approved_at IS NOT NULL",
             )
-            .bind(approved)
+            .bind(approved.0)
+            .bind(RunStatus::Succeeded.as_str())
+            .bind(RunStatus::Quarantined.as_str())
             .execute(&mut *tx)
             .await?;
         }
@@ -949,44 +1005,45 @@ impl Integration for Backend {
 
     async fn runs(
         &self,
-        connection_id: Option<&str>,
+        connection_id: Option<&ConnectionId>,
         limit: u32,
     ) -> Result<Vec<RunRow>, StoreError> {
         let sql = format!(
             "SELECT {RUN_COLUMNS} FROM sync_runs WHERE ($1 IS NULL OR connection_id = $1) ORDER BY id DESC LIMIT $2"
         );
         let rows: Vec<RunDbRow> = sqlx::query_as(AssertSqlSafe(sql))
-            .bind(connection_id)
+            .bind(connection_id.map(ConnectionId::as_str))
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.into_iter().map(RunRow::from).collect())
+        rows.into_iter().map(RunRow::try_from).collect()
     }
 
-    async fn run(&self, run_id: i64) -> Result<RunRow, StoreError> {
+    async fn run(&self, run_id: RunId) -> Result<RunRow, StoreError> {
         let sql = format!("SELECT {RUN_COLUMNS} FROM sync_runs WHERE id = $1");
         let row: Option<RunDbRow> = sqlx::query_as(AssertSqlSafe(sql))
-            .bind(run_id)
+            .bind(run_id.0)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(RunRow::from)
-            .ok_or_else(|| StoreError::NotFound(format!("run {run_id}")))
+        row.map(RunRow::try_from)
+            .ok_or_else(|| StoreError::NotFound(format!("run {run_id}")))?
     }
 
     async fn approve_run(
         &self,
-        run_id: i64,
+        run_id: RunId,
         by: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let (_turn, mut tx) = self.begin_write().await?;
         let updated = sqlx::query(
-            "UPDATE sync_runs SET approved_at = $2, approved_by = $3 WHERE id = $1 AND status = 'quarantined' \
+            "UPDATE sync_runs SET approved_at = $2, approved_by = $3 WHERE id = $1 AND status = $4 \
              AND approved_at IS NULL",
         )
-        .bind(run_id)
+        .bind(run_id.0)
         .bind(now)
         .bind(by)
+        .bind(RunStatus::Quarantined.as_str())
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -1007,32 +1064,15 @@ impl Integration for Backend {
              AND ($3 IS NULL OR lower(upn) = lower($3)) AND ($4 IS NULL OR action = $4) \
              AND ($5 IS NULL OR logged_at >= $5) ORDER BY id DESC LIMIT $6",
         )
-        .bind(&query.connection_id)
-        .bind(query.run_id)
+        .bind(query.connection_id.as_ref().map(ConnectionId::as_str))
+        .bind(query.run_id.map(|id| id.0))
         .bind(&query.upn)
-        .bind(query.action.map(LogAction::as_str))
+        .bind(query.action.map(Action::as_str))
         .bind(query.since)
         .bind(i64::from(query.limit.max(1)))
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| InboundRow {
-                id: r.id,
-                run_id: r.run_id,
-                connection_id: r.connection_id,
-                source: r.source,
-                logged_at: r.logged_at,
-                entra_id: r.entra_id,
-                upn: r.upn,
-                target: r.target,
-                notification: r.notification,
-                matched: r.matched.0,
-                action: r.action,
-                changes: r.changes.0,
-                message: r.message,
-            })
-            .collect())
+        rows.into_iter().map(InboundRow::try_from).collect()
     }
 
     async fn log(&self, rows: &[InboundRow]) -> Result<(), StoreError> {
@@ -1091,22 +1131,24 @@ impl Integration for Backend {
 
     async fn interrupt_runs(
         &self,
-        connection_id: &str,
+        connection_id: &ConnectionId,
         reason: &str,
         now: DateTime<Utc>,
-    ) -> Result<Vec<i64>, StoreError> {
+    ) -> Result<Vec<RunId>, StoreError> {
         let (_turn, mut tx) = self.begin_write().await?;
-        let ids = sqlx::query_scalar(
-            "UPDATE sync_runs SET status = 'failed', ended_at = $2, error = $3 \
-             WHERE connection_id = $1 AND status = 'running' RETURNING id",
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "UPDATE sync_runs SET status = $4, ended_at = $2, error = $3 \
+             WHERE connection_id = $1 AND status = $5 RETURNING id",
         )
-        .bind(connection_id)
+        .bind(connection_id.as_str())
         .bind(now)
         .bind(reason)
+        .bind(RunStatus::Failed.as_str())
+        .bind(RunStatus::Running.as_str())
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(ids)
+        Ok(ids.into_iter().map(RunId).collect())
     }
 
     async fn refresh_statistics(&self) -> Result<(), StoreError> {

@@ -4,12 +4,13 @@
 #[cfg(doc)]
 use super::Integration;
 use super::integration::InboundRow;
+use crate::ids::ConnectionId;
 
 /// An operator's change of a person's keep-active flag ([`Integration::set_keep_active`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeepActiveChange<'a> {
     /// The connection the person belongs to.
-    pub connection_id: &'a str,
+    pub connection_id: &'a ConnectionId,
     /// The person's login or UPN (case-insensitive).
     pub upn: &'a str,
     /// The flag's new value.

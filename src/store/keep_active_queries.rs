@@ -4,8 +4,10 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use crate::ids::EntraId;
 use crate::store::StoreError;
 use crate::store::{InboundRow, KeepActiveChange, KeepActiveOutcome};
+use crate::vocab::{Action, NotificationKind, RecordKind};
 
 use super::integration::insert_log;
 
@@ -33,7 +35,7 @@ pub(super) async fn set(
          WHERE u.connection_id = $1 AND (lower(u.login) = lower($2) OR lower(m.upn) = lower($2)) \
          ORDER BY u.id",
     )
-    .bind(change.connection_id)
+    .bind(change.connection_id.as_str())
     .bind(change.upn)
     .fetch_all(&mut **tx)
     .await?;
@@ -58,7 +60,7 @@ pub(super) async fn set(
         }
     };
     let mut changes: Vec<Value> = Vec::new();
-    let mut flip = |record: &str| {
+    let mut flip = |record: RecordKind| {
         changes.push(json!({
             "record": record,
             "field": "keep_active",
@@ -75,7 +77,7 @@ pub(super) async fn set(
     .execute(&mut **tx)
     .await?;
     if user.rows_affected() == 1 {
-        flip("user");
+        flip(RecordKind::User);
     }
     if let Some(agent_id) = holder.agent_id {
         let agent = sqlx::query(
@@ -87,7 +89,7 @@ pub(super) async fn set(
         .execute(&mut **tx)
         .await?;
         if agent.rows_affected() == 1 {
-            flip("agent");
+            flip(RecordKind::Agent);
         }
     }
     let logged = if changes.is_empty() {
@@ -96,15 +98,15 @@ pub(super) async fn set(
         let row = InboundRow {
             id: 0,
             run_id: None,
-            connection_id: change.connection_id.to_owned(),
+            connection_id: change.connection_id.clone(),
             source: change.source.to_owned(),
             logged_at: now,
-            entra_id: holder.entra_id.clone(),
+            entra_id: holder.entra_id.clone().map(EntraId),
             upn: Some(holder.upn.clone().unwrap_or_else(|| change.upn.to_owned())),
-            target: Some("user".to_owned()),
-            notification: "updated".to_owned(),
+            target: Some(RecordKind::User),
+            notification: NotificationKind::Updated,
             matched: json!({}),
-            action: "updated".to_owned(),
+            action: Action::Updated,
             changes: Value::Array(changes),
             message: Some(change.message.to_owned()),
         };

@@ -10,8 +10,10 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::ids::ConnectionId;
+
 /// The name of the lease a connection's runs hold.
-pub fn connection_lease(connection_id: &str) -> String {
+pub fn connection_lease(connection_id: &ConnectionId) -> String {
     format!("connection:{connection_id}")
 }
 

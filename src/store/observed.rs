@@ -13,8 +13,9 @@ use chrono::{DateTime, Utc};
 use super::keep_active::{KeepActiveChange, KeepActiveOutcome};
 use super::lease::{Claim, Lease, LeaseHolder};
 use super::*;
-use crate::ids::ConnectionId;
+use crate::ids::{ConnectionId, EntraId, RunId};
 use crate::mirror::{GroupDelta, MirrorUser, Notification};
+use crate::vocab::RunKind;
 
 /// Told of each store call as it starts and as it ends.
 pub trait StoreObserver: Send + Sync {
@@ -198,14 +199,14 @@ impl ServiceDesk for ObservedStore {
 impl Integration for ObservedStore {
     async fn delegated_token(
         &self,
-        connection_id: &str,
+        connection_id: &ConnectionId,
     ) -> Result<Option<SealedToken>, StoreError> {
         self.observed("delegated_token", self.inner.delegated_token(connection_id))
             .await
     }
     async fn save_delegated_token(
         &self,
-        connection_id: &str,
+        connection_id: &ConnectionId,
         token: &SealedToken,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -217,7 +218,7 @@ impl Integration for ObservedStore {
     }
     async fn delta_state(
         &self,
-        connection_id: &str,
+        connection_id: &ConnectionId,
         chain: &str,
     ) -> Result<Option<DeltaState>, StoreError> {
         self.observed("delta_state", self.inner.delta_state(connection_id, chain))
@@ -231,7 +232,7 @@ impl Integration for ObservedStore {
         self.observed("save_delta_state", self.inner.save_delta_state(state, now))
             .await
     }
-    async fn clear_delta_states(&self, connection_id: &str) -> Result<u64, StoreError> {
+    async fn clear_delta_states(&self, connection_id: &ConnectionId) -> Result<u64, StoreError> {
         self.observed(
             "clear_delta_states",
             self.inner.clear_delta_states(connection_id),
@@ -240,15 +241,15 @@ impl Integration for ObservedStore {
     }
     async fn mirror_users(
         &self,
-        connection_id: &str,
-        ids: &[String],
+        connection_id: &ConnectionId,
+        ids: &[EntraId],
     ) -> Result<Vec<MirrorUser>, StoreError> {
         self.observed("mirror_users", self.inner.mirror_users(connection_id, ids))
             .await
     }
     async fn commit_users_page(
         &self,
-        connection_id: &str,
+        connection_id: &ConnectionId,
         round: i64,
         people: &[(MirrorUser, Option<Notification>)],
         checkpoint: &DeltaState,
@@ -263,7 +264,7 @@ impl Integration for ObservedStore {
     }
     async fn mark_missing(
         &self,
-        connection_id: &str,
+        connection_id: &ConnectionId,
         round: i64,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
@@ -275,7 +276,7 @@ impl Integration for ObservedStore {
     }
     async fn commit_groups_page(
         &self,
-        connection_id: &str,
+        connection_id: &ConnectionId,
         reset_groups: &[String],
         groups: &[GroupDelta],
         marks: MemberMarks,
@@ -297,7 +298,7 @@ impl Integration for ObservedStore {
     }
     async fn mark_group_members(
         &self,
-        connection_id: &str,
+        connection_id: &ConnectionId,
         groups: &[String],
         checkpoint: &DeltaState,
         now: DateTime<Utc>,
@@ -311,21 +312,21 @@ impl Integration for ObservedStore {
     }
     async fn memberships(
         &self,
-        connection_id: &str,
+        connection_id: &ConnectionId,
     ) -> Result<Vec<(String, String, String)>, StoreError> {
         self.observed("memberships", self.inner.memberships(connection_id))
             .await
     }
     async fn mirror_groups(
         &self,
-        connection_id: &str,
+        connection_id: &ConnectionId,
     ) -> Result<BTreeMap<String, String>, StoreError> {
         self.observed("mirror_groups", self.inner.mirror_groups(connection_id))
             .await
     }
     async fn mirror_page(
         &self,
-        connection_id: &str,
+        connection_id: &ConnectionId,
         after: &str,
         limit: u32,
         scope: MirrorScope,
@@ -336,14 +337,14 @@ impl Integration for ObservedStore {
         )
         .await
     }
-    async fn people(&self, connection_id: &str) -> Result<People, StoreError> {
+    async fn people(&self, connection_id: &ConnectionId) -> Result<People, StoreError> {
         self.observed("people", self.inner.people(connection_id))
             .await
     }
     async fn people_of(
         &self,
-        connection_id: &str,
-        entra_ids: &[String],
+        connection_id: &ConnectionId,
+        entra_ids: &[EntraId],
     ) -> Result<People, StoreError> {
         self.observed("people_of", self.inner.people_of(connection_id, entra_ids))
             .await
@@ -351,25 +352,25 @@ impl Integration for ObservedStore {
     async fn unlinked(&self) -> Result<(Vec<Unlinked>, Vec<(Unlinked, i64)>), StoreError> {
         self.observed("unlinked", self.inner.unlinked()).await
     }
-    async fn linked_count(&self, connection_id: &str) -> Result<u64, StoreError> {
+    async fn linked_count(&self, connection_id: &ConnectionId) -> Result<u64, StoreError> {
         self.observed("linked_count", self.inner.linked_count(connection_id))
             .await
     }
-    async fn agent_ids(&self, connection_id: &str) -> Result<Vec<String>, StoreError> {
+    async fn agent_ids(&self, connection_id: &ConnectionId) -> Result<Vec<EntraId>, StoreError> {
         self.observed("agent_ids", self.inner.agent_ids(connection_id))
             .await
     }
     async fn group_links(
         &self,
-        connection_id: &str,
+        connection_id: &ConnectionId,
     ) -> Result<Vec<(String, String, String)>, StoreError> {
         self.observed("group_links", self.inner.group_links(connection_id))
             .await
     }
     async fn memberships_for(
         &self,
-        connection_id: &str,
-        member_ids: &[String],
+        connection_id: &ConnectionId,
+        member_ids: &[EntraId],
     ) -> Result<Vec<(String, String, String)>, StoreError> {
         self.observed(
             "memberships_for",
@@ -383,7 +384,7 @@ impl Integration for ObservedStore {
     async fn apply(
         &self,
         batch: &ApplyBatch,
-        run_id: i64,
+        run_id: RunId,
         now: DateTime<Utc>,
     ) -> Result<Applied, StoreError> {
         self.observed("apply", self.inner.apply(batch, run_id, now))
@@ -391,11 +392,11 @@ impl Integration for ObservedStore {
     }
     async fn start_run(
         &self,
-        connection_id: &str,
+        connection_id: &ConnectionId,
         kind: RunKind,
         trigger: &str,
         now: DateTime<Utc>,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<RunId, StoreError> {
         self.observed(
             "start_run",
             self.inner.start_run(connection_id, kind, trigger, now),
@@ -404,7 +405,7 @@ impl Integration for ObservedStore {
     }
     async fn finish_run(
         &self,
-        run_id: i64,
+        run_id: RunId,
         end: &RunEnd,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -413,18 +414,18 @@ impl Integration for ObservedStore {
     }
     async fn runs(
         &self,
-        connection_id: Option<&str>,
+        connection_id: Option<&ConnectionId>,
         limit: u32,
     ) -> Result<Vec<RunRow>, StoreError> {
         self.observed("runs", self.inner.runs(connection_id, limit))
             .await
     }
-    async fn run(&self, run_id: i64) -> Result<RunRow, StoreError> {
+    async fn run(&self, run_id: RunId) -> Result<RunRow, StoreError> {
         self.observed("run", self.inner.run(run_id)).await
     }
     async fn approve_run(
         &self,
-        run_id: i64,
+        run_id: RunId,
         by: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -472,10 +473,10 @@ impl Integration for ObservedStore {
     }
     async fn interrupt_runs(
         &self,
-        connection_id: &str,
+        connection_id: &ConnectionId,
         reason: &str,
         now: DateTime<Utc>,
-    ) -> Result<Vec<i64>, StoreError> {
+    ) -> Result<Vec<RunId>, StoreError> {
         self.observed(
             "interrupt_runs",
             self.inner.interrupt_runs(connection_id, reason, now),

@@ -33,26 +33,6 @@ impl Source {
     }
 }
 
-/// The two kinds of role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RoleKind {
-    /// End-user roles.
-    User,
-    /// Agent roles.
-    Agent,
-}
-
-impl RoleKind {
-    /// The column value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RoleKind::User => "user",
-            RoleKind::Agent => "agent",
-        }
-    }
-}
-
 /// Agent licence type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

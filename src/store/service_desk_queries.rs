@@ -12,6 +12,7 @@ use sqlx::types::Json;
 
 use crate::store::ServiceDesk;
 use crate::store::records::*;
+use crate::vocab::RecordKind;
 
 #[derive(sqlx::FromRow)]
 struct UserRow {
@@ -90,7 +91,7 @@ async fn insert_names(
 
 async fn role_id(
     tx: &mut sqlx::Transaction<'_, Db>,
-    kind: RoleKind,
+    kind: RecordKind,
     role: &str,
 ) -> Result<i64, StoreError> {
     sqlx::query_scalar("SELECT id FROM roles WHERE kind = $1 AND name = $2")
@@ -436,13 +437,13 @@ impl ServiceDesk for Backend {
         let (_turn, mut tx) = self.begin_write().await?;
         let (kind, sql, holder) = match person {
             Person::User(id) => (
-                RoleKind::User,
+                RecordKind::User,
                 "INSERT INTO user_roles (user_id, role_id, source) VALUES ($1, $2, $3) \
                  ON CONFLICT (user_id, role_id) DO UPDATE SET source = excluded.source",
                 id,
             ),
             Person::Agent(id) => (
-                RoleKind::Agent,
+                RecordKind::Agent,
                 "INSERT INTO agent_roles (agent_id, role_id, source) VALUES ($1, $2, $3) \
                  ON CONFLICT (agent_id, role_id) DO UPDATE SET source = excluded.source",
                 id,

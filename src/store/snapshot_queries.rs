@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::types::Json;
 
+use crate::ids::{ConnectionId, EntraId};
 use crate::store::StoreError;
 use crate::store::integration::*;
 use crate::store::records::{LicenceType, Source, TeamFlags, UserFields};
@@ -56,15 +57,15 @@ struct SnapshotAgentRow {
 fn scoped(
     sql: &'static str,
     alias: &str,
-    connection: &str,
-    ids: Option<&[String]>,
+    connection: &ConnectionId,
+    ids: Option<&[EntraId]>,
 ) -> sqlx::QueryBuilder<Db> {
     let mut query = sqlx::QueryBuilder::<Db>::new(sql);
-    query.push_bind(connection.to_owned());
+    query.push_bind(connection.to_string());
     query.push(format!(" AND {alias}.entra_id IS NOT NULL"));
     if let Some(ids) = ids {
         query.push(format!(" AND {alias}.entra_id"));
-        push_in(&mut query, ids.iter().cloned());
+        push_in(&mut query, ids.iter().map(|id| id.0.clone()));
     }
     query
 }
@@ -73,10 +74,10 @@ fn scoped(
 /// candidates for matching.
 pub(super) async fn people(
     pool: &sqlx::Pool<Db>,
-    connection_id: &str,
-    ids: Option<&[String]>,
+    connection_id: &ConnectionId,
+    ids: Option<&[EntraId]>,
 ) -> Result<People, StoreError> {
-    if ids.is_some_and(<[String]>::is_empty) {
+    if ids.is_some_and(<[EntraId]>::is_empty) {
         return Ok(People::default());
     }
     let mut tx = pool.begin().await?;
@@ -97,7 +98,7 @@ pub(super) async fn people(
     let mut people = People::default();
     for u in users {
         people.users.insert(
-            u.entra_id,
+            EntraId(u.entra_id),
             UserSnapshot {
                 id: u.id,
                 site: u.client.zip(u.site),
@@ -124,7 +125,7 @@ pub(super) async fn people(
     .fetch_all(&mut *tx)
     .await?;
     for (entra_id, sku) in licences {
-        if let Some(u) = people.users.get_mut(&entra_id) {
+        if let Some(u) = people.users.get_mut(entra_id.as_str()) {
             u.licences.insert(sku);
         }
     }
@@ -140,7 +141,7 @@ pub(super) async fn people(
     .fetch_all(&mut *tx)
     .await?;
     for (entra_id, role, source) in roles {
-        if let Some(u) = people.users.get_mut(&entra_id) {
+        if let Some(u) = people.users.get_mut(entra_id.as_str()) {
             u.roles.insert(role, Source::parse(&source));
         }
     }
@@ -157,7 +158,7 @@ pub(super) async fn people(
     .fetch_all(&mut *tx)
     .await?;
     for (entra_id, cab, role, source) in cabs {
-        if let Some(u) = people.users.get_mut(&entra_id) {
+        if let Some(u) = people.users.get_mut(entra_id.as_str()) {
             u.cabs.insert(cab, (role, Source::parse(&source)));
         }
     }
@@ -176,7 +177,7 @@ pub(super) async fn people(
     .await?;
     for a in agents {
         people.agents.insert(
-            a.entra_id,
+            EntraId(a.entra_id),
             AgentSnapshot {
                 id: a.id,
                 user_id: a.user_id,
@@ -209,7 +210,7 @@ pub(super) async fn people(
     .fetch_all(&mut *tx)
     .await?;
     for (entra_id, role, source) in roles {
-        if let Some(a) = people.agents.get_mut(&entra_id) {
+        if let Some(a) = people.agents.get_mut(entra_id.as_str()) {
             a.roles.insert(role, Source::parse(&source));
         }
     }
@@ -226,7 +227,7 @@ pub(super) async fn people(
     .fetch_all(&mut *tx)
     .await?;
     for (entra_id, team, can_be_assigned, sees_unassigned, sees_other_agents, source) in teams {
-        if let Some(a) = people.agents.get_mut(&entra_id) {
+        if let Some(a) = people.agents.get_mut(entra_id.as_str()) {
             let flags = TeamFlags {
                 can_be_assigned,
                 sees_unassigned,
@@ -248,7 +249,7 @@ pub(super) async fn people(
     .fetch_all(&mut *tx)
     .await?;
     for (entra_id, cab, role, source) in cabs {
-        if let Some(a) = people.agents.get_mut(&entra_id) {
+        if let Some(a) = people.agents.get_mut(entra_id.as_str()) {
             a.cabs.insert(cab, (role, Source::parse(&source)));
         }
     }

@@ -12,9 +12,11 @@ use super::evaluate::{Evaluation, EvaluationRules, evaluate};
 use super::sink::Sink;
 use super::{BATCH, RunFailure, RunReport, Syncer};
 use crate::config::ConnectionSettings;
+use crate::ids::{ConnectionId, EntraId, RunId};
 use crate::mirror::{MirrorUser, Notification};
 use crate::store::{Applied, ApplyBatch, InboundRow, People, RecordWrite, Store, StoreError};
 use crate::tasks::TaskScope;
+use crate::vocab::Action;
 
 /// One batch of people: their records and memberships loaded, evaluated, written.
 pub(super) struct Batch<'a> {
@@ -22,7 +24,7 @@ pub(super) struct Batch<'a> {
     /// The run's tasks (the loads ahead).
     pub(super) tasks: &'a TaskScope,
     pub(super) connection: &'a ConnectionSettings,
-    pub(super) run_id: Option<i64>,
+    pub(super) run_id: Option<RunId>,
     pub(super) sink: &'a Arc<dyn Sink>,
     pub(super) names: &'a BTreeMap<String, String>,
     pub(super) links: &'a [(String, String, String)],
@@ -59,7 +61,7 @@ pub(super) struct StagedBatch {
 #[derive(Default)]
 pub(super) struct Tally {
     /// Evaluations per action.
-    pub(super) counts: BTreeMap<String, u64>,
+    pub(super) counts: BTreeMap<Action, u64>,
     /// A dry run's log rows.
     pub(super) rows: Vec<InboundRow>,
 }
@@ -67,7 +69,7 @@ pub(super) struct Tally {
 impl Tally {
     pub(super) fn add_to(self, report: &mut RunReport) {
         for (action, n) in self.counts {
-            *report.counts.entry(action).or_default() += n;
+            *report.counts.entry(action.as_str().to_owned()).or_default() += n;
         }
         report.rows.extend(self.rows);
     }
@@ -126,12 +128,15 @@ const LOAD_AHEAD_WHILE_WRITES_ARE_FEW: usize = 2;
 async fn load(
     store: &dyn Store,
     sink: &dyn Sink,
-    connection: &str,
+    connection: &ConnectionId,
     persons: Vec<(MirrorUser, Notification)>,
     unmarked: BTreeSet<String>,
     names: bool,
 ) -> Result<LoadedBatch, StoreError> {
-    let ids: Vec<String> = persons.iter().map(|(p, _)| p.entra_id.clone()).collect();
+    let ids: Vec<EntraId> = persons
+        .iter()
+        .map(|(p, _)| EntraId::from(p.entra_id.as_str()))
+        .collect();
     let (people, memberships, names) = tokio::try_join!(
         store.people_of(connection, &ids),
         sink.memberships_for(&ids),
@@ -176,7 +181,7 @@ impl Batch<'_> {
                 .map(|(p, n)| (p, n.unwrap_or(Notification::FullPass)))
                 .collect();
             let (store, sink) = (self.syncer.store.clone(), self.sink.clone());
-            let connection = self.connection.id.to_string();
+            let connection = self.connection.id.clone();
             let names = self.names_managers;
             ahead.loading.push_back(self.tasks.spawn(async move {
                 load(
@@ -211,7 +216,7 @@ impl Batch<'_> {
         Ok(load(
             store,
             sink,
-            self.connection.id.as_str(),
+            &self.connection.id,
             persons,
             BTreeSet::new(),
             self.names_managers,
@@ -270,7 +275,7 @@ impl Batch<'_> {
                     && self.apply
                     && self.run_id.is_some()
                 {
-                    directory.add_agent(&write.entra_id);
+                    directory.add_agent(write.entra_id.as_str());
                 }
                 evaluations.push(e);
             } else {
@@ -280,7 +285,7 @@ impl Batch<'_> {
         let done = evaluations.len() as u64;
         let mut tally = Tally::default();
         let writes = self.syncer.stage_writes(
-            self.connection.id.as_str(),
+            &self.connection.id,
             self.run_id,
             evaluations,
             &unmarked,

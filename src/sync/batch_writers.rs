@@ -14,13 +14,14 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tokio::task::JoinHandle;
 
+use crate::ids::RunId;
 use crate::store::{Applied, ApplyBatch, RecordWrite, Store, StoreError};
 use crate::tasks::TaskScope;
 
 /// The batches being written, oldest first.
 pub(super) struct Writers {
     store: Arc<dyn Store>,
-    run_id: i64,
+    run_id: RunId,
     limit: usize,
     in_flight: VecDeque<InFlight>,
     tasks: TaskScope,
@@ -39,7 +40,7 @@ struct Provides {
 }
 
 /// The agents `batch` creates or adopts.
-fn new_agents(batch: &ApplyBatch) -> impl Iterator<Item = &String> {
+fn new_agents(batch: &ApplyBatch) -> impl Iterator<Item = &str> {
     batch
         .people
         .iter()
@@ -49,24 +50,24 @@ fn new_agents(batch: &ApplyBatch) -> impl Iterator<Item = &String> {
                 Some((RecordWrite::Create(_) | RecordWrite::Adopt(_), _))
             )
         })
-        .map(|p| &p.entra_id)
+        .map(|p| p.entra_id.as_str())
 }
 
 /// The line managers `batch` sets.
-fn managers(batch: &ApplyBatch) -> impl Iterator<Item = &String> {
+fn managers(batch: &ApplyBatch) -> impl Iterator<Item = &str> {
     batch
         .people
         .iter()
         .filter_map(|p| p.agent.as_ref())
-        .filter_map(|(_, write)| write.linemanager.as_ref().and_then(Option::as_ref))
+        .filter_map(|(_, write)| write.linemanager.as_ref()?.as_deref())
 }
 
 impl Provides {
     fn of(batch: &ApplyBatch) -> Self {
         Self {
             sites: !batch.new_sites.is_empty(),
-            agents: new_agents(batch).cloned().collect(),
-            managers: managers(batch).cloned().collect(),
+            agents: new_agents(batch).map(str::to_owned).collect(),
+            managers: managers(batch).map(str::to_owned).collect(),
         }
     }
 
@@ -84,7 +85,12 @@ impl Provides {
 impl Writers {
     /// Up to `limit` batches of run `run_id` written side by side, each in a task of `tasks`
     /// that runs to its end (commits or rolls back whole) even once the run is cancelled.
-    pub(super) fn new(store: Arc<dyn Store>, run_id: i64, limit: usize, tasks: TaskScope) -> Self {
+    pub(super) fn new(
+        store: Arc<dyn Store>,
+        run_id: RunId,
+        limit: usize,
+        tasks: TaskScope,
+    ) -> Self {
         Self {
             store,
             run_id,
@@ -189,6 +195,7 @@ impl Drop for Writers {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::{ConnectionId, EntraId};
     use crate::store::{AgentWrite, NewRecordAgent, PersonWrite};
 
     fn agent(
@@ -197,7 +204,7 @@ mod tests {
         manager: Option<&str>,
     ) -> PersonWrite {
         PersonWrite {
-            entra_id: entra_id.to_owned(),
+            entra_id: EntraId::from(entra_id),
             user: None,
             agent: Some((
                 record,
@@ -220,13 +227,12 @@ mod tests {
 
     fn batch(people: Vec<PersonWrite>, new_sites: &[(&str, &str)]) -> ApplyBatch {
         ApplyBatch {
-            connection_id: "contoso".to_owned(),
             people,
             new_sites: new_sites
                 .iter()
                 .map(|(c, s)| ((*c).to_owned(), (*s).to_owned()))
                 .collect(),
-            ..ApplyBatch::default()
+            ..ApplyBatch::new(ConnectionId::parse("contoso").unwrap())
         }
     }
 

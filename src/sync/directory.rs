@@ -8,6 +8,7 @@ use mapping::{Directory, Site};
 use serde_json::Value;
 
 use super::sink::Sink;
+use crate::ids::EntraId;
 use crate::mirror::{MirrorUser, Notification};
 use crate::store::{Reference, StoreError};
 
@@ -19,7 +20,7 @@ type GroupsOf = HashMap<String, Vec<(Arc<str>, Arc<str>)>>;
 pub struct RunDirectory {
     groups_of: GroupsOf,
     /// Entra ids with an agent record (grows as the run creates agents).
-    agents: HashSet<String>,
+    agents: HashSet<EntraId>,
     /// Lower-cased site name → sites with that name.
     sites: HashMap<String, Vec<Site>>,
     /// Lower-cased team name → its declared name.
@@ -33,7 +34,7 @@ impl RunDirectory {
     pub fn new(
         memberships: &[(String, String, String)],
         group_names: &BTreeMap<String, String>,
-        agents: impl IntoIterator<Item = String>,
+        agents: impl IntoIterator<Item = EntraId>,
         reference: &Reference,
     ) -> Self {
         let groups_of = groups_of(memberships, group_names);
@@ -74,7 +75,7 @@ impl RunDirectory {
 
     /// Records an agent created during the run (line managers resolve to it from now on).
     pub fn add_agent(&mut self, entra_id: &str) {
-        self.agents.insert(entra_id.to_owned());
+        self.agents.insert(EntraId::from(entra_id));
     }
 
     /// Records a site created during the run.
@@ -173,7 +174,7 @@ pub async fn manager_names(
         }
     }
     if !elsewhere.is_empty() {
-        let ids: Vec<String> = elsewhere.into_iter().collect();
+        let ids: Vec<EntraId> = elsewhere.into_iter().map(EntraId).collect();
         for person in sink.stored(&ids).await? {
             if let Some(name) = name_in_log(&person) {
                 names.insert(person.entra_id.clone(), name);

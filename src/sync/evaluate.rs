@@ -14,11 +14,13 @@ use super::existing::{agent_existing, unlinked_existing, user_existing};
 use super::message::Message;
 use super::record_writes::{agent_identity, agent_write, describe, name_of, user_write};
 use crate::config::{ConnectionSettings, Entity};
+use crate::ids::{ConnectionId, EntraId, RunId};
 use crate::mirror::{MirrorUser, Notification};
 use crate::store::{
     AgentWrite, InboundRow, NewRecordAgent, NewRecordUser, People, PersonWrite, RecordWrite,
     Unlinked, UserWrite,
 };
+use crate::vocab::{self, RecordKind};
 
 /// What evaluating one person produced.
 #[derive(Debug)]
@@ -100,9 +102,9 @@ pub fn syncs_licences(connection: &ConnectionSettings) -> bool {
 #[derive(Debug, Clone)]
 pub struct EvaluationRules {
     /// The connection.
-    pub connection_id: String,
+    pub connection_id: ConnectionId,
     /// The run.
-    pub run_id: Option<i64>,
+    pub run_id: Option<RunId>,
     /// `integrator` or `import`.
     pub source: &'static str,
     /// People who left scope are deactivated (`deactivate_missing_users`).
@@ -184,20 +186,22 @@ pub fn evaluate(
     let policy = ReconcilePolicy {
         deactivate_out_of_scope: rules.deactivate_missing,
     };
-    let mut log = InboundRow {
+    let matched = matched(&plan);
+    // The person's inbound-log row, once what happened is known.
+    let log_row = |action: vocab::Action, target: RecordKind, changes, message| InboundRow {
         id: 0,
         run_id: rules.run_id,
         connection_id: rules.connection_id.clone(),
         source: rules.source.to_owned(),
         logged_at: now,
-        entra_id: Some(entra_id.to_owned()),
+        entra_id: Some(EntraId::from(entra_id)),
         upn: person.upn().map(str::to_owned),
-        target: None,
-        notification: notification.as_str().to_owned(),
-        matched: matched(&plan),
-        action: String::new(),
-        changes: Value::Array(Vec::new()),
-        message: None,
+        target: Some(target),
+        notification: notification.into(),
+        matched,
+        action,
+        changes: Value::Array(changes),
+        message,
     };
 
     // Matching: the Entra id first, then each matching field against unlinked records: the user
@@ -220,9 +224,7 @@ pub fn evaluate(
                 user_record = Some(RecordWrite::Adopt(record.id));
             }
             Candidates::Several(field, ids) => {
-                log.action = "conflict".to_owned();
-                log.target = Some("user".to_owned());
-                log.message = Message::of(&format!(
+                let message = Message::of(&format!(
                     "{} records without an Entra link share this person's {field}: users {}; nothing was created or merged",
                     ids.len(),
                     ids.iter()
@@ -233,7 +235,12 @@ pub fn evaluate(
                 .finish();
                 return Some(Evaluation {
                     write: None,
-                    log,
+                    log: log_row(
+                        vocab::Action::Conflict,
+                        RecordKind::User,
+                        Vec::new(),
+                        message,
+                    ),
                     deactivates: false,
                     new_site: None,
                     keeps_mark,
@@ -298,7 +305,7 @@ pub fn evaluate(
         || (deactivating(&agent_changes) && agent_record.is_some());
 
     let mut write = PersonWrite {
-        entra_id: entra_id.to_owned(),
+        entra_id: EntraId::from(entra_id),
         user: None,
         agent: None,
     };
@@ -315,7 +322,7 @@ pub fn evaluate(
         } else {
             UserWrite::default()
         };
-        changes_log.extend(describe("user", &user_changes));
+        changes_log.extend(describe(RecordKind::User, &user_changes));
         if deactivating(&user_changes) && !rules.allow_deactivations {
             w.inactive = None;
         }
@@ -342,7 +349,7 @@ pub fn evaluate(
     }
     if agent_record.is_some() || agent_changes.action == Action::Created {
         let mut w = agent_write(&agent_changes, rules, linked_agent);
-        changes_log.extend(describe("agent", &agent_changes));
+        changes_log.extend(describe(RecordKind::Agent, &agent_changes));
         if deactivating(&agent_changes) && !rules.allow_deactivations {
             w.inactive = None;
             w.unassign_tickets = false;
@@ -362,22 +369,18 @@ pub fn evaluate(
         &agent_changes,
         user_record.is_some() || agent_record.is_some(),
     );
-    log.action = if deactivates && !rules.allow_deactivations {
-        "quarantined".to_owned()
+    let action = if deactivates && !rules.allow_deactivations {
+        vocab::Action::Quarantined
     } else {
-        action.to_owned()
+        action
     };
-    log.target = Some(
-        if agent_in_scope || linked_agent.is_some() {
-            "agent"
-        } else {
-            "user"
-        }
-        .to_owned(),
-    );
-    log.changes = Value::Array(changes_log);
+    let target = if agent_in_scope || linked_agent.is_some() {
+        RecordKind::Agent
+    } else {
+        RecordKind::User
+    };
     compose(&mut message, &plan, &user_changes, &agent_changes, person);
-    log.message = message.finish();
+    let log = log_row(action, target, changes_log, message.finish());
     let new_site = plan
         .user
         .desired()
@@ -475,8 +478,9 @@ fn unlinked_value<'a>(record: &'a Unlinked, field: &MatchingField) -> Option<&'a
     }
 }
 
-/// The user columns the sync writes, by Halo field.
-fn combined_action(user: &Changes, agent: &Changes, exists: bool) -> &'static str {
+/// What the inbound log says happened to a person: the weightier of their two records' actions
+/// (out of scope with a record is `unchanged`).
+fn combined_action(user: &Changes, agent: &Changes, exists: bool) -> vocab::Action {
     let rank = |a: Action| match a {
         Action::Deactivated => 6,
         Action::Reactivated => 5,
@@ -491,13 +495,13 @@ fn combined_action(user: &Changes, agent: &Changes, exists: bool) -> &'static st
         user.action
     };
     match best {
-        Action::Deactivated => "deactivated",
-        Action::Reactivated => "reactivated",
-        Action::Created => "created",
-        Action::Updated => "updated",
-        Action::Unchanged => "unchanged",
-        Action::OutOfScope if exists => "unchanged",
-        Action::OutOfScope => "out-of-scope",
+        Action::Deactivated => vocab::Action::Deactivated,
+        Action::Reactivated => vocab::Action::Reactivated,
+        Action::Created => vocab::Action::Created,
+        Action::Updated => vocab::Action::Updated,
+        Action::Unchanged => vocab::Action::Unchanged,
+        Action::OutOfScope if exists => vocab::Action::Unchanged,
+        Action::OutOfScope => vocab::Action::OutOfScope,
     }
 }
 

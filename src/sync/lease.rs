@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::ids::ConnectionId;
 use crate::store::lease::{Claim, Lease, LeaseHolder, LeaseInfo, connection_lease};
 use crate::store::{Store, StoreError};
 
@@ -80,7 +81,7 @@ impl RunLease {
     /// Claims `connection`'s lease as `policy` says.
     pub async fn acquire(
         store: &Arc<dyn Store>,
-        connection: &str,
+        connection: &ConnectionId,
         policy: &LeasePolicy,
     ) -> Result<Self, LeaseError> {
         let name = connection_lease(connection);
@@ -99,7 +100,7 @@ impl RunLease {
             match claim {
                 Claim::Acquired(lease) => {
                     info!(
-                        connection,
+                        connection = %connection,
                         token = lease.token,
                         "The run holds the connection's lease."
                     );
@@ -109,13 +110,13 @@ impl RunLease {
                     let waited = started.elapsed();
                     match policy.wait {
                         LeaseWait::Wait(limit) if waited < limit => {
-                            info!(connection, holder_host = %info.host, holder_pid = info.pid,
+                            info!(connection = %connection, holder_host = %info.host, holder_pid = info.pid,
                                 "Waiting for the run that holds the connection's lease.");
                             tokio::time::sleep(retry_every.min(limit - waited)).await;
                         }
                         _ => {
                             return Err(LeaseError::Held {
-                                connection: connection.to_owned(),
+                                connection: connection.to_string(),
                                 holder: info,
                             });
                         }

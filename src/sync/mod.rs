@@ -47,12 +47,13 @@ use self::sink::{MemorySink, Sink, StoreSink};
 use crate::clock::Clock;
 use crate::config::ConnectionSettings;
 use crate::graph::GraphClient;
+use crate::ids::{ConnectionId, EntraId, RunId};
 use crate::mirror::{MirrorUser, Notification};
 use crate::store::{
-    Applied, ApplyBatch, InboundRow, Licence, People, RecordWrite, RunEnd, RunKind, RunStatus,
-    Store, StoreError,
+    Applied, ApplyBatch, InboundRow, Licence, People, RecordWrite, RunEnd, Store, StoreError,
 };
 use crate::tasks::TaskScope;
+use crate::vocab::{Action, NotificationKind, RunKind, RunStatus};
 
 /// People evaluated (and written) per transaction.
 pub const BATCH: u32 = 500;
@@ -82,11 +83,11 @@ impl Syncer {
         if request.mode == Mode::DryRun {
             return self.run_held(connection, request, None).await;
         }
-        let id = connection.id.as_str();
+        let id = &connection.id;
         let acquire = RunLease::acquire(&self.store, id, &request.lease);
         let Some(lease) = request.cancel.run_until_cancelled(acquire).await else {
             info!(
-                connection = id,
+                connection = %id,
                 "The run was cancelled before it held the connection's lease."
             );
             let mut report = RunReport::empty(None);
@@ -125,7 +126,7 @@ impl Syncer {
         lease: Option<&RunLease>,
     ) -> Result<RunReport, SyncError> {
         let started = Instant::now();
-        let id = connection.id.as_str();
+        let id = &connection.id;
         // Every task the run spawns; a run dropped by its caller stops them too.
         let tasks = TaskScope::child_of(&request.cancel);
         let _stop_tasks = tasks.cancel_on_drop();
@@ -139,8 +140,8 @@ impl Syncer {
                     .await?;
                 for run in &interrupted {
                     warn!(
-                        connection = id,
-                        run,
+                        connection = %id,
+                        run = run.0,
                         "A run that stopped before it ended is recorded as failed (interrupted)."
                     );
                 }
@@ -153,10 +154,10 @@ impl Syncer {
                     .store
                     .start_run(id, request.kind, &request.trigger, now)
                     .await?;
-                tracing::Span::current().record("run", run_id);
+                tracing::Span::current().record("run", run_id.0);
                 info!(
-                    connection = id,
-                    run = run_id,
+                    connection = %id,
+                    run = run_id.0,
                     token = lease.token(),
                     "The run started."
                 );
@@ -175,7 +176,7 @@ impl Syncer {
             // interrupted remap is simply run again.
             Mode::Apply => Arc::new(StoreSink {
                 store: self.store.clone(),
-                connection: id.to_owned(),
+                connection: id.clone(),
                 now: self.clock.now(),
                 everyone: evaluate_everyone,
             }),
@@ -194,7 +195,7 @@ impl Syncer {
             );
             let read = self.read(
                 connection,
-                run_id.unwrap_or(0),
+                run_id,
                 full,
                 sink.as_ref(),
                 request,
@@ -250,7 +251,7 @@ impl Syncer {
             match self.store.finish_run(run_id, &end, self.clock.now()).await {
                 Err(StoreError::LeaseLost(_)) => {
                     return Err(SyncError::LeaseLost {
-                        connection: id.to_owned(),
+                        connection: id.to_string(),
                         run_id,
                     });
                 }
@@ -264,7 +265,7 @@ impl Syncer {
     async fn read(
         &self,
         connection: &ConnectionSettings,
-        run_id: i64,
+        run_id: Option<RunId>,
         full: bool,
         sink: &dyn Sink,
         request: &RunRequest,
@@ -275,6 +276,8 @@ impl Syncer {
         let graph = self.graph.as_ref().ok_or(RunFailure::Other(
             "this run needs a Graph client".to_owned(),
         ))?;
+        // A fresh round is numbered by the run that starts it (0 on a dry run, which stores none).
+        let round = run_id.map_or(0, |id| id.0);
         let names = connection.mapping.groups();
         let (resolved, warnings) = read::resolve_groups(graph, &names).await?;
         for warning in &warnings {
@@ -285,16 +288,16 @@ impl Syncer {
                 .iter()
                 .map(|w| InboundRow {
                     id: 0,
-                    run_id: Some(run_id),
-                    connection_id: connection.id.to_string(),
+                    run_id,
+                    connection_id: connection.id.clone(),
                     source: "integrator".to_owned(),
                     logged_at: self.clock.now(),
                     entra_id: None,
                     upn: None,
                     target: None,
-                    notification: "warning".to_owned(),
+                    notification: NotificationKind::Warning,
                     matched: Value::Object(serde_json::Map::new()),
-                    action: "error".to_owned(),
+                    action: Action::Error,
                     changes: Value::Array(Vec::new()),
                     message: Message::of(w).finish(),
                 })
@@ -314,11 +317,11 @@ impl Syncer {
                 chains,
                 sink,
                 connection,
-                run_id,
+                round,
                 full,
                 request.progress.as_ref()
             ),
-            read::read_groups(chains, sink, connection, run_id, full, ids),
+            read::read_groups(chains, sink, connection, round, full, ids),
             async {
                 if licences && full {
                     self.import_licences(graph, connection).await
@@ -337,16 +340,16 @@ impl Syncer {
                 .iter()
                 .map(|c| InboundRow {
                     id: 0,
-                    run_id: Some(run_id),
-                    connection_id: connection.id.to_string(),
+                    run_id,
+                    connection_id: connection.id.clone(),
                     source: "integrator".to_owned(),
                     logged_at: self.clock.now(),
-                    entra_id: Some(c.entra_id.clone()),
+                    entra_id: Some(EntraId::from(c.entra_id.as_str())),
                     upn: c.upn.clone(),
                     target: None,
-                    notification: "warning".to_owned(),
+                    notification: NotificationKind::Warning,
                     matched: Value::Object(serde_json::Map::new()),
-                    action: "error".to_owned(),
+                    action: Action::Error,
                     changes: Value::Array(Vec::new()),
                     message: Some(cleaned_message(&c.attributes)),
                 })
@@ -404,12 +407,12 @@ impl Syncer {
         &self,
         connection: &ConnectionSettings,
         request: &RunRequest,
-        run_id: Option<i64>,
+        run_id: Option<RunId>,
         sink: &Arc<dyn Sink>,
         tasks: &TaskScope,
         report: &mut RunReport,
     ) -> Result<RunStatus, RunFailure> {
-        let id = connection.id.as_str();
+        let id = &connection.id;
         let reference = self.store.reference().await?;
         let names = sink.group_names().await?;
         // What every batch shares; each batch then loads only its own people and memberships,
@@ -423,7 +426,7 @@ impl Syncer {
             ..People::default()
         };
         let mut rules = EvaluationRules {
-            connection_id: id.to_owned(),
+            connection_id: id.clone(),
             run_id,
             source: if request.kind == RunKind::Import {
                 "import"
@@ -565,7 +568,7 @@ impl Syncer {
                 limit_percent = guard.percent,
                 "The run would deactivate more people than max_deactivations allows; it is quarantined until approved."
             );
-            metrics::counter!("entra_sync_runs_quarantined_total", "connection" => id.to_owned())
+            metrics::counter!("entra_sync_runs_quarantined_total", "connection" => id.to_string())
                 .increment(1);
             report.held_back = held.len() as u64;
         }
@@ -598,8 +601,8 @@ impl Syncer {
     #[allow(clippy::too_many_arguments)]
     fn stage_writes(
         &self,
-        connection: &str,
-        run_id: Option<i64>,
+        connection: &ConnectionId,
+        run_id: Option<RunId>,
         evaluations: Vec<Evaluation>,
         unmarked: &BTreeSet<String>,
         rules: &EvaluationRules,
@@ -608,12 +611,9 @@ impl Syncer {
         directory: &mut RunDirectory,
         tally: &mut Tally,
     ) -> Option<ApplyBatch> {
-        let mut batch = ApplyBatch {
-            connection_id: connection.to_owned(),
-            ..ApplyBatch::default()
-        };
+        let mut batch = ApplyBatch::new(connection.clone());
         for e in evaluations {
-            *tally.counts.entry(e.log.action.clone()).or_default() += 1;
+            *tally.counts.entry(e.log.action).or_default() += 1;
             if let Some(site) = &e.new_site {
                 batch
                     .new_sites
@@ -621,16 +621,16 @@ impl Syncer {
                 directory.add_site(site);
             }
             if let Some(entra_id) = &e.log.entra_id
-                && !(e.deactivates && e.log.action == "quarantined")
-                && !unmarked.contains(entra_id)
+                && !(e.deactivates && e.log.action == Action::Quarantined)
+                && !unmarked.contains(entra_id.as_str())
                 && !e.keeps_mark
             {
                 batch.evaluated.push(entra_id.clone());
             }
             batch.people.extend(e.write);
             let quiet = !rules.log_unchanged
-                && matches!(e.log.action.as_str(), "unchanged" | "out-of-scope")
-                && e.log.notification == Notification::FullPass.as_str();
+                && matches!(e.log.action, Action::Unchanged | Action::OutOfScope)
+                && e.log.notification == NotificationKind::FullPass;
             if !quiet {
                 batch.log.push(e.log);
             }
@@ -650,7 +650,7 @@ impl Syncer {
             // after this batch's line managers are set).
             if let Some((RecordWrite::Adopt(id), _)) = &person.agent {
                 adopted_agents.insert(*id);
-                directory.add_agent(&person.entra_id);
+                directory.add_agent(person.entra_id.as_str());
             }
         }
         people
@@ -663,10 +663,15 @@ impl Syncer {
     }
 
     /// What a written batch reports: the open tickets it unassigned.
-    fn record_applied(&self, connection: &str, applied: Option<Applied>, report: &mut RunReport) {
+    fn record_applied(
+        &self,
+        connection: &ConnectionId,
+        applied: Option<Applied>,
+        report: &mut RunReport,
+    ) {
         let Some(applied) = applied else { return };
         for (ticket, agent) in &applied.unassigned_tickets {
-            info!(connection, ticket, agent = %agent, "Unassigned an open ticket of an agent the sync made inactive.");
+            info!(connection = %connection, ticket, agent = %agent, "Unassigned an open ticket of an agent the sync made inactive.");
         }
         if !applied.unassigned_tickets.is_empty() {
             *report

@@ -12,6 +12,7 @@ use super::sink::Sink;
 use crate::config::{ConnectionSettings, DeltaMethod};
 use crate::graph::endpoints::{self, GROUP_DELTA_SELECT};
 use crate::graph::{GraphClient, GraphError, ReadAhead, odata};
+use crate::ids::EntraId;
 use crate::mirror::{self, GroupDelta, MirrorUser, Notification};
 use crate::store::{DeltaState, MemberMarks, StoreError};
 
@@ -145,7 +146,7 @@ fn member_changes(groups: &[GroupDelta]) -> usize {
 /// The mirror's stored versions of `ids`, by Entra id.
 async fn stored_by_id(
     sink: &dyn Sink,
-    ids: &[String],
+    ids: &[EntraId],
 ) -> Result<BTreeMap<String, MirrorUser>, StoreError> {
     Ok(sink
         .stored(ids)
@@ -209,13 +210,13 @@ pub async fn read_users(
             report.pages += 1;
             report.objects += page.value.len() as u64;
             let position = position.map(|u| u.to_string());
-            let ids: Vec<String> = page
+            let ids: Vec<EntraId> = page
                 .value
                 .iter()
                 .filter_map(|o| o.get("id").and_then(Value::as_str))
                 .filter(|id| !merged.contains_key(*id))
                 .filter(|id| committed.as_ref().is_none_or(|c| c.contains(*id)))
-                .map(str::to_owned)
+                .map(EntraId::from)
                 .collect();
             let stored = if ids.is_empty() {
                 BTreeMap::new()
@@ -259,7 +260,7 @@ pub async fn read_users(
                 continue;
             }
             let checkpoint = DeltaState {
-                connection_id: connection.id.to_string(),
+                connection_id: connection.id.clone(),
                 chain: "users".to_owned(),
                 fingerprint: config_fingerprint.clone(),
                 // Only the round's last page carries the next round's link; until then the
@@ -410,7 +411,7 @@ async fn read_group_chain(
     let (mut url, mut round, mut initial) = start.decide(graph, stored.as_ref(), &why, report)?;
     if url == initial_url && ids.len() > 1 {
         let checkpoint = DeltaState {
-            connection_id: connection.id.to_string(),
+            connection_id: connection.id.clone(),
             chain: chain.clone(),
             fingerprint: config_fingerprint.clone(),
             delta_link: None,
@@ -456,7 +457,7 @@ async fn read_group_chain(
                 continue;
             }
             let checkpoint = DeltaState {
-                connection_id: connection.id.to_string(),
+                connection_id: connection.id.clone(),
                 chain: chain.clone(),
                 fingerprint: config_fingerprint.clone(),
                 delta_link: page.delta_link.clone(),
@@ -645,9 +646,9 @@ async fn merge_untracked(
     round: i64,
     objects: &[serde_json::Map<String, Value>],
 ) -> Result<u64, ReadError> {
-    let ids: Vec<String> = objects
+    let ids: Vec<EntraId> = objects
         .iter()
-        .filter_map(|o| o.get("id").and_then(Value::as_str).map(str::to_owned))
+        .filter_map(|o| o.get("id").and_then(Value::as_str).map(EntraId::from))
         .collect();
     let stored = stored_by_id(sink, &ids).await?;
     let mut people = Vec::new();

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use super::evaluate::EvaluationRules;
 use crate::mirror::MirrorUser;
 use crate::store::{AgentSnapshot, AgentWrite, LicenceType, TeamFlags, UserWrite};
+use crate::vocab::RecordKind;
 
 pub fn user_column(field: &HaloField) -> Option<&'static str> {
     Some(match field {
@@ -207,7 +208,7 @@ pub fn name_of(changes: &Changes, person: &MirrorUser) -> String {
         .unwrap_or_else(|| person.entra_id.clone())
 }
 
-pub fn describe(record: &str, changes: &Changes) -> Vec<Value> {
+pub fn describe(record: RecordKind, changes: &Changes) -> Vec<Value> {
     let mut out = Vec::new();
     for (field, change) in &changes.fields {
         out.push(json!({"record": record, "field": field.to_string(), "before": change.before.as_deref(), "after": change.after.as_deref()}));

@@ -11,7 +11,9 @@ use super::RunFailure;
 use super::evaluate::Targets;
 use super::lease::{LeaseError, LeasePolicy};
 use super::read::ChainReport;
-use crate::store::{InboundRow, RunKind, RunStatus, StoreError};
+use crate::ids::RunId;
+use crate::store::{InboundRow, StoreError};
+use crate::vocab::{RunKind, RunStatus};
 
 /// Whether a run writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +64,7 @@ pub struct RunRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Approval {
     /// The quarantined run.
-    pub run_id: i64,
+    pub run_id: RunId,
     /// Who approved it (`cli`, or the API key's agent).
     pub by: String,
 }
@@ -153,7 +155,7 @@ pub enum SyncError {
         /// The connection.
         connection: String,
         /// The run.
-        run_id: i64,
+        run_id: RunId,
     },
 }
 
@@ -161,7 +163,7 @@ pub enum SyncError {
 #[derive(Debug, Clone)]
 pub struct RunReport {
     /// The run row (none for a dry run).
-    pub run_id: Option<i64>,
+    pub run_id: Option<RunId>,
     /// Final status.
     pub status: RunStatus,
     /// Rows per action.
@@ -194,7 +196,7 @@ pub struct RunReport {
 
 impl RunReport {
     /// A run that has done nothing yet.
-    pub(super) fn empty(run_id: Option<i64>) -> Self {
+    pub(super) fn empty(run_id: Option<RunId>) -> Self {
         Self {
             run_id,
             status: RunStatus::Running,

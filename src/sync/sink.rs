@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::ids::{ConnectionId, EntraId};
 use crate::mirror::{GroupDelta, MirrorUser, Notification, Removal};
 use crate::store::{DeltaState, MemberMarks, MirrorScope, Store, StoreError};
 
@@ -16,7 +17,7 @@ pub trait Sink: Send + Sync {
     /// A chain's state.
     async fn state(&self, chain: &str) -> Result<Option<DeltaState>, StoreError>;
     /// Stored versions of these people.
-    async fn stored(&self, ids: &[String]) -> Result<Vec<MirrorUser>, StoreError>;
+    async fn stored(&self, ids: &[EntraId]) -> Result<Vec<MirrorUser>, StoreError>;
     /// The mirror holds nobody of the connection, not even removed people.
     async fn holds_nobody(&self) -> Result<bool, StoreError>;
     /// One users page with its checkpoint.
@@ -47,7 +48,7 @@ pub trait Sink: Send + Sync {
     /// The memberships of these members.
     async fn memberships_for(
         &self,
-        members: &[String],
+        members: &[EntraId],
     ) -> Result<Vec<(String, String, String)>, StoreError>;
     /// Group names.
     async fn group_names(&self) -> Result<BTreeMap<String, String>, StoreError>;
@@ -59,7 +60,10 @@ pub trait Sink: Send + Sync {
     ) -> Result<Vec<(MirrorUser, Option<Notification>)>, StoreError>;
 }
 
-async fn store_holds_nobody(store: &dyn Store, connection: &str) -> Result<bool, StoreError> {
+async fn store_holds_nobody(
+    store: &dyn Store,
+    connection: &ConnectionId,
+) -> Result<bool, StoreError> {
     Ok(store
         .mirror_page(connection, "", 1, MirrorScope::All)
         .await?
@@ -71,7 +75,7 @@ pub struct StoreSink {
     /// The database.
     pub store: Arc<dyn Store>,
     /// The connection.
-    pub connection: String,
+    pub connection: ConnectionId,
     /// The clock's reading for `updated_at`.
     pub now: DateTime<Utc>,
     /// Evaluation walks everyone present (remap), not only the pending people.
@@ -83,7 +87,7 @@ impl Sink for StoreSink {
     async fn state(&self, chain: &str) -> Result<Option<DeltaState>, StoreError> {
         self.store.delta_state(&self.connection, chain).await
     }
-    async fn stored(&self, ids: &[String]) -> Result<Vec<MirrorUser>, StoreError> {
+    async fn stored(&self, ids: &[EntraId]) -> Result<Vec<MirrorUser>, StoreError> {
         self.store.mirror_users(&self.connection, ids).await
     }
     async fn holds_nobody(&self) -> Result<bool, StoreError> {
@@ -126,7 +130,7 @@ impl Sink for StoreSink {
     }
     async fn memberships_for(
         &self,
-        members: &[String],
+        members: &[EntraId],
     ) -> Result<Vec<(String, String, String)>, StoreError> {
         self.store.memberships_for(&self.connection, members).await
     }
@@ -163,7 +167,7 @@ struct Overlay {
 /// A dry run: reads the store, keeps every change in memory, writes nothing.
 pub struct MemorySink {
     store: Arc<dyn Store>,
-    connection: String,
+    connection: ConnectionId,
     overlay: Mutex<Overlay>,
     /// Evaluate everyone mirrored, not only what this read changed (remap).
     all: bool,
@@ -171,10 +175,10 @@ pub struct MemorySink {
 
 impl MemorySink {
     /// A dry-run sink over `store`; with `all`, every mirrored person is pending.
-    pub fn new(store: Arc<dyn Store>, connection: &str, all: bool) -> Self {
+    pub fn new(store: Arc<dyn Store>, connection: &ConnectionId, all: bool) -> Self {
         Self {
             store,
-            connection: connection.to_owned(),
+            connection: connection.clone(),
             overlay: Mutex::default(),
             all,
         }
@@ -223,16 +227,16 @@ impl Sink for MemorySink {
     async fn state(&self, chain: &str) -> Result<Option<DeltaState>, StoreError> {
         self.store.delta_state(&self.connection, chain).await
     }
-    async fn stored(&self, ids: &[String]) -> Result<Vec<MirrorUser>, StoreError> {
-        let (mut found, missing): (Vec<MirrorUser>, Vec<String>) = {
+    async fn stored(&self, ids: &[EntraId]) -> Result<Vec<MirrorUser>, StoreError> {
+        let (mut found, missing): (Vec<MirrorUser>, Vec<EntraId>) = {
             let overlay = self.lock();
             let found = ids
                 .iter()
-                .filter_map(|id| overlay.users.get(id).map(|(u, _, _)| u.clone()))
+                .filter_map(|id| overlay.users.get(id.as_str()).map(|(u, _, _)| u.clone()))
                 .collect();
             let missing = ids
                 .iter()
-                .filter(|id| !overlay.users.contains_key(*id))
+                .filter(|id| !overlay.users.contains_key(id.as_str()))
                 .cloned()
                 .collect();
             (found, missing)
@@ -329,10 +333,11 @@ impl Sink for MemorySink {
     }
     async fn memberships_for(
         &self,
-        members: &[String],
+        members: &[EntraId],
     ) -> Result<Vec<(String, String, String)>, StoreError> {
-        let wanted: BTreeSet<&String> = members.iter().collect();
-        self.memberships_where(|(_, m, _)| wanted.contains(m)).await
+        let wanted: BTreeSet<&str> = members.iter().map(EntraId::as_str).collect();
+        self.memberships_where(|(_, m, _)| wanted.contains(m.as_str()))
+            .await
     }
     async fn group_links(&self) -> Result<Vec<(String, String, String)>, StoreError> {
         self.memberships_where(|(_, _, kind)| kind == "group").await

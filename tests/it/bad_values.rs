@@ -3,13 +3,15 @@
 
 use std::collections::BTreeSet;
 
-use entra_sync::store::{LogQuery, RunKind, RunStatus};
+use entra_sync::ids::EntraId;
+use entra_sync::store::LogQuery;
+use entra_sync::vocab::{Action, NotificationKind, RunKind, RunStatus};
 use graph_emulator::EmulatorConfig;
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::emulator::start;
-use crate::support::backends;
+use crate::support::{backends, cid};
 use crate::sync_runs::{fixture, tenant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -29,14 +31,14 @@ async fn a_nul_in_a_display_name_is_stored_without_it_and_everyone_else_syncs() 
             .expect("the same backend");
         let clean = fixture(&running, &reference, "").await;
         assert_eq!(clean.run(RunKind::Full).await.status, RunStatus::Succeeded);
-        let people = clean.store.people("contoso").await.expect("people");
-        let synced: BTreeSet<String> = people.users.keys().cloned().collect();
+        let people = clean.store.people(&cid("contoso")).await.expect("people");
+        let synced: BTreeSet<EntraId> = people.users.keys().cloned().collect();
         let agents = people.agents.len();
         let who = synced.iter().next().expect("somebody synced").clone();
         drop(clean);
         reference.cleanup().await;
 
-        let id = Uuid::parse_str(&who).expect("an Entra id");
+        let id = Uuid::parse_str(who.as_str()).expect("an Entra id");
         let before = running.control.user_json(tenant, id).expect("the person");
         running
             .control
@@ -45,7 +47,7 @@ async fn a_nul_in_a_display_name_is_stored_without_it_and_everyone_else_syncs() 
         let f = fixture(&running, &db, "").await;
         let report = f.run(RunKind::Full).await;
         assert_eq!(report.status, RunStatus::Succeeded, "{:?}", report.error);
-        let people = f.store.people("contoso").await.expect("people");
+        let people = f.store.people(&cid("contoso")).await.expect("people");
         assert_eq!(
             people.users.keys().cloned().collect::<BTreeSet<_>>(),
             synced,
@@ -65,10 +67,12 @@ async fn a_nul_in_a_display_name_is_stored_without_it_and_everyone_else_syncs() 
             .expect("the log");
         let warnings: Vec<_> = rows
             .iter()
-            .filter(|r| r.entra_id.as_deref() == Some(who.as_str()) && r.notification == "warning")
+            .filter(|r| {
+                r.entra_id.as_ref() == Some(&who) && r.notification == NotificationKind::Warning
+            })
             .collect();
         assert_eq!(warnings.len(), 1, "{rows:?}");
-        assert_eq!(warnings[0].action, "error");
+        assert_eq!(warnings[0].action, Action::Error);
         assert_eq!(
             warnings[0].message.as_deref(),
             Some(

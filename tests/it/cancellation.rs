@@ -10,9 +10,11 @@ use std::time::{Duration, Instant};
 use entra_sync::clock::SystemClock;
 use entra_sync::config::load::Environment;
 use entra_sync::graph::RetryPolicy;
-use entra_sync::store::{MirrorScope, RunKind, RunStatus};
+use entra_sync::ids::EntraId;
+use entra_sync::store::MirrorScope;
 use entra_sync::sync::{Mode, RunRequest, Syncer};
 use entra_sync::tasks::TaskScope;
+use entra_sync::vocab::{RunKind, RunStatus};
 use graph_emulator::EmulatorConfig;
 use serde_json::json;
 use tokio::io::AsyncReadExt;
@@ -21,7 +23,7 @@ use uuid::Uuid;
 
 use crate::crash::{scalar, semantic};
 use crate::emulator::{client, config_text, memory_store, settings, start};
-use crate::support::backends;
+use crate::support::{backends, cid};
 use crate::sync_runs::{Fixture, fixture, log_for, request, tenant};
 use crate::watched_store::{Call, Phase, WatchedStore};
 
@@ -71,8 +73,8 @@ fn under_way_at_the_end(calls: &[Call]) -> Vec<&'static str> {
 }
 
 /// The Entra ids of the connection's inactive user and agent records.
-async fn inactive(f: &Fixture) -> BTreeSet<String> {
-    let people = f.store.people("contoso").await.expect("people");
+async fn inactive(f: &Fixture) -> BTreeSet<EntraId> {
+    let people = f.store.people(&cid("contoso")).await.expect("people");
     let users = people.users.iter().filter(|(_, u)| u.inactive);
     let agents = people.agents.iter().filter(|(_, a)| a.inactive);
     users
@@ -82,13 +84,13 @@ async fn inactive(f: &Fixture) -> BTreeSet<String> {
 }
 
 /// The people awaiting evaluation.
-async fn pending(f: &Fixture) -> BTreeSet<String> {
+async fn pending(f: &Fixture) -> BTreeSet<EntraId> {
     let page = f
         .store
-        .mirror_page("contoso", "", 100_000, MirrorScope::Pending)
+        .mirror_page(&cid("contoso"), "", 100_000, MirrorScope::Pending)
         .await
         .expect("the pending people");
-    page.into_iter().map(|(u, _)| u.entra_id).collect()
+    page.into_iter().map(|(u, _)| EntraId(u.entra_id)).collect()
 }
 
 /// Per backend: a reference database and one whose full run is cancelled at `moment`, both first
@@ -110,17 +112,22 @@ async fn a_cancelled_full_run_resumes(moment: Moment) {
         pairs.push((reference, r, cancelled, c));
     }
     let before = inactive(&pairs[0].3).await;
-    let people = pairs[0].3.store.people("contoso").await.expect("people");
-    let mut active: Vec<&String> = people
+    let people = pairs[0]
+        .3
+        .store
+        .people(&cid("contoso"))
+        .await
+        .expect("people");
+    let mut active: Vec<&EntraId> = people
         .users
         .keys()
         .filter(|id| !before.contains(*id))
         .collect();
     active.sort();
-    let disabled: BTreeSet<String> = active.into_iter().take(DISABLED).cloned().collect();
+    let disabled: BTreeSet<EntraId> = active.into_iter().take(DISABLED).cloned().collect();
     assert_eq!(disabled.len(), DISABLED);
     for id in &disabled {
-        let id = Uuid::parse_str(id).expect("an Entra id");
+        let id = Uuid::parse_str(id.as_str()).expect("an Entra id");
         running
             .control
             .update_user(tenant(&running), id, json!({"accountEnabled": false}))
@@ -185,7 +192,7 @@ async fn a_cancelled_full_run_resumes(moment: Moment) {
         assert_eq!(report.error.as_deref(), Some(error.as_str()));
         let run_id = report.run_id.expect("a run row");
         let row = f.store.run(run_id).await.expect("the run row");
-        assert_eq!(row.status, "cancelled");
+        assert_eq!(row.status, RunStatus::Cancelled);
         assert_eq!(row.error.as_deref(), Some(error.as_str()));
         assert!(row.ended_at.is_some());
         assert_eq!(inactive(&f).await, before, "{moment:?}: nobody deactivated");
@@ -199,7 +206,7 @@ async fn a_cancelled_full_run_resumes(moment: Moment) {
             let store = f.store.clone();
             async move {
                 store
-                    .delta_state("contoso", chain)
+                    .delta_state(&cid("contoso"), chain)
                     .await
                     .expect("a chain's state")
                     .expect("the chain exists")
@@ -214,7 +221,7 @@ async fn a_cancelled_full_run_resumes(moment: Moment) {
                 assert!(
                     [&users, &groups]
                         .iter()
-                        .any(|s| s.round_id == Some(run_id) && s.delta_link.is_none()),
+                        .any(|s| s.round_id == Some(run_id.0) && s.delta_link.is_none()),
                     "{users:?} {groups:?}"
                 );
             }
@@ -227,7 +234,7 @@ async fn a_cancelled_full_run_resumes(moment: Moment) {
                 );
                 // The read was complete: both chains' links are in.
                 for s in [&users, &groups] {
-                    assert_eq!(s.round_id, Some(run_id), "{s:?}");
+                    assert_eq!(s.round_id, Some(run_id.0), "{s:?}");
                     assert!(s.delta_link.is_some(), "{s:?}");
                 }
                 // The held deactivations were never applied; their marks stay.

@@ -1,13 +1,14 @@
 //! The binary at its edges: unknown values, bounds, instances and `keep-active`, each with its
 //! exit code and message, on every backend.
 
+use entra_sync::ids::EntraId;
 use graph_emulator::{EmulatorConfig, Running};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::cli::entra_sync;
 use crate::emulator::start;
-use crate::support::{TestDb, backends};
+use crate::support::{TestDb, backends, cid};
 use crate::sync_runs::{set_flag, sync_config};
 
 /// The binary with a config file for one emulator and one database.
@@ -245,7 +246,7 @@ async fn keep_active_sets_and_clears_the_flag_with_an_inbound_log_row() {
         let bin = Binary::new(&running, &db);
         bin.ok(&["sync", "contoso", "--full"]).await;
         let store = db.open().await;
-        let people = store.people("contoso").await.expect("people");
+        let people = store.people(&cid("contoso")).await.expect("people");
         let (entra_id, agent) = people
             .agents
             .iter()
@@ -329,7 +330,7 @@ async fn keep_active_sets_and_clears_the_flag_with_an_inbound_log_row() {
         );
 
         // Two records with one login: the command names them and changes neither.
-        let mut twins: Vec<(&String, i64)> = people
+        let mut twins: Vec<(&EntraId, i64)> = people
             .users
             .iter()
             .filter(|(id, _)| *id != entra_id)
@@ -340,7 +341,7 @@ async fn keep_active_sets_and_clears_the_flag_with_an_inbound_log_row() {
             set_flag(
                 &db.url,
                 "UPDATE users SET login = 'twin@contoso.example' WHERE entra_id = $1",
-                twin,
+                twin.as_str(),
             )
             .await;
         }
@@ -393,8 +394,8 @@ async fn a_sync_leaves_a_keep_active_person_active_when_entra_disables_them() {
         let bin = Binary::new(&running, &db);
         bin.ok(&["sync", "contoso", "--full"]).await;
         let store = db.open().await;
-        let people = store.people("contoso").await.expect("people");
-        let mut plain: Vec<&String> = people
+        let people = store.people(&cid("contoso")).await.expect("people");
+        let mut plain: Vec<&EntraId> = people
             .users
             .iter()
             .filter(|(id, u)| !people.agents.contains_key(*id) && !u.inactive)
@@ -418,7 +419,7 @@ async fn a_sync_leaves_a_keep_active_person_active_when_entra_disables_them() {
                 .control
                 .update_user(
                     tenant,
-                    Uuid::parse_str(who).expect("a uuid"),
+                    Uuid::parse_str(who.as_str()).expect("a uuid"),
                     json!({"accountEnabled": false}),
                 )
                 .expect("disable");
@@ -426,7 +427,7 @@ async fn a_sync_leaves_a_keep_active_person_active_when_entra_disables_them() {
 
         let out = bin.ok(&["sync", "contoso"]).await;
         assert!(out.contains("delta round"), "{out}");
-        let after = store.people("contoso").await.expect("people");
+        let after = store.people(&cid("contoso")).await.expect("people");
         assert!(
             after.users[other].inactive,
             "the run deactivates a disabled person: {out}"

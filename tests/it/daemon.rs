@@ -9,13 +9,15 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use entra_sync::ids::RunId;
 use entra_sync::store::{self, RunRow, Store};
+use entra_sync::vocab::{RunKind, RunStatus};
 use graph_emulator::{EmulatorConfig, Running, well_known};
 use serde_json::Value;
 
 use crate::crash::semantic;
 use crate::emulator::start;
-use crate::support::backends;
+use crate::support::{backends, cid};
 
 /// One connection of a daemon's configuration.
 struct Connection<'a> {
@@ -195,7 +197,10 @@ where
 }
 
 async fn runs_of(store: &dyn Store, connection: &str) -> Vec<RunRow> {
-    let mut runs = store.runs(Some(connection), 1000).await.expect("runs");
+    let mut runs = store
+        .runs(Some(&cid(connection)), 1000)
+        .await
+        .expect("runs");
     runs.reverse();
     runs
 }
@@ -286,7 +291,7 @@ async fn the_daemon_runs_what_is_enabled_here_takes_triggers_reloads_and_stops_c
         runs_of(store.as_ref(), "alpha")
             .await
             .first()
-            .is_some_and(|r| r.status == "succeeded")
+            .is_some_and(|r| r.status == RunStatus::Succeeded)
     })
     .await;
     let first = runs_of(store.as_ref(), "alpha").await.remove(0);
@@ -312,7 +317,7 @@ async fn the_daemon_runs_what_is_enabled_here_takes_triggers_reloads_and_stops_c
         runs_of(store.as_ref(), "alpha")
             .await
             .iter()
-            .any(|r| r.trigger == "cli" && r.status == "succeeded")
+            .any(|r| r.trigger == "cli" && r.status == RunStatus::Succeeded)
     })
     .await;
     assert!(
@@ -325,7 +330,7 @@ async fn the_daemon_runs_what_is_enabled_here_takes_triggers_reloads_and_stops_c
         .into_iter()
         .find(|r| r.trigger == "cli")
         .unwrap();
-    assert_eq!(triggered_run.kind, "delta");
+    assert_eq!(triggered_run.kind, RunKind::Delta);
 
     // An invalid configuration is refused; the live one keeps running.
     let valid = std::fs::read_to_string(&config).unwrap();
@@ -374,7 +379,7 @@ async fn the_daemon_runs_what_is_enabled_here_takes_triggers_reloads_and_stops_c
         runs_of(store.as_ref(), "gamma")
             .await
             .iter()
-            .any(|r| r.status == "succeeded")
+            .any(|r| r.status == RunStatus::Succeeded)
     })
     .await;
     let (_, body) = daemon.get("/readyz").await;
@@ -394,19 +399,17 @@ async fn the_daemon_runs_what_is_enabled_here_takes_triggers_reloads_and_stops_c
         let runs: Vec<RunRow> = runs_of(store.as_ref(), connection)
             .await
             .into_iter()
-            .filter(|r| r.status != "running")
+            .filter(|r| r.status != RunStatus::Running)
             .collect();
-        let mut by_kind: BTreeMap<(String, String), f64> = BTreeMap::new();
+        let mut by_kind: BTreeMap<(RunKind, RunStatus), f64> = BTreeMap::new();
         for run in &runs {
-            *by_kind
-                .entry((run.kind.clone(), run.status.clone()))
-                .or_default() += 1.0;
+            *by_kind.entry((run.kind, run.status)).or_default() += 1.0;
         }
         for ((kind, status), count) in &by_kind {
             let labels = [
                 ("connection", connection),
-                ("kind", kind),
-                ("status", status),
+                ("kind", kind.as_str()),
+                ("status", status.as_str()),
             ];
             assert_eq!(
                 series(&metrics, "entra_sync_runs_total", &labels),
@@ -436,7 +439,7 @@ async fn the_daemon_runs_what_is_enabled_here_takes_triggers_reloads_and_stops_c
         );
         let last_end = runs
             .iter()
-            .filter(|r| r.status == "succeeded")
+            .filter(|r| r.status == RunStatus::Succeeded)
             .filter_map(|r| r.ended_at)
             .max()
             .unwrap();
@@ -479,8 +482,8 @@ async fn the_daemon_runs_what_is_enabled_here_takes_triggers_reloads_and_stops_c
         let span = &line["span"];
         let connection = span["connection"].as_str().expect("a connection");
         let run = span["run"].as_i64().expect("a run id");
-        let recorded = store.run(run).await.expect("the run");
-        assert_eq!(recorded.connection_id, connection);
+        let recorded = store.run(RunId(run)).await.expect("the run");
+        assert_eq!(recorded.connection_id.as_str(), connection);
     }
 
     daemon.signal("TERM");
@@ -546,7 +549,7 @@ async fn two_replicas_share_twenty_tenants_and_one_takes_over_when_the_other_is_
                 all &= runs_of(store.as_ref(), id)
                     .await
                     .iter()
-                    .filter(|r| r.status == "succeeded")
+                    .filter(|r| r.status == RunStatus::Succeeded)
                     .count()
                     >= 5;
             }
@@ -584,7 +587,8 @@ async fn two_replicas_share_twenty_tenants_and_one_takes_over_when_the_other_is_
     );
 
     // SIGKILL one: the other takes its connections within the lease's expiry plus an interval.
-    let killed_at = chrono::Utc::now();
+    // The daemons stamp their runs with the wall clock: so does the test.
+    let killed_at = entra_sync::clock::Clock::now(&entra_sync::clock::SystemClock);
     drop(a);
     let lease_ttl = Duration::from_secs(3);
     let deadline = lease_ttl + interval + Duration::from_secs(5);
@@ -597,7 +601,7 @@ async fn two_replicas_share_twenty_tenants_and_one_takes_over_when_the_other_is_
                 all &= runs_of(store.as_ref(), id)
                     .await
                     .iter()
-                    .any(|r| r.started_at > killed_at && r.status == "succeeded");
+                    .any(|r| r.started_at > killed_at && r.status == RunStatus::Succeeded);
             }
             all
         },
@@ -655,7 +659,7 @@ async fn sigterm_during_a_run_cancels_it_and_the_next_daemon_resumes_without_los
         );
         let runs = runs_of(store.as_ref(), "contoso").await;
         assert_eq!(runs.len(), 1);
-        assert_eq!(runs[0].status, "cancelled", "{:?}", runs[0]);
+        assert_eq!(runs[0].status, RunStatus::Cancelled, "{:?}", runs[0]);
         let claim = store
             .run_history(&entra_sync::ids::ConnectionId::parse("contoso").unwrap())
             .await
@@ -671,7 +675,7 @@ async fn sigterm_during_a_run_cancels_it_and_the_next_daemon_resumes_without_los
             runs_of(store.as_ref(), "contoso")
                 .await
                 .iter()
-                .any(|r| r.status == "succeeded")
+                .any(|r| r.status == RunStatus::Succeeded)
         })
         .await;
         daemon.signal("TERM");

@@ -16,6 +16,7 @@ use entra_sync::token_store::StoredRefreshTokens;
 use graph_emulator::{AppSpec, EmulatorConfig, FaultKind, FaultRule, Running, Trigger, well_known};
 
 use crate::emulator::{client, config_text, memory_store, settings, start};
+use crate::support::cid;
 
 fn secret_auth(secret: &str) -> String {
     format!(r#"{{ method = "client_secret", secret = "{secret}" }}"#)
@@ -279,7 +280,7 @@ async fn a_delegated_connection_signs_in_refreshes_and_stores_the_rotated_token_
     .await
     .expect("the code is redeemed");
     let first = store
-        .delegated_token("t")
+        .delegated_token(&cid("t"))
         .await
         .expect("read")
         .expect("a sealed token");
@@ -298,7 +299,7 @@ async fn a_delegated_connection_signs_in_refreshes_and_stores_the_rotated_token_
         token.permissions
     );
     let second = store
-        .delegated_token("t")
+        .delegated_token(&cid("t"))
         .await
         .expect("read")
         .expect("a sealed token");

@@ -10,15 +10,17 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use entra_sync::clock::{Clock, SystemClock};
 use entra_sync::graph::GraphClient;
+use entra_sync::ids::EntraId;
 use entra_sync::mirror::{GroupDelta, MirrorUser, Notification};
-use entra_sync::store::{DeltaState, MemberMarks, RunKind, StoreError};
+use entra_sync::store::{DeltaState, MemberMarks, StoreError};
 use entra_sync::sync::read::{read_groups, read_users, resolve_groups};
 use entra_sync::sync::sink::{Sink, StoreSink};
+use entra_sync::vocab::RunKind;
 use graph_emulator::{EmulatorConfig, FaultKind, FaultRule};
 use uuid::Uuid;
 
 use crate::emulator::start;
-use crate::support::backends;
+use crate::support::{backends, cid};
 use crate::sync_runs::{Fixture, fixture};
 
 /// What a read did through a [`Watched`] sink, in order.
@@ -64,8 +66,8 @@ impl Sink for Watched<'_> {
     async fn state(&self, chain: &str) -> Result<Option<DeltaState>, StoreError> {
         self.inner.state(chain).await
     }
-    async fn stored(&self, ids: &[String]) -> Result<Vec<MirrorUser>, StoreError> {
-        self.happened(Event::Lookup(ids.to_vec()));
+    async fn stored(&self, ids: &[EntraId]) -> Result<Vec<MirrorUser>, StoreError> {
+        self.happened(Event::Lookup(ids.iter().map(EntraId::to_string).collect()));
         self.inner.stored(ids).await
     }
     async fn holds_nobody(&self) -> Result<bool, StoreError> {
@@ -110,7 +112,7 @@ impl Sink for Watched<'_> {
     }
     async fn memberships_for(
         &self,
-        members: &[String],
+        members: &[EntraId],
     ) -> Result<Vec<(String, String, String)>, StoreError> {
         self.inner.memberships_for(members).await
     }
@@ -138,7 +140,7 @@ fn batching_client(f: &Fixture) -> GraphClient {
 fn store_sink(store: Arc<dyn entra_sync::store::Store>) -> StoreSink {
     StoreSink {
         store,
-        connection: "contoso".to_owned(),
+        connection: cid("contoso"),
         now: SystemClock.now(),
         everyone: false,
     }
@@ -207,7 +209,10 @@ async fn a_membership_change_during_the_initial_read_arrives_with_the_next_delta
             .clone()
             .expect("a group was changed during the read");
         let membership = |store: Arc<dyn entra_sync::store::Store>| async move {
-            let rows = store.memberships("contoso").await.expect("memberships");
+            let rows = store
+                .memberships(&cid("contoso"))
+                .await
+                .expect("memberships");
             rows.into_iter()
                 .map(|(g, m, _)| (g, m))
                 .collect::<BTreeSet<_>>()
@@ -282,7 +287,7 @@ async fn batched_group_reads_mirror_groups_larger_than_a_commit_whole_in_few_rou
             .expect("the initial read");
         assert!(report.initial);
         let mut mirrored: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for (group, member, _) in f.store.memberships("contoso").await.expect("rows") {
+        for (group, member, _) in f.store.memberships(&cid("contoso")).await.expect("rows") {
             if ids.contains(&group) {
                 mirrored.entry(group).or_default().insert(member);
             }

@@ -6,13 +6,14 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use entra_sync::store::lease::{Claim, Lease, LeaseHolder, connection_lease};
 use entra_sync::store::*;
+use entra_sync::vocab::RunKind;
 
 use graph_emulator::EmulatorConfig;
 
 use crate::crash::{progress, scalar, semantic, spawn_sync_with, write_config};
 use crate::emulator::start;
 use crate::snapshot::tables;
-use crate::support::backends;
+use crate::support::{backends, cid};
 
 fn holder(name: &str, pid: u32) -> LeaseHolder {
     LeaseHolder {
@@ -48,7 +49,7 @@ async fn one_holder_at_a_time_and_a_taken_over_holder_writes_nothing_more() {
             )
             .await
             .expect("connection");
-        let name = connection_lease("contoso");
+        let name = connection_lease(&cid("contoso"));
         let (a, b) = (holder("host-a", 11), holder("host-b", 22));
 
         let first = acquired(store.as_ref(), &name, &a, minute).await;
@@ -68,7 +69,7 @@ async fn one_holder_at_a_time_and_a_taken_over_holder_writes_nothing_more() {
         // A's writes go through while it holds the lease.
         let fenced_a = store.fenced(&first);
         let run = fenced_a
-            .start_run("contoso", RunKind::Delta, "test", now)
+            .start_run(&cid("contoso"), RunKind::Delta, "test", now)
             .await
             .expect("a write under a held lease");
 
@@ -84,7 +85,7 @@ async fn one_holder_at_a_time_and_a_taken_over_holder_writes_nothing_more() {
 
         // From now on A writes nothing: neither a run row nor a log row.
         let refused = fenced_a
-            .start_run("contoso", RunKind::Delta, "test", now)
+            .start_run(&cid("contoso"), RunKind::Delta, "test", now)
             .await;
         assert!(
             matches!(&refused, Err(StoreError::LeaseLost(n)) if *n == name),
@@ -92,12 +93,16 @@ async fn one_holder_at_a_time_and_a_taken_over_holder_writes_nothing_more() {
             store.backend()
         );
         assert!(matches!(
-            fenced_a.clear_delta_states("contoso").await,
+            fenced_a.clear_delta_states(&cid("contoso")).await,
             Err(StoreError::LeaseLost(_))
         ));
         assert!(!store.renew_lease(&first, minute).await.expect("renew"));
         assert_eq!(
-            store.runs(Some("contoso"), 10).await.expect("runs").len(),
+            store
+                .runs(Some(&cid("contoso")), 10)
+                .await
+                .expect("runs")
+                .len(),
             1
         );
 
@@ -111,7 +116,7 @@ async fn one_holder_at_a_time_and_a_taken_over_holder_writes_nothing_more() {
         let fenced_b = store.fenced(&second);
         // B marks the run A left running as interrupted.
         let interrupted = fenced_b
-            .interrupt_runs("contoso", "interrupted", now)
+            .interrupt_runs(&cid("contoso"), "interrupted", now)
             .await
             .expect("interrupt");
         assert_eq!(interrupted, vec![run]);

@@ -3,13 +3,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use entra_sync::store::{RunKind, RunStatus};
+use entra_sync::vocab::{RunKind, RunStatus};
 use graph_emulator::{EmulatorConfig, Running, well_known};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::emulator::start;
-use crate::support::backends;
+use crate::support::{backends, cid};
 use crate::sync_runs::{Fixture, fixture, tenant};
 
 /// Agent Entra id → the Entra id of the agent its `linemanager_id` links to.
@@ -34,11 +34,12 @@ async fn linked(url: &str) -> BTreeMap<String, Option<String>> {
 async fn expected(f: &Fixture) -> BTreeMap<String, Option<String>> {
     let agents: BTreeSet<String> = f
         .store
-        .people("contoso")
+        .people(&cid("contoso"))
         .await
         .expect("people")
         .agents
         .into_keys()
+        .map(String::from)
         .collect();
     f.mirror()
         .await

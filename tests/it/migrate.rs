@@ -1,7 +1,7 @@
 //! `migrate` creates exactly the tables of the operator contract, plus the one internal table the sync keeps
 //! beside the mirror, on both backends, and is idempotent.
 
-use crate::support::backends;
+use crate::support::{backends, cid};
 
 /// The contract's tables and `entra_pending` (the people read but not yet evaluated), by name.
 const TABLES: [&str; 29] = [
@@ -100,7 +100,9 @@ async fn migrate_below(url: &str, before: u32) {
 #[tokio::test]
 async fn migration_5_keeps_every_inbound_log_row_and_id_and_admits_source_cli() {
     use chrono::TimeZone;
+    use entra_sync::ids::EntraId;
     use entra_sync::store::{ConnectionRow, InboundRow, LogQuery};
+    use entra_sync::vocab::{Action, NotificationKind, RecordKind};
 
     for db in backends().await {
         let store = db.open().await;
@@ -121,15 +123,15 @@ async fn migration_5_keeps_every_inbound_log_row_and_id_and_admits_source_cli() 
         let row = |source: &str, year| InboundRow {
             id: 0,
             run_id: None,
-            connection_id: "c".into(),
+            connection_id: cid("c"),
             source: source.into(),
             logged_at: at(year),
-            entra_id: Some(format!("person-{year}")),
+            entra_id: Some(EntraId(format!("person-{year}"))),
             upn: Some(format!("P{year}@Contoso.example")),
-            target: Some("user".into()),
-            notification: "updated".into(),
+            target: Some(RecordKind::User),
+            notification: NotificationKind::Updated,
             matched: serde_json::json!({"site_mapping": {"sequence": 10, "name": "Office"}}),
-            action: "updated".into(),
+            action: Action::Updated,
             changes: serde_json::json!([{"record": "user", "field": "department", "before": "A", "after": "B"}]),
             message: Some(format!("row of {year}")),
         };

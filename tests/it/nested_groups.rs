@@ -5,15 +5,15 @@
 use std::collections::BTreeSet;
 
 use chrono::{TimeZone, Utc};
+use entra_sync::ids::EntraId;
 use entra_sync::mirror::{GroupDelta, MirrorUser, Removal};
-use entra_sync::store::{
-    ConnectionRow, DeltaState, MemberMarks, MirrorScope, People, RunKind, RunStatus, Store,
-};
+use entra_sync::store::{ConnectionRow, DeltaState, MemberMarks, MirrorScope, People, Store};
+use entra_sync::vocab::{Action, RunKind, RunStatus};
 use graph_emulator::{Control, EmulatorConfig, GroupKind, well_known};
 use uuid::Uuid;
 
 use crate::emulator::start;
-use crate::support::backends;
+use crate::support::{backends, cid};
 use crate::sync_runs::{Fixture, fixture, log_for, tenant};
 
 fn uuid(id: &str) -> Uuid {
@@ -26,12 +26,12 @@ fn set(ids: &[&String]) -> BTreeSet<String> {
 
 /// People with an active user record and no agent record, in Entra-id order.
 async fn plain_people(f: &Fixture) -> Vec<String> {
-    let people = f.store.people("contoso").await.expect("people");
+    let people = f.store.people(&cid("contoso")).await.expect("people");
     let mut ids: Vec<String> = people
         .users
         .iter()
         .filter(|(id, u)| !people.agents.contains_key(*id) && !u.inactive)
-        .map(|(id, _)| id.clone())
+        .map(|(id, _)| id.to_string())
         .collect();
     ids.sort();
     ids
@@ -53,29 +53,29 @@ fn active_agents(people: &People) -> BTreeSet<String> {
         .agents
         .iter()
         .filter(|(_, a)| !a.inactive)
-        .map(|(id, _)| id.clone())
+        .map(|(id, _)| id.to_string())
         .collect()
 }
 
 /// One delta run; returns who stopped and who started being an active agent in it, and checks
 /// that the inbound log says so for exactly those people.
 async fn delta_run(f: &Fixture) -> (BTreeSet<String>, BTreeSet<String>) {
-    let before = active_agents(&f.store.people("contoso").await.expect("people"));
+    let before = active_agents(&f.store.people(&cid("contoso")).await.expect("people"));
     let report = f.run(RunKind::Delta).await;
     assert_eq!(report.status, RunStatus::Succeeded, "{report:?}");
     assert!(!report.groups.initial, "a delta round: {report:?}");
-    let after = active_agents(&f.store.people("contoso").await.expect("people"));
+    let after = active_agents(&f.store.people(&cid("contoso")).await.expect("people"));
     let lost: BTreeSet<String> = before.difference(&after).cloned().collect();
     let gained: BTreeSet<String> = after.difference(&before).cloned().collect();
     let rows = log_for(&f.store, report.run_id).await;
-    let logged = |action: &str| -> BTreeSet<String> {
+    let logged = |action: Action| -> BTreeSet<String> {
         rows.iter()
             .filter(|r| r.action == action)
-            .filter_map(|r| r.entra_id.clone())
+            .filter_map(|r| r.entra_id.as_ref().map(EntraId::to_string))
             .collect()
     };
-    assert_eq!(logged("deactivated"), lost, "{rows:#?}");
-    assert_eq!(logged("reactivated"), gained, "{rows:#?}");
+    assert_eq!(logged(Action::Deactivated), lost, "{rows:#?}");
+    assert_eq!(logged(Action::Reactivated), gained, "{rows:#?}");
     (lost, gained)
 }
 
@@ -110,7 +110,7 @@ async fn a_child_group_leaving_the_agents_group_or_deleted_takes_exactly_its_age
             .add_member(t, all_agents, uuid(both))
             .expect("a direct member");
         f.run(RunKind::Full).await;
-        let agents = active_agents(&f.store.people("contoso").await.expect("people"));
+        let agents = active_agents(&f.store.people(&cid("contoso")).await.expect("people"));
         let through_child = set(&[c1, c2, c3]);
         assert!(
             agents.is_superset(&set(&[c1, c2, c3, both])),
@@ -123,7 +123,7 @@ async fn a_child_group_leaving_the_agents_group_or_deleted_takes_exactly_its_age
         let (lost, gained) = delta_run(&f).await;
         assert_eq!(lost, through_child, "un-nesting the child");
         assert!(gained.is_empty());
-        let people = f.store.people("contoso").await.expect("people");
+        let people = f.store.people(&cid("contoso")).await.expect("people");
         assert!(!people.agents[both].inactive, "still directly in the group");
         for who in &through_child {
             assert_eq!(people.agents[who].inactive_reason.as_deref(), Some("entra"));
@@ -140,7 +140,7 @@ async fn a_child_group_leaving_the_agents_group_or_deleted_takes_exactly_its_age
         let (lost, gained) = delta_run(&f).await;
         assert_eq!(lost, through_child, "deleting the child");
         assert!(gained.is_empty());
-        let people = f.store.people("contoso").await.expect("people");
+        let people = f.store.people(&cid("contoso")).await.expect("people");
         assert!(!people.agents[both].inactive, "still directly in the group");
         drop(f);
         db.cleanup().await;
@@ -172,7 +172,7 @@ async fn un_nesting_a_group_takes_the_agents_of_the_groups_nested_in_it_along() 
         control.add_member(t, all_agents, child).expect("nest");
         f.run(RunKind::Full).await;
         let everyone = set(&[c1, d1, d2]);
-        let agents = active_agents(&f.store.people("contoso").await.expect("people"));
+        let agents = active_agents(&f.store.people(&cid("contoso")).await.expect("people"));
         assert!(agents.is_superset(&everyone), "agents two levels down");
 
         control
@@ -241,7 +241,10 @@ async fn a_groups_commit_marks_everyone_below_a_removed_unnested_or_reset_group(
         };
         commit(store.as_ref(), "delete", &[], &[c_deleted], now).await;
         assert_eq!(pending(store.as_ref(), "delete").await, below_c);
-        let rows = store.memberships("delete").await.expect("memberships");
+        let rows = store
+            .memberships(&cid("delete"))
+            .await
+            .expect("memberships");
         assert!(rows.iter().all(|(g, _, _)| g != "C"), "{rows:?}");
         assert!(rows.iter().any(|(g, m, _)| g == "D" && m == "d1"));
 
@@ -269,7 +272,7 @@ fn group(id: &str, added: &[(&str, &'static str)]) -> GroupDelta {
 
 fn state(connection: &str, chain: &str) -> DeltaState {
     DeltaState {
-        connection_id: connection.into(),
+        connection_id: cid(connection),
         chain: chain.into(),
         fingerprint: "f".into(),
         delta_link: Some("link".into()),
@@ -293,7 +296,7 @@ async fn commit(
     };
     store
         .commit_groups_page(
-            connection,
+            &cid(connection),
             reset,
             groups,
             marks,
@@ -306,7 +309,7 @@ async fn commit(
 
 async fn pending(store: &dyn Store, connection: &str) -> Vec<String> {
     store
-        .mirror_page(connection, "", 100, MirrorScope::Pending)
+        .mirror_page(&cid(connection), "", 100, MirrorScope::Pending)
         .await
         .expect("pending")
         .into_iter()
@@ -333,7 +336,13 @@ async fn mirror_with_nested_groups(
         })
         .collect();
     store
-        .commit_users_page(connection, 1, &people, &state(connection, "users"), now)
+        .commit_users_page(
+            &cid(connection),
+            1,
+            &people,
+            &state(connection, "users"),
+            now,
+        )
         .await
         .expect("users");
     let groups = [
@@ -354,7 +363,7 @@ async fn mirror_with_nested_groups(
     ];
     store
         .commit_groups_page(
-            connection,
+            &cid(connection),
             &[],
             &groups,
             MemberMarks::Later,

@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use entra_sync::ids::ConnectionId;
+use entra_sync::ids::{ConnectionId, RunId};
 use entra_sync::store::lease::{Claim, LeaseHolder, connection_lease};
 use entra_sync::store::*;
+use entra_sync::vocab::{Action, NotificationKind, RunKind, RunStatus};
 use serde_json::json;
 
 use crate::support::backends;
@@ -37,9 +38,9 @@ async fn prepared(store: &dyn Store) {
 }
 
 /// A run of `kind` started at `start` that ended with `status`.
-async fn ran(store: &dyn Store, kind: RunKind, status: RunStatus, start: i64) -> i64 {
+async fn ran(store: &dyn Store, kind: RunKind, status: RunStatus, start: i64) -> RunId {
     let id = store
-        .start_run("contoso", kind, "schedule", at(start))
+        .start_run(&contoso(), kind, "schedule", at(start))
         .await
         .expect("start");
     if status != RunStatus::Running {
@@ -140,15 +141,15 @@ async fn housekeeping_prunes_in_batches_finalises_orphaned_runs_and_clears_old_l
         let row = |minute: i64| InboundRow {
             id: 0,
             run_id: None,
-            connection_id: "contoso".into(),
+            connection_id: contoso(),
             source: "integrator".into(),
             logged_at: at(minute),
             entra_id: None,
             upn: Some(format!("person{minute}@contoso.com")),
             target: None,
-            notification: "warning".into(),
+            notification: NotificationKind::Warning,
             matched: json!({}),
-            action: "error".into(),
+            action: Action::Error,
             changes: json!([]),
             message: None,
         };
@@ -213,7 +214,7 @@ async fn housekeeping_prunes_in_batches_finalises_orphaned_runs_and_clears_old_l
         };
         store
             .acquire_lease(
-                &connection_lease("contoso"),
+                &connection_lease(&contoso()),
                 &live,
                 Duration::from_secs(600),
             )
@@ -226,7 +227,7 @@ async fn housekeeping_prunes_in_batches_finalises_orphaned_runs_and_clears_old_l
             .expect("housekeep");
         assert_eq!(again.pruned_log_rows, 0, "{backend}");
         assert_eq!(again.finalised_runs, 0, "{backend}: its lease is held");
-        assert_eq!(store.run(running).await.unwrap().status, "running");
+        assert_eq!(store.run(running).await.unwrap().status, RunStatus::Running);
         assert_eq!(again.cleared_leases, 0, "{backend}: the live lease stays");
         db.cleanup().await;
     }

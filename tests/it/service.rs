@@ -11,14 +11,15 @@ use entra_sync::clock::SystemClock;
 use entra_sync::config::ConfigOverrides;
 use entra_sync::config::load::{Environment, load_str};
 use entra_sync::service::{RunsRequest, Service, ServiceError, SyncRequest};
+use entra_sync::store::Store;
 use entra_sync::store::lease::{Claim, LeaseHolder, connection_lease};
-use entra_sync::store::{RunStatus, Store};
 use entra_sync::sync::Mode;
 use entra_sync::sync::lease::LeaseWait;
+use entra_sync::vocab::RunStatus;
 use graph_emulator::{EmulatorConfig, Running};
 
 use crate::emulator::start;
-use crate::support::{TestDb, backends};
+use crate::support::{TestDb, backends, cid};
 use crate::sync_runs::sync_config;
 
 async fn service(running: &Running, db: &TestDb, instance: &str) -> (Service, Arc<dyn Store>) {
@@ -93,7 +94,7 @@ async fn the_instance_check_and_the_lease_hold_for_every_caller_of_the_service()
         };
         let lease = match store
             .acquire_lease(
-                &connection_lease("contoso"),
+                &connection_lease(&cid("contoso")),
                 &other,
                 Duration::from_secs(60),
             )

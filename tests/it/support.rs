@@ -2,7 +2,13 @@
 
 use std::path::PathBuf;
 
+use entra_sync::ids::ConnectionId;
 use entra_sync::store::{self, Store};
+
+/// The connection id `id`, which a test names as a literal known to be valid.
+pub fn cid(id: &str) -> ConnectionId {
+    ConnectionId::parse(id).expect("a valid connection id")
+}
 
 /// A fresh, empty database, removed again when it is dropped, also when the test panics (a
 /// PostgreSQL database is dropped on the server; a SQLite file goes with its directory).

@@ -6,19 +6,21 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
+use entra_sync::ids::EntraId;
 use entra_sync::mirror::{MirrorUser, Notification};
 use entra_sync::store::{
-    ConnectionRow, DeltaState, InboundRow, LogQuery, MirrorScope, People, RunKind, Store,
+    ConnectionRow, DeltaState, InboundRow, LogQuery, MirrorScope, People, Store,
 };
 use entra_sync::sync::evaluate::Targets;
 use entra_sync::sync::sink::{MemorySink, Sink};
 use entra_sync::sync::{Mode, RunReport};
+use entra_sync::vocab::{RecordKind, RunKind};
 use graph_emulator::{EmulatorConfig, Running, well_known};
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::emulator::start;
-use crate::support::{TestDb, backends};
+use crate::support::{TestDb, backends, cid};
 use crate::sync_runs::{Fixture, fixture, request, sync_config};
 
 const ALL_ENTITIES: &str = r#"entities = ["users", "agents", "licences"]"#;
@@ -27,8 +29,8 @@ fn tenant(running: &Running) -> Uuid {
     running.demo_app(0).expect("a demo app").tenant_id
 }
 
-fn uuid(id: &str) -> Uuid {
-    Uuid::parse_str(id).expect("an Entra id is a uuid")
+fn uuid(id: impl AsRef<str>) -> Uuid {
+    Uuid::parse_str(id.as_ref()).expect("an Entra id is a uuid")
 }
 
 async fn log_of(store: &Arc<dyn Store>, report: &RunReport) -> Vec<InboundRow> {
@@ -43,7 +45,7 @@ async fn log_of(store: &Arc<dyn Store>, report: &RunReport) -> Vec<InboundRow> {
 }
 
 async fn people(f: &Fixture) -> People {
-    f.store.people("contoso").await.expect("people")
+    f.store.people(&cid("contoso")).await.expect("people")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -70,7 +72,7 @@ fn now() -> DateTime<Utc> {
 
 fn checkpoint() -> DeltaState {
     DeltaState {
-        connection_id: "contoso".into(),
+        connection_id: cid("contoso"),
         chain: "users".into(),
         fingerprint: "test".into(),
         delta_link: None,
@@ -136,7 +138,7 @@ async fn the_store_and_a_dry_run_combine_every_pair_of_notifications_as_the_rust
         assert!(want.len() > 30, "the pairs cover the table");
 
         // A dry run reading both pages: its memory combines them.
-        let memory = MemorySink::new(store.clone(), "contoso", false);
+        let memory = MemorySink::new(store.clone(), &cid("contoso"), false);
         memory
             .users_page(1, &page(|p| p.1), &checkpoint())
             .await
@@ -152,14 +154,14 @@ async fn the_store_and_a_dry_run_combine_every_pair_of_notifications_as_the_rust
             let store = store.clone();
             async move {
                 store
-                    .commit_users_page("contoso", 1, &people, &checkpoint(), now())
+                    .commit_users_page(&cid("contoso"), 1, &people, &checkpoint(), now())
                     .await
                     .expect("a commit")
             }
         };
         commit(page(|p| p.1)).await;
         // A dry run over the first commit combines its read with the stored marks.
-        let over_store = MemorySink::new(store.clone(), "contoso", false);
+        let over_store = MemorySink::new(store.clone(), &cid("contoso"), false);
         over_store
             .users_page(1, &page(|p| p.2), &checkpoint())
             .await
@@ -171,7 +173,7 @@ async fn the_store_and_a_dry_run_combine_every_pair_of_notifications_as_the_rust
         );
         commit(page(|p| p.2)).await;
         let stored: BTreeMap<String, Notification> = store
-            .mirror_page("contoso", "", 1000, MirrorScope::All)
+            .mirror_page(&cid("contoso"), "", 1000, MirrorScope::All)
             .await
             .expect("the mirror")
             .into_iter()
@@ -180,11 +182,11 @@ async fn the_store_and_a_dry_run_combine_every_pair_of_notifications_as_the_rust
         assert_eq!(stored, want, "the store");
         // Marking people missing is one more notification by the same rule.
         store
-            .mark_missing("contoso", 2, now())
+            .mark_missing(&cid("contoso"), 2, now())
             .await
             .expect("missing");
         let missing = store
-            .mirror_page("contoso", "", 1000, MirrorScope::Pending)
+            .mirror_page(&cid("contoso"), "", 1000, MirrorScope::Pending)
             .await
             .expect("pending");
         for (user, n) in missing {
@@ -217,14 +219,14 @@ async fn inbound_log_messages_say_each_clause_once_give_every_reason_and_name_ma
         let f = fixture(&running, &db, "").await;
         f.run(RunKind::Full).await;
         let before = people(&f).await;
-        let mut plain: Vec<&String> = before
+        let mut plain: Vec<&EntraId> = before
             .users
             .iter()
             .filter(|(id, u)| !before.agents.contains_key(*id) && !u.inactive && u.site.is_some())
             .map(|(id, _)| id)
             .collect();
         plain.sort();
-        let mut agents: Vec<&String> = before
+        let mut agents: Vec<&EntraId> = before
             .agents
             .iter()
             .filter(|(id, a)| {
@@ -269,9 +271,9 @@ async fn inbound_log_messages_say_each_clause_once_give_every_reason_and_name_ma
                 "an empty reason: {message}"
             );
         }
-        let message_of = |who: &str| {
+        let message_of = |who: &EntraId| {
             rows.iter()
-                .find(|r| r.entra_id.as_deref() == Some(who))
+                .find(|r| r.entra_id.as_ref() == Some(who))
                 .and_then(|r| r.message.clone())
                 .unwrap_or_else(|| panic!("a message for {who}: {rows:#?}"))
         };
@@ -324,7 +326,7 @@ async fn a_connection_without_agents_creates_none_and_leaves_existing_agents_alo
         assert_eq!(after_first.agents.len(), 0, "a users-only connection");
         assert!(after_first.users.len() > 100);
         let rows = log_of(&f.store, &first).await;
-        assert!(rows.iter().all(|r| r.target.as_deref() == Some("user")));
+        assert!(rows.iter().all(|r| r.target == Some(RecordKind::User)));
         assert!(
             rows.iter()
                 .all(|r| r.matched.get("agent_mapping").is_none())
@@ -336,7 +338,7 @@ async fn a_connection_without_agents_creates_none_and_leaves_existing_agents_alo
         assert!(with_agents.agents.len() > 5);
         // … are left exactly as they are by one that does not: not deactivated for want of an
         // agent mapping, and not even when disabled in Entra.
-        let mut ids: Vec<&String> = with_agents
+        let mut ids: Vec<&EntraId> = with_agents
             .agents
             .keys()
             .filter(|id| with_agents.users[*id].site.is_some())
@@ -359,7 +361,7 @@ async fn a_connection_without_agents_creates_none_and_leaves_existing_agents_alo
         let agent_rows = log_of(&f.store, &report)
             .await
             .iter()
-            .filter(|r| r.target.as_deref() == Some("agent"))
+            .filter(|r| r.target == Some(RecordKind::Agent))
             .count();
         assert_eq!(agent_rows, 0);
         drop(f);
@@ -399,7 +401,7 @@ async fn a_connection_without_licences_reads_no_skus_and_leaves_licence_links_al
             .find(|(_, u)| !u.licences.is_empty() && !u.inactive)
             .expect("somebody licensed");
         // … and without them a changed assignment reads nothing and relinks nobody.
-        let current: Vec<Uuid> = record.licences.iter().map(|s| uuid(s)).collect();
+        let current: Vec<Uuid> = record.licences.iter().map(uuid).collect();
         control
             .assign_licences(t, uuid(who), &[], &current)
             .expect("unassign");
@@ -561,7 +563,7 @@ async fn an_agents_only_import_request_creates_agents_and_no_user_only_people() 
         assert_eq!(report.error, None);
         assert_agents_only(&people(&f).await);
         let rows = log_of(&f.store, &report).await;
-        assert!(rows.iter().all(|r| r.target.as_deref() == Some("agent")));
+        assert!(rows.iter().all(|r| r.target == Some(RecordKind::Agent)));
         drop(f);
         db.cleanup().await;
     }
@@ -598,7 +600,7 @@ async fn a_quarantined_dry_run_remap_suggests_no_run_to_approve() {
         );
         let (code, out, err) = cli(&running, &db, &edits, &["remap", "contoso", "--apply"]).await;
         assert_eq!(code, 3, "{out}\n{err}");
-        let runs = f.store.runs(Some("contoso"), 10).await.expect("runs");
+        let runs = f.store.runs(Some(&cid("contoso")), 10).await.expect("runs");
         let remap = runs.iter().map(|r| r.id).max().expect("the remap's run");
         assert!(
             err.contains(&format!("approve with `entra-sync runs approve {remap}`")),

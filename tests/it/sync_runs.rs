@@ -9,19 +9,19 @@ use entra_sync::clock::SystemClock;
 use entra_sync::config::Settings;
 use entra_sync::config::load::Environment;
 use entra_sync::graph::RetryPolicy;
+use entra_sync::ids::{EntraId, RunId};
 use entra_sync::mirror::MirrorUser;
 use entra_sync::service::{ApproveRequest, Service};
-use entra_sync::store::{
-    self, LogQuery, MirrorScope, RunKind, RunStatus, Store, Ticket, TicketStatus,
-};
+use entra_sync::store::{self, LogQuery, MirrorScope, Store, Ticket, TicketStatus};
 use entra_sync::sync::directory::RunDirectory;
 use entra_sync::sync::{Mode, RunReport, RunRequest, Syncer};
+use entra_sync::vocab::{Action, NotificationKind, RunKind, RunStatus};
 use graph_emulator::{EmulatorConfig, FaultKind, FaultRule, Running, well_known};
 use mapping::Scope;
 use uuid::Uuid;
 
 use crate::emulator::{client, settings, start};
-use crate::support::{TestDb, backends};
+use crate::support::{TestDb, backends, cid};
 
 pub fn sync_config(running: &Running, db_url: &str, sync_extra: &str) -> String {
     let app = running.demo_app(0).expect("a demo app");
@@ -223,7 +223,7 @@ impl Fixture {
         loop {
             let page = self
                 .store
-                .mirror_page("contoso", &after, 1000, MirrorScope::All)
+                .mirror_page(&cid("contoso"), &after, 1000, MirrorScope::All)
                 .await
                 .expect("mirror");
             let Some(last) = page.last() else { break };
@@ -238,7 +238,7 @@ pub fn tenant(running: &Running) -> Uuid {
     running.demo_app(0).expect("a demo app").tenant_id
 }
 
-pub async fn log_for(store: &Arc<dyn Store>, run_id: Option<i64>) -> Vec<store::InboundRow> {
+pub async fn log_for(store: &Arc<dyn Store>, run_id: Option<RunId>) -> Vec<store::InboundRow> {
     store
         .inbound_log(&LogQuery {
             run_id,
@@ -261,9 +261,17 @@ async fn a_full_import_writes_exactly_what_the_plans_call_for() {
         let report = f.run(RunKind::Full).await;
         assert_eq!(report.status, RunStatus::Succeeded);
         // The plans, recomputed from what the run mirrored.
-        let people = f.store.people("contoso").await.expect("people");
-        let memberships = f.store.memberships("contoso").await.expect("memberships");
-        let groups = f.store.mirror_groups("contoso").await.expect("groups");
+        let people = f.store.people(&cid("contoso")).await.expect("people");
+        let memberships = f
+            .store
+            .memberships(&cid("contoso"))
+            .await
+            .expect("memberships");
+        let groups = f
+            .store
+            .mirror_groups(&cid("contoso"))
+            .await
+            .expect("groups");
         let reference = f.store.reference().await.expect("reference");
         let directory = RunDirectory::new(
             &memberships,
@@ -359,7 +367,10 @@ async fn a_full_import_writes_exactly_what_the_plans_call_for() {
         );
         // One inbound-log row per person.
         let rows = log_for(&f.store, report.run_id).await;
-        let logged: BTreeSet<String> = rows.iter().filter_map(|r| r.entra_id.clone()).collect();
+        let logged: BTreeSet<String> = rows
+            .iter()
+            .filter_map(|r| r.entra_id.clone().map(String::from))
+            .collect();
         assert_eq!(rows.len(), mirror.len());
         assert_eq!(logged, mirror.iter().map(|u| u.entra_id.clone()).collect());
         // Licence links follow assignedLicenses.
@@ -409,7 +420,7 @@ async fn delta_runs_follow_changes_deletions_scope_and_membership() {
         let control = &running.control;
         let f = fixture(&running, &db, "").await;
         f.run(RunKind::Full).await;
-        let people = f.store.people("contoso").await.expect("people");
+        let people = f.store.people(&cid("contoso")).await.expect("people");
         let all_company = control
             .find_group(t, well_known::ALL_COMPANY)
             .expect("group");
@@ -419,7 +430,7 @@ async fn delta_runs_follow_changes_deletions_scope_and_membership() {
                 .users
                 .iter()
                 .filter(|(id, u)| !people.agents.contains_key(*id) && !u.inactive)
-                .map(|(id, _)| id.clone())
+                .map(|(id, _)| id.to_string())
                 .collect();
             ids.sort();
             ids
@@ -462,11 +473,11 @@ async fn delta_runs_follow_changes_deletions_scope_and_membership() {
         let report = f.run(RunKind::Delta).await;
         assert_eq!(report.status, RunStatus::Succeeded);
         assert!(!report.users.initial, "a delta round");
-        let after = f.store.people("contoso").await.expect("people");
+        let after = f.store.people(&cid("contoso")).await.expect("people");
         let rows = log_for(&f.store, report.run_id).await;
         let row = |who: &String| {
             rows.iter()
-                .find(|r| r.entra_id.as_ref() == Some(who))
+                .find(|r| r.entra_id.as_ref().is_some_and(|id| id.as_str() == who))
                 .unwrap_or_else(|| panic!("no row for {who}"))
         };
 
@@ -482,16 +493,16 @@ async fn delta_runs_follow_changes_deletions_scope_and_membership() {
             serde_json::Value::from(people.users[mover].fields.jobtitle.clone())
         );
         assert_eq!(changes[0]["after"], "Chief Tea Officer");
-        assert_eq!(row(mover).action, "updated");
+        assert_eq!(row(mover).action, Action::Updated);
 
         for (who, notification) in [
-            (soft, "removed-changed"),
-            (hard, "removed-deleted"),
-            (leaver, "updated"),
+            (soft, NotificationKind::RemovedChanged),
+            (hard, NotificationKind::RemovedDeleted),
+            (leaver, NotificationKind::Updated),
         ] {
             assert!(after.users[who].inactive, "{who} is inactive");
             assert_eq!(after.users[who].inactive_reason.as_deref(), Some("entra"));
-            assert_eq!(row(who).action, "deactivated");
+            assert_eq!(row(who).action, Action::Deactivated);
             assert_eq!(row(who).notification, notification);
         }
         assert_eq!(
@@ -514,7 +525,7 @@ async fn delta_runs_follow_changes_deletions_scope_and_membership() {
             .expect("back in scope");
         control.restore_user(t, id(soft)).expect("restore");
         let report = f.run(RunKind::Delta).await;
-        let after = f.store.people("contoso").await.expect("people");
+        let after = f.store.people(&cid("contoso")).await.expect("people");
         assert!(
             !after.users[leaver].inactive && !after.users[soft].inactive,
             "{:?}",
@@ -542,13 +553,13 @@ async fn group_changes_move_roles_and_teams_and_inactive_agents_lose_their_ticke
         let control = &running.control;
         let f = fixture(&running, &db, "").await;
         f.run(RunKind::Full).await;
-        let people = f.store.people("contoso").await.expect("people");
+        let people = f.store.people(&cid("contoso")).await.expect("people");
         let l1 = control.find_group(t, well_known::AGENTS_L1).expect("L1");
         let l2 = control.find_group(t, well_known::AGENTS_L2).expect("L2");
         let infra = control
             .find_group(t, well_known::INFRASTRUCTURE)
             .expect("infra");
-        let mut l1_agents: Vec<(&String, &store::AgentSnapshot)> = people
+        let mut l1_agents: Vec<(&EntraId, &store::AgentSnapshot)> = people
             .agents
             .iter()
             .filter(|(_, a)| {
@@ -559,7 +570,7 @@ async fn group_changes_move_roles_and_teams_and_inactive_agents_lose_their_ticke
         let [(mover, _), (leaver, leaver_agent), ..] = l1_agents.as_slice() else {
             panic!("not enough L1 agents")
         };
-        let mover_id = Uuid::parse_str(mover).expect("uuid");
+        let mover_id = Uuid::parse_str(mover.as_str()).expect("uuid");
         control.remove_member(t, l1, mover_id).expect("leave L1");
         control.add_member(t, l2, mover_id).expect("join L2");
         control.add_member(t, infra, mover_id).expect("join infra");
@@ -580,13 +591,13 @@ async fn group_changes_move_roles_and_teams_and_inactive_agents_lose_their_ticke
         control
             .update_user(
                 t,
-                Uuid::parse_str(leaver).expect("uuid"),
+                Uuid::parse_str(leaver.as_str()).expect("uuid"),
                 serde_json::json!({"accountEnabled": false}),
             )
             .expect("disable");
 
         let report = f.run(RunKind::Delta).await;
-        let after = f.store.people("contoso").await.expect("people");
+        let after = f.store.people(&cid("contoso")).await.expect("people");
         let moved = &after.agents[*mover];
         assert_eq!(
             moved.roles.keys().cloned().collect::<Vec<_>>(),
@@ -630,8 +641,8 @@ async fn too_many_deactivations_quarantine_the_run_until_approved() {
             count: 2,
             percent: 100,
         };
-        let people = f.store.people("contoso").await.expect("people");
-        let mut plain: Vec<&String> = people
+        let people = f.store.people(&cid("contoso")).await.expect("people");
+        let mut plain: Vec<&EntraId> = people
             .users
             .iter()
             .filter(|(id, u)| !people.agents.contains_key(*id) && !u.inactive)
@@ -641,7 +652,7 @@ async fn too_many_deactivations_quarantine_the_run_until_approved() {
         for who in &plain[..5] {
             running
                 .control
-                .soft_delete_user(t, Uuid::parse_str(who).expect("uuid"))
+                .soft_delete_user(t, Uuid::parse_str(who.as_str()).expect("uuid"))
                 .expect("soft delete");
         }
         let changed = plain[6];
@@ -649,14 +660,14 @@ async fn too_many_deactivations_quarantine_the_run_until_approved() {
             .control
             .update_user(
                 t,
-                Uuid::parse_str(changed).expect("uuid"),
+                Uuid::parse_str(changed.as_str()).expect("uuid"),
                 serde_json::json!({"department": "Quarantine Studies"}),
             )
             .expect("update");
         let report = f.run(RunKind::Delta).await;
         assert_eq!(report.status, RunStatus::Quarantined);
         assert_eq!(report.held_back, 5);
-        let after = f.store.people("contoso").await.expect("people");
+        let after = f.store.people(&cid("contoso")).await.expect("people");
         assert!(
             plain[..5].iter().all(|w| !after.users[*w].inactive),
             "no deactivation applied"
@@ -667,7 +678,12 @@ async fn too_many_deactivations_quarantine_the_run_until_approved() {
             "everything else applied"
         );
         let rows = log_for(&f.store, report.run_id).await;
-        assert_eq!(rows.iter().filter(|r| r.action == "quarantined").count(), 5);
+        assert_eq!(
+            rows.iter()
+                .filter(|r| r.action == Action::Quarantined)
+                .count(),
+            5
+        );
 
         let run_id = report.run_id.expect("a run id");
         // Approval goes through the service, as `runs approve` and the admin API do.
@@ -688,7 +704,7 @@ async fn too_many_deactivations_quarantine_the_run_until_approved() {
         };
         let approved = approve().await.expect("approval");
         assert_eq!(approved.counts.get("deactivated"), Some(&5), "{approved:?}");
-        let after = store.people("contoso").await.expect("people");
+        let after = store.people(&cid("contoso")).await.expect("people");
         assert!(plain[..5].iter().all(|w| after.users[*w].inactive));
         // The approved run shows who approved it and its final status.
         let row = store.run(run_id).await.expect("the approved run");
@@ -784,7 +800,7 @@ async fn matching_adopts_a_single_candidate_and_reports_a_conflict_for_two() {
             .expect("bob record 2");
 
         let report = f.run(RunKind::Full).await;
-        let people = f.store.people("contoso").await.expect("people");
+        let people = f.store.people(&cid("contoso")).await.expect("people");
         assert_eq!(
             people.users[&ada.to_string()].id,
             existing_ada,
@@ -797,9 +813,9 @@ async fn matching_adopts_a_single_candidate_and_reports_a_conflict_for_two() {
         let rows = log_for(&f.store, report.run_id).await;
         let bob_row = rows
             .iter()
-            .find(|r| r.entra_id.as_deref() == Some(&bob.to_string()))
+            .find(|r| r.entra_id.as_ref().map(EntraId::as_str) == Some(&bob.to_string()))
             .expect("bob's row");
-        assert_eq!(bob_row.action, "conflict");
+        assert_eq!(bob_row.action, Action::Conflict);
         assert!(
             bob_row
                 .message
@@ -906,20 +922,20 @@ async fn dry_runs_imports_and_remaps_without_apply_change_no_table() {
         let t = tenant(&running);
         let f = fixture(&running, &db, "").await;
         f.run(RunKind::Full).await;
-        let people = f.store.people("contoso").await.expect("people");
-        let mut ids: Vec<&String> = people.users.keys().collect();
+        let people = f.store.people(&cid("contoso")).await.expect("people");
+        let mut ids: Vec<&EntraId> = people.users.keys().collect();
         ids.sort();
         running
             .control
             .update_user(
                 t,
-                Uuid::parse_str(ids[0]).expect("uuid"),
+                Uuid::parse_str(ids[0].as_str()).expect("uuid"),
                 serde_json::json!({"jobTitle": "Dry"}),
             )
             .expect("update");
         running
             .control
-            .soft_delete_user(t, Uuid::parse_str(ids[1]).expect("uuid"))
+            .soft_delete_user(t, Uuid::parse_str(ids[1].as_str()).expect("uuid"))
             .expect("delete");
         let before = crate::snapshot::tables(&db.url).await;
         for kind in [
@@ -936,12 +952,12 @@ async fn dry_runs_imports_and_remaps_without_apply_change_no_table() {
             assert_eq!(report.run_id, None);
             if kind == RunKind::Delta {
                 assert!(
-                    report.rows.iter().any(|r| r.action == "updated"),
+                    report.rows.iter().any(|r| r.action == Action::Updated),
                     "{:?}",
                     report.counts
                 );
                 assert!(
-                    report.rows.iter().any(|r| r.action == "deactivated"),
+                    report.rows.iter().any(|r| r.action == Action::Deactivated),
                     "{:?}",
                     report.counts
                 );
@@ -982,8 +998,8 @@ async fn sign_in_activity_is_read_separately_in_full_and_for_changed_people_in_d
         .run(connection, &request(RunKind::Full, Mode::Apply))
         .await
         .expect("full run");
-    let people = f.store.people("contoso").await.expect("people");
-    let mut ids: Vec<&String> = people.users.keys().collect();
+    let people = f.store.people(&cid("contoso")).await.expect("people");
+    let mut ids: Vec<&EntraId> = people.users.keys().collect();
     ids.sort();
     let (signed_in, untouched) = (ids[0].clone(), ids[1].clone());
     let at = chrono::DateTime::parse_from_rfc3339("2026-11-20T08:30:00Z")
@@ -992,7 +1008,7 @@ async fn sign_in_activity_is_read_separately_in_full_and_for_changed_people_in_d
     for who in [&signed_in, &untouched] {
         running
             .control
-            .record_sign_in(t, Uuid::parse_str(who).expect("uuid"), at)
+            .record_sign_in(t, Uuid::parse_str(who.as_str()).expect("uuid"), at)
             .expect("sign-in");
     }
     // Only `signed_in` also changes something delta tracks.
@@ -1000,7 +1016,7 @@ async fn sign_in_activity_is_read_separately_in_full_and_for_changed_people_in_d
         .control
         .update_user(
             t,
-            Uuid::parse_str(&signed_in).expect("uuid"),
+            Uuid::parse_str(signed_in.as_str()).expect("uuid"),
             serde_json::json!({"jobTitle": "Early Riser"}),
         )
         .expect("update");
@@ -1010,7 +1026,7 @@ async fn sign_in_activity_is_read_separately_in_full_and_for_changed_people_in_d
         .await
         .expect("delta run");
     assert_eq!(report.error, None);
-    let after = f.store.people("contoso").await.expect("people");
+    let after = f.store.people(&cid("contoso")).await.expect("people");
     assert!(
         after.users[&signed_in]
             .fields
@@ -1034,7 +1050,7 @@ async fn sign_in_activity_is_read_separately_in_full_and_for_changed_people_in_d
         .run(connection, &request(RunKind::Full, Mode::Apply))
         .await
         .expect("full run");
-    let after = f.store.people("contoso").await.expect("people");
+    let after = f.store.people(&cid("contoso")).await.expect("people");
     assert!(
         after.users[&untouched]
             .fields
@@ -1089,13 +1105,13 @@ async fn groups_that_resolve_to_none_or_several_are_run_warnings_in_the_inbound_
     let warnings: Vec<_> = log_for(&f.store, report.run_id)
         .await
         .into_iter()
-        .filter(|r| r.notification == "warning")
+        .filter(|r| r.notification == NotificationKind::Warning)
         .collect();
     assert_eq!(warnings.len(), 2, "{warnings:?}");
     assert!(
         warnings
             .iter()
-            .all(|w| w.action == "error" && w.entra_id.is_none())
+            .all(|w| w.action == Action::Error && w.entra_id.is_none())
     );
     let messages: Vec<String> = warnings.iter().filter_map(|w| w.message.clone()).collect();
     assert!(
@@ -1131,7 +1147,7 @@ async fn licences_are_relinked_and_reread_only_when_assignments_change() {
         f.run(RunKind::Full).await;
         let skus = "GET /v1.0/subscribedSkus";
         assert_eq!(control.counters().count(skus), 1, "a full run reads SKUs");
-        let before = f.store.people("contoso").await.expect("people");
+        let before = f.store.people(&cid("contoso")).await.expect("people");
         let all_skus: Vec<Uuid> = control
             .with_directory(t, |d| d.skus.iter().map(|s| s.sku_id).collect())
             .expect("skus");
@@ -1147,7 +1163,7 @@ async fn licences_are_relinked_and_reread_only_when_assignments_change() {
                     .map(|s| (id.clone(), u.clone(), *s))
             })
             .expect("a user lacking a SKU");
-        let id = Uuid::parse_str(&who).expect("a uuid");
+        let id = Uuid::parse_str(who.as_str()).expect("a uuid");
 
         // A change that is not a licence: SKUs are not read again.
         control
@@ -1164,7 +1180,7 @@ async fn licences_are_relinked_and_reread_only_when_assignments_change() {
         control.reset_counters();
         f.run(RunKind::Delta).await;
         assert_eq!(control.counters().count(skus), 1, "an assignment changed");
-        let after = f.store.people("contoso").await.expect("people");
+        let after = f.store.people(&cid("contoso")).await.expect("people");
         let mut want = record.licences.clone();
         want.insert(new_sku.to_string());
         assert_eq!(after.users[&who].licences, want);
@@ -1188,7 +1204,7 @@ async fn a_remap_writes_and_logs_only_the_people_the_new_mapping_changes() {
     for db in backends().await {
         let f = fixture(&running, &db, "").await;
         f.run(RunKind::Full).await;
-        let before = f.store.people("contoso").await.expect("people");
+        let before = f.store.people(&cid("contoso")).await.expect("people");
 
         // The same mapping: everyone is evaluated, nothing changes, nothing is logged.
         let report = f.run(RunKind::Remap).await;
@@ -1205,14 +1221,17 @@ async fn a_remap_writes_and_logs_only_the_people_the_new_mapping_changes() {
             report.counts
         );
         assert!(log_for(&f.store, report.run_id).await.is_empty());
-        assert_eq!(f.store.people("contoso").await.expect("people"), before);
+        assert_eq!(
+            f.store.people(&cid("contoso")).await.expect("people"),
+            before
+        );
 
         // "Office staff" moves from Head Office to Remote: exactly those people change.
         let moved: BTreeSet<String> = before
             .users
             .iter()
             .filter(|(_, u)| u.site.as_ref().is_some_and(|(_, s)| s == "Head Office"))
-            .map(|(id, _)| id.clone())
+            .map(|(id, _)| id.to_string())
             .collect();
         assert!(!moved.is_empty());
         let report = f
@@ -1225,14 +1244,17 @@ async fn a_remap_writes_and_logs_only_the_people_the_new_mapping_changes() {
             )
             .await;
         let rows = log_for(&f.store, report.run_id).await;
-        let logged: BTreeSet<String> = rows.iter().filter_map(|r| r.entra_id.clone()).collect();
+        let logged: BTreeSet<String> = rows
+            .iter()
+            .filter_map(|r| r.entra_id.clone().map(String::from))
+            .collect();
         assert_eq!(logged, moved);
-        assert!(rows.iter().all(|r| r.action == "updated"), "{rows:?}");
+        assert!(rows.iter().all(|r| r.action == Action::Updated), "{rows:?}");
         assert_eq!(
             report.counts.get("updated").copied(),
             Some(moved.len() as u64)
         );
-        let after = f.store.people("contoso").await.expect("people");
+        let after = f.store.people(&cid("contoso")).await.expect("people");
         for id in &moved {
             assert_eq!(
                 after.users[id].site.as_ref().map(|(_, s)| s.as_str()),
@@ -1285,7 +1307,11 @@ async fn a_newly_mapped_group_is_read_group_by_group_and_its_members_are_evaluat
         );
 
         // Exactly the helpdesk group's present members hold the role now.
-        let names = f.store.mirror_groups("contoso").await.expect("groups");
+        let names = f
+            .store
+            .mirror_groups(&cid("contoso"))
+            .await
+            .expect("groups");
         let id_of = |name: &str| {
             names
                 .iter()
@@ -1296,19 +1322,19 @@ async fn a_newly_mapped_group_is_read_group_by_group_and_its_members_are_evaluat
         let helpdesk = id_of(well_known::HELPDESK_USERS);
         let members: BTreeSet<String> = f
             .store
-            .memberships("contoso")
+            .memberships(&cid("contoso"))
             .await
             .expect("memberships")
             .into_iter()
             .filter(|(g, _, _)| *g == helpdesk)
             .map(|(_, m, _)| m)
             .collect();
-        let people = f.store.people("contoso").await.expect("people");
+        let people = f.store.people(&cid("contoso")).await.expect("people");
         let seniors: BTreeSet<String> = people
             .users
             .iter()
             .filter(|(_, u)| u.roles.contains_key("Senior Staff"))
-            .map(|(id, _)| id.clone())
+            .map(|(id, _)| id.to_string())
             .collect();
         let present: BTreeSet<String> = members
             .into_iter()
@@ -1320,7 +1346,7 @@ async fn a_newly_mapped_group_is_read_group_by_group_and_its_members_are_evaluat
         let logged: BTreeSet<String> = log_for(&f.store, report.run_id)
             .await
             .into_iter()
-            .filter_map(|r| r.entra_id)
+            .filter_map(|r| r.entra_id.map(String::from))
             .collect();
         assert!(present.is_subset(&logged), "{present:?} vs {logged:?}");
         drop(f);
