@@ -12,57 +12,16 @@ use std::time::{Duration, Instant};
 use entra_sync::ids::RunId;
 use entra_sync::store::{self, RunRow, Store};
 use entra_sync::vocab::{RunKind, RunStatus};
-use graph_emulator::{EmulatorConfig, Running, well_known};
+use graph_emulator::EmulatorConfig;
 use serde_json::Value;
 
 use crate::crash::semantic;
+use crate::daemon_fixture::{Connection, daemon_config};
 use crate::emulator::start;
 use crate::support::{backends, cid};
 
-/// One connection of a daemon's configuration.
-struct Connection<'a> {
-    id: &'a str,
-    /// Which of the emulator's demo apps (tenants) it syncs.
-    app: usize,
-    /// `enabled_for_instances`; the default when `None`.
-    instances: Option<&'a [&'a str]>,
-}
-
-/// A daemon configuration: `connections`, each syncing users every 10 s, and `daemon` lines.
-fn daemon_config(
-    running: &Running,
-    listen: SocketAddr,
-    connections: &[Connection<'_>],
-    daemon: &str,
-) -> String {
-    let mut text = format!(
-        "[daemon]\nlease_ttl = \"3s\"\nshutdown_grace = \"20s\"\n{daemon}\n\n[admin]\nlisten = \"{listen}\"\n\n\
-         [halo]\nclients = [\"Contoso\"]\nsites = [{{ name = \"Head Office\", client = \"Contoso\" }}]\n"
-    );
-    for c in connections {
-        let app = running.demo_app(c.app).expect("a demo app");
-        let instances = c
-            .instances
-            .map(|list| format!("enabled_for_instances = {list:?}\n"))
-            .unwrap_or_default();
-        text.push_str(&format!(
-            "\n[[connection]]\nid = \"{id}\"\ntenant_id = \"{tenant}\"\nclient_id = \"{client}\"\n{instances}\
-             authority_url = \"{authority}\"\ngraph_url = \"{graph}\"\n\
-             auth = {{ method = \"client_secret\", secret = \"{secret}\" }}\n\
-             [connection.sync]\ninterval = \"10s\"\nentities = [\"users\"]\n\
-             [[connection.site_mapping]]\nsequence = 1\nname = \"Everyone\"\nsite = \"Head Office\"\n\
-             group = \"{everyone}\"\n",
-            id = c.id,
-            tenant = app.tenant_id,
-            client = app.client_id,
-            secret = app.client_secret,
-            authority = running.authority_url,
-            graph = running.graph_url,
-            everyone = well_known::ALL_COMPANY,
-        ));
-    }
-    text
-}
+/// Short leases (a killed replica is taken over quickly) and a grace that a cancelled run meets.
+const TEST_DAEMON: &str = "lease_ttl = \"3s\"\nshutdown_grace = \"20s\"";
 
 /// A free loopback port.
 fn free_address() -> SocketAddr {
@@ -279,7 +238,7 @@ async fn the_daemon_runs_what_is_enabled_here_takes_triggers_reloads_and_stops_c
     };
     std::fs::write(
         &config,
-        daemon_config(&running, listen, &[here, elsewhere], ""),
+        daemon_config(&running, listen, &[here, elsewhere], TEST_DAEMON, "10s"),
     )
     .unwrap();
     let store: Arc<dyn Store> = store::connect(&url, 2).await.expect("store").into();
@@ -370,7 +329,7 @@ async fn the_daemon_runs_what_is_enabled_here_takes_triggers_reloads_and_stops_c
     };
     std::fs::write(
         &config,
-        daemon_config(&running, listen, &[again, added], ""),
+        daemon_config(&running, listen, &[again, added], TEST_DAEMON, "10s"),
     )
     .unwrap();
     let reloaded = daemon.command(&url, &["reload"]).await;
@@ -526,12 +485,8 @@ async fn two_replicas_share_twenty_tenants_and_one_takes_over_when_the_other_is_
     let (listen_a, listen_b) = (free_address(), free_address());
     let replica = |name: &str, listen| {
         let config = dir.path().join(format!("{name}.toml"));
-        let text = daemon_config(
-            &running,
-            listen,
-            &connections,
-            "max_parallel_connections = 4",
-        );
+        let daemon = format!("{TEST_DAEMON}\nmax_parallel_connections = 4");
+        let text = daemon_config(&running, listen, &connections, &daemon, "10s");
         std::fs::write(&config, text).unwrap();
         Daemon::spawn(&config, &db.url, listen)
     };
@@ -644,7 +599,11 @@ async fn sigterm_during_a_run_cancels_it_and_the_next_daemon_resumes_without_los
             app: 0,
             instances: None,
         };
-        std::fs::write(&config, daemon_config(&running, listen, &[only], "")).unwrap();
+        std::fs::write(
+            &config,
+            daemon_config(&running, listen, &[only], TEST_DAEMON, "10s"),
+        )
+        .unwrap();
         let daemon = Daemon::spawn(&config, &db.url, listen);
         eventually("the run is under way", Duration::from_secs(60), || async {
             crate::crash::progress(&db.url).await > 100

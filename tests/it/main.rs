@@ -9,6 +9,8 @@ mod config_corpus;
 mod config_secrets;
 mod crash;
 mod daemon;
+#[path = "../fixture/daemon.rs"]
+mod daemon_fixture;
 mod emulator;
 mod graph_client;
 mod graph_endpoints;
