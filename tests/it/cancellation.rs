@@ -19,8 +19,9 @@ use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::config_fixture::ConfigFixture;
 use crate::crash::{scalar, semantic};
-use crate::emulator::{client, config_text, memory_store, settings, start};
+use crate::emulator::{client, memory_store, settings, start};
 use crate::support::backends;
 use crate::sync_runs::{Fixture, fixture, log_for, request, tenant};
 use crate::watched_store::{Call, Phase, WatchedStore};
@@ -293,12 +294,9 @@ async fn closing_a_runs_tasks_drops_their_graph_requests_in_flight() {
         }
     });
     let app = running.demo_app(0).expect("a demo app").clone();
-    let auth = format!(
-        r#"{{ method = "client_secret", secret = "{}" }}"#,
-        app.client_secret
-    );
-    let text = config_text(&running, &app, &auth, "").replace(&running.graph_url, &silent);
-    assert!(text.contains(&silent));
+    let text = ConfigFixture::graph_client(&running, &app)
+        .graph_url(&silent)
+        .render();
     let s = settings(&text, &Environment::default(), std::path::Path::new("."));
     // No request timeout: only the scope can end the request.
     let plain = client(&s, memory_store().await, RetryPolicy::default(), None);

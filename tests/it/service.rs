@@ -17,16 +17,16 @@ use entra_sync::sync::Mode;
 use entra_sync::sync::lease::LeaseWait;
 use graph_emulator::{EmulatorConfig, Running};
 
+use crate::config_fixture::ConfigFixture;
 use crate::emulator::start;
 use crate::support::{TestDb, backends};
-use crate::sync_runs::sync_config;
 
 async fn service(running: &Running, db: &TestDb, instance: &str) -> (Service, Arc<dyn Store>) {
     let overrides = ConfigOverrides {
         instance: Some(instance.to_owned()),
         ..ConfigOverrides::default()
     };
-    let text = sync_config(running, &db.url, "");
+    let text = ConfigFixture::contoso(running, &db.url).render();
     let settings = load_str(
         &text,
         "test.toml",
