@@ -33,6 +33,8 @@ pub fn client(
         settings,
         &settings.connections[0],
         store,
+        // Real time: the client signs certificate assertions at its clock's time, and the
+        // emulator checks them against its own, the wall clock unless a test gives it another.
         Arc::new(SystemClock),
         graph::http_client(timeout).expect("an HTTP client"),
         policy,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use entra_sync::app;
 use entra_sync::auth::delegated::{authorize_url, redeem_code};
 use entra_sync::auth::{AuthError, SealedRefreshTokens, TokenVault, token_endpoint};
-use entra_sync::clock::{Clock, SystemClock};
+use entra_sync::clock::SystemClock;
 use entra_sync::config::Credentials;
 use entra_sync::config::load::Environment;
 use entra_sync::config::secret::TokenKey;
@@ -146,7 +146,13 @@ async fn a_certificate_assertion_works_with_ps256_and_rs256() {
 
 #[tokio::test]
 async fn a_federated_assertion_is_read_afresh_from_its_file() {
-    let running = start(EmulatorConfig::default()).await;
+    // The emulator checks an assertion's times by its own clock, which the test moves.
+    let clock = graph_emulator::clock::ManualClock::at_fixed_start();
+    let running = start(EmulatorConfig {
+        clock: Arc::new(clock.clone()),
+        ..EmulatorConfig::default()
+    })
+    .await;
     let app = running.demo_app(0).expect("a demo app").clone();
     let dir = tempfile::tempdir().expect("a temp dir");
     let token_file = dir.path().join("assertion.jwt");
@@ -160,7 +166,7 @@ async fn a_federated_assertion_is_read_afresh_from_its_file() {
             nbf: i64,
             iat: i64,
         }
-        let now = SystemClock.now().timestamp();
+        let now = graph_emulator::clock::Clock::now(&clock).timestamp();
         let claims = Claims {
             iss: app.federated_issuer.as_deref().expect("an issuer"),
             sub: app.federated_subject.as_deref().expect("a subject"),
@@ -204,9 +210,16 @@ async fn a_federated_assertion_is_read_afresh_from_its_file() {
         Some(Duration::from_secs(30)),
     );
     assert!(!read_all_users(&client).await.expect("users").is_empty());
-    // The platform rotates the projected file; the next token request reads the new one.
-    write_assertion(900);
+    // Past the assertion's expiry (and the 5 minutes of skew allowed) the file's assertion is
+    // refused; the platform rotates the projected file, and the next token request reads it.
+    clock.advance(chrono::Duration::minutes(16));
     client.tokens().invalidate().await;
+    let stale = client.tokens().token().await;
+    assert!(
+        matches!(&stale, Err(AuthError::Rejected { code: 700024, .. })),
+        "{stale:?}"
+    );
+    write_assertion(900);
     assert!(client.tokens().token().await.is_ok());
 }
 

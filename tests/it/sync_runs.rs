@@ -4,8 +4,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{TimeZone, Utc};
 use entra_sync::app;
-use entra_sync::clock::SystemClock;
+use entra_sync::clock::{ManualClock, SystemClock};
 use entra_sync::config::Settings;
 use entra_sync::config::load::Environment;
 use entra_sync::graph::RetryPolicy;
@@ -560,7 +561,8 @@ async fn too_many_deactivations_quarantine_the_run_until_approved() {
         let Fixture {
             settings, store, ..
         } = f;
-        let clock = Arc::new(SystemClock);
+        let approved_at = Utc.with_ymd_and_hms(2026, 1, 5, 9, 30, 0).unwrap();
+        let clock = Arc::new(ManualClock::new(approved_at));
         let graph = app::LiveGraph {
             store: store.clone(),
             clock: clock.clone(),
@@ -582,7 +584,7 @@ async fn too_many_deactivations_quarantine_the_run_until_approved() {
             (row.status.as_str(), row.approved_by.as_deref()),
             ("succeeded", Some("test"))
         );
-        assert!(row.approved_at.is_some());
+        assert_eq!(row.approved_at, Some(approved_at));
         let listed = entra_sync::output::runs(&[row]);
         assert!(
             listed.contains("succeeded (approved by test at "),
