@@ -38,6 +38,10 @@ use graph_emulator::{EmulatorConfig, GraphEmulator, Running, well_known};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+#[path = "../tests/fixture/config.rs"]
+mod config_fixture;
+use config_fixture::{ConfigFixture, SiteMapping};
+
 /// The daemon's allocator (see `src/main.rs`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -500,11 +504,6 @@ fn ceil_div(a: u64, b: u64) -> u64 {
 // ---------------------------------------------------------------------------------------------
 // The tenant's mapping config
 
-fn quoted(s: &str) -> String {
-    // A JSON string is a valid TOML basic string.
-    Value::String(s.to_owned()).to_string()
-}
-
 struct GroupCatalogue {
     offices: Vec<String>,
     departments: Vec<String>,
@@ -542,247 +541,76 @@ fn config_text(running: &Running, db_url: &str, groups: &GroupCatalogue) -> anyh
     let app = running
         .demo_app(0)
         .ok_or_else(|| anyhow!("the emulator has no demo app"))?;
-    let q = |s: &str| quoted(s);
-    let mut sites = vec![
-        "{ name = \"Head Office\", client = \"Contoso\" }".to_owned(),
-        "{ name = \"Remote\", client = \"Contoso\" }".to_owned(),
-        "{ name = \"Visitors\", client = \"Contoso\" }".to_owned(),
-    ];
-    sites.extend(
-        groups
-            .offices
-            .iter()
-            .map(|c| format!("{{ name = {}, client = \"Contoso\" }}", q(c))),
-    );
     let dept_roles: Vec<String> = groups
         .departments
         .iter()
         .map(|d| format!("{} staff", d.trim_start_matches("Dept - ")))
         .collect();
-    let mut user_roles = vec![
-        "Standard User".to_owned(),
-        "Senior Staff".to_owned(),
-        "E5 User".to_owned(),
-        "Helpdesk User".to_owned(),
-    ];
-    user_roles.extend(dept_roles.iter().cloned());
     let (team_projects, cab_projects) = groups.projects.split_at(groups.projects.len().min(12));
-    let mut teams = vec!["Service Desk".to_owned(), "Infrastructure".to_owned()];
-    teams.extend((1..=team_projects.len()).map(|i| format!("Project team {i}")));
-    let list = |v: &[String]| v.iter().map(|s| q(s)).collect::<Vec<_>>().join(", ");
-
-    let mut text = format!(
-        r#"
-[database]
-url = {db_url}
-
-[halo]
-clients = ["Contoso"]
-sites = [{sites}]
-agent_roles = ["1st Line", "2nd Line", "Leavers"]
-user_roles = [{user_roles}]
-teams = [{teams}]
-cabs = [{{ name = "Main CAB", roles = ["Approver", "Member"] }}, {{ name = "Project CAB", roles = ["Member"] }}]
-user_custom_fields = ["CFEmployeeNumber", "CFCompany"]
-
-[[connection]]
-id = "{CONNECTION}"
-tenant_id = "{tenant}"
-client_id = "{client}"
-authority_url = "{authority}"
-graph_url = "{graph}"
-auth = {{ method = "client_secret", secret = "{secret}" }}
-
-[connection.sync]
-max_deactivations = {{ count = 5000, percent = 100 }}
-nested_groups = true
-
-[[connection.field_mapping]]
-target = "user"
-entra = "department"
-halo = "department"
-
-[[connection.field_mapping]]
-target = "user"
-entra = "jobTitle"
-halo = "jobtitle"
-
-[[connection.field_mapping]]
-target = "user"
-entra = "mobilePhone"
-halo = "mobilenumber"
-
-[[connection.field_mapping]]
-target = "user"
-entra = "employeeId"
-halo = "custom.CFEmployeeNumber"
-
-[[connection.field_mapping]]
-target = "user"
-entra = "companyName"
-halo = "custom.CFCompany"
-
-[[connection.field_mapping]]
-target = "agent"
-entra = "jobTitle"
-halo = "jobtitle"
-
-[[connection.field_mapping]]
-target = "agent"
-entra = "manager"
-halo = "linemanager"
-
-[[connection.site_mapping]]
-sequence = 5
-name = "Agents"
-site = "*agent*"
-group = {all_agents}
-
-[[connection.site_mapping]]
-sequence = 6
-name = "Infrastructure agents"
-site = "*agent*"
-group = {infra}
-where = [{{ entra = "jobTitle", op = "matches", value = "(?i)engineer|admin|architect" }}]
-agent_licence = "concurrent"
-"#,
-        db_url = q(db_url),
-        sites = sites.join(", "),
-        user_roles = list(&user_roles),
-        teams = list(&teams),
-        tenant = app.tenant_id,
-        client = app.client_id,
-        secret = app.client_secret,
-        authority = running.authority_url,
-        graph = running.graph_url,
-        all_agents = q(well_known::ALL_AGENTS),
-        infra = q(well_known::INFRASTRUCTURE),
-    );
+    let project_teams: Vec<String> = (1..=team_projects.len())
+        .map(|i| format!("Project team {i}"))
+        .collect();
+    let mut config = ConfigFixture::new(running, app)
+        .connection_id(CONNECTION)
+        .database(db_url)
+        .contoso_desk()
+        .halo(|halo| {
+            let contoso = |site: &str| (site.to_owned(), "Contoso".to_owned());
+            halo.sites.push(contoso("Visitors"));
+            halo.sites.extend(groups.offices.iter().map(|c| contoso(c)));
+            halo.user_roles
+                .extend(["E5 User".to_owned(), "Helpdesk User".to_owned()]);
+            halo.user_roles.extend(dept_roles.iter().cloned());
+            halo.teams.extend(project_teams.iter().cloned());
+            halo.cabs
+                .push(("Project CAB".to_owned(), vec!["Member".to_owned()]));
+            halo.user_custom_fields.push("CFCompany".to_owned());
+        })
+        .max_deactivations(5000)
+        .field_mapping("user", "mobilePhone", "mobilenumber")
+        .field_mapping("user", "employeeId", "custom.CFEmployeeNumber")
+        .field_mapping("user", "companyName", "custom.CFCompany")
+        .field_mapping("agent", "jobTitle", "jobtitle")
+        .field_mapping("agent", "manager", "linemanager")
+        .site_mapping(
+            SiteMapping::new(6, "Infrastructure agents", "*agent*")
+                .group(well_known::INFRASTRUCTURE)
+                .when_value("jobTitle", "matches", "(?i)engineer|admin|architect")
+                .agent_licence("concurrent"),
+        );
     for (i, city) in groups.offices.iter().enumerate() {
-        text.push_str(&format!(
-            r#"
-[[connection.site_mapping]]
-sequence = {seq}
-name = {name}
-site = {site}
-user_role = "Standard User"
-group = {group}
-where = [{{ entra = "accountEnabled", op = "eq", value = "true" }}]
-"#,
-            seq = 100 + i,
-            name = q(&format!("Office {city}")),
-            site = q(city),
-            group = q(&format!("Office - {city}")),
-        ));
+        config = config.site_mapping(
+            SiteMapping::new(100 + i as u32, &format!("Office {city}"), city)
+                .user_role("Standard User")
+                .group(&format!("Office - {city}"))
+                .when_value("accountEnabled", "eq", "true"),
+        );
     }
-    text.push_str(&format!(
-        r#"
-[[connection.site_mapping]]
-sequence = 200
-name = "Visitors"
-site = "Visitors"
-group = {visitors}
-external_users = "include"
-
-[[connection.site_mapping]]
-sequence = 300
-name = "Head office staff"
-site = "Head Office"
-user_role = "Standard User"
-group = {helpdesk}
-where = [{{ entra = "officeLocation", op = "absent" }}]
-
-[[connection.site_mapping]]
-sequence = 400
-name = "Everyone else"
-site = "Remote"
-user_role = "Standard User"
-group = {all_company}
-"#,
-        visitors = q(well_known::VISITORS_DESK),
-        helpdesk = q(well_known::HELPDESK_USERS),
-        all_company = q(well_known::ALL_COMPANY),
-    ));
-    let mut user_role_maps = vec![
-        format!(
-            "{{ group = {}, role = \"Senior Staff\" }}",
-            q(well_known::SENIORS)
-        ),
-        format!(
-            "{{ group = {}, role = \"E5 User\" }}",
-            q(well_known::LICENSED_E5)
-        ),
-        format!(
-            "{{ group = {}, role = \"Helpdesk User\" }}",
-            q(well_known::HELPDESK_USERS)
-        ),
-    ];
-    user_role_maps.extend(
-        groups
-            .departments
-            .iter()
-            .zip(&dept_roles)
-            .map(|(g, r)| format!("{{ group = {}, role = {} }}", q(g), q(r))),
-    );
-    text.push_str(&format!(
-        r#"
-[connection.roles]
-agent = [{{ group = {l1}, role = "1st Line" }}, {{ group = {l2}, role = "2nd Line" }}, {{ group = {leavers}, role = "Leavers" }}]
-user = [{user_roles}]
-
-[[connection.teams]]
-group = {desk}
-team = "Service Desk"
-
-[[connection.teams]]
-group = {infra}
-team = "Infrastructure"
-"#,
-        l1 = q(well_known::AGENTS_L1),
-        l2 = q(well_known::AGENTS_L2),
-        leavers = q(well_known::LEAVERS),
-        user_roles = user_role_maps.join(", "),
-        desk = q(well_known::SERVICE_DESK),
-        infra = q(well_known::INFRASTRUCTURE),
-    ));
-    for (i, group) in team_projects.iter().enumerate() {
-        text.push_str(&format!(
-            "\n[[connection.teams]]\ngroup = {}\nteam = \"Project team {}\"\n",
-            q(group),
-            i + 1
-        ));
+    config = config
+        .site_mapping(
+            SiteMapping::new(200, "Visitors", "Visitors")
+                .group(well_known::VISITORS_DESK)
+                .external_users("include"),
+        )
+        .site_mapping(
+            SiteMapping::new(300, "Head office staff", "Head Office")
+                .user_role("Standard User")
+                .group(well_known::HELPDESK_USERS)
+                .when("officeLocation", "absent"),
+        )
+        .site_mapping(SiteMapping::everyone_else(400))
+        .user_role(well_known::LICENSED_E5, "E5 User")
+        .user_role(well_known::HELPDESK_USERS, "Helpdesk User");
+    for (group, role) in groups.departments.iter().zip(&dept_roles) {
+        config = config.user_role(group, role);
     }
-    text.push_str(&format!(
-        r#"
-[connection.team_options]
-remove_agents_not_found = true
-
-[[connection.cabs]]
-group = {cab}
-cab = "Main CAB"
-cab_role = "Approver"
-"#,
-        cab = q(well_known::CAB),
-    ));
+    for (group, team) in team_projects.iter().zip(&project_teams) {
+        config = config.team(group, team);
+    }
     for group in cab_projects {
-        text.push_str(&format!(
-            "\n[[connection.cabs]]\ngroup = {}\ncab = \"Project CAB\"\ncab_role = \"Member\"\n",
-            q(group)
-        ));
+        config = config.cab(group, "Project CAB", "Member");
     }
-    text.push_str(
-        r#"
-[connection.agent_licences]
-enabled = true
-inactive_roles = ["Leavers"]
-named_licence_roles = ["2nd Line"]
-
-[connection.licences]
-import = true
-client = "Contoso"
-"#,
-    );
-    Ok(text)
+    Ok(config.render())
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -48,10 +48,14 @@ impl Cycles for ServiceCycles {
                     CycleResult::Busy(next) => Cycle::Busy(next),
                 }
             }
-            Err(error) => Cycle::Failed {
-                reauthorise: needs_authorisation(&error),
-                error: error.to_string(),
-            },
+            Err(error) => {
+                let reauthorise = needs_authorisation(&error);
+                metrics::needs_authorisation(connection, reauthorise);
+                Cycle::Failed {
+                    reauthorise,
+                    error: error.to_string(),
+                }
+            }
         }
     }
 

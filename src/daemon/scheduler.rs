@@ -369,7 +369,7 @@ impl ConnectionLoop {
                 Cycle::Ran { status, next } => {
                     failures = 0;
                     if status == RunStatus::Quarantined {
-                        warn!(connection = %id, "The run is quarantined: its deactivations wait for approval (`entra-sync approve`).");
+                        warn!(connection = %id, "The run is quarantined: its deactivations wait for approval (`entra-sync runs approve`).");
                     }
                     self.jitter.wait(next)
                 }

@@ -235,6 +235,16 @@ impl Syncer {
             }
         };
         report.seconds = started.elapsed().as_secs_f64();
+        if report.status != RunStatus::Failed && report.status != RunStatus::Cancelled {
+            info!(
+                connection = %connection.id,
+                status = report.status.as_str(),
+                seconds = report.seconds,
+                graph_requests = report.graph_requests,
+                counts = ?report.counts,
+                "The run ended."
+            );
+        }
         if let Some(run_id) = run_id {
             let end = RunEnd {
                 status: report.status,

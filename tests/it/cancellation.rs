@@ -7,7 +7,8 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use entra_sync::clock::SystemClock;
+use chrono::{TimeZone, Utc};
+use entra_sync::clock::ManualClock;
 use entra_sync::config::load::Environment;
 use entra_sync::graph::RetryPolicy;
 use entra_sync::ids::EntraId;
@@ -21,8 +22,9 @@ use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::config_fixture::ConfigFixture;
 use crate::crash::{scalar, semantic};
-use crate::emulator::{client, config_text, memory_store, settings, start};
+use crate::emulator::{client, memory_store, settings, start};
 use crate::support::{backends, cid};
 use crate::sync_runs::{Fixture, fixture, log_for, request, tenant};
 use crate::watched_store::{Call, Phase, WatchedStore};
@@ -103,6 +105,7 @@ async fn a_cancelled_full_run_resumes(moment: Moment) {
         ..EmulatorConfig::default()
     })
     .await;
+    let started = Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0).unwrap();
     let mut pairs = Vec::new();
     for (reference, cancelled) in backends().await.into_iter().zip(backends().await) {
         let r = fixture(&running, &reference, "").await;
@@ -145,12 +148,15 @@ async fn a_cancelled_full_run_resumes(moment: Moment) {
         let before = inactive(&f).await;
         let token = CancellationToken::new();
         let cancelled_at: Arc<Mutex<Option<Instant>>> = Arc::default();
+        // The run starts at `started`; it is cancelled a minute later by its clock.
+        let clock = ManualClock::new(started);
         let (store, watch) = WatchedStore::wrap(f.store.clone(), {
-            let (token, cancelled_at) = (token.clone(), cancelled_at.clone());
+            let (token, cancelled_at, clock) = (token.clone(), cancelled_at.clone(), clock.clone());
             move |method, phase| {
                 let mut at = cancelled_at.lock().unwrap();
                 if at.is_none() && moment.is(method, phase) {
                     *at = Some(Instant::now());
+                    clock.advance(chrono::Duration::minutes(1));
                     token.cancel();
                 }
             }
@@ -158,7 +164,7 @@ async fn a_cancelled_full_run_resumes(moment: Moment) {
         let syncer = Syncer {
             store,
             graph: f.syncer.graph.clone(),
-            clock: Arc::new(SystemClock),
+            clock: Arc::new(clock),
         };
         let request = RunRequest {
             cancel: token,
@@ -194,7 +200,11 @@ async fn a_cancelled_full_run_resumes(moment: Moment) {
         let row = f.store.run(run_id).await.expect("the run row");
         assert_eq!(row.status, RunStatus::Cancelled);
         assert_eq!(row.error.as_deref(), Some(error.as_str()));
-        assert!(row.ended_at.is_some());
+        assert_eq!(
+            (row.started_at, row.ended_at),
+            (started, Some(started + chrono::Duration::minutes(1))),
+            "{moment:?}: the run is stamped by its clock as it starts and as it stops"
+        );
         assert_eq!(inactive(&f).await, before, "{moment:?}: nobody deactivated");
 
         let evaluated = log_for(&f.store, Some(run_id))
@@ -300,12 +310,9 @@ async fn closing_a_runs_tasks_drops_their_graph_requests_in_flight() {
         }
     });
     let app = running.demo_app(0).expect("a demo app").clone();
-    let auth = format!(
-        r#"{{ method = "client_secret", secret = "{}" }}"#,
-        app.client_secret
-    );
-    let text = config_text(&running, &app, &auth, "").replace(&running.graph_url, &silent);
-    assert!(text.contains(&silent));
+    let text = ConfigFixture::graph_client(&running, &app)
+        .graph_url(&silent)
+        .render();
     let s = settings(&text, &Environment::default(), std::path::Path::new("."));
     // No request timeout: only the scope can end the request.
     let plain = client(&s, memory_store().await, RetryPolicy::default(), None);

@@ -4,9 +4,9 @@ use std::process::Command;
 
 use graph_emulator::EmulatorConfig;
 
+use crate::config_fixture::ConfigFixture;
 use crate::emulator::start;
 use crate::support::backends;
-use crate::sync_runs::sync_config;
 
 pub(crate) fn entra_sync(args: &[&str]) -> (i32, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_entra-sync"))
@@ -66,7 +66,8 @@ async fn sync_import_runs_and_log_work_from_the_command_line() {
     for db in backends().await {
         let dir = tempfile::tempdir().expect("a temp dir");
         let config = dir.path().join("entra-sync.toml");
-        std::fs::write(&config, sync_config(&running, &db.url, "")).expect("config");
+        std::fs::write(&config, ConfigFixture::contoso(&running, &db.url).render())
+            .expect("config");
         let config = config.to_str().expect("utf-8").to_owned();
         let run = |args: &[&str]| {
             let mut all = vec!["--config", config.as_str()];

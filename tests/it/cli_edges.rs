@@ -7,9 +7,10 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::cli::entra_sync;
+use crate::config_fixture::ConfigFixture;
 use crate::emulator::start;
 use crate::support::{TestDb, backends, cid};
-use crate::sync_runs::{set_flag, sync_config};
+use crate::sync_runs::set_flag;
 
 /// The binary with a config file for one emulator and one database.
 struct Binary {
@@ -21,7 +22,7 @@ impl Binary {
     fn new(running: &Running, db: &TestDb) -> Self {
         let dir = tempfile::tempdir().expect("a temp dir");
         let config = dir.path().join("entra-sync.toml");
-        std::fs::write(&config, sync_config(running, &db.url, "")).expect("config");
+        std::fs::write(&config, ConfigFixture::contoso(running, &db.url).render()).expect("config");
         let config = config.to_str().expect("utf-8").to_owned();
         Self { _dir: dir, config }
     }

@@ -9,9 +9,9 @@ use std::time::Duration;
 use graph_emulator::{EmulatorConfig, Running};
 use sqlx::{AssertSqlSafe, Row};
 
+use crate::config_fixture::ConfigFixture;
 use crate::emulator::start;
 use crate::support::{TestDb, backends};
-use crate::sync_runs::sync_config;
 
 const PEOPLE: usize = 2_500;
 
@@ -194,7 +194,11 @@ async fn finish(child: Child) {
 }
 
 pub fn write_config(dir: &Path, running: &Running, url: &str) {
-    std::fs::write(dir.join("entra-sync.toml"), sync_config(running, url, "")).expect("config");
+    std::fs::write(
+        dir.join("entra-sync.toml"),
+        ConfigFixture::contoso(running, url).render(),
+    )
+    .expect("config");
 }
 
 async fn reference(running: &Running, db: &TestDb, dir: &Path) -> BTreeMap<&'static str, Rows> {

@@ -1,5 +1,5 @@
-//! Scaffolding for tests against the Graph emulator: a config for one of its apps, loaded
-//! through the real config loader, and a Graph client built by the real composition root.
+//! Scaffolding for tests against the Graph emulator: a config (`ConfigFixture`) loaded through
+//! the real config loader, and a Graph client built by the real composition root.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -10,49 +10,12 @@ use entra_sync::config::load::{Environment, load_str};
 use entra_sync::config::{ConfigOverrides, Settings};
 use entra_sync::graph::{self, GraphClient, RetryPolicy};
 use entra_sync::store::Store;
-use graph_emulator::{AppCredentials, EmulatorConfig, GraphEmulator, Running};
+use graph_emulator::{EmulatorConfig, GraphEmulator, Running};
 
 pub async fn start(config: EmulatorConfig) -> Running {
     GraphEmulator::start(config)
         .await
         .expect("the emulator starts")
-}
-
-/// A configuration with one connection `t` to `app`, authenticating with `auth` (a TOML inline
-/// table), plus `extra` TOML for the connection (mappings, licences, …).
-pub fn config_text(running: &Running, app: &AppCredentials, auth: &str, extra: &str) -> String {
-    format!(
-        r#"
-[daemon]
-token_encryption_key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
-
-[admin]
-public_url = "http://127.0.0.1:9/"
-
-[halo]
-clients = ["Contoso"]
-sites = [{{ name = "Head Office", client = "Contoso" }}]
-user_roles = ["Standard User"]
-
-[[connection]]
-id = "t"
-tenant_id = "{tenant}"
-client_id = "{client}"
-authority_url = "{authority}"
-graph_url = "{graph}"
-auth = {auth}
-
-[[connection.site_mapping]]
-sequence = 10
-site = "Head Office"
-user_role = "Standard User"
-{extra}
-"#,
-        tenant = app.tenant_id,
-        client = app.client_id,
-        authority = running.authority_url,
-        graph = running.graph_url,
-    )
 }
 
 pub fn settings(text: &str, env: &Environment, base: &Path) -> Settings {
@@ -70,6 +33,8 @@ pub fn client(
         settings,
         &settings.connections[0],
         store,
+        // Real time: the client signs certificate assertions at its clock's time, and the
+        // emulator checks them against its own, the wall clock unless a test gives it another.
         Arc::new(SystemClock),
         graph::http_client(timeout).expect("an HTTP client"),
         policy,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use entra_sync::app;
 use entra_sync::auth::delegated::{authorize_url, redeem_code};
 use entra_sync::auth::{AuthError, SealedRefreshTokens, TokenVault, token_endpoint};
-use entra_sync::clock::{Clock, SystemClock};
+use entra_sync::clock::SystemClock;
 use entra_sync::config::Credentials;
 use entra_sync::config::load::Environment;
 use entra_sync::config::secret::TokenKey;
@@ -15,12 +15,9 @@ use entra_sync::graph::{self, GraphError, RetryPolicy, odata};
 use entra_sync::token_store::StoredRefreshTokens;
 use graph_emulator::{AppSpec, EmulatorConfig, FaultKind, FaultRule, Running, Trigger, well_known};
 
-use crate::emulator::{client, config_text, memory_store, settings, start};
+use crate::config_fixture::ConfigFixture;
+use crate::emulator::{client, memory_store, settings, start};
 use crate::support::cid;
-
-fn secret_auth(secret: &str) -> String {
-    format!(r#"{{ method = "client_secret", secret = "{secret}" }}"#)
-}
 
 /// An emulator with `users` people, and a client of its demo app signing in with its secret.
 /// The next users read is answered 429 with `Retry-After: 2`.
@@ -45,7 +42,7 @@ pub(crate) async fn secret_client(
     .await;
     let app = running.demo_app(0).expect("a demo app").clone();
     let s = settings(
-        &config_text(&running, &app, &secret_auth(&app.client_secret), ""),
+        &ConfigFixture::graph_client(&running, &app).render(),
         &Environment::default(),
         std::path::Path::new("."),
     );
@@ -79,7 +76,7 @@ async fn a_client_secret_obtains_a_token_and_reads_every_user() {
     .await;
     let app = running.demo_app(0).expect("a demo app").clone();
     let s = settings(
-        &config_text(&running, &app, &secret_auth(&app.client_secret), ""),
+        &ConfigFixture::graph_client(&running, &app).render(),
         &Environment::default(),
         std::path::Path::new("."),
     );
@@ -129,7 +126,9 @@ async fn a_certificate_assertion_works_with_ps256_and_rs256() {
             key.display()
         );
         let s = settings(
-            &config_text(&running, &app, &auth, ""),
+            &ConfigFixture::graph_client(&running, &app)
+                .auth(&auth)
+                .render(),
             &Environment::default(),
             dir.path(),
         );
@@ -148,7 +147,13 @@ async fn a_certificate_assertion_works_with_ps256_and_rs256() {
 
 #[tokio::test]
 async fn a_federated_assertion_is_read_afresh_from_its_file() {
-    let running = start(EmulatorConfig::default()).await;
+    // The emulator checks an assertion's times by its own clock, which the test moves.
+    let clock = graph_emulator::clock::ManualClock::at_fixed_start();
+    let running = start(EmulatorConfig {
+        clock: Arc::new(clock.clone()),
+        ..EmulatorConfig::default()
+    })
+    .await;
     let app = running.demo_app(0).expect("a demo app").clone();
     let dir = tempfile::tempdir().expect("a temp dir");
     let token_file = dir.path().join("assertion.jwt");
@@ -162,7 +167,7 @@ async fn a_federated_assertion_is_read_afresh_from_its_file() {
             nbf: i64,
             iat: i64,
         }
-        let now = SystemClock.now().timestamp();
+        let now = graph_emulator::clock::Clock::now(&clock).timestamp();
         let claims = Claims {
             iss: app.federated_issuer.as_deref().expect("an issuer"),
             sub: app.federated_subject.as_deref().expect("a subject"),
@@ -189,7 +194,9 @@ async fn a_federated_assertion_is_read_afresh_from_its_file() {
     write_assertion(600);
     let auth = r#"{ method = "federated", token_file = "assertion.jwt" }"#;
     let s = settings(
-        &config_text(&running, &app, auth, ""),
+        &ConfigFixture::graph_client(&running, &app)
+            .auth(auth)
+            .render(),
         &Environment::default(),
         dir.path(),
     );
@@ -204,9 +211,16 @@ async fn a_federated_assertion_is_read_afresh_from_its_file() {
         Some(Duration::from_secs(30)),
     );
     assert!(!read_all_users(&client).await.expect("users").is_empty());
-    // The platform rotates the projected file; the next token request reads the new one.
-    write_assertion(900);
+    // Past the assertion's expiry (and the 5 minutes of skew allowed) the file's assertion is
+    // refused; the platform rotates the projected file, and the next token request reads it.
+    clock.advance(chrono::Duration::minutes(16));
     client.tokens().invalidate().await;
+    let stale = client.tokens().token().await;
+    assert!(
+        matches!(&stale, Err(AuthError::Rejected { code: 700024, .. })),
+        "{stale:?}"
+    );
+    write_assertion(900);
     assert!(client.tokens().token().await.is_ok());
 }
 
@@ -223,7 +237,9 @@ async fn a_delegated_connection_signs_in_refreshes_and_stores_the_rotated_token_
         app.client_secret
     );
     let s = settings(
-        &config_text(&running, &app, &auth, ""),
+        &ConfigFixture::graph_client(&running, &app)
+            .auth(&auth)
+            .render(),
         &Environment::default(),
         std::path::Path::new("."),
     );
@@ -327,7 +343,9 @@ async fn wrong_credentials_and_unknown_tenants_give_actionable_messages() {
     let store = memory_store().await;
 
     let s = settings(
-        &config_text(&running, &app, &secret_auth("not-the-secret"), ""),
+        &ConfigFixture::graph_client(&running, &app)
+            .auth(r#"{ method = "client_secret", secret = "not-the-secret" }"#)
+            .render(),
         &Environment::default(),
         std::path::Path::new("."),
     );
@@ -354,7 +372,9 @@ async fn wrong_credentials_and_unknown_tenants_give_actionable_messages() {
         key.display()
     );
     let s = settings(
-        &config_text(&running, &app, &auth, ""),
+        &ConfigFixture::graph_client(&running, &app)
+            .auth(&auth)
+            .render(),
         &Environment::default(),
         dir.path(),
     );
@@ -368,10 +388,9 @@ async fn wrong_credentials_and_unknown_tenants_give_actionable_messages() {
         "{error}"
     );
 
-    let text = config_text(&running, &app, &secret_auth(&app.client_secret), "").replace(
-        &app.tenant_id.to_string(),
-        "11111111-2222-4333-8444-555555555555",
-    );
+    let text = ConfigFixture::graph_client(&running, &app)
+        .tenant_id("11111111-2222-4333-8444-555555555555")
+        .render();
     let s = settings(&text, &Environment::default(), std::path::Path::new("."));
     let error = client(&s, store, RetryPolicy::default(), None)
         .tokens()
@@ -393,7 +412,7 @@ async fn a_token_expiring_mid_stream_is_refreshed_once_without_losing_or_repeati
     .await;
     let app = running.demo_app(0).expect("a demo app").clone();
     let s = settings(
-        &config_text(&running, &app, &secret_auth(&app.client_secret), ""),
+        &ConfigFixture::graph_client(&running, &app).render(),
         &Environment::default(),
         std::path::Path::new("."),
     );
@@ -439,7 +458,7 @@ async fn retry_after_is_honoured_and_503_bursts_are_retried_within_the_bound() {
     let running = start(EmulatorConfig::default()).await;
     let app = running.demo_app(0).expect("a demo app").clone();
     let s = settings(
-        &config_text(&running, &app, &secret_auth(&app.client_secret), ""),
+        &ConfigFixture::graph_client(&running, &app).render(),
         &Environment::default(),
         std::path::Path::new("."),
     );
@@ -509,7 +528,7 @@ async fn an_expired_delta_link_and_a_410_mean_resync_and_unknown_codes_keep_code
     let running = start(EmulatorConfig::default()).await;
     let app = running.demo_app(0).expect("a demo app").clone();
     let s = settings(
-        &config_text(&running, &app, &secret_auth(&app.client_secret), ""),
+        &ConfigFixture::graph_client(&running, &app).render(),
         &Environment::default(),
         std::path::Path::new("."),
     );
@@ -570,7 +589,7 @@ async fn a_group_name_with_an_apostrophe_resolves() {
     let running = start(EmulatorConfig::default()).await;
     let app = running.demo_app(0).expect("a demo app").clone();
     let s = settings(
-        &config_text(&running, &app, &secret_auth(&app.client_secret), ""),
+        &ConfigFixture::graph_client(&running, &app).render(),
         &Environment::default(),
         std::path::Path::new("."),
     );
@@ -608,7 +627,6 @@ async fn check_online_names_a_missing_audit_permission_and_passes_a_complete_app
         ..EmulatorConfig::default()
     })
     .await;
-    let mapped = "\n[[connection.field_mapping]]\ntarget = \"user\"\nentra = \"signInActivity.lastSignInDateTime\"\nhalo = \"last_sign_in\"\n";
     let store = memory_store().await;
     for (name, expect_missing) in [("no-audit", vec!["AuditLog.Read.All"]), ("demo", vec![])] {
         let app = running
@@ -618,7 +636,9 @@ async fn check_online_names_a_missing_audit_permission_and_passes_a_complete_app
             .expect("the app")
             .clone();
         let s = settings(
-            &config_text(&running, &app, &secret_auth(&app.client_secret), mapped),
+            &ConfigFixture::graph_client(&running, &app)
+                .field_mapping("user", "signInActivity.lastSignInDateTime", "last_sign_in")
+                .render(),
             &Environment::default(),
             std::path::Path::new("."),
         );
@@ -666,20 +686,11 @@ fn check_online_exits_non_zero_and_names_the_permission() {
         .expect("the app")
         .clone();
     let dir = tempfile::tempdir().expect("a temp dir");
-    let mapped = "\n[[connection.field_mapping]]\ntarget = \"user\"\nentra = \"signInActivity.lastSignInDateTime\"\nhalo = \"last_sign_in\"\n";
-    let text = config_text(
-        &running,
-        &app,
-        r#"{ method = "client_secret", secret = { env = "T_SECRET" } }"#,
-        mapped,
-    )
-    .replace(
-        "[daemon]",
-        &format!(
-            "[database]\nurl = \"sqlite://{}/x.db\"\n\n[daemon]",
-            dir.path().display()
-        ),
-    );
+    let text = ConfigFixture::graph_client(&running, &app)
+        .database(&format!("sqlite://{}/x.db", dir.path().display()))
+        .auth(r#"{ method = "client_secret", secret = { env = "T_SECRET" } }"#)
+        .field_mapping("user", "signInActivity.lastSignInDateTime", "last_sign_in")
+        .render();
     let path = dir.path().join("entra-sync.toml");
     std::fs::write(&path, text).expect("writing the config");
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_entra-sync"))

@@ -60,7 +60,11 @@ async fn one_holder_at_a_time_and_a_taken_over_holder_writes_nothing_more() {
                     (info.host.as_str(), info.pid, info.token),
                     ("host-a", 11, 1)
                 );
-                assert!(info.expires_at > info.acquired_at);
+                // Both by the database's clock, in one statement: exactly the claim's TTL apart.
+                assert_eq!(
+                    info.expires_at - info.acquired_at,
+                    chrono::Duration::from_std(minute).unwrap()
+                );
             }
             Claim::Acquired(lease) => panic!("a live lease was taken: {lease:?}"),
         }

@@ -6,6 +6,8 @@ mod cancellation;
 mod cli;
 mod cli_edges;
 mod config_corpus;
+#[path = "../fixture/config.rs"]
+mod config_fixture;
 mod config_secrets;
 mod crash;
 mod daemon;

@@ -28,6 +28,7 @@ const TABLES: [&str; 29] = [
     "roles",
     "sites",
     "sync_runs",
+    "sync_triggers",
     "teams",
     "ticket_followers",
     "tickets",

@@ -6,8 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, TimeZone, Utc};
 use entra_sync::app::LiveGraph;
-use entra_sync::clock::SystemClock;
+use entra_sync::clock::ManualClock;
 use entra_sync::config::ConfigOverrides;
 use entra_sync::config::load::{Environment, load_str};
 use entra_sync::service::{RunsRequest, Service, ServiceError, SyncRequest};
@@ -18,16 +19,21 @@ use entra_sync::sync::lease::LeaseWait;
 use entra_sync::vocab::RunStatus;
 use graph_emulator::{EmulatorConfig, Running};
 
+use crate::config_fixture::ConfigFixture;
 use crate::emulator::start;
 use crate::support::{TestDb, backends, cid};
-use crate::sync_runs::sync_config;
+
+/// The service's clock stands still at this instant.
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0).unwrap()
+}
 
 async fn service(running: &Running, db: &TestDb, instance: &str) -> (Service, Arc<dyn Store>) {
     let overrides = ConfigOverrides {
         instance: Some(instance.to_owned()),
         ..ConfigOverrides::default()
     };
-    let text = sync_config(running, &db.url, "");
+    let text = ConfigFixture::contoso(running, &db.url).render();
     let settings = load_str(
         &text,
         "test.toml",
@@ -38,7 +44,7 @@ async fn service(running: &Running, db: &TestDb, instance: &str) -> (Service, Ar
     .unwrap_or_else(|e| panic!("{e}"));
     let store: Arc<dyn Store> = db.open().await.into();
     store.migrate().await.expect("migrations");
-    let clock = Arc::new(SystemClock);
+    let clock = Arc::new(ManualClock::new(now()));
     let graph = Arc::new(LiveGraph {
         store: store.clone(),
         clock: clock.clone(),
@@ -123,8 +129,11 @@ async fn the_instance_check_and_the_lease_hold_for_every_caller_of_the_service()
             .await
             .expect("runs");
         assert_eq!(
-            runs.iter().map(|r| r.trigger.as_str()).collect::<Vec<_>>(),
-            ["api"]
+            runs.iter()
+                .map(|r| (r.trigger.as_str(), r.started_at, r.ended_at))
+                .collect::<Vec<_>>(),
+            [("api", now(), Some(now()))],
+            "the run is stamped by the service's clock"
         );
 
         // An unknown connection names the configured ones.

@@ -19,9 +19,10 @@ use graph_emulator::{EmulatorConfig, Running, well_known};
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::config_fixture::ConfigFixture;
 use crate::emulator::start;
 use crate::support::{TestDb, backends, cid};
-use crate::sync_runs::{Fixture, fixture, request, sync_config};
+use crate::sync_runs::{Fixture, fixture, request};
 
 const ALL_ENTITIES: &str = r#"entities = ["users", "agents", "licences"]"#;
 
@@ -460,7 +461,7 @@ async fn cli(
 ) -> (i32, String, String) {
     let dir = tempfile::tempdir().expect("a temp dir");
     let path = dir.path().join("entra-sync.toml");
-    let mut text = sync_config(running, &db.url, "");
+    let mut text = ConfigFixture::contoso(running, &db.url).render();
     for (from, to) in edits {
         assert!(text.contains(from), "the config holds {from:?}");
         text = text.replacen(from, to, 1);

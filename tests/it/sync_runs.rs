@@ -4,8 +4,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{TimeZone, Utc};
 use entra_sync::app;
-use entra_sync::clock::SystemClock;
+use entra_sync::clock::{ManualClock, SystemClock};
 use entra_sync::config::Settings;
 use entra_sync::config::load::Environment;
 use entra_sync::graph::RetryPolicy;
@@ -20,125 +21,9 @@ use graph_emulator::{EmulatorConfig, FaultKind, FaultRule, Running, well_known};
 use mapping::Scope;
 use uuid::Uuid;
 
+use crate::config_fixture::ConfigFixture;
 use crate::emulator::{client, settings, start};
 use crate::support::{TestDb, backends, cid};
-
-pub fn sync_config(running: &Running, db_url: &str, sync_extra: &str) -> String {
-    let app = running.demo_app(0).expect("a demo app");
-    format!(
-        r#"
-[database]
-url = "{db_url}"
-
-[halo]
-clients = ["Contoso"]
-sites = [{{ name = "Head Office", client = "Contoso" }}, {{ name = "Remote", client = "Contoso" }}]
-agent_roles = ["1st Line", "2nd Line", "Leavers"]
-user_roles = ["Standard User", "Senior Staff"]
-teams = ["Service Desk", "Infrastructure"]
-cabs = [{{ name = "Main CAB", roles = ["Approver", "Member"] }}]
-user_custom_fields = ["CFEmployeeNumber"]
-
-[[connection]]
-id = "contoso"
-tenant_id = "{tenant}"
-client_id = "{client}"
-authority_url = "{authority}"
-graph_url = "{graph}"
-auth = {{ method = "client_secret", secret = "{secret}" }}
-
-[connection.sync]
-entities = ["users", "agents", "licences"]
-max_deactivations = {{ count = 1000, percent = 100 }}
-nested_groups = true
-{sync_extra}
-
-[[connection.field_mapping]]
-target = "user"
-entra = "department"
-halo = "department"
-
-[[connection.field_mapping]]
-target = "user"
-entra = "jobTitle"
-halo = "jobtitle"
-
-[[connection.field_mapping]]
-target = "user"
-entra = "employeeId"
-halo = "custom.CFEmployeeNumber"
-
-[[connection.field_mapping]]
-target = "agent"
-entra = "manager"
-halo = "linemanager"
-
-[[connection.site_mapping]]
-sequence = 5
-name = "Agents"
-site = "*agent*"
-group = "{all_agents}"
-
-[[connection.site_mapping]]
-sequence = 10
-name = "Office staff"
-site = "Head Office"
-user_role = "Standard User"
-group = "{all_company}"
-where = [{{ entra = "officeLocation", op = "present" }}]
-
-[[connection.site_mapping]]
-sequence = 20
-name = "Everyone else"
-site = "Remote"
-user_role = "Standard User"
-group = "{all_company}"
-
-[connection.roles]
-agent = [{{ group = "{l1}", role = "1st Line" }}, {{ group = "{l2}", role = "2nd Line" }}, {{ group = "{leavers}", role = "Leavers" }}]
-user = [{{ group = "{seniors}", role = "Senior Staff" }}]
-
-[[connection.teams]]
-group = "{desk}"
-team = "Service Desk"
-
-[[connection.teams]]
-group = "{infra}"
-team = "Infrastructure"
-
-[connection.team_options]
-remove_agents_not_found = true
-
-[[connection.cabs]]
-group = "{cab}"
-cab = "Main CAB"
-cab_role = "Approver"
-
-[connection.agent_licences]
-enabled = true
-inactive_roles = ["Leavers"]
-named_licence_roles = ["2nd Line"]
-
-[connection.licences]
-import = true
-client = "Contoso"
-"#,
-        tenant = app.tenant_id,
-        client = app.client_id,
-        secret = app.client_secret,
-        authority = running.authority_url,
-        graph = running.graph_url,
-        all_agents = well_known::ALL_AGENTS,
-        all_company = well_known::ALL_COMPANY,
-        l1 = well_known::AGENTS_L1,
-        l2 = well_known::AGENTS_L2,
-        leavers = well_known::LEAVERS,
-        seniors = well_known::SENIORS,
-        desk = well_known::SERVICE_DESK,
-        infra = well_known::INFRASTRUCTURE,
-        cab = well_known::CAB,
-    )
-}
 
 pub struct Fixture {
     pub settings: Settings,
@@ -148,7 +33,9 @@ pub struct Fixture {
 
 pub async fn fixture(running: &Running, db: &TestDb, sync_extra: &str) -> Fixture {
     let settings = settings(
-        &sync_config(running, &db.url, sync_extra),
+        &ConfigFixture::contoso(running, &db.url)
+            .sync(sync_extra)
+            .render(),
         &Environment::default(),
         std::path::Path::new("."),
     );
@@ -203,7 +90,7 @@ impl Fixture {
         to: &str,
         kind: RunKind,
     ) -> RunReport {
-        let original = sync_config(running, db_url, "");
+        let original = ConfigFixture::contoso(running, db_url).render();
         let text = original.replacen(from, to, 1);
         assert_ne!(text, original, "the config holds {from:?}");
         let changed = settings(&text, &Environment::default(), std::path::Path::new("."));
@@ -690,7 +577,8 @@ async fn too_many_deactivations_quarantine_the_run_until_approved() {
         let Fixture {
             settings, store, ..
         } = f;
-        let clock = Arc::new(SystemClock);
+        let approved_at = Utc.with_ymd_and_hms(2026, 1, 5, 9, 30, 0).unwrap();
+        let clock = Arc::new(ManualClock::new(approved_at));
         let graph = app::LiveGraph {
             store: store.clone(),
             clock: clock.clone(),
@@ -712,7 +600,7 @@ async fn too_many_deactivations_quarantine_the_run_until_approved() {
             (row.status.as_str(), row.approved_by.as_deref()),
             ("succeeded", Some("test"))
         );
-        assert!(row.approved_at.is_some());
+        assert_eq!(row.approved_at, Some(approved_at));
         let listed = entra_sync::output::runs(&[row]);
         assert!(
             listed.contains("succeeded (approved by test at "),
@@ -874,7 +762,9 @@ async fn an_expired_delta_link_and_a_select_change_each_lead_to_a_full_initial_r
         );
 
         // A config change that alters the users $select starts over too, never from "latest".
-        let text = sync_config(&running, &db.url, "delta_method = \"mapped_fields\"");
+        let text = ConfigFixture::contoso(&running, &db.url)
+            .sync("delta_method = \"mapped_fields\"")
+            .render();
         let changed = settings(&text, &Environment::default(), std::path::Path::new("."));
         let syncer = Syncer {
             store: f.store.clone(),
@@ -983,9 +873,9 @@ async fn sign_in_activity_is_read_separately_in_full_and_for_changed_people_in_d
     let t = tenant(&running);
     let dbs = backends().await;
     let db = &dbs[0];
-    let extra = "\n[[connection.field_mapping]]\ntarget = \"user\"\nentra = \"signInActivity.lastSignInDateTime\"\nhalo = \"last_sign_in\"\n";
-    let mut text = sync_config(&running, &db.url, "");
-    text.push_str(extra);
+    let text = ConfigFixture::contoso(&running, &db.url)
+        .field_mapping("user", "signInActivity.lastSignInDateTime", "last_sign_in")
+        .render();
     let settings = settings(&text, &Environment::default(), std::path::Path::new("."));
     let f = fixture(&running, db, "").await;
     let syncer = Syncer {
@@ -1080,9 +970,10 @@ async fn groups_that_resolve_to_none_or_several_are_run_warnings_in_the_inbound_
     }
     let dbs = backends().await;
     let db = &dbs[0];
-    let mut text = sync_config(&running, &db.url, "");
-    text.push_str("\n[[connection.teams]]\ngroup = \"SG-Nope\"\nteam = \"Infrastructure\"\n");
-    text.push_str("\n[[connection.teams]]\ngroup = \"SG-Twins\"\nteam = \"Service Desk\"\n");
+    let text = ConfigFixture::contoso(&running, &db.url)
+        .team("SG-Nope", "Infrastructure")
+        .team("SG-Twins", "Service Desk")
+        .render();
     let settings = settings(&text, &Environment::default(), std::path::Path::new("."));
     let f = fixture(&running, db, "").await;
     let syncer = Syncer {
