@@ -60,8 +60,14 @@ pub fn cycle(connection: &ConnectionId, result: &CycleResult, now: f64) {
         }
         _ => {}
     }
-    metrics::gauge!("entra_sync_needs_authorisation", "connection" => label)
-        .set(if report.needs_authorisation { 1.0 } else { 0.0 });
+    needs_authorisation(connection, report.needs_authorisation);
+}
+
+/// Whether `connection` waits to be authorised again (also when its cycle failed before a run
+/// could start, e.g. its credential could not be read).
+pub fn needs_authorisation(connection: &ConnectionId, needed: bool) {
+    metrics::gauge!("entra_sync_needs_authorisation", "connection" => connection.to_string())
+        .set(if needed { 1.0 } else { 0.0 });
 }
 
 /// The configuration generation now live.

@@ -4,7 +4,7 @@
 use crate::support::{backends, cid};
 
 /// The contract's tables and `entra_pending` (the people read but not yet evaluated), by name.
-const TABLES: [&str; 29] = [
+const TABLES: [&str; 30] = [
     "agent_roles",
     "agent_teams",
     "agents",
