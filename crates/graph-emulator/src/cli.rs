@@ -26,6 +26,11 @@ pub struct EmulatorArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:4580")]
     pub listen: SocketAddr,
+    /// The URL clients reach the emulator at, named in the links and tokens it hands out
+    /// (default: `http://` and the listen address). Needed with a wildcard `--listen` such as
+    /// `0.0.0.0:4580`, e.g. `--public-url http://emulator:4580` in a container network.
+    #[arg(long, value_name = "URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
     /// Seed of the tenant generator.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -59,6 +64,19 @@ pub struct EmulatorArgs {
     pub data_dir: Option<PathBuf>,
 }
 
+fn parse_public_url(value: &str) -> Result<String, String> {
+    let url = url::Url::parse(value).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err("an http:// or https:// URL with a host is needed".to_owned());
+    }
+    if url.path() != "/" || url.query().is_some() {
+        return Err(
+            "a base URL without a path or query is needed, e.g. http://emulator:4580".to_owned(),
+        );
+    }
+    Ok(value.trim_end_matches('/').to_owned())
+}
+
 fn parse_lifetime(value: &str) -> Result<Duration, String> {
     match value.parse::<u64>() {
         Ok(seconds) => Ok(Duration::from_secs(seconds)),
@@ -79,6 +97,7 @@ impl EmulatorArgs {
             token_lifetime: self.token_lifetime.max(Duration::from_secs(1)),
             scenario: self.scenario.clone(),
             listen: Some(self.listen),
+            public_url: self.public_url.clone(),
             // Per process: two emulators must not overwrite each other's key pairs.
             data_dir: Some(self.data_dir.clone().unwrap_or_else(|| {
                 std::env::temp_dir().join(format!("graph-emulator-{}", std::process::id()))

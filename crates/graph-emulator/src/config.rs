@@ -49,6 +49,11 @@ pub struct EmulatorConfig {
     pub scenario: Option<PathBuf>,
     /// Where to listen; `127.0.0.1:0` (a free port) when unset.
     pub listen: Option<SocketAddr>,
+    /// The base URL clients reach the emulator at (`http://host:port`, no path), named in every
+    /// link, token endpoint and issuer it hands out. Unset: `http://{the bound address}`, which
+    /// clients cannot use when the emulator listens on a wildcard address such as `0.0.0.0` in
+    /// a container.
+    pub public_url: Option<String>,
     /// Where to write each demo app's certificate and private key; kept in memory when unset
     /// (see [`crate::AppCredentials::write_pem_files`]).
     pub data_dir: Option<PathBuf>,
@@ -76,6 +81,7 @@ impl Default for EmulatorConfig {
             token_lifetime: Duration::from_secs(3_599),
             scenario: None,
             listen: None,
+            public_url: None,
             data_dir: None,
             app_roles: DEFAULT_APP_ROLES.iter().map(|r| (*r).to_owned()).collect(),
             extra_apps: Vec::new(),

@@ -127,7 +127,10 @@ impl GraphEmulator {
         let local_addr = listener
             .local_addr()
             .map_err(|source| StartError::Bind { address, source })?;
-        let authority = format!("http://{local_addr}");
+        let authority = match &config.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{local_addr}"),
+        };
         let urls = Urls {
             graph: format!("{authority}/v1.0"),
             control: format!("{authority}/_emulator"),

@@ -2,11 +2,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use graph_emulator::{FaultKind, FaultRule, GroupKind, well_known};
+use graph_emulator::{EmulatorConfig, FaultKind, FaultRule, GroupKind, well_known};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{graph_error_code, start};
+use crate::common::{graph_error_code, start, start_with};
 
 const MINIMAL: (&str, &str) = ("Prefer", "return=minimal");
 
@@ -77,6 +77,51 @@ async fn the_initial_round_returns_every_live_user_over_several_pages() {
 /// Source: user-delta.md (Example 3 "minimal response": only changed properties, nulls
 /// included); delta-query-users.md (`manager@delta`, `@removed` with reason `changed`);
 /// delta-query-overview.md ("changed" = soft-deleted, "deleted" = permanently deleted).
+/// An emulator behind a name (a container's service name) hands out links under that name, not
+/// under the address it is bound to, so clients can follow them.
+#[tokio::test]
+async fn links_name_the_public_url_rather_than_the_bound_address() {
+    let env = start_with(EmulatorConfig {
+        users: 150,
+        groups: 5,
+        public_url: Some("http://emulator:4580/".to_owned()),
+        ..EmulatorConfig::default()
+    })
+    .await;
+    assert_eq!(env.running.graph_url, "http://emulator:4580/v1.0");
+    assert_eq!(env.running.authority_url, "http://emulator:4580");
+    let bound = format!("http://{}", env.running.local_addr);
+    let app = env.app();
+    let token = env
+        .client
+        .post(format!("{bound}/{}/oauth2/v2.0/token", app.tenant_id))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &app.client_id.to_string()),
+            ("client_secret", &app.client_secret),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ])
+        .send()
+        .await
+        .expect("token request");
+    assert_eq!(token.status(), StatusCode::OK);
+    let token: Value = token.json().await.expect("token json");
+    let token = token["access_token"].as_str().expect("access_token");
+    let (status, _, body) = env
+        .get_with(
+            token,
+            &format!("{bound}/v1.0/users/delta?$select=displayName"),
+            &[("Prefer", "odata.maxpagesize=100")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let next = body["@odata.nextLink"].as_str().expect("nextLink");
+    assert!(
+        next.starts_with("http://emulator:4580/v1.0/users/delta?$skiptoken="),
+        "{next}"
+    );
+}
+
 #[tokio::test]
 async fn a_second_round_reports_exactly_the_changes_with_minimal_properties() {
     let env = start(120, 10).await;
