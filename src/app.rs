@@ -31,7 +31,11 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Emulator(args) => graph_emulator::run(args, cli::commands::interrupted())
             .await
             .map_err(anyhow::Error::from),
-        Command::Demo { users, data_dir } => crate::demo::run(users, &data_dir, clock).await,
+        Command::Demo {
+            users,
+            data_dir,
+            daemon,
+        } => crate::demo::run(users, &data_dir, clock, daemon).await,
         command => {
             let outcome = match command {
                 Command::Run => daemon::run(&cli.config, &overrides, clock).await,

@@ -184,6 +184,9 @@ pub enum Command {
         /// Where the demo's SQLite database goes (recreated on every demo).
         #[arg(long, default_value = "data")]
         data_dir: PathBuf,
+        /// Then run the daemon on the same tenant and database until Ctrl-C.
+        #[arg(long)]
+        daemon: bool,
     },
     /// Serve the Microsoft Graph + sign-in emulator (for trying the daemon and for benchmarks).
     Emulator(graph_emulator::EmulatorArgs),

@@ -15,9 +15,11 @@ use crate::app;
 use crate::clock::Clock;
 use crate::config::ConfigOverrides;
 use crate::config::load::{Environment, load_str};
+use crate::daemon::pacing::Jitter;
+use crate::daemon::{Configs, Daemon, Signals};
 use crate::ids::EntraId;
 use crate::output;
-use crate::service::{Service, SyncRequest};
+use crate::service::{Service, ServiceError, SyncRequest};
 use crate::store::{InboundRow, LogQuery, People, Store};
 use crate::sync::lease::LeaseWait;
 use crate::sync::{Mode, RunReport};
@@ -25,8 +27,14 @@ use crate::sync::{Mode, RunReport};
 /// The demo's configuration template (also `config/demo.toml`).
 const DEMO_CONFIG: &str = include_str!("../config/demo.toml");
 
-/// Runs the demo with a tenant of `users` people, keeping the database under `data_dir`.
-pub async fn run(users: usize, data_dir: &Path, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+/// Runs the demo with a tenant of `users` people, keeping the database under `data_dir`; with
+/// `daemon`, the daemon then keeps that tenant in step until Ctrl-C.
+pub async fn run(
+    users: usize,
+    data_dir: &Path,
+    clock: Arc<dyn Clock>,
+    daemon: bool,
+) -> anyhow::Result<()> {
     println!("Starting the Graph emulator with a generated tenant of {users} people…");
     let emulator = GraphEmulator::start(EmulatorConfig {
         users,
@@ -83,11 +91,17 @@ pub async fn run(users: usize, data_dir: &Path, clock: Arc<dyn Clock>) -> anyhow
         &ConfigOverrides::default(),
     )?;
     let store = app::open_store(&settings).await?;
-    let graph = Arc::new(app::LiveGraph {
+    let demo = DemoConfigs {
+        env,
         store: store.clone(),
         clock: clock.clone(),
-    });
-    let service = Service::new(Arc::new(settings), store.clone(), clock, graph);
+    };
+    let service = Service::new(
+        Arc::new(settings),
+        store.clone(),
+        clock.clone(),
+        demo.graph(),
+    );
     let sync = |full| SyncRequest {
         connection: "demo".to_owned(),
         full,
@@ -181,8 +195,61 @@ pub async fn run(users: usize, data_dir: &Path, clock: Arc<dyn Clock>) -> anyhow
         "\nExplore the result: entra-sync --config config/demo.toml --database-url sqlite://{} log demo",
         db.display()
     );
+    if daemon {
+        let listen = service.settings().admin.listen;
+        println!(
+            "\n== The daemon (`entra-sync run`) keeps the tenant in step: delta cycles every {}; \
+             http://{listen}/metrics and /readyz; Ctrl-C stops it",
+            humantime::format_duration(service.connection("demo")?.sync.interval)
+        );
+        let signals = Signals::from_process().context("listening for signals")?;
+        Daemon {
+            configs: Arc::new(demo),
+            clock,
+            metrics: Some(crate::daemon::metrics::install()?),
+            jitter: Jitter::default(),
+        }
+        .run(signals)
+        .await?;
+    }
     emulator.shutdown().await;
     Ok(())
+}
+
+/// The demo's configuration, for each of the daemon's generations: the template with the
+/// emulator's addresses and demo app.
+struct DemoConfigs {
+    env: Environment,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+}
+
+impl DemoConfigs {
+    fn graph(&self) -> Arc<app::LiveGraph> {
+        Arc::new(app::LiveGraph {
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Configs for DemoConfigs {
+    async fn load(&self) -> Result<Service, ServiceError> {
+        let settings = load_str(
+            DEMO_CONFIG,
+            "config/demo.toml",
+            Path::new("."),
+            &self.env,
+            &ConfigOverrides::default(),
+        )?;
+        Ok(Service::new(
+            Arc::new(settings),
+            self.store.clone(),
+            self.clock.clone(),
+            self.graph(),
+        ))
+    }
 }
 
 /// A plain user (the leaver) and two first-line agents (the mover and the disabled one), chosen
