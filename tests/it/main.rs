@@ -16,6 +16,7 @@ mod leases;
 mod line_managers;
 mod migrate;
 mod nested_groups;
+mod postgres_tcp;
 mod secrets;
 mod service;
 mod snapshot;
