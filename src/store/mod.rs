@@ -18,6 +18,7 @@ mod keep_active;
 pub mod lease;
 pub mod observed;
 pub mod postgres;
+mod postgres_tcp;
 pub mod records;
 mod rows;
 pub mod schedule;

@@ -1,6 +1,8 @@
 //! The production backend: PostgreSQL.
 
+use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::AssertSqlSafe;
@@ -8,6 +10,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::store::StoreError;
+use crate::store::postgres_tcp::{Relay, Upstream};
 
 type Db = sqlx::Postgres;
 type Backend = PostgresStore;
@@ -37,6 +40,9 @@ const EARLIER_SQL: &str = "now() - make_interval(secs => {seconds})";
 const FENCE_SQL: &str =
     "SELECT token FROM leases WHERE name = $1 AND holder = $2 AND token = $3 FOR SHARE";
 
+/// How long taking a connection from the pool may wait, opening one included.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Writers need no turns on PostgreSQL (see the SQLite store).
 type Turn = Option<()>;
 
@@ -46,6 +52,10 @@ pub struct PostgresStore {
     pool: sqlx::Pool<Db>,
     /// The lease every write transaction checks, in a store [fenced](crate::store::Integration::fenced) by one.
     fence: Option<std::sync::Arc<crate::store::lease::Lease>>,
+    /// The relay the pool's connections go through when the URL names a TCP host (see
+    /// [`postgres_tcp`](crate::store::postgres_tcp)); shared by every copy of the store, it
+    /// stops accepting connections when the last one is dropped.
+    relay: Option<Arc<Relay>>,
 }
 
 impl PostgresStore {
@@ -61,13 +71,39 @@ impl PostgresStore {
             // full sync's database time. Statements that look up a list of ids are sent unnamed
             // instead (see `push_in`), so each is planned for its list.
             .options([("random_page_cost", "1.1")]);
+        let (options, relay) = match Upstream::of(&options, ACQUIRE_TIMEOUT) {
+            None => (options, None),
+            Some(upstream) => {
+                // One connection up front, so that an unreachable server is reported as such
+                // (through the relay sqlx would only see its connection closed).
+                let first = upstream.connect().await.map_err(|e| {
+                    StoreError::Unavailable(format!(
+                        "cannot connect to PostgreSQL at {upstream}: {e}"
+                    ))
+                })?;
+                let relay = Relay::start(upstream, first).map_err(|e| {
+                    StoreError::Unavailable(format!("cannot start the PostgreSQL TCP relay: {e}"))
+                })?;
+                (options.socket(relay.dir()), Some(Arc::new(relay)))
+            }
+        };
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot connect to PostgreSQL: {e}")))?;
-        Ok(Self { pool, fence: None })
+        Ok(Self {
+            pool,
+            fence: None,
+            relay,
+        })
+    }
+
+    /// The private directory of the Unix socket the store's connections to a TCP server go
+    /// through, or `None` when the URL names a Unix socket itself.
+    pub fn relay_dir(&self) -> Option<&Path> {
+        self.relay.as_deref().map(Relay::dir)
     }
 
     /// A writing transaction, once its fence (if any) is checked (PostgreSQL's writers need no

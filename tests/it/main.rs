@@ -21,6 +21,7 @@ mod leases;
 mod line_managers;
 mod migrate;
 mod nested_groups;
+mod postgres_tcp;
 mod schedule;
 mod secrets;
 mod service;
