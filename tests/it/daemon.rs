@@ -677,3 +677,117 @@ async fn sigterm_during_a_run_cancels_it_and_the_next_daemon_resumes_without_los
         db.cleanup().await;
     }
 }
+
+/// Never answers: a scheduler polling it is stuck.
+struct Stuck;
+
+#[async_trait::async_trait]
+impl entra_sync::daemon::scheduler::Cycles for Stuck {
+    async fn cycle(
+        &self,
+        _: &entra_sync::ids::ConnectionId,
+        _: &tokio_util::sync::CancellationToken,
+    ) -> entra_sync::daemon::scheduler::Cycle {
+        std::future::pending().await
+    }
+
+    async fn triggered(&self) -> Result<Vec<entra_sync::ids::ConnectionId>, String> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test]
+async fn readyz_fails_when_the_database_is_gone_and_when_the_scheduler_is_stuck() {
+    use entra_sync::daemon::http::{Endpoints, router};
+    use entra_sync::daemon::pacing::Jitter;
+    use entra_sync::daemon::scheduler::{Scheduler, SchedulerOptions};
+    use entra_sync::daemon::{Live, jobs};
+
+    let Some(db) = backends()
+        .await
+        .into_iter()
+        .find(|db| db.url.starts_with("postgres"))
+    else {
+        // Without PostgreSQL there is no server to take away; CI always has it.
+        return;
+    };
+    let running = start(EmulatorConfig::default()).await;
+    let store: Arc<dyn Store> = db.open().await.into();
+    store.migrate().await.expect("migrate");
+    let text = crate::config_fixture::ConfigFixture::contoso(&running, &db.url).render();
+    let no_env: entra_sync::config::load::Environment =
+        std::iter::empty::<(String, String)>().collect();
+    let settings = crate::emulator::settings(&text, &no_env, Path::new("."));
+    let clock: Arc<dyn entra_sync::clock::Clock> = Arc::new(entra_sync::clock::SystemClock);
+    let graph = Arc::new(entra_sync::app::LiveGraph {
+        store: store.clone(),
+        clock: clock.clone(),
+    });
+    let service =
+        entra_sync::service::Service::new(Arc::new(settings), store.clone(), clock, graph);
+    let options = SchedulerOptions {
+        max_parallel: 1,
+        trigger_poll: Duration::from_millis(100),
+        jitter: Jitter::NONE,
+    };
+    let mut scheduler = Scheduler::new(Arc::new(Stuck), options, Default::default());
+    let (reload, _requests) = tokio::sync::mpsc::channel(1);
+    let endpoints = Endpoints {
+        live: Arc::new(Live::new(service.clone())),
+        heartbeat: scheduler.heartbeat(),
+        stuck_after: Duration::from_secs(1),
+        metrics: None,
+        reload,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router(endpoints)).await });
+    let ready = || async move {
+        let answer = reqwest::get(format!("http://{address}/readyz"))
+            .await
+            .unwrap();
+        let status = answer.status().as_u16();
+        (status, answer.json::<Value>().await.unwrap())
+    };
+
+    let (status, body) = ready().await;
+    assert_eq!(
+        (status, body["ready"].as_bool()),
+        (200, Some(true)),
+        "{body}"
+    );
+
+    // The scheduler's poll never comes back: once it has been silent for a second, not ready.
+    scheduler.apply(Arc::new(Stuck), jobs(service.settings()));
+    eventually(
+        "the stuck scheduler is noticed",
+        Duration::from_secs(10),
+        || async { ready().await.0 == 503 },
+    )
+    .await;
+    let (_, body) = ready().await;
+    assert_eq!(body["database"], "ok");
+    assert!(
+        body["scheduler"]
+            .as_str()
+            .is_some_and(|s| s.contains("has not come round")),
+        "{body}"
+    );
+
+    // The database goes away too: both are named.
+    let name = db.url.rsplit('/').next().unwrap().to_owned();
+    let admin = entra_sync::store::postgres::PostgresStore::connect(
+        &std::env::var("TEST_DATABASE_URL").unwrap(),
+        1,
+    )
+    .await
+    .unwrap();
+    admin
+        .drop_database(&name)
+        .await
+        .expect("drop the database under the daemon");
+    let (status, body) = ready().await;
+    assert_eq!(status, 503);
+    assert_ne!(body["database"], "ok", "{body}");
+    running.shutdown().await;
+}
