@@ -13,6 +13,7 @@ use crate::ids::{ConnectionId, EntraId, RunId};
 use crate::mirror::{GroupDelta, MirrorUser, Notification, Removal};
 use crate::store::error::column;
 use crate::store::integration::*;
+use crate::store::writes::*;
 use crate::store::lease::{Claim, Lease, LeaseHolder};
 use crate::store::records::SealedToken;
 use crate::store::rows::Column;

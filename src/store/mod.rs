@@ -22,6 +22,7 @@ pub mod records;
 mod rows;
 pub mod schedule;
 pub mod sqlite;
+pub mod writes;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -32,6 +33,7 @@ pub use integration::*;
 pub use keep_active::*;
 pub use records::*;
 pub use schedule::*;
+pub use writes::*;
 
 /// Everything the daemon persists: the service desk, the integration state and the schedule.
 pub trait Store: ServiceDesk + Integration + Schedule {}
