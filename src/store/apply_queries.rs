@@ -1,5 +1,10 @@
-// Writing one person's records inside an `apply` transaction, included by `sqlite.rs` and
-// `postgres.rs` (see `mod.rs`) as the `apply` module next to `integration`.
+// Writing one person's records inside an `apply` transaction (the `apply` module next to
+// `integration`).
+//
+// Included by `sqlite.rs` and `postgres.rs` (see `dialect.rs`), which compile it once per backend
+// with that backend's `D` (its `Dialect`), `Db` and `Backend`. Plain `//` comments, because
+// `//!` is an inner attribute, which rustc does not accept in a file `include!`d into a module
+// ("an inner attribute is not permitted in this context").
 
 use std::collections::BTreeMap;
 
@@ -397,7 +402,7 @@ pub(super) async fn create_users(
     now: DateTime<Utc>,
 ) -> Result<BTreeMap<EntraId, i64>, StoreError> {
     let mut created = BTreeMap::new();
-    for chunk in people.chunks(rows_per_insert(UserField::ALL.len() + 8)) {
+    for chunk in people.chunks(D::rows_per_insert(UserField::ALL.len() + 8)) {
         let mut insert = sqlx::QueryBuilder::<Db>::new(format!(
             "INSERT INTO users ({}, site_id, custom_fields, inactive, inactive_reason, connection_id, entra_id, \
              created_at, updated_at) ",
@@ -448,7 +453,7 @@ pub(super) async fn create_users(
             Column::same_time(now, chunk.len()),
             Column::same_time(now, chunk.len()),
         ]);
-        push_rows(&mut insert, columns);
+        D::push_rows(&mut insert, columns);
         insert.push(" RETURNING id, entra_id");
         let rows: Vec<(i64, String)> = insert.build_query_as().fetch_all(&mut **tx).await?;
         created.extend(rows.into_iter().map(|(id, e)| (EntraId(e), id)));
@@ -521,7 +526,7 @@ pub(super) async fn link_reports(
         update
             .push_bind(connection)
             .push(" AND linemanager_id IS NULL AND linemanager_entra_id");
-        push_in(&mut update, chunk.iter().cloned());
+        D::push_in(&mut update, chunk.iter().cloned());
         update.build().persistent(false).execute(&mut **tx).await?;
     }
     Ok(())
@@ -537,7 +542,7 @@ pub(super) async fn create_agents(
     now: DateTime<Utc>,
 ) -> Result<BTreeMap<EntraId, i64>, StoreError> {
     let mut created = BTreeMap::new();
-    for chunk in people.chunks(rows_per_insert(14)) {
+    for chunk in people.chunks(D::rows_per_insert(14)) {
         let mut insert = sqlx::QueryBuilder::<Db>::new(
             "INSERT INTO agents (user_id, name, emailaddress, phonenumber, jobtitle, creationtype, default_team_id, \
              licence_type, inactive, inactive_reason, connection_id, entra_id, created_at, updated_at) ",
@@ -587,7 +592,7 @@ pub(super) async fn create_agents(
             Column::same_time(now, chunk.len()),
             Column::same_time(now, chunk.len()),
         ];
-        push_rows(&mut insert, columns);
+        D::push_rows(&mut insert, columns);
         insert.push(" RETURNING id, entra_id");
         let rows: Vec<(i64, String)> = insert.build_query_as().fetch_all(&mut **tx).await?;
         created.extend(rows.into_iter().map(|(id, e)| (EntraId(e), id)));
@@ -634,11 +639,11 @@ pub(super) async fn create_agents(
     )
     .await?;
     insert_cab_members(tx, "agent_id", &cabs).await?;
-    for chunk in teams.chunks(rows_per_insert(6)) {
+    for chunk in teams.chunks(D::rows_per_insert(6)) {
         let mut insert = sqlx::QueryBuilder::<Db>::new(
             "INSERT INTO agent_teams (agent_id, team_id, can_be_assigned, sees_unassigned, sees_other_agents, source) ",
         );
-        push_rows(
+        D::push_rows(
             &mut insert,
             vec![
                 Column::int(chunk.iter().map(|(agent, _, _)| *agent)),
@@ -660,11 +665,11 @@ async fn insert_cab_members(
     member: &'static str,
     cabs: &[(i64, i64, Option<i64>)],
 ) -> Result<(), StoreError> {
-    for chunk in cabs.chunks(rows_per_insert(4)) {
+    for chunk in cabs.chunks(D::rows_per_insert(4)) {
         let mut insert = sqlx::QueryBuilder::<Db>::new(format!(
             "INSERT INTO cab_members (cab_id, {member}, cab_role_id, source) "
         ));
-        push_rows(
+        D::push_rows(
             &mut insert,
             vec![
                 Column::int(chunk.iter().map(|(cab, _, _)| *cab)),
@@ -685,7 +690,7 @@ async fn insert_pairs(
     pairs: &[(i64, i64)],
     entra: bool,
 ) -> Result<(), StoreError> {
-    for chunk in pairs.chunks(rows_per_insert(3)) {
+    for chunk in pairs.chunks(D::rows_per_insert(3)) {
         let mut insert = sqlx::QueryBuilder::<Db>::new(head);
         let mut columns = vec![
             Column::int(chunk.iter().map(|(a, _)| *a)),
@@ -694,7 +699,7 @@ async fn insert_pairs(
         if entra {
             columns.push(Column::same_text("entra", chunk.len()));
         }
-        push_rows(&mut insert, columns);
+        D::push_rows(&mut insert, columns);
         insert.push(" ON CONFLICT DO NOTHING");
         insert.build().execute(&mut **tx).await?;
     }
