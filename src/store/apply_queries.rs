@@ -1,5 +1,10 @@
-// Writing one person's records inside an `apply` transaction, included by `sqlite.rs` and
-// `postgres.rs` (see `mod.rs`) as the `apply` module next to `integration`.
+// Writing one person's records inside an `apply` transaction (the `apply` module next to
+// `integration`).
+//
+// Included by `sqlite.rs` and `postgres.rs` (see `dialect.rs`), which compile it once per backend
+// with that backend's `D` (its `Dialect`), `Db` and `Backend`. Plain `//` comments, because
+// `//!` is an inner attribute, which rustc does not accept in a file `include!`d into a module
+// ("an inner attribute is not permitted in this context").
 
 use std::collections::BTreeMap;
 
@@ -10,25 +15,26 @@ use sqlx::types::Json;
 use crate::ids::EntraId;
 use crate::store::StoreError;
 use crate::store::error::column;
-use crate::store::integration::*;
+use crate::store::writes::*;
 use crate::store::rows::Column;
 use crate::vocab::RecordKind;
 
 type Tx<'a> = sqlx::Transaction<'a, Db>;
 
-async fn update_columns(
+/// Sets `columns` (column, new value) and `updated_at` on one row.
+async fn update_columns<'v>(
     tx: &mut Tx<'_>,
     table: &'static str,
     id: i64,
-    columns: &[(&'static str, Option<String>)],
+    columns: impl ExactSizeIterator<Item = (&'static str, &'v Option<String>)> + Clone,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    if columns.is_empty() {
+    if columns.len() == 0 {
         return Ok(());
     }
-    // Column names come from the fixed lists in `sync::write`, never from input.
+    // Column names come from `UserField::column` and `AgentField::column`, never from input.
     let sets: Vec<String> = columns
-        .iter()
+        .clone()
         .enumerate()
         .map(|(i, (c, _))| format!("{c} = ${}", i + 3))
         .collect();
@@ -145,7 +151,13 @@ pub(super) async fn write_user(
     if adopt {
         adopt_record(tx, "users", id, connection, entra_id).await?;
     }
-    update_columns(tx, "users", id, &write.fields, now).await?;
+    update_columns(
+        tx,
+        "users",
+        id,
+        write.fields.iter().map(|(f, v)| (f.column(), v)),
+        now,
+    ).await?;
     if let Some(site) = &write.site {
         let (client, site) = site.clone().unzip();
         sqlx::query(
@@ -223,7 +235,13 @@ pub(super) async fn write_agent(
     if adopt {
         adopt_record(tx, "agents", id, connection, entra_id).await?;
     }
-    update_columns(tx, "agents", id, &write.fields, now).await?;
+    update_columns(
+        tx,
+        "agents",
+        id,
+        write.fields.iter().map(|(f, v)| (f.column(), v)),
+        now,
+    ).await?;
     if let Some(manager) = &write.linemanager {
         sqlx::query(SET_LINEMANAGER_SQL)
             .bind(id)
@@ -374,22 +392,6 @@ impl Ids {
     }
 }
 
-const USER_COLUMNS: [&str; 13] = [
-    "name",
-    "firstname",
-    "surname",
-    "emailaddress",
-    "login",
-    "phonenumber",
-    "mobilenumber",
-    "jobtitle",
-    "department",
-    "employee_number",
-    "manager",
-    "creationtype",
-    "last_sign_in",
-];
-
 /// Creates the batch's new user records with multi-row inserts: the row with every field, then
 /// its roles, CABs and licence links. Returns Entra id → new row id.
 pub(super) async fn create_users(
@@ -400,22 +402,22 @@ pub(super) async fn create_users(
     now: DateTime<Utc>,
 ) -> Result<BTreeMap<EntraId, i64>, StoreError> {
     let mut created = BTreeMap::new();
-    for chunk in people.chunks(rows_per_insert(USER_COLUMNS.len() + 8)) {
+    for chunk in people.chunks(D::rows_per_insert(UserField::ALL.len() + 8)) {
         let mut insert = sqlx::QueryBuilder::<Db>::new(format!(
             "INSERT INTO users ({}, site_id, custom_fields, inactive, inactive_reason, connection_id, entra_id, \
              created_at, updated_at) ",
-            USER_COLUMNS.join(", ")
+            UserField::ALL.map(UserField::column).join(", ")
         ));
-        let mut columns: Vec<Column> = USER_COLUMNS
-            .iter()
-            .map(|column| {
+        let mut columns: Vec<Column> = UserField::ALL
+            .into_iter()
+            .map(|field| {
                 Column::text_or_null(chunk.iter().map(|(_, new, write)| {
                     let value = write
                         .fields
                         .iter()
-                        .find(|(c, _)| c == column)
+                        .find(|(f, _)| *f == field)
                         .and_then(|(_, v)| v.clone());
-                    if *column == "name" {
+                    if field == UserField::Name {
                         value.or_else(|| Some(new.name.clone()))
                     } else {
                         value
@@ -451,7 +453,7 @@ pub(super) async fn create_users(
             Column::same_time(now, chunk.len()),
             Column::same_time(now, chunk.len()),
         ]);
-        push_rows(&mut insert, columns);
+        D::push_rows(&mut insert, columns);
         insert.push(" RETURNING id, entra_id");
         let rows: Vec<(i64, String)> = insert.build_query_as().fetch_all(&mut **tx).await?;
         created.extend(rows.into_iter().map(|(id, e)| (EntraId(e), id)));
@@ -524,7 +526,7 @@ pub(super) async fn link_reports(
         update
             .push_bind(connection)
             .push(" AND linemanager_id IS NULL AND linemanager_entra_id");
-        push_in(&mut update, chunk.iter().cloned());
+        D::push_in(&mut update, chunk.iter().cloned());
         update.build().persistent(false).execute(&mut **tx).await?;
     }
     Ok(())
@@ -540,32 +542,32 @@ pub(super) async fn create_agents(
     now: DateTime<Utc>,
 ) -> Result<BTreeMap<EntraId, i64>, StoreError> {
     let mut created = BTreeMap::new();
-    for chunk in people.chunks(rows_per_insert(14)) {
+    for chunk in people.chunks(D::rows_per_insert(14)) {
         let mut insert = sqlx::QueryBuilder::<Db>::new(
             "INSERT INTO agents (user_id, name, emailaddress, phonenumber, jobtitle, creationtype, default_team_id, \
              licence_type, inactive, inactive_reason, connection_id, entra_id, created_at, updated_at) ",
         );
-        let field = |write: &AgentWrite, name: &str| {
+        let field = |write: &AgentWrite, wanted: AgentField| {
             write
                 .fields
                 .iter()
-                .find(|(c, _)| *c == name)
+                .find(|(f, _)| *f == wanted)
                 .and_then(|(_, v)| v.clone())
         };
-        let text_field = |name: &'static str| {
-            Column::text_or_null(chunk.iter().map(move |(_, _, write, _)| field(write, name)))
+        let text_field = |wanted: AgentField| {
+            Column::text_or_null(chunk.iter().map(move |(_, _, write, _)| field(write, wanted)))
         };
         let inactive =
             |new: &NewRecordAgent, write: &AgentWrite| new.inactive || write.inactive == Some(true);
         let columns = vec![
             Column::int(chunk.iter().map(|(_, _, _, user_id)| *user_id)),
             Column::text(chunk.iter().map(|(_, new, write, _)| {
-                field(write, "name").unwrap_or_else(|| new.name.clone())
+                field(write, AgentField::Name).unwrap_or_else(|| new.name.clone())
             })),
-            text_field("emailaddress"),
-            text_field("phonenumber"),
-            text_field("jobtitle"),
-            text_field("creationtype"),
+            text_field(AgentField::Emailaddress),
+            text_field(AgentField::Phonenumber),
+            text_field(AgentField::Jobtitle),
+            text_field(AgentField::Creationtype),
             Column::int_or_null(chunk.iter().map(|(_, _, write, _)| {
                 write
                     .default_team
@@ -590,7 +592,7 @@ pub(super) async fn create_agents(
             Column::same_time(now, chunk.len()),
             Column::same_time(now, chunk.len()),
         ];
-        push_rows(&mut insert, columns);
+        D::push_rows(&mut insert, columns);
         insert.push(" RETURNING id, entra_id");
         let rows: Vec<(i64, String)> = insert.build_query_as().fetch_all(&mut **tx).await?;
         created.extend(rows.into_iter().map(|(id, e)| (EntraId(e), id)));
@@ -637,11 +639,11 @@ pub(super) async fn create_agents(
     )
     .await?;
     insert_cab_members(tx, "agent_id", &cabs).await?;
-    for chunk in teams.chunks(rows_per_insert(6)) {
+    for chunk in teams.chunks(D::rows_per_insert(6)) {
         let mut insert = sqlx::QueryBuilder::<Db>::new(
             "INSERT INTO agent_teams (agent_id, team_id, can_be_assigned, sees_unassigned, sees_other_agents, source) ",
         );
-        push_rows(
+        D::push_rows(
             &mut insert,
             vec![
                 Column::int(chunk.iter().map(|(agent, _, _)| *agent)),
@@ -663,11 +665,11 @@ async fn insert_cab_members(
     member: &'static str,
     cabs: &[(i64, i64, Option<i64>)],
 ) -> Result<(), StoreError> {
-    for chunk in cabs.chunks(rows_per_insert(4)) {
+    for chunk in cabs.chunks(D::rows_per_insert(4)) {
         let mut insert = sqlx::QueryBuilder::<Db>::new(format!(
             "INSERT INTO cab_members (cab_id, {member}, cab_role_id, source) "
         ));
-        push_rows(
+        D::push_rows(
             &mut insert,
             vec![
                 Column::int(chunk.iter().map(|(cab, _, _)| *cab)),
@@ -688,7 +690,7 @@ async fn insert_pairs(
     pairs: &[(i64, i64)],
     entra: bool,
 ) -> Result<(), StoreError> {
-    for chunk in pairs.chunks(rows_per_insert(3)) {
+    for chunk in pairs.chunks(D::rows_per_insert(3)) {
         let mut insert = sqlx::QueryBuilder::<Db>::new(head);
         let mut columns = vec![
             Column::int(chunk.iter().map(|(a, _)| *a)),
@@ -697,7 +699,7 @@ async fn insert_pairs(
         if entra {
             columns.push(Column::same_text("entra", chunk.len()));
         }
-        push_rows(&mut insert, columns);
+        D::push_rows(&mut insert, columns);
         insert.push(" ON CONFLICT DO NOTHING");
         insert.build().execute(&mut **tx).await?;
     }

@@ -1,5 +1,10 @@
-// The integration-state queries both backends share, included by `sqlite.rs` and `postgres.rs`
-// (see `mod.rs`). The including module provides `Db` and `Backend` (with its `pool`).
+// The integration-state queries: delegated tokens, delta state, the Entra mirror, `apply`,
+// runs and the inbound log.
+//
+// Included by `sqlite.rs` and `postgres.rs` (see `dialect.rs`), which compile it once per backend
+// with that backend's `D` (its `Dialect`), `Db` and `Backend`. Plain `//` comments, because
+// `//!` is an inner attribute, which rustc does not accept in a file `include!`d into a module
+// ("an inner attribute is not permitted in this context").
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -13,6 +18,7 @@ use crate::ids::{ConnectionId, EntraId, RunId};
 use crate::mirror::{GroupDelta, MirrorUser, Notification, Removal};
 use crate::store::error::column;
 use crate::store::integration::*;
+use crate::store::writes::*;
 use crate::store::lease::{Claim, Lease, LeaseHolder};
 use crate::store::records::SealedToken;
 use crate::store::rows::Column;
@@ -218,7 +224,7 @@ async fn touch_many(
             .push(" FROM entra_users WHERE removed IS NULL AND connection_id = ")
             .push_bind(connection.to_owned())
             .push(" AND entra_id");
-        push_in(&mut insert, chunk.iter().map(|id| (*id).clone()));
+        D::push_in(&mut insert, chunk.iter().map(|id| (*id).clone()));
         insert.push(" ON CONFLICT (connection_id, entra_id) DO NOTHING");
         insert.build().persistent(false).execute(&mut **tx).await?;
     }
@@ -244,7 +250,7 @@ async fn members_within(
                 "SELECT member_id, member_type FROM entra_memberships WHERE connection_id = ",
             );
             query.push_bind(connection.to_owned()).push(" AND group_id");
-            push_in(&mut query, chunk.iter().cloned());
+            D::push_in(&mut query, chunk.iter().cloned());
             let rows: Vec<(String, String)> = query
                 .build_query_as()
                 .persistent(false)
@@ -267,12 +273,12 @@ pub(super) async fn insert_log(
     rows: &[InboundRow],
     run_id: Option<RunId>,
 ) -> Result<(), StoreError> {
-    for chunk in rows.chunks(rows_per_insert(12)) {
+    for chunk in rows.chunks(D::rows_per_insert(12)) {
         let mut insert = sqlx::QueryBuilder::<Db>::new(
             "INSERT INTO inbound_log (run_id, connection_id, source, logged_at, entra_id, upn, target, notification, \
              matched, action, changes, message) ",
         );
-        push_rows(
+        D::push_rows(
             &mut insert,
             vec![
                 Column::int_or_null(chunk.iter().map(|r| run_id.or(r.run_id).map(|id| id.0))),
@@ -310,7 +316,7 @@ async fn clear_pending(
         delete
             .push_bind(connection.to_owned())
             .push(" AND entra_id");
-        push_in(&mut delete, chunk.iter().map(|id| id.0.clone()));
+        D::push_in(&mut delete, chunk.iter().map(|id| id.0.clone()));
         delete.build().persistent(false).execute(&mut **tx).await?;
     }
     Ok(())
@@ -418,7 +424,7 @@ impl Integration for Backend {
             query
                 .push_bind(connection_id.to_string())
                 .push(" AND entra_id");
-            push_in(&mut query, chunk.iter().map(|id| id.0.clone()));
+            D::push_in(&mut query, chunk.iter().map(|id| id.0.clone()));
             let rows = query
                 .build_query_as::<MirrorRow>()
                 .persistent(false)
@@ -440,13 +446,13 @@ impl Integration for Backend {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let (_turn, mut tx) = self.begin_write().await?;
-        for chunk in people.chunks(rows_per_insert(8)) {
+        for chunk in people.chunks(D::rows_per_insert(8)) {
             let mut upsert = sqlx::QueryBuilder::<Db>::new(
                 "INSERT INTO entra_users (connection_id, entra_id, upn, attributes, manager_id, removed, seen_round, \
                  updated_at) ",
             );
             let users = || chunk.iter().map(|(user, _)| user);
-            push_rows(
+            D::push_rows(
                 &mut upsert,
                 vec![
                     Column::same_text(connection_id.as_str(), chunk.len()),
@@ -472,11 +478,11 @@ impl Integration for Backend {
             .iter()
             .filter_map(|(user, n)| Some((user.entra_id.as_str(), (*n)?)))
             .collect();
-        for chunk in marks.chunks(rows_per_insert(3)) {
+        for chunk in marks.chunks(D::rows_per_insert(3)) {
             let mut mark = sqlx::QueryBuilder::<Db>::new(
                 "INSERT INTO entra_pending (connection_id, entra_id, notification) ",
             );
-            push_rows(
+            D::push_rows(
                 &mut mark,
                 vec![
                     Column::same_text(connection_id.as_str(), chunk.len()),
@@ -561,11 +567,11 @@ impl Integration for Backend {
             *removed = group.removed;
         }
         let seen: Vec<_> = seen.into_iter().collect();
-        for chunk in seen.chunks(rows_per_insert(5)) {
+        for chunk in seen.chunks(D::rows_per_insert(5)) {
             let mut upsert = sqlx::QueryBuilder::<Db>::new(
                 "INSERT INTO entra_groups (connection_id, entra_id, display_name, removed, updated_at) ",
             );
-            push_rows(
+            D::push_rows(
                 &mut upsert,
                 vec![
                     Column::same_text(connection_id.as_str(), chunk.len()),
@@ -604,11 +610,11 @@ impl Integration for Backend {
             // people are marked for evaluation (new members wait for the chain's end with
             // `MemberMarks::Later`).
             let mut nested: Vec<String> = Vec::new();
-            for chunk in group.added.chunks(rows_per_insert(4)) {
+            for chunk in group.added.chunks(D::rows_per_insert(4)) {
                 let mut insert = sqlx::QueryBuilder::<Db>::new(
                     "INSERT INTO entra_memberships (connection_id, group_id, member_id, member_type) ",
                 );
-                push_rows(
+                D::push_rows(
                     &mut insert,
                     vec![
                         Column::same_text(connection_id.as_str(), chunk.len()),
@@ -643,7 +649,7 @@ impl Integration for Backend {
                     .push(" AND group_id = ")
                     .push_bind(group.id.clone());
                 delete.push(" AND member_id");
-                push_in(&mut delete, chunk.iter().map(|m| (*m).clone()));
+                D::push_in(&mut delete, chunk.iter().map(|m| (*m).clone()));
                 delete.push(" RETURNING member_id, member_type");
                 let rows: Vec<(String, String)> = delete
                     .build_query_as()
@@ -684,7 +690,7 @@ impl Integration for Backend {
             .push(" AND u.entra_id IN (SELECT m.member_id FROM entra_memberships m WHERE m.connection_id = ")
             .push_bind(connection_id.to_string())
             .push(" AND m.group_id");
-        push_in(&mut mark, groups.iter().cloned());
+        D::push_in(&mut mark, groups.iter().cloned());
         mark.push(
             " UNION SELECT c.member_id FROM entra_memberships p JOIN entra_memberships c \
              ON c.connection_id = p.connection_id AND c.group_id = p.member_id \
@@ -692,7 +698,7 @@ impl Integration for Backend {
         )
         .push_bind(connection_id.to_string())
         .push(" AND p.group_id");
-        push_in(&mut mark, groups.iter().cloned());
+        D::push_in(&mut mark, groups.iter().cloned());
         mark.push(") ON CONFLICT (connection_id, entra_id) DO NOTHING");
         mark.build().persistent(false).execute(&mut *tx).await?;
         save_state(&mut tx, checkpoint, now).await?;
@@ -835,7 +841,7 @@ impl Integration for Backend {
             query
                 .push_bind(connection_id.to_string())
                 .push(" AND member_id");
-            push_in(&mut query, chunk.iter().map(|id| id.0.clone()));
+            D::push_in(&mut query, chunk.iter().map(|id| id.0.clone()));
             rows.extend(
                 query
                     .build_query_as::<(String, String)>()
@@ -850,7 +856,7 @@ impl Integration for Backend {
     }
 
     fn parallel_writes(&self) -> usize {
-        parallel_writes(&self.pool)
+        D::parallel_writes(&self.pool)
     }
 
     async fn apply(
@@ -1152,7 +1158,7 @@ impl Integration for Backend {
     }
 
     async fn refresh_statistics(&self) -> Result<(), StoreError> {
-        if let Some(sql) = ANALYZE_SQL {
+        if let Some(sql) = D::ANALYZE_SQL {
             sqlx::query(sql).execute(&self.pool).await?;
         }
         Ok(())

@@ -1,5 +1,9 @@
-// An operator's keep-active change, shared by both backends (included by `sqlite.rs` and
-// `postgres.rs`, like the other `*_queries.rs`). The including module provides `Db`.
+// An operator's keep-active change.
+//
+// Included by `sqlite.rs` and `postgres.rs` (see `dialect.rs`), which compile it once per backend
+// with that backend's `D` (its `Dialect`), `Db` and `Backend`. Plain `//` comments, because
+// `//!` is an inner attribute, which rustc does not accept in a file `include!`d into a module
+// ("an inner attribute is not permitted in this context").
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};

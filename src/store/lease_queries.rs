@@ -1,7 +1,9 @@
-// The lease queries both backends share, included by `sqlite.rs` and `postgres.rs` (see
-// `mod.rs`). The including module provides `Db`, `Backend` (with its `pool` and `fence`),
-// `NOW_SQL` (the database's clock as the lease columns hold it), `LATER_SQL` (the same plus `$n`
-// seconds, `$n` written as `{seconds}`) and `FENCE_SQL`.
+// The lease queries: claiming, renewing and releasing leases, and the write fence.
+//
+// Included by `sqlite.rs` and `postgres.rs` (see `dialect.rs`), which compile it once per backend
+// with that backend's `D` (its `Dialect`), `Db` and `Backend`. Plain `//` comments, because
+// `//!` is an inner attribute, which rustc does not accept in a file `include!`d into a module
+// ("an inner attribute is not permitted in this context").
 
 use std::time::Duration;
 
@@ -23,7 +25,7 @@ struct LeaseRow {
 }
 
 fn later(seconds_param: &str) -> String {
-    LATER_SQL.replace("{seconds}", seconds_param)
+    D::LATER_SQL.replace("{seconds}", seconds_param)
 }
 
 impl Backend {
@@ -37,11 +39,12 @@ impl Backend {
         // one is left alone (no row comes back).
         let sql = format!(
             "INSERT INTO leases (name, holder, host, pid, token, acquired_at, renewed_at, expires_at) \
-             VALUES ($1, $2, $3, $4, 1, {NOW_SQL}, {NOW_SQL}, {later}) \
+             VALUES ($1, $2, $3, $4, 1, {now_sql}, {now_sql}, {later}) \
              ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, host = excluded.host, \
              pid = excluded.pid, token = leases.token + 1, acquired_at = excluded.acquired_at, \
              renewed_at = excluded.renewed_at, expires_at = excluded.expires_at \
-             WHERE leases.expires_at <= {NOW_SQL} RETURNING token",
+             WHERE leases.expires_at <= {now_sql} RETURNING token",
+            now_sql = D::NOW_SQL,
             later = later("$5")
         );
         let token: Option<i64> = sqlx::query_scalar(AssertSqlSafe(sql))
@@ -88,8 +91,9 @@ impl Backend {
         ttl: Duration,
     ) -> Result<bool, StoreError> {
         let sql = format!(
-            "UPDATE leases SET renewed_at = {NOW_SQL}, expires_at = {later} \
+            "UPDATE leases SET renewed_at = {now_sql}, expires_at = {later} \
              WHERE name = $1 AND holder = $2 AND token = $3",
+            now_sql = D::NOW_SQL,
             later = later("$4")
         );
         let updated = sqlx::query(AssertSqlSafe(sql))
@@ -106,7 +110,8 @@ impl Backend {
     pub(super) async fn release_held_lease(&self, lease: &Lease) -> Result<(), StoreError> {
         // The row stays, so the next acquisition's token is still larger than this one's.
         let sql = format!(
-            "UPDATE leases SET expires_at = {NOW_SQL} WHERE name = $1 AND holder = $2 AND token = $3"
+            "UPDATE leases SET expires_at = {now_sql} WHERE name = $1 AND holder = $2 AND token = $3",
+            now_sql = D::NOW_SQL
         );
         sqlx::query(AssertSqlSafe(sql))
             .bind(&lease.name)
@@ -127,7 +132,7 @@ impl Backend {
         let Some(lease) = &self.fence else {
             return Ok(());
         };
-        let held: Option<i64> = sqlx::query_scalar(FENCE_SQL)
+        let held: Option<i64> = sqlx::query_scalar(D::FENCE_SQL)
             .bind(&lease.name)
             .bind(&lease.holder)
             .bind(lease.token)

@@ -10,8 +10,10 @@
 //! `keep_active_queries.rs`), compiled once per
 //! backend with that backend's concrete sqlx types: the SQL is the same text on both (`$1` placeholders, `ON CONFLICT … DO UPDATE`, `RETURNING`),
 //! so it is written once. Where the dialects differ (catalog queries, connection options) each
-//! backend module says so itself.
+//! backend module says so itself, through the `Dialect` trait (`dialect.rs`) that states what the
+//! shared files may ask of a backend.
 
+mod dialect;
 mod error;
 pub mod integration;
 mod keep_active;
@@ -23,6 +25,7 @@ pub mod records;
 mod rows;
 pub mod schedule;
 pub mod sqlite;
+pub mod writes;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -33,6 +36,7 @@ pub use integration::*;
 pub use keep_active::*;
 pub use records::*;
 pub use schedule::*;
+pub use writes::*;
 
 /// Everything the daemon persists: the service desk, the integration state and the schedule.
 pub trait Store: ServiceDesk + Integration + Schedule {}

@@ -10,35 +10,112 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::store::StoreError;
+use crate::store::dialect::Dialect;
 use crate::store::postgres_tcp::{Relay, Upstream};
 
-type Db = sqlx::Postgres;
+/// The dialect the shared query files speak (see `dialect.rs`).
+type D = PostgresDialect;
+type Db = <D as Dialect>::Db;
 type Backend = PostgresStore;
-const BACKEND: &str = "postgres";
-/// How a writing transaction starts.
-const BEGIN: &str = "BEGIN";
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
-const TABLE_NAMES_SQL: &str = "SELECT table_name::text FROM information_schema.tables \
-     WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' \
-     AND table_name NOT LIKE '\\_sqlx\\_%' ORDER BY table_name";
 
-/// Tables a sync grows in bulk, whose statistics are refreshed during large runs.
-const ANALYZE_SQL: Option<&str> = Some(
-    "ANALYZE users, agents, user_roles, agent_roles, agent_teams, cab_members, user_licences, \
-     entra_users, entra_memberships, entra_groups",
-);
+/// PostgreSQL's side of the shared queries.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PostgresDialect;
 
-/// The database's clock, as the lease columns hold it.
-const NOW_SQL: &str = "now()";
-/// [`NOW_SQL`] plus `{seconds}` seconds (a parameter).
-const LATER_SQL: &str = "now() + make_interval(secs => {seconds})";
-/// [`NOW_SQL`] minus `{seconds}` seconds (a parameter).
-const EARLIER_SQL: &str = "now() - make_interval(secs => {seconds})";
-/// A write transaction's fence check. The row stays locked until the transaction ends, so a
-/// takeover (an update of the row) waits for the commit, and everything written under the old
-/// token commits before the new holder starts.
-const FENCE_SQL: &str =
-    "SELECT token FROM leases WHERE name = $1 AND holder = $2 AND token = $3 FOR SHARE";
+impl Dialect for PostgresDialect {
+    type Db = sqlx::Postgres;
+    const BACKEND: &'static str = "postgres";
+    /// How a writing transaction starts.
+    const BEGIN: &'static str = "BEGIN";
+    const TABLE_NAMES_SQL: &'static str = "SELECT table_name::text FROM information_schema.tables \
+         WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' \
+         AND table_name NOT LIKE '\\_sqlx\\_%' ORDER BY table_name";
+
+    /// Tables a sync grows in bulk, whose statistics are refreshed during large runs.
+    const ANALYZE_SQL: Option<&'static str> = Some(
+        "ANALYZE users, agents, user_roles, agent_roles, agent_teams, cab_members, user_licences, \
+         entra_users, entra_memberships, entra_groups",
+    );
+
+    /// The database's clock, as the lease columns hold it.
+    const NOW_SQL: &'static str = "now()";
+    /// [`Self::NOW_SQL`] plus `{seconds}` seconds (a parameter).
+    const LATER_SQL: &'static str = "now() + make_interval(secs => {seconds})";
+    /// [`Self::NOW_SQL`] minus `{seconds}` seconds (a parameter).
+    const EARLIER_SQL: &'static str = "now() - make_interval(secs => {seconds})";
+    /// A write transaction's fence check. The row stays locked until the transaction ends, so a
+    /// takeover (an update of the row) waits for the commit, and everything written under the old
+    /// token commits before the new holder starts.
+    const FENCE_SQL: &'static str =
+        "SELECT token FROM leases WHERE name = $1 AND holder = $2 AND token = $3 FOR SHARE";
+
+    fn migrator() -> &'static Migrator {
+        &MIGRATOR
+    }
+
+    /// Two batches are written side by side when the pool leaves room for the reads beside them
+    /// (loading the next batch takes two connections): one transaction keeps the server busy on
+    /// about one core.
+    fn parallel_writes(pool: &sqlx::Pool<Self::Db>) -> usize {
+        if pool.options().get_max_connections() >= 4 {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// ` = ANY($n)`: the values as one array parameter, so the statement text does not depend on how
+    /// many there are (a list of 500 parameters is planned afresh every time). A statement with an id
+    /// list is run with `.persistent(false)`: a cached generic plan of `= ANY($n)` does not know the
+    /// list, and once the table has grown it can scan the whole table where an index lookup per id
+    /// is what the list needs; an unnamed statement is planned with its values.
+    fn push_in(query: &mut sqlx::QueryBuilder<Self::Db>, values: impl Iterator<Item = String>) {
+        query
+            .push(" = ANY(")
+            .push_bind(values.collect::<Vec<String>>())
+            .push(")");
+    }
+
+    /// Rows per bulk insert statement: the arrays carry any number, so a page or a batch goes in one
+    /// statement.
+    fn rows_per_insert(_columns: usize) -> usize {
+        5_000
+    }
+
+    /// `SELECT c0, c1, … FROM unnest($1::text[], $2::int8[], …)`: one array parameter per column, so
+    /// the statement text and its plan do not depend on the row count, and a custom plan of it costs
+    /// nothing (a `VALUES` list of 800 parameters is planned afresh on every execution).
+    fn push_rows(
+        query: &mut sqlx::QueryBuilder<Self::Db>,
+        columns: Vec<crate::store::rows::Column>,
+    ) {
+        use crate::store::rows::Column;
+        let names: Vec<String> = (0..columns.len()).map(|i| format!("c{i}")).collect();
+        let select: Vec<String> = columns
+            .iter()
+            .zip(&names)
+            .map(|(column, name)| match column {
+                Column::Json(_) => format!("{name}::jsonb"),
+                _ => name.clone(),
+            })
+            .collect();
+        query.push(format!("SELECT {} FROM unnest(", select.join(", ")));
+        for (i, column) in columns.into_iter().enumerate() {
+            if i > 0 {
+                query.push(", ");
+            }
+            match column {
+                Column::Text(v) => query.push_bind(v).push("::text[]"),
+                Column::Json(v) => query.push_bind(v).push("::text[]"),
+                Column::Int(v) => query.push_bind(v).push("::int8[]"),
+                Column::Bool(v) => query.push_bind(v).push("::bool[]"),
+                Column::Time(v) => query.push_bind(v).push("::timestamptz[]"),
+            };
+        }
+        query.push(format!(") AS t({})", names.join(", ")));
+    }
+}
 
 /// How long taking a connection from the pool may wait, opening one included.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -109,7 +186,7 @@ impl PostgresStore {
     /// A writing transaction, once its fence (if any) is checked (PostgreSQL's writers need no
     /// turns: `Turn` is always `None`).
     async fn begin_write(&self) -> Result<(Turn, sqlx::Transaction<'static, Db>), StoreError> {
-        let mut tx = self.pool.begin_with(BEGIN).await?;
+        let mut tx = self.pool.begin_with(D::BEGIN).await?;
         self.check_fence(&mut tx).await?;
         Ok((None, tx))
     }
@@ -157,65 +234,6 @@ fn database_name(name: &str) -> Result<&str, StoreError> {
             "{name:?} is not an acceptable database name"
         )))
     }
-}
-
-/// Two batches are written side by side when the pool leaves room for the reads beside them
-/// (loading the next batch takes two connections): one transaction keeps the server busy on
-/// about one core.
-fn parallel_writes(pool: &sqlx::Pool<Db>) -> usize {
-    if pool.options().get_max_connections() >= 4 {
-        2
-    } else {
-        1
-    }
-}
-
-/// ` = ANY($n)`: the values as one array parameter, so the statement text does not depend on how
-/// many there are (a list of 500 parameters is planned afresh every time). A statement with an id
-/// list is run with `.persistent(false)`: a cached generic plan of `= ANY($n)` does not know the
-/// list, and once the table has grown it can scan the whole table where an index lookup per id
-/// is what the list needs; an unnamed statement is planned with its values.
-fn push_in(query: &mut sqlx::QueryBuilder<Db>, values: impl Iterator<Item = String>) {
-    query
-        .push(" = ANY(")
-        .push_bind(values.collect::<Vec<String>>())
-        .push(")");
-}
-
-/// Rows per bulk insert statement: the arrays carry any number, so a page or a batch goes in one
-/// statement.
-fn rows_per_insert(_columns: usize) -> usize {
-    5_000
-}
-
-/// `SELECT c0, c1, … FROM unnest($1::text[], $2::int8[], …)`: one array parameter per column, so
-/// the statement text and its plan do not depend on the row count, and a custom plan of it costs
-/// nothing (a `VALUES` list of 800 parameters is planned afresh on every execution).
-fn push_rows(query: &mut sqlx::QueryBuilder<Db>, columns: Vec<crate::store::rows::Column>) {
-    use crate::store::rows::Column;
-    let names: Vec<String> = (0..columns.len()).map(|i| format!("c{i}")).collect();
-    let select: Vec<String> = columns
-        .iter()
-        .zip(&names)
-        .map(|(column, name)| match column {
-            Column::Json(_) => format!("{name}::jsonb"),
-            _ => name.clone(),
-        })
-        .collect();
-    query.push(format!("SELECT {} FROM unnest(", select.join(", ")));
-    for (i, column) in columns.into_iter().enumerate() {
-        if i > 0 {
-            query.push(", ");
-        }
-        match column {
-            Column::Text(v) => query.push_bind(v).push("::text[]"),
-            Column::Json(v) => query.push_bind(v).push("::text[]"),
-            Column::Int(v) => query.push_bind(v).push("::int8[]"),
-            Column::Bool(v) => query.push_bind(v).push("::bool[]"),
-            Column::Time(v) => query.push_bind(v).push("::timestamptz[]"),
-        };
-    }
-    query.push(format!(") AS t({})", names.join(", ")));
 }
 
 mod service_desk {

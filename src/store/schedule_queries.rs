@@ -1,7 +1,9 @@
-// The scheduler's queries both backends share, included by `sqlite.rs` and `postgres.rs` (see
-// `mod.rs`). The including module provides `Db`, `Backend` (with its `pool` and `begin_write`),
-// `NOW_SQL` (the database's clock as the lease columns hold it) and `EARLIER_SQL` (the same
-// minus `{seconds}` seconds, a parameter).
+// The scheduler's queries: triggers, run history and housekeeping.
+//
+// Included by `sqlite.rs` and `postgres.rs` (see `dialect.rs`), which compile it once per backend
+// with that backend's `D` (its `Dialect`), `Db` and `Backend`. Plain `//` comments, because
+// `//!` is an inner attribute, which rustc does not accept in a file `include!`d into a module
+// ("an inner attribute is not permitted in this context").
 
 use std::time::Duration;
 
@@ -149,7 +151,8 @@ impl Schedule for Backend {
             "UPDATE sync_runs SET status = 'failed', ended_at = $1, error = $2 \
              WHERE status = 'running' AND NOT EXISTS (SELECT 1 FROM leases \
              WHERE leases.name = 'connection:' || sync_runs.connection_id \
-             AND leases.expires_at > {NOW_SQL})"
+             AND leases.expires_at > {now_sql})",
+            now_sql = D::NOW_SQL
         );
         done.finalised_runs = sqlx::query(AssertSqlSafe(finalise))
             .bind(now)
@@ -159,7 +162,7 @@ impl Schedule for Backend {
             .rows_affected();
         let clear = format!(
             "DELETE FROM leases WHERE expires_at <= {}",
-            EARLIER_SQL.replace("{seconds}", "$1")
+            D::EARLIER_SQL.replace("{seconds}", "$1")
         );
         done.cleared_leases = sqlx::query(AssertSqlSafe(clear))
             .bind(lease_grace.as_secs_f64())

@@ -1,7 +1,9 @@
-// The service-desk queries both backends share, included by `sqlite.rs` and `postgres.rs` (see
-// `mod.rs`).
-// The including module provides: `Db` (the sqlx database type), `Backend` (its store type with a
-// `pool: sqlx::Pool<Db>` field), `BACKEND` (its name), `MIGRATOR` and `TABLE_NAMES_SQL`.
+// The service-desk queries: schema, reference data and the Halo-style records.
+//
+// Included by `sqlite.rs` and `postgres.rs` (see `dialect.rs`), which compile it once per backend
+// with that backend's `D` (its `Dialect`), `Db` and `Backend`. Plain `//` comments, because
+// `//!` is an inner attribute, which rustc does not accept in a file `include!`d into a module
+// ("an inner attribute is not permitted in this context").
 
 use std::collections::BTreeMap;
 
@@ -129,16 +131,16 @@ async fn site_id(
 #[async_trait]
 impl ServiceDesk for Backend {
     fn backend(&self) -> &'static str {
-        BACKEND
+        D::BACKEND
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATOR.run(&self.pool).await?;
+        D::migrator().run(&self.pool).await?;
         Ok(())
     }
 
     async fn table_names(&self) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar(TABLE_NAMES_SQL)
+        Ok(sqlx::query_scalar(D::TABLE_NAMES_SQL)
             .fetch_all(&self.pool)
             .await?)
     }

@@ -1,5 +1,9 @@
-// Loading a connection's people (the snapshot a run plans against), included by `sqlite.rs` and
-// `postgres.rs` (see `mod.rs`) as the `snapshot` module.
+// Loading a connection's people: the snapshot a run plans against (the `snapshot` module).
+//
+// Included by `sqlite.rs` and `postgres.rs` (see `dialect.rs`), which compile it once per backend
+// with that backend's `D` (its `Dialect`), `Db` and `Backend`. Plain `//` comments, because
+// `//!` is an inner attribute, which rustc does not accept in a file `include!`d into a module
+// ("an inner attribute is not permitted in this context").
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -65,7 +69,7 @@ fn scoped(
     query.push(format!(" AND {alias}.entra_id IS NOT NULL"));
     if let Some(ids) = ids {
         query.push(format!(" AND {alias}.entra_id"));
-        push_in(&mut query, ids.iter().map(|id| id.0.clone()));
+        D::push_in(&mut query, ids.iter().map(|id| id.0.clone()));
     }
     query
 }

@@ -7,30 +7,114 @@ use std::time::Duration;
 use sqlx::migrate::Migrator;
 
 use crate::store::StoreError;
+use crate::store::dialect::Dialect;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-type Db = sqlx::Sqlite;
+/// The dialect the shared query files speak (see `dialect.rs`).
+type D = SqliteDialect;
+type Db = <D as Dialect>::Db;
 type Backend = SqliteStore;
-const BACKEND: &str = "sqlite";
-/// How a writing transaction starts: with the write lock, so that it never has to upgrade a read
-/// snapshot another connection's commit made stale (which SQLite reports as busy at once).
-const BEGIN: &str = "BEGIN IMMEDIATE";
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
-const TABLE_NAMES_SQL: &str = "SELECT name FROM sqlite_master WHERE type = 'table' \
-     AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx_%' ORDER BY name";
 
-/// SQLite plans these queries well without statistics.
-const ANALYZE_SQL: Option<&str> = None;
+/// SQLite's side of the shared queries.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct SqliteDialect;
 
-/// The database's clock as the lease columns hold it: text that sorts as time does.
-const NOW_SQL: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
-/// [`NOW_SQL`] plus `{seconds}` seconds (a parameter).
-const LATER_SQL: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || {seconds} || ' seconds')";
-/// [`NOW_SQL`] minus `{seconds}` seconds (a parameter).
-const EARLIER_SQL: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || {seconds} || ' seconds')";
-/// A write transaction's fence check. SQLite has one writer at a time, so the check holds until
-/// the commit without a lock of its own.
-const FENCE_SQL: &str = "SELECT token FROM leases WHERE name = $1 AND holder = $2 AND token = $3";
+impl Dialect for SqliteDialect {
+    type Db = sqlx::Sqlite;
+    const BACKEND: &'static str = "sqlite";
+    /// How a writing transaction starts: with the write lock, so that it never has to upgrade a read
+    /// snapshot another connection's commit made stale (which SQLite reports as busy at once).
+    const BEGIN: &'static str = "BEGIN IMMEDIATE";
+    const TABLE_NAMES_SQL: &'static str = "SELECT name FROM sqlite_master WHERE type = 'table' \
+         AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx_%' ORDER BY name";
+
+    /// SQLite plans these queries well without statistics.
+    const ANALYZE_SQL: Option<&'static str> = None;
+
+    /// The database's clock as the lease columns hold it: text that sorts as time does.
+    const NOW_SQL: &'static str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+    /// [`Self::NOW_SQL`] plus `{seconds}` seconds (a parameter).
+    const LATER_SQL: &'static str =
+        "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || {seconds} || ' seconds')";
+    /// [`Self::NOW_SQL`] minus `{seconds}` seconds (a parameter).
+    const EARLIER_SQL: &'static str =
+        "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || {seconds} || ' seconds')";
+
+    /// A write transaction's fence check. SQLite has one writer at a time, so the check holds
+    /// until the commit without a lock of its own.
+    const FENCE_SQL: &'static str =
+        "SELECT token FROM leases WHERE name = $1 AND holder = $2 AND token = $3";
+
+    fn migrator() -> &'static Migrator {
+        &MIGRATOR
+    }
+
+    /// SQLite has one writer at a time: a second writing transaction would only wait.
+    fn parallel_writes(_pool: &sqlx::Pool<Self::Db>) -> usize {
+        1
+    }
+
+    /// ` IN ($n, $n+1, …)`: one parameter per value.
+    fn push_in(query: &mut sqlx::QueryBuilder<Self::Db>, values: impl Iterator<Item = String>) {
+        query.push(" IN (");
+        let mut list = query.separated(", ");
+        for value in values {
+            list.push_bind(value);
+        }
+        query.push(")");
+    }
+
+    /// Rows per bulk insert statement: about 900 parameters.
+    fn rows_per_insert(columns: usize) -> usize {
+        (900 / columns.max(1)).max(1)
+    }
+
+    /// `VALUES (?, ?, …), …`: one parameter per value.
+    fn push_rows(
+        query: &mut sqlx::QueryBuilder<Self::Db>,
+        columns: Vec<crate::store::rows::Column>,
+    ) {
+        use crate::store::rows::{Column, row_count};
+        enum Cells {
+            Text(std::vec::IntoIter<Option<String>>),
+            Int(std::vec::IntoIter<Option<i64>>),
+            Bool(std::vec::IntoIter<bool>),
+            Time(std::vec::IntoIter<chrono::DateTime<chrono::Utc>>),
+        }
+        let rows = row_count(&columns);
+        let mut cells: Vec<Cells> = columns
+            .into_iter()
+            .map(|column| match column {
+                Column::Text(v) => Cells::Text(v.into_iter()),
+                Column::Json(v) => {
+                    Cells::Text(v.into_iter().map(Some).collect::<Vec<_>>().into_iter())
+                }
+                Column::Int(v) => Cells::Int(v.into_iter()),
+                Column::Bool(v) => Cells::Bool(v.into_iter()),
+                Column::Time(v) => Cells::Time(v.into_iter()),
+            })
+            .collect();
+        query.push("VALUES ");
+        for row in 0..rows {
+            if row > 0 {
+                query.push(", ");
+            }
+            query.push("(");
+            let mut values = query.separated(", ");
+            for cell in &mut cells {
+                // Every column holds `rows` values (checked above).
+                match cell {
+                    Cells::Text(v) => values.push_bind(v.next().flatten()),
+                    Cells::Int(v) => values.push_bind(v.next().flatten()),
+                    Cells::Bool(v) => values.push_bind(v.next()),
+                    Cells::Time(v) => values.push_bind(v.next()),
+                };
+            }
+            query.push(")");
+        }
+    }
+}
 
 /// A SQLite database.
 #[derive(Debug, Clone)]
@@ -96,7 +180,7 @@ impl SqliteStore {
     /// fence (if any) is checked.
     async fn begin_write(&self) -> Result<(Turn, sqlx::Transaction<'static, Db>), StoreError> {
         let turn = self.writer.clone().lock_owned().await;
-        let mut tx = self.pool.begin_with(BEGIN).await?;
+        let mut tx = self.pool.begin_with(D::BEGIN).await?;
         self.check_fence(&mut tx).await?;
         Ok((Some(turn), tx))
     }
@@ -107,66 +191,6 @@ impl SqliteStore {
             fence: Some(Arc::new(lease.clone())),
             ..self.clone()
         }
-    }
-}
-
-/// SQLite has one writer at a time: a second writing transaction would only wait.
-fn parallel_writes(_pool: &sqlx::Pool<Db>) -> usize {
-    1
-}
-
-/// ` IN ($n, $n+1, …)`: one parameter per value.
-fn push_in(query: &mut sqlx::QueryBuilder<Db>, values: impl Iterator<Item = String>) {
-    query.push(" IN (");
-    let mut list = query.separated(", ");
-    for value in values {
-        list.push_bind(value);
-    }
-    query.push(")");
-}
-
-/// Rows per bulk insert statement: about 900 parameters.
-fn rows_per_insert(columns: usize) -> usize {
-    (900 / columns.max(1)).max(1)
-}
-
-/// `VALUES (?, ?, …), …`: one parameter per value.
-fn push_rows(query: &mut sqlx::QueryBuilder<Db>, columns: Vec<crate::store::rows::Column>) {
-    use crate::store::rows::{Column, row_count};
-    enum Cells {
-        Text(std::vec::IntoIter<Option<String>>),
-        Int(std::vec::IntoIter<Option<i64>>),
-        Bool(std::vec::IntoIter<bool>),
-        Time(std::vec::IntoIter<chrono::DateTime<chrono::Utc>>),
-    }
-    let rows = row_count(&columns);
-    let mut cells: Vec<Cells> = columns
-        .into_iter()
-        .map(|column| match column {
-            Column::Text(v) => Cells::Text(v.into_iter()),
-            Column::Json(v) => Cells::Text(v.into_iter().map(Some).collect::<Vec<_>>().into_iter()),
-            Column::Int(v) => Cells::Int(v.into_iter()),
-            Column::Bool(v) => Cells::Bool(v.into_iter()),
-            Column::Time(v) => Cells::Time(v.into_iter()),
-        })
-        .collect();
-    query.push("VALUES ");
-    for row in 0..rows {
-        if row > 0 {
-            query.push(", ");
-        }
-        query.push("(");
-        let mut values = query.separated(", ");
-        for cell in &mut cells {
-            // Every column holds `rows` values (checked above).
-            match cell {
-                Cells::Text(v) => values.push_bind(v.next().flatten()),
-                Cells::Int(v) => values.push_bind(v.next().flatten()),
-                Cells::Bool(v) => values.push_bind(v.next()),
-                Cells::Time(v) => values.push_bind(v.next()),
-            };
-        }
-        query.push(")");
     }
 }
 

@@ -8,35 +8,39 @@ use serde_json::{Value, json};
 
 use super::evaluate::EvaluationRules;
 use crate::mirror::MirrorUser;
-use crate::store::{AgentSnapshot, AgentWrite, LicenceType, TeamFlags, UserWrite};
+use crate::store::{
+    AgentField, AgentSnapshot, AgentWrite, LicenceType, TeamFlags, UserField, UserWrite,
+};
 use crate::vocab::RecordKind;
 
-pub fn user_column(field: &HaloField) -> Option<&'static str> {
+/// The user record's text field a mapped Halo field writes, if it is one.
+fn user_field(field: &HaloField) -> Option<UserField> {
     Some(match field {
-        HaloField::Name => "name",
-        HaloField::Firstname => "firstname",
-        HaloField::Surname => "surname",
-        HaloField::Emailaddress => "emailaddress",
-        HaloField::Login => "login",
-        HaloField::Phonenumber => "phonenumber",
-        HaloField::Mobilenumber => "mobilenumber",
-        HaloField::Jobtitle => "jobtitle",
-        HaloField::Department => "department",
-        HaloField::EmployeeNumber => "employee_number",
-        HaloField::Manager => "manager",
-        HaloField::Creationtype => "creationtype",
-        HaloField::LastSignIn => "last_sign_in",
+        HaloField::Name => UserField::Name,
+        HaloField::Firstname => UserField::Firstname,
+        HaloField::Surname => UserField::Surname,
+        HaloField::Emailaddress => UserField::Emailaddress,
+        HaloField::Login => UserField::Login,
+        HaloField::Phonenumber => UserField::Phonenumber,
+        HaloField::Mobilenumber => UserField::Mobilenumber,
+        HaloField::Jobtitle => UserField::Jobtitle,
+        HaloField::Department => UserField::Department,
+        HaloField::EmployeeNumber => UserField::EmployeeNumber,
+        HaloField::Manager => UserField::Manager,
+        HaloField::Creationtype => UserField::Creationtype,
+        HaloField::LastSignIn => UserField::LastSignIn,
         _ => return None,
     })
 }
 
-fn agent_column(field: &HaloField) -> Option<&'static str> {
+/// The agent record's text field a mapped Halo field writes, if it is one.
+fn agent_field(field: &HaloField) -> Option<AgentField> {
     Some(match field {
-        HaloField::Name => "name",
-        HaloField::Emailaddress => "emailaddress",
-        HaloField::Phonenumber => "phonenumber",
-        HaloField::Jobtitle => "jobtitle",
-        HaloField::Creationtype => "creationtype",
+        HaloField::Name => AgentField::Name,
+        HaloField::Emailaddress => AgentField::Emailaddress,
+        HaloField::Phonenumber => AgentField::Phonenumber,
+        HaloField::Jobtitle => AgentField::Jobtitle,
+        HaloField::Creationtype => AgentField::Creationtype,
         _ => return None,
     })
 }
@@ -60,8 +64,8 @@ pub fn user_write(
                 .custom_fields
                 .push((name.to_string(), text(&change.after))),
             other => {
-                if let Some(column) = user_column(other) {
-                    w.fields.push((column, text(&change.after)));
+                if let Some(field) = user_field(other) {
+                    w.fields.push((field, text(&change.after)));
                 }
             }
         }
@@ -103,8 +107,8 @@ pub fn agent_write(
             HaloField::Linemanager => w.linemanager = Some(text(&change.after)),
             HaloField::Team => w.default_team = Some(text(&change.after)),
             other => {
-                if let Some(column) = agent_column(other) {
-                    w.fields.push((column, text(&change.after)));
+                if let Some(field) = agent_field(other) {
+                    w.fields.push((field, text(&change.after)));
                 }
             }
         }
@@ -183,12 +187,12 @@ fn activation(a: &Option<Activation>) -> Option<bool> {
     }
 }
 
-pub fn agent_identity(changes: &Changes) -> Vec<(&'static str, Option<String>)> {
+pub fn agent_identity(changes: &Changes) -> Vec<(UserField, Option<String>)> {
     changes
         .fields
         .iter()
         .filter(|(f, _)| matches!(f, HaloField::Emailaddress))
-        .filter_map(|(f, c)| Some((user_column(f)?, text(&c.after))))
+        .filter_map(|(f, c)| Some((user_field(f)?, text(&c.after))))
         .collect()
 }
 
