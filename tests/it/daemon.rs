@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::crash::semantic;
 use crate::daemon_fixture::{Connection, daemon_config};
 use crate::emulator::start;
-use crate::support::{backends, cid};
+use crate::support::{backends, cid, postgres};
 
 /// Short leases (a killed replica is taken over quickly) and a grace that a cancelled run meets.
 const TEST_DAEMON: &str = "lease_ttl = \"3s\"\nshutdown_grace = \"20s\"";
@@ -453,15 +453,8 @@ async fn the_daemon_runs_what_is_enabled_here_takes_triggers_reloads_and_stops_c
 
 #[tokio::test]
 async fn two_replicas_share_twenty_tenants_and_one_takes_over_when_the_other_is_killed() {
-    let Some(db) = backends()
-        .await
-        .into_iter()
-        .find(|db| db.url.starts_with("postgres"))
-    else {
-        // Without PostgreSQL (a developer's machine) there are no replicas to test; CI always
-        // has it (see support::backends).
-        return;
-    };
+    // Without PostgreSQL (a developer's machine) there are no replicas to test; CI always has it.
+    let Some(db) = postgres().await else { return };
     let running = start(EmulatorConfig {
         tenants: 20,
         users: 12,
@@ -703,14 +696,8 @@ async fn readyz_fails_when_the_database_is_gone_and_when_the_scheduler_is_stuck(
     use entra_sync::daemon::scheduler::{Scheduler, SchedulerOptions};
     use entra_sync::daemon::{Live, jobs};
 
-    let Some(db) = backends()
-        .await
-        .into_iter()
-        .find(|db| db.url.starts_with("postgres"))
-    else {
-        // Without PostgreSQL there is no server to take away; CI always has it.
-        return;
-    };
+    // Without PostgreSQL there is no server to take away; CI always has it.
+    let Some(db) = postgres().await else { return };
     let running = start(EmulatorConfig::default()).await;
     let store: Arc<dyn Store> = db.open().await.into();
     store.migrate().await.expect("migrate");
