@@ -22,7 +22,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use daemon_fixture::{Connection, daemon_config};
+use daemon_fixture::{daemon_config, one_per_tenant};
 use graph_emulator::{EmulatorConfig, GraphEmulator};
 use serde_json::json;
 use sqlx::Row;
@@ -137,15 +137,7 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<serde_json::Value> {
     let ids: Vec<String> = (0..args.connections)
         .map(|n| format!("tenant-{n:03}"))
         .collect();
-    let connections: Vec<Connection<'_>> = ids
-        .iter()
-        .enumerate()
-        .map(|(app, id)| Connection {
-            id,
-            app,
-            instances: None,
-        })
-        .collect();
+    let connections = one_per_tenant(&ids);
     let listen = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     let dir = tempfile::tempdir()?;
     let config = dir.path().join("entra-sync.toml");

@@ -16,7 +16,7 @@ use graph_emulator::EmulatorConfig;
 use serde_json::Value;
 
 use crate::crash::semantic;
-use crate::daemon_fixture::{Connection, daemon_config};
+use crate::daemon_fixture::{Connection, daemon_config, one_per_tenant};
 use crate::emulator::start;
 use crate::support::{backends, cid, postgres};
 
@@ -463,15 +463,7 @@ async fn two_replicas_share_twenty_tenants_and_one_takes_over_when_the_other_is_
     })
     .await;
     let ids: Vec<String> = (0..20).map(|n| format!("tenant-{n:02}")).collect();
-    let connections: Vec<Connection<'_>> = ids
-        .iter()
-        .enumerate()
-        .map(|(app, id)| Connection {
-            id,
-            app,
-            instances: None,
-        })
-        .collect();
+    let connections = one_per_tenant(&ids);
     let dir = tempfile::tempdir().expect("tempdir");
     let store: Arc<dyn Store> = db.open().await.into();
     store.migrate().await.expect("migrate");
