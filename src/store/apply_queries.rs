@@ -15,20 +15,25 @@ use sqlx::types::Json;
 use crate::ids::EntraId;
 use crate::store::StoreError;
 use crate::store::error::column;
-use crate::store::writes::*;
 use crate::store::rows::Column;
+use crate::store::writes::*;
 use crate::vocab::RecordKind;
 
 type Tx<'a> = sqlx::Transaction<'a, Db>;
 
-/// Sets `columns` (column, new value) and `updated_at` on one row.
-async fn update_columns<'v>(
+/// Updates one user or agent row: first links it to `adopted` (connection, Entra id) when the
+/// write adopts an unlinked record, then sets `columns` (column, new value) and `updated_at`.
+async fn update_record<'v>(
     tx: &mut Tx<'_>,
     table: &'static str,
     id: i64,
+    adopted: Option<(&str, &str)>,
     columns: impl ExactSizeIterator<Item = (&'static str, &'v Option<String>)> + Clone,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    if let Some((connection, entra_id)) = adopted {
+        adopt_record(tx, table, id, connection, entra_id).await?;
+    }
     if columns.len() == 0 {
         return Ok(());
     }
@@ -67,6 +72,14 @@ async fn set_inactive(
     Ok(())
 }
 
+/// The table that grants roles to records of `kind`, and its column naming the record.
+fn role_table(kind: RecordKind) -> (&'static str, &'static str) {
+    match kind {
+        RecordKind::User => ("user_roles", "user_id"),
+        RecordKind::Agent => ("agent_roles", "agent_id"),
+    }
+}
+
 async fn role_changes(
     tx: &mut Tx<'_>,
     kind: RecordKind,
@@ -74,10 +87,7 @@ async fn role_changes(
     added: &[String],
     removed: &[String],
 ) -> Result<(), StoreError> {
-    let (table, column) = match kind {
-        RecordKind::User => ("user_roles", "user_id"),
-        RecordKind::Agent => ("agent_roles", "agent_id"),
-    };
+    let (table, column) = role_table(kind);
     for role in added {
         let sql = format!(
             "INSERT INTO {table} ({column}, role_id, source) SELECT $1, id, 'entra' FROM roles \
@@ -148,16 +158,9 @@ pub(super) async fn write_user(
     write: &UserWrite,
     now: DateTime<Utc>,
 ) -> Result<i64, StoreError> {
-    if adopt {
-        adopt_record(tx, "users", id, connection, entra_id).await?;
-    }
-    update_columns(
-        tx,
-        "users",
-        id,
-        write.fields.iter().map(|(f, v)| (f.column(), v)),
-        now,
-    ).await?;
+    let adopted = adopt.then_some((connection, entra_id));
+    let columns = write.fields.iter().map(|(f, v)| (f.column(), v));
+    update_record(tx, "users", id, adopted, columns, now).await?;
     if let Some(site) = &write.site {
         let (client, site) = site.clone().unzip();
         sqlx::query(
@@ -232,16 +235,9 @@ pub(super) async fn write_agent(
     now: DateTime<Utc>,
     applied: &mut Applied,
 ) -> Result<i64, StoreError> {
-    if adopt {
-        adopt_record(tx, "agents", id, connection, entra_id).await?;
-    }
-    update_columns(
-        tx,
-        "agents",
-        id,
-        write.fields.iter().map(|(f, v)| (f.column(), v)),
-        now,
-    ).await?;
+    let adopted = adopt.then_some((connection, entra_id));
+    let columns = write.fields.iter().map(|(f, v)| (f.column(), v));
+    update_record(tx, "agents", id, adopted, columns, now).await?;
     if let Some(manager) = &write.linemanager {
         sqlx::query(SET_LINEMANAGER_SQL)
             .bind(id)
@@ -401,11 +397,10 @@ pub(super) async fn create_users(
     ids: &Ids,
     now: DateTime<Utc>,
 ) -> Result<BTreeMap<EntraId, i64>, StoreError> {
-    let mut created = BTreeMap::new();
+    let mut creating = Creating::new(RecordKind::User, connection, ids, now);
     for chunk in people.chunks(D::rows_per_insert(UserField::ALL.len() + 8)) {
-        let mut insert = sqlx::QueryBuilder::<Db>::new(format!(
-            "INSERT INTO users ({}, site_id, custom_fields, inactive, inactive_reason, connection_id, entra_id, \
-             created_at, updated_at) ",
+        let insert = sqlx::QueryBuilder::<Db>::new(format!(
+            "INSERT INTO users ({}, site_id, custom_fields, {RECORD_COLUMNS}) ",
             UserField::ALL.map(UserField::column).join(", ")
         ));
         let mut columns: Vec<Column> = UserField::ALL
@@ -425,8 +420,6 @@ pub(super) async fn create_users(
                 }))
             })
             .collect();
-        let inactive =
-            |new: &NewRecordUser, write: &UserWrite| new.inactive || write.inactive == Some(true);
         columns.extend([
             Column::int_or_null(chunk.iter().map(|(_, _, write)| {
                 write
@@ -442,64 +435,20 @@ pub(super) async fn create_users(
                     .filter_map(|(k, v)| Some((k.as_str(), v.as_deref()?)))
                     .collect::<BTreeMap<&str, &str>>()
             })),
-            Column::bool(chunk.iter().map(|(_, new, write)| inactive(new, write))),
-            Column::text_or_null(
-                chunk
-                    .iter()
-                    .map(|(_, new, write)| inactive(new, write).then_some("entra")),
-            ),
-            Column::same_text(connection, chunk.len()),
-            Column::text(chunk.iter().map(|(entra_id, _, _)| *entra_id)),
-            Column::same_time(now, chunk.len()),
-            Column::same_time(now, chunk.len()),
         ]);
-        D::push_rows(&mut insert, columns);
-        insert.push(" RETURNING id, entra_id");
-        let rows: Vec<(i64, String)> = insert.build_query_as().fetch_all(&mut **tx).await?;
-        created.extend(rows.into_iter().map(|(id, e)| (EntraId(e), id)));
+        creating.insert(tx, insert, columns, chunk).await?;
     }
-    let mut roles = Vec::new();
-    let mut cabs = Vec::new();
-    let mut licences = Vec::new();
-    for (entra_id, _, write) in people {
-        let Some(&user) = created.get(*entra_id) else {
-            continue;
-        };
-        roles.extend(write.roles_added.iter().filter_map(|r| {
-            ids.roles
-                .get(&(RecordKind::User, r.clone()))
-                .map(|&role| (user, role))
-        }));
-        for (cab, role) in &write.cabs_set {
-            if let Some(&cab_id) = ids.cabs.get(cab) {
-                let role_id = role
-                    .as_ref()
-                    .and_then(|r| ids.cab_roles.get(&(cab.clone(), r.clone())).copied());
-                cabs.push((cab_id, user, role_id));
-            }
-        }
-        for sku in write.licences.iter().flatten() {
-            if let Some(&licence) = ids.licences.get(sku) {
-                licences.push((user, licence));
-            }
-        }
-    }
-    insert_pairs(
-        tx,
-        "INSERT INTO user_roles (user_id, role_id, source) ",
-        &roles,
-        true,
-    )
-    .await?;
-    insert_pairs(
-        tx,
-        "INSERT INTO user_licences (user_id, licence_id) ",
-        &licences,
-        false,
-    )
-    .await?;
-    insert_cab_members(tx, "user_id", &cabs).await?;
-    Ok(created)
+    let licences: Vec<(i64, i64)> = people
+        .iter()
+        .filter_map(|(entra_id, _, write)| Some((creating.id(entra_id)?, write)))
+        .flat_map(|(user, write)| {
+            let skus = write.licences.iter().flatten();
+            skus.filter_map(move |sku| Some((user, *ids.licences.get(sku)?)))
+        })
+        .collect();
+    let head = "INSERT INTO user_licences (user_id, licence_id) ";
+    insert_pairs(tx, head, &licences, false).await?;
+    creating.finish(tx).await
 }
 
 /// Sets an agent's line manager (`$3`, an Entra id, or `NULL` to clear it): the intended manager
@@ -541,12 +490,12 @@ pub(super) async fn create_agents(
     ids: &Ids,
     now: DateTime<Utc>,
 ) -> Result<BTreeMap<EntraId, i64>, StoreError> {
-    let mut created = BTreeMap::new();
+    let mut creating = Creating::new(RecordKind::Agent, connection, ids, now);
     for chunk in people.chunks(D::rows_per_insert(14)) {
-        let mut insert = sqlx::QueryBuilder::<Db>::new(
+        let insert = sqlx::QueryBuilder::<Db>::new(format!(
             "INSERT INTO agents (user_id, name, emailaddress, phonenumber, jobtitle, creationtype, default_team_id, \
-             licence_type, inactive, inactive_reason, connection_id, entra_id, created_at, updated_at) ",
-        );
+             licence_type, {RECORD_COLUMNS}) "
+        ));
         let field = |write: &AgentWrite, wanted: AgentField| {
             write
                 .fields
@@ -555,10 +504,12 @@ pub(super) async fn create_agents(
                 .and_then(|(_, v)| v.clone())
         };
         let text_field = |wanted: AgentField| {
-            Column::text_or_null(chunk.iter().map(move |(_, _, write, _)| field(write, wanted)))
+            Column::text_or_null(
+                chunk
+                    .iter()
+                    .map(move |(_, _, write, _)| field(write, wanted)),
+            )
         };
-        let inactive =
-            |new: &NewRecordAgent, write: &AgentWrite| new.inactive || write.inactive == Some(true);
         let columns = vec![
             Column::int(chunk.iter().map(|(_, _, _, user_id)| *user_id)),
             Column::text(chunk.iter().map(|(_, new, write, _)| {
@@ -581,42 +532,14 @@ pub(super) async fn create_agents(
                     .unwrap_or(crate::store::LicenceType::Concurrent)
                     .as_str()
             })),
-            Column::bool(chunk.iter().map(|(_, new, write, _)| inactive(new, write))),
-            Column::text_or_null(
-                chunk
-                    .iter()
-                    .map(|(_, new, write, _)| inactive(new, write).then_some("entra")),
-            ),
-            Column::same_text(connection, chunk.len()),
-            Column::text(chunk.iter().map(|(entra_id, _, _, _)| *entra_id)),
-            Column::same_time(now, chunk.len()),
-            Column::same_time(now, chunk.len()),
         ];
-        D::push_rows(&mut insert, columns);
-        insert.push(" RETURNING id, entra_id");
-        let rows: Vec<(i64, String)> = insert.build_query_as().fetch_all(&mut **tx).await?;
-        created.extend(rows.into_iter().map(|(id, e)| (EntraId(e), id)));
+        creating.insert(tx, insert, columns, chunk).await?;
     }
-    let mut roles = Vec::new();
-    let mut cabs = Vec::new();
     let mut teams = Vec::new();
     for (entra_id, _, write, _) in people {
-        let Some(&agent) = created.get(*entra_id) else {
+        let Some(agent) = creating.id(entra_id) else {
             continue;
         };
-        roles.extend(write.roles_added.iter().filter_map(|r| {
-            ids.roles
-                .get(&(RecordKind::Agent, r.clone()))
-                .map(|&role| (agent, role))
-        }));
-        for (cab, role) in &write.cabs_set {
-            if let Some(&cab_id) = ids.cabs.get(cab) {
-                let role_id = role
-                    .as_ref()
-                    .and_then(|r| ids.cab_roles.get(&(cab.clone(), r.clone())).copied());
-                cabs.push((cab_id, agent, role_id));
-            }
-        }
         for (team, flags) in &write.teams_set {
             if let Some(&team_id) = ids.teams.get(team) {
                 teams.push((agent, team_id, *flags));
@@ -631,14 +554,6 @@ pub(super) async fn create_agents(
                 .await?;
         }
     }
-    insert_pairs(
-        tx,
-        "INSERT INTO agent_roles (agent_id, role_id, source) ",
-        &roles,
-        true,
-    )
-    .await?;
-    insert_cab_members(tx, "agent_id", &cabs).await?;
     for chunk in teams.chunks(D::rows_per_insert(6)) {
         let mut insert = sqlx::QueryBuilder::<Db>::new(
             "INSERT INTO agent_teams (agent_id, team_id, can_be_assigned, sees_unassigned, sees_other_agents, source) ",
@@ -656,42 +571,160 @@ pub(super) async fn create_agents(
         );
         insert.build().execute(&mut **tx).await?;
     }
-    Ok(created)
+    creating.finish(tx).await
 }
 
-/// New CAB memberships `(cab, user or agent, CAB role)`; `member` names the member's column.
-async fn insert_cab_members(
-    tx: &mut Tx<'_>,
-    member: &'static str,
-    cabs: &[(i64, i64, Option<i64>)],
-) -> Result<(), StoreError> {
-    for chunk in cabs.chunks(D::rows_per_insert(4)) {
-        let mut insert = sqlx::QueryBuilder::<Db>::new(format!(
-            "INSERT INTO cab_members (cab_id, {member}, cab_role_id, source) "
-        ));
-        D::push_rows(
-            &mut insert,
-            vec![
-                Column::int(chunk.iter().map(|(cab, _, _)| *cab)),
-                Column::int(chunk.iter().map(|(_, member, _)| *member)),
-                Column::int_or_null(chunk.iter().map(|(_, _, role)| *role)),
-                Column::same_text("entra", chunk.len()),
-            ],
-        );
-        insert.build().execute(&mut **tx).await?;
+/// What creating a user or an agent row needs of one new record beyond the record's own
+/// columns: its Entra id, whether it starts inactive, and the roles and CABs it joins.
+trait NewRecord {
+    fn entra_id(&self) -> &str;
+    fn inactive(&self) -> bool;
+    fn roles(&self) -> &[String];
+    fn cabs(&self) -> &[(String, Option<String>)];
+}
+
+/// Both kinds of new record arrive as (Entra id, new record, its write, …).
+macro_rules! new_record {
+    ($($record:ty),+) => {$(
+        impl NewRecord for $record {
+            fn entra_id(&self) -> &str {
+                self.0
+            }
+            fn inactive(&self) -> bool {
+                self.1.inactive || self.2.inactive == Some(true)
+            }
+            fn roles(&self) -> &[String] {
+                &self.2.roles_added
+            }
+            fn cabs(&self) -> &[(String, Option<String>)] {
+                &self.2.cabs_set
+            }
+        }
+    )+};
+}
+
+new_record!(
+    (&str, &NewRecordUser, &UserWrite),
+    (&str, &NewRecordAgent, &AgentWrite, i64)
+);
+
+/// The columns every new user and agent row ends with, in the order `Creating::insert` fills
+/// them.
+const RECORD_COLUMNS: &str =
+    "inactive, inactive_reason, connection_id, entra_id, created_at, updated_at";
+
+/// Creating one batch's new users or new agents: the rows, in chunks, then the role and CAB
+/// rows they join, one multi-row insert per table.
+struct Creating<'a> {
+    kind: RecordKind,
+    connection: &'a str,
+    ids: &'a Ids,
+    now: DateTime<Utc>,
+    /// Entra id → new row id.
+    created: BTreeMap<EntraId, i64>,
+    /// `(record, role)`.
+    roles: Vec<(i64, i64)>,
+    /// `(cab, record, CAB role)`.
+    cabs: Vec<(i64, i64, Option<i64>)>,
+}
+
+impl<'a> Creating<'a> {
+    fn new(kind: RecordKind, connection: &'a str, ids: &'a Ids, now: DateTime<Utc>) -> Self {
+        Self {
+            kind,
+            connection,
+            ids,
+            now,
+            created: BTreeMap::new(),
+            roles: Vec::new(),
+            cabs: Vec::new(),
+        }
     }
-    Ok(())
+
+    /// The new row id of `entra_id`, once its chunk is inserted.
+    fn id(&self, entra_id: &str) -> Option<i64> {
+        self.created.get(entra_id).copied()
+    }
+
+    /// Inserts one chunk: `insert` names the record's own columns and then `RECORD_COLUMNS`;
+    /// `columns` holds the record's own values. Keeps each new row id and gathers the roles and
+    /// CABs its record joins; names the service desk lacks are skipped, as evaluation reported
+    /// them already.
+    async fn insert<R: NewRecord>(
+        &mut self,
+        tx: &mut Tx<'_>,
+        mut insert: sqlx::QueryBuilder<Db>,
+        mut columns: Vec<Column>,
+        chunk: &[R],
+    ) -> Result<(), StoreError> {
+        let rows = chunk.len();
+        columns.extend([
+            Column::bool(chunk.iter().map(R::inactive)),
+            Column::text_or_null(chunk.iter().map(|r| r.inactive().then_some("entra"))),
+            Column::same_text(self.connection, rows),
+            Column::text(chunk.iter().map(R::entra_id)),
+            Column::same_time(self.now, rows),
+            Column::same_time(self.now, rows),
+        ]);
+        D::push_rows(&mut insert, columns);
+        insert.push(" RETURNING id, entra_id");
+        let ids: Vec<(i64, String)> = insert.build_query_as().fetch_all(&mut **tx).await?;
+        self.created
+            .extend(ids.into_iter().map(|(id, e)| (EntraId(e), id)));
+        for new in chunk {
+            let Some(record) = self.id(new.entra_id()) else {
+                continue;
+            };
+            let roles = new.roles().iter();
+            self.roles.extend(roles.filter_map(|r| {
+                let role = self.ids.roles.get(&(self.kind, r.clone()))?;
+                Some((record, *role))
+            }));
+            for (cab, role) in new.cabs() {
+                if let Some(&cab_id) = self.ids.cabs.get(cab) {
+                    let role_id = role
+                        .as_ref()
+                        .and_then(|r| self.ids.cab_roles.get(&(cab.clone(), r.clone())).copied());
+                    self.cabs.push((cab_id, record, role_id));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Inserts the gathered role and CAB rows; returns Entra id → new row id.
+    async fn finish(self, tx: &mut Tx<'_>) -> Result<BTreeMap<EntraId, i64>, StoreError> {
+        let (table, member) = role_table(self.kind);
+        let head = format!("INSERT INTO {table} ({member}, role_id, source) ");
+        insert_pairs(tx, &head, &self.roles, true).await?;
+        for chunk in self.cabs.chunks(D::rows_per_insert(4)) {
+            let mut insert = sqlx::QueryBuilder::<Db>::new(format!(
+                "INSERT INTO cab_members (cab_id, {member}, cab_role_id, source) "
+            ));
+            D::push_rows(
+                &mut insert,
+                vec![
+                    Column::int(chunk.iter().map(|(cab, _, _)| *cab)),
+                    Column::int(chunk.iter().map(|(_, member, _)| *member)),
+                    Column::int_or_null(chunk.iter().map(|(_, _, role)| *role)),
+                    Column::same_text("entra", chunk.len()),
+                ],
+            );
+            insert.build().execute(&mut **tx).await?;
+        }
+        Ok(self.created)
+    }
 }
 
 /// `(a, b)` pairs as multi-row inserts; with `entra`, a third `source = 'entra'` column.
 async fn insert_pairs(
     tx: &mut Tx<'_>,
-    head: &'static str,
+    head: &str,
     pairs: &[(i64, i64)],
     entra: bool,
 ) -> Result<(), StoreError> {
     for chunk in pairs.chunks(D::rows_per_insert(3)) {
-        let mut insert = sqlx::QueryBuilder::<Db>::new(head);
+        let mut insert = sqlx::QueryBuilder::<Db>::new(head.to_owned());
         let mut columns = vec![
             Column::int(chunk.iter().map(|(a, _)| *a)),
             Column::int(chunk.iter().map(|(_, b)| *b)),

@@ -18,10 +18,10 @@ use crate::ids::{ConnectionId, EntraId, RunId};
 use crate::mirror::{GroupDelta, MirrorUser, Notification, Removal};
 use crate::store::error::column;
 use crate::store::integration::*;
-use crate::store::writes::*;
 use crate::store::lease::{Claim, Lease, LeaseHolder};
 use crate::store::records::SealedToken;
 use crate::store::rows::Column;
+use crate::store::writes::*;
 use crate::store::{Integration, KeepActiveChange, KeepActiveOutcome, StoreError};
 use crate::vocab::{Action, RunKind, RunStatus};
 

@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 use sqlx::AssertSqlSafe;
 
 use crate::ids::ConnectionId;
-use crate::store::schedule::{Housekept, RunHistory, Schedule, TakenTriggers};
 use crate::store::StoreError;
+use crate::store::schedule::{Housekept, RunHistory, Schedule, TakenTriggers};
 
 /// The start of the connection's newest run matching `filter` (SQL over `kind` and `status`).
 async fn last_start(

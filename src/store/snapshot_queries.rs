@@ -5,7 +5,7 @@
 // `//!` is an inner attribute, which rustc does not accept in a file `include!`d into a module
 // ("an inner attribute is not permitted in this context").
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use sqlx::types::Json;
 
@@ -13,6 +13,7 @@ use crate::ids::{ConnectionId, EntraId};
 use crate::store::StoreError;
 use crate::store::integration::*;
 use crate::store::records::{LicenceType, Source, TeamFlags, UserFields};
+use crate::vocab::RecordKind;
 
 #[derive(sqlx::FromRow)]
 struct UnlinkedRow {
@@ -59,7 +60,7 @@ struct SnapshotAgentRow {
 /// A query over linked records of `connection`, limited to the Entra ids `ids` when given. `sql`
 /// ends with `WHERE {alias}.connection_id = `.
 fn scoped(
-    sql: &'static str,
+    sql: impl Into<String>,
     alias: &str,
     connection: &ConnectionId,
     ids: Option<&[EntraId]>,
@@ -74,6 +75,93 @@ fn scoped(
     query
 }
 
+/// Role name → source, as user and agent snapshots hold them.
+type Roles = BTreeMap<String, Source>;
+/// CAB name → (CAB role, source), as user and agent snapshots hold them.
+type Cabs = BTreeMap<String, (Option<String>, Source)>;
+
+/// A linked user or agent snapshot, which holds roles and CAB memberships.
+trait Member {
+    const KIND: RecordKind;
+    fn grants(&mut self) -> (&mut Roles, &mut Cabs);
+}
+
+impl Member for UserSnapshot {
+    const KIND: RecordKind = RecordKind::User;
+    fn grants(&mut self) -> (&mut Roles, &mut Cabs) {
+        (&mut self.roles, &mut self.cabs)
+    }
+}
+
+impl Member for AgentSnapshot {
+    const KIND: RecordKind = RecordKind::Agent;
+    fn grants(&mut self) -> (&mut Roles, &mut Cabs) {
+        (&mut self.roles, &mut self.cabs)
+    }
+}
+
+/// Runs a `scoped` query in the snapshot's transaction.
+async fn fetch_scoped<T>(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    sql: impl Into<String>,
+    alias: &str,
+    connection: &ConnectionId,
+    ids: Option<&[EntraId]>,
+) -> Result<Vec<T>, StoreError>
+where
+    T: for<'r> sqlx::FromRow<'r, <Db as sqlx::Database>::Row> + Send + Unpin,
+{
+    Ok(scoped(sql, alias, connection, ids)
+        .build_query_as()
+        .persistent(false)
+        .fetch_all(&mut **tx)
+        .await?)
+}
+
+/// Fills the roles and CAB memberships of `records`, the connection's linked users or agents,
+/// from their link tables.
+async fn load_grants<S: Member>(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    connection: &ConnectionId,
+    ids: Option<&[EntraId]>,
+    records: &mut HashMap<EntraId, S>,
+) -> Result<(), StoreError> {
+    let kind = S::KIND;
+    let (table, member, alias) = match kind {
+        RecordKind::User => ("users", "user_id", "u"),
+        RecordKind::Agent => ("agents", "agent_id", "a"),
+    };
+    let role_table = format!("{}_roles", kind.as_str());
+    let roles_sql = format!(
+        "SELECT {alias}.entra_id, r.name, g.source FROM {role_table} g \
+         JOIN {table} {alias} ON {alias}.id = g.{member} JOIN roles r ON r.id = g.role_id \
+         WHERE {alias}.connection_id = "
+    );
+    let cabs_sql = format!(
+        "SELECT {alias}.entra_id, c.name, r.name, m.source FROM cab_members m \
+         JOIN {table} {alias} ON {alias}.id = m.{member} JOIN cabs c ON c.id = m.cab_id \
+         LEFT JOIN cab_roles r ON r.id = m.cab_role_id WHERE {alias}.connection_id = "
+    );
+    let roles: Vec<(String, String, String)> =
+        fetch_scoped(tx, roles_sql, alias, connection, ids).await?;
+    for (entra_id, role, source) in roles {
+        if let Some(record) = records.get_mut(entra_id.as_str()) {
+            record.grants().0.insert(role, Source::parse(&source));
+        }
+    }
+    let cabs: Vec<(String, String, Option<String>, String)> =
+        fetch_scoped(tx, cabs_sql, alias, connection, ids).await?;
+    for (entra_id, cab, role, source) in cabs {
+        if let Some(record) = records.get_mut(entra_id.as_str()) {
+            record
+                .grants()
+                .1
+                .insert(cab, (role, Source::parse(&source)));
+        }
+    }
+    Ok(())
+}
+
 /// The connection's linked people — all of them, or only `ids` — and, for all, the unlinked
 /// candidates for matching.
 pub(super) async fn people(
@@ -85,7 +173,8 @@ pub(super) async fn people(
         return Ok(People::default());
     }
     let mut tx = pool.begin().await?;
-    let users: Vec<SnapshotUserRow> = scoped(
+    let users: Vec<SnapshotUserRow> = fetch_scoped(
+        &mut tx,
         "SELECT u.id, u.entra_id, c.name AS client, s.name AS site, u.name, u.firstname, u.surname, u.emailaddress, \
          u.login, u.phonenumber, u.mobilenumber, u.jobtitle, u.department, u.employee_number, u.manager, \
          u.creationtype, u.last_sign_in, u.custom_fields, u.inactive, u.inactive_reason, u.keep_active \
@@ -95,9 +184,6 @@ pub(super) async fn people(
         connection_id,
         ids,
     )
-    .build_query_as()
-    .persistent(false)
-    .fetch_all(&mut *tx)
     .await?;
     let mut people = People::default();
     for u in users {
@@ -117,56 +203,23 @@ pub(super) async fn people(
             },
         );
     }
-    let licences: Vec<(String, String)> = scoped(
+    let licences: Vec<(String, String)> = fetch_scoped(
+        &mut tx,
         "SELECT u.entra_id, l.sku_id FROM user_licences ul JOIN users u ON u.id = ul.user_id \
          JOIN licences l ON l.id = ul.licence_id WHERE u.connection_id = ",
         "u",
         connection_id,
         ids,
     )
-    .build_query_as()
-    .persistent(false)
-    .fetch_all(&mut *tx)
     .await?;
     for (entra_id, sku) in licences {
         if let Some(u) = people.users.get_mut(entra_id.as_str()) {
             u.licences.insert(sku);
         }
     }
-    let roles: Vec<(String, String, String)> = scoped(
-        "SELECT u.entra_id, r.name, g.source FROM user_roles g JOIN users u ON u.id = g.user_id \
-         JOIN roles r ON r.id = g.role_id WHERE u.connection_id = ",
-        "u",
-        connection_id,
-        ids,
-    )
-    .build_query_as()
-    .persistent(false)
-    .fetch_all(&mut *tx)
-    .await?;
-    for (entra_id, role, source) in roles {
-        if let Some(u) = people.users.get_mut(entra_id.as_str()) {
-            u.roles.insert(role, Source::parse(&source));
-        }
-    }
-    let cabs: Vec<(String, String, Option<String>, String)> = scoped(
-        "SELECT u.entra_id, c.name, r.name, m.source FROM cab_members m JOIN users u ON u.id = m.user_id \
-         JOIN cabs c ON c.id = m.cab_id LEFT JOIN cab_roles r ON r.id = m.cab_role_id \
-         WHERE u.connection_id = ",
-        "u",
-        connection_id,
-        ids,
-    )
-    .build_query_as()
-    .persistent(false)
-    .fetch_all(&mut *tx)
-    .await?;
-    for (entra_id, cab, role, source) in cabs {
-        if let Some(u) = people.users.get_mut(entra_id.as_str()) {
-            u.cabs.insert(cab, (role, Source::parse(&source)));
-        }
-    }
-    let agents: Vec<SnapshotAgentRow> = scoped(
+    load_grants(&mut tx, connection_id, ids, &mut people.users).await?;
+    let agents: Vec<SnapshotAgentRow> = fetch_scoped(
+        &mut tx,
         "SELECT a.id, a.user_id, a.entra_id, a.name, a.emailaddress, a.phonenumber, a.jobtitle, a.creationtype, \
          a.linemanager_entra_id, t.name AS default_team, a.licence_type, a.inactive, \
          a.inactive_reason, a.keep_active FROM agents a \
@@ -175,9 +228,6 @@ pub(super) async fn people(
         connection_id,
         ids,
     )
-    .build_query_as()
-    .persistent(false)
-    .fetch_all(&mut *tx)
     .await?;
     for a in agents {
         people.agents.insert(
@@ -202,23 +252,9 @@ pub(super) async fn people(
             },
         );
     }
-    let roles: Vec<(String, String, String)> = scoped(
-        "SELECT a.entra_id, r.name, g.source FROM agent_roles g JOIN agents a ON a.id = g.agent_id \
-         JOIN roles r ON r.id = g.role_id WHERE a.connection_id = ",
-        "a",
-        connection_id,
-        ids,
-    )
-    .build_query_as()
-    .persistent(false)
-    .fetch_all(&mut *tx)
-    .await?;
-    for (entra_id, role, source) in roles {
-        if let Some(a) = people.agents.get_mut(entra_id.as_str()) {
-            a.roles.insert(role, Source::parse(&source));
-        }
-    }
-    let teams: Vec<(String, String, bool, bool, bool, String)> = scoped(
+    load_grants(&mut tx, connection_id, ids, &mut people.agents).await?;
+    let teams: Vec<(String, String, bool, bool, bool, String)> = fetch_scoped(
+        &mut tx,
         "SELECT a.entra_id, t.name, m.can_be_assigned, m.sees_unassigned, m.sees_other_agents, m.source \
          FROM agent_teams m JOIN agents a ON a.id = m.agent_id JOIN teams t ON t.id = m.team_id \
          WHERE a.connection_id = ",
@@ -226,9 +262,6 @@ pub(super) async fn people(
         connection_id,
         ids,
     )
-    .build_query_as()
-    .persistent(false)
-    .fetch_all(&mut *tx)
     .await?;
     for (entra_id, team, can_be_assigned, sees_unassigned, sees_other_agents, source) in teams {
         if let Some(a) = people.agents.get_mut(entra_id.as_str()) {
@@ -238,23 +271,6 @@ pub(super) async fn people(
                 sees_other_agents,
             };
             a.teams.insert(team, (flags, Source::parse(&source)));
-        }
-    }
-    let cabs: Vec<(String, String, Option<String>, String)> = scoped(
-        "SELECT a.entra_id, c.name, r.name, m.source FROM cab_members m JOIN agents a ON a.id = m.agent_id \
-         JOIN cabs c ON c.id = m.cab_id LEFT JOIN cab_roles r ON r.id = m.cab_role_id \
-         WHERE a.connection_id = ",
-        "a",
-        connection_id,
-        ids,
-    )
-    .build_query_as()
-    .persistent(false)
-    .fetch_all(&mut *tx)
-    .await?;
-    for (entra_id, cab, role, source) in cabs {
-        if let Some(a) = people.agents.get_mut(entra_id.as_str()) {
-            a.cabs.insert(cab, (role, Source::parse(&source)));
         }
     }
     if ids.is_none() {
