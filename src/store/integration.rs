@@ -1,12 +1,12 @@
-//! The integration half of the store: delta state, the Entra mirror, the people snapshot a run
-//! plans against, runs and the inbound log. What a batch writes is in [`writes`](super::writes).
+//! The integration half of the store: delegated tokens, the people snapshot a run plans
+//! against, the `apply` transaction that writes a batch (what it writes is in
+//! [`writes`](super::writes)), keep-active overrides and leases. The Entra mirror is in
+//! [`entra_mirror`](super::entra_mirror), runs and the inbound log in [`run_log`](super::run_log).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use serde_json::Value;
 
 use super::StoreError;
 use super::keep_active::{KeepActiveChange, KeepActiveOutcome};
@@ -14,28 +14,6 @@ use super::lease::{Claim, Lease, LeaseHolder};
 use super::records::{LicenceType, SealedToken, Source, TeamFlags, UserFields};
 use super::writes::{Applied, ApplyBatch};
 use crate::ids::{ConnectionId, EntraId, RunId};
-use crate::mirror::{GroupDelta, MirrorUser, Notification};
-use crate::vocab::{Action, NotificationKind, RecordKind, RunKind, RunStatus};
-
-/// One delta chain's state: its checkpoint (`next_link`) while a round is under way, and the
-/// link of the next round once it completed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeltaState {
-    /// Connection id.
-    pub connection_id: ConnectionId,
-    /// `users` or `groups:<n>`.
-    pub chain: String,
-    /// Hash of the `$select`/`$filter` the chain was created with.
-    pub fingerprint: String,
-    /// The next round's link, once a round completed.
-    pub delta_link: Option<String>,
-    /// The next page of the round under way.
-    pub next_link: Option<String>,
-    /// The run that started the round under way (or the last one).
-    pub round_id: Option<i64>,
-    /// Whether that round is an initial (full) one.
-    pub round_initial: bool,
-}
 
 /// A linked user record as the sync sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,125 +108,6 @@ pub struct People {
     pub unlinked_agents: Vec<(Unlinked, i64)>,
 }
 
-/// A `sync_runs` row.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct RunRow {
-    /// Run id.
-    pub id: RunId,
-    /// Connection.
-    pub connection_id: ConnectionId,
-    /// Kind.
-    pub kind: RunKind,
-    /// What started it (`cli`, `schedule`, `api`, …).
-    pub trigger: String,
-    /// Status.
-    pub status: RunStatus,
-    /// Start.
-    pub started_at: DateTime<Utc>,
-    /// End.
-    pub ended_at: Option<DateTime<Utc>>,
-    /// Counts per action.
-    pub counts: BTreeMap<String, u64>,
-    /// Graph requests made.
-    pub graph_requests: i64,
-    /// Throttled answers.
-    pub graph_throttles: i64,
-    /// Why it failed.
-    pub error: Option<String>,
-    /// When an operator approved its quarantined deactivations.
-    pub approved_at: Option<DateTime<Utc>>,
-    /// Who approved them.
-    pub approved_by: Option<String>,
-}
-
-/// How a run ended.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunEnd {
-    /// Final status.
-    pub status: RunStatus,
-    /// Counts per action.
-    pub counts: BTreeMap<String, u64>,
-    /// Graph requests.
-    pub graph_requests: u64,
-    /// Throttled answers.
-    pub graph_throttles: u64,
-    /// Error text.
-    pub error: Option<String>,
-    /// An approved quarantined run this run applied: it is recorded as succeeded with it.
-    pub settles: Option<RunId>,
-}
-
-/// One inbound-log row: one per processed notification.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct InboundRow {
-    /// Row id (0 before insertion).
-    pub id: i64,
-    /// The run.
-    pub run_id: Option<RunId>,
-    /// Connection.
-    pub connection_id: ConnectionId,
-    /// `integrator`, `import`, `manual` or `cli`.
-    pub source: String,
-    /// When.
-    pub logged_at: DateTime<Utc>,
-    /// Entra object id.
-    pub entra_id: Option<EntraId>,
-    /// UPN.
-    pub upn: Option<String>,
-    /// The record the row is about (none on a run's warning rows).
-    pub target: Option<RecordKind>,
-    /// What the person was evaluated for, or a warning of the run.
-    pub notification: NotificationKind,
-    /// Matched mappings (site mapping, roles, teams, CABs).
-    pub matched: Value,
-    /// What happened.
-    pub action: Action,
-    /// Field changes, before → after.
-    pub changes: Value,
-    /// A sentence.
-    pub message: Option<String>,
-}
-
-/// Filters for reading the inbound log.
-#[derive(Debug, Clone, Default)]
-pub struct LogQuery {
-    /// Only this connection.
-    pub connection_id: Option<ConnectionId>,
-    /// Only this run.
-    pub run_id: Option<RunId>,
-    /// UPN (case-insensitive).
-    pub upn: Option<String>,
-    /// Action.
-    pub action: Option<Action>,
-    /// Not before.
-    pub since: Option<DateTime<Utc>>,
-    /// At most this many rows (newest first).
-    pub limit: u32,
-}
-
-/// Whom a groups commit marks pending ([`Integration::commit_groups_page`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MemberMarks {
-    /// Everyone whose memberships the commit changes.
-    Changed,
-    /// Only the people a reset or a removal takes out of a group. The chain's other members
-    /// are marked together once every group is in ([`Integration::mark_group_members`]): a
-    /// group-by-group initial read would otherwise mark the same people once per group, in
-    /// concurrent transactions that wait on each other's marks.
-    Later,
-}
-
-/// Which mirrored users a [`Integration::mirror_page`] walks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MirrorScope {
-    /// Those awaiting evaluation.
-    Pending,
-    /// Everyone a remap evaluates: present in Entra, or awaiting evaluation.
-    Evaluable,
-    /// Everyone, removed people included.
-    All,
-}
-
 /// The integration state. Every method is one transaction.
 #[async_trait]
 pub trait Integration: Send + Sync + std::fmt::Debug {
@@ -265,95 +124,6 @@ pub trait Integration: Send + Sync + std::fmt::Debug {
         token: &SealedToken,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
-
-    /// A chain's delta state.
-    async fn delta_state(
-        &self,
-        connection_id: &ConnectionId,
-        chain: &str,
-    ) -> Result<Option<DeltaState>, StoreError>;
-
-    /// Writes a chain's state on its own (round start, reset to latest).
-    async fn save_delta_state(
-        &self,
-        state: &DeltaState,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
-
-    /// Forgets every chain of a connection (the next run is a full one); returns how many.
-    async fn clear_delta_states(&self, connection_id: &ConnectionId) -> Result<u64, StoreError>;
-
-    /// The mirrored users among `ids`.
-    async fn mirror_users(
-        &self,
-        connection_id: &ConnectionId,
-        ids: &[EntraId],
-    ) -> Result<Vec<MirrorUser>, StoreError>;
-
-    /// One users page: merged people (with the notification each awaits, if any), marked seen
-    /// by `round`, and the chain's checkpoint — in one transaction.
-    async fn commit_users_page(
-        &self,
-        connection_id: &ConnectionId,
-        round: i64,
-        people: &[(MirrorUser, Option<Notification>)],
-        checkpoint: &DeltaState,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
-
-    /// After a complete initial round: everyone mirrored and present but not seen by `round` is
-    /// marked missing and pending. Returns how many.
-    async fn mark_missing(
-        &self,
-        connection_id: &ConnectionId,
-        round: i64,
-        now: DateTime<Utc>,
-    ) -> Result<u64, StoreError>;
-
-    /// One groups page: group names, membership changes (an initial round first clears the
-    /// memberships of `reset_groups`), pending marks for the members affected (as `marks`
-    /// says), and the chain's checkpoint — in one transaction.
-    async fn commit_groups_page(
-        &self,
-        connection_id: &ConnectionId,
-        reset_groups: &[String],
-        groups: &[GroupDelta],
-        marks: MemberMarks,
-        checkpoint: &DeltaState,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
-
-    /// Marks every mirrored, present member of `groups` pending (members of their member
-    /// groups too), and saves the chain's checkpoint — in one transaction.
-    async fn mark_group_members(
-        &self,
-        connection_id: &ConnectionId,
-        groups: &[String],
-        checkpoint: &DeltaState,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
-
-    /// Every membership row of the connection: (group id, member id, member type).
-    async fn memberships(
-        &self,
-        connection_id: &ConnectionId,
-    ) -> Result<Vec<(String, String, String)>, StoreError>;
-
-    /// Mirrored groups: id → display name.
-    async fn mirror_groups(
-        &self,
-        connection_id: &ConnectionId,
-    ) -> Result<BTreeMap<String, String>, StoreError>;
-
-    /// Up to `limit` mirrored users after `after` (by Entra id) in `scope`, with their pending
-    /// notification if they have one.
-    async fn mirror_page(
-        &self,
-        connection_id: &ConnectionId,
-        after: &str,
-        limit: u32,
-        scope: MirrorScope,
-    ) -> Result<Vec<(MirrorUser, Option<Notification>)>, StoreError>;
 
     /// The connection's linked people and the unlinked candidates.
     async fn people(&self, connection_id: &ConnectionId) -> Result<People, StoreError>;
@@ -374,19 +144,6 @@ pub trait Integration: Send + Sync + std::fmt::Debug {
     /// Entra ids of the connection's agents.
     async fn agent_ids(&self, connection_id: &ConnectionId) -> Result<Vec<EntraId>, StoreError>;
 
-    /// Every group-in-group membership (for nested groups).
-    async fn group_links(
-        &self,
-        connection_id: &ConnectionId,
-    ) -> Result<Vec<(String, String, String)>, StoreError>;
-
-    /// The memberships of these people (user members): `(group, member, "user")`.
-    async fn memberships_for(
-        &self,
-        connection_id: &ConnectionId,
-        member_ids: &[EntraId],
-    ) -> Result<Vec<(String, String, String)>, StoreError>;
-
     /// How many [`Integration::apply`] transactions make progress side by side: one on SQLite
     /// (one writer at a time), two on PostgreSQL with a pool of four or more connections.
     fn parallel_writes(&self) -> usize;
@@ -398,47 +155,6 @@ pub trait Integration: Send + Sync + std::fmt::Debug {
         run_id: RunId,
         now: DateTime<Utc>,
     ) -> Result<Applied, StoreError>;
-
-    /// Starts a run row.
-    async fn start_run(
-        &self,
-        connection_id: &ConnectionId,
-        kind: RunKind,
-        trigger: &str,
-        now: DateTime<Utc>,
-    ) -> Result<RunId, StoreError>;
-
-    /// Ends a run row.
-    async fn finish_run(
-        &self,
-        run_id: RunId,
-        end: &RunEnd,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
-
-    /// Runs, newest first.
-    async fn runs(
-        &self,
-        connection_id: Option<&ConnectionId>,
-        limit: u32,
-    ) -> Result<Vec<RunRow>, StoreError>;
-
-    /// One run.
-    async fn run(&self, run_id: RunId) -> Result<RunRow, StoreError>;
-
-    /// Records an operator's approval of a quarantined run.
-    async fn approve_run(
-        &self,
-        run_id: RunId,
-        by: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError>;
-
-    /// Inbound-log rows, newest first.
-    async fn inbound_log(&self, query: &LogQuery) -> Result<Vec<InboundRow>, StoreError>;
-
-    /// Writes log rows outside a batch (run warnings).
-    async fn log(&self, rows: &[InboundRow]) -> Result<(), StoreError>;
 
     /// Sets or clears the keep-active flag of the connection's person with this login or UPN
     /// (their user record and, for an agent, the agent record too), together with an `updated`
@@ -476,17 +192,4 @@ pub trait Integration: Send + Sync + std::fmt::Debug {
     /// The same database, whose every write transaction first checks that `lease` is still
     /// held, and fails with [`StoreError::LeaseLost`] if it is not.
     fn fenced(&self, lease: &Lease) -> std::sync::Arc<dyn super::Store>;
-
-    /// Marks the connection's runs still recorded `running` as failed, with `reason`; returns
-    /// their ids. Called by a run that holds the connection's lease: any other run recorded as
-    /// running then lost its holder (killed, or its lease taken over).
-    async fn interrupt_runs(
-        &self,
-        connection_id: &ConnectionId,
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<RunId>, StoreError>;
-
-    /// Deletes inbound-log rows logged before `before` (`[inbound_log] retention`); returns how many.
-    async fn prune_inbound_log(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 }

@@ -3,7 +3,7 @@
 
 #[cfg(doc)]
 use super::Integration;
-use super::integration::InboundRow;
+use super::run_log::InboundRow;
 use crate::ids::ConnectionId;
 
 /// An operator's change of a person's keep-active flag ([`Integration::set_keep_active`]).

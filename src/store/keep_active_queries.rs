@@ -13,7 +13,7 @@ use crate::store::StoreError;
 use crate::store::{InboundRow, KeepActiveChange, KeepActiveOutcome};
 use crate::vocab::{Action, NotificationKind, RecordKind};
 
-use super::integration::insert_log;
+use super::run_log::insert_log;
 
 type Tx<'a> = sqlx::Transaction<'a, Db>;
 

@@ -14,6 +14,7 @@
 //! shared files may ask of a backend.
 
 mod dialect;
+pub mod entra_mirror;
 mod error;
 pub mod integration;
 mod keep_active;
@@ -23,6 +24,7 @@ pub mod postgres;
 mod postgres_tcp;
 pub mod records;
 mod rows;
+pub mod run_log;
 pub mod schedule;
 pub mod sqlite;
 pub mod writes;
@@ -31,17 +33,19 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mapping::ReferenceSpec;
 
+pub use entra_mirror::*;
 pub use error::StoreError;
 pub use integration::*;
 pub use keep_active::*;
 pub use records::*;
+pub use run_log::*;
 pub use schedule::*;
 pub use writes::*;
 
 /// Everything the daemon persists: the service desk, the integration state and the schedule.
-pub trait Store: ServiceDesk + Integration + Schedule {}
+pub trait Store: ServiceDesk + Integration + EntraMirror + RunLog + Schedule {}
 
-impl<T: ServiceDesk + Integration + Schedule> Store for T {}
+impl<T: ServiceDesk + Integration + EntraMirror + RunLog + Schedule> Store for T {}
 
 /// The schema, reference data and the service-desk records. Every method is one transaction.
 #[async_trait]

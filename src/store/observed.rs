@@ -204,6 +204,7 @@ impl Integration for ObservedStore {
         self.observed("delegated_token", self.inner.delegated_token(connection_id))
             .await
     }
+
     async fn save_delegated_token(
         &self,
         connection_id: &ConnectionId,
@@ -216,6 +217,94 @@ impl Integration for ObservedStore {
         )
         .await
     }
+
+    async fn people(&self, connection_id: &ConnectionId) -> Result<People, StoreError> {
+        self.observed("people", self.inner.people(connection_id))
+            .await
+    }
+
+    async fn people_of(
+        &self,
+        connection_id: &ConnectionId,
+        entra_ids: &[EntraId],
+    ) -> Result<People, StoreError> {
+        self.observed("people_of", self.inner.people_of(connection_id, entra_ids))
+            .await
+    }
+
+    async fn unlinked(&self) -> Result<(Vec<Unlinked>, Vec<(Unlinked, i64)>), StoreError> {
+        self.observed("unlinked", self.inner.unlinked()).await
+    }
+
+    async fn linked_count(&self, connection_id: &ConnectionId) -> Result<u64, StoreError> {
+        self.observed("linked_count", self.inner.linked_count(connection_id))
+            .await
+    }
+
+    async fn agent_ids(&self, connection_id: &ConnectionId) -> Result<Vec<EntraId>, StoreError> {
+        self.observed("agent_ids", self.inner.agent_ids(connection_id))
+            .await
+    }
+
+    fn parallel_writes(&self) -> usize {
+        self.inner.parallel_writes()
+    }
+
+    async fn apply(
+        &self,
+        batch: &ApplyBatch,
+        run_id: RunId,
+        now: DateTime<Utc>,
+    ) -> Result<Applied, StoreError> {
+        self.observed("apply", self.inner.apply(batch, run_id, now))
+            .await
+    }
+
+    async fn refresh_statistics(&self) -> Result<(), StoreError> {
+        self.observed("refresh_statistics", self.inner.refresh_statistics())
+            .await
+    }
+
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &LeaseHolder,
+        ttl: Duration,
+    ) -> Result<Claim, StoreError> {
+        self.observed("acquire_lease", self.inner.acquire_lease(name, holder, ttl))
+            .await
+    }
+
+    async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<bool, StoreError> {
+        self.observed("renew_lease", self.inner.renew_lease(lease, ttl))
+            .await
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
+        self.observed("release_lease", self.inner.release_lease(lease))
+            .await
+    }
+
+    fn fenced(&self, lease: &Lease) -> Arc<dyn Store> {
+        // The run writes through the fenced store: its calls are observed too.
+        Arc::new(ObservedStore {
+            inner: self.inner.fenced(lease),
+            observer: self.observer.clone(),
+        })
+    }
+
+    async fn set_keep_active(
+        &self,
+        change: &KeepActiveChange<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<KeepActiveOutcome, StoreError> {
+        self.observed("set_keep_active", self.inner.set_keep_active(change, now))
+            .await
+    }
+}
+
+#[async_trait]
+impl EntraMirror for ObservedStore {
     async fn delta_state(
         &self,
         connection_id: &ConnectionId,
@@ -224,6 +313,7 @@ impl Integration for ObservedStore {
         self.observed("delta_state", self.inner.delta_state(connection_id, chain))
             .await
     }
+
     async fn save_delta_state(
         &self,
         state: &DeltaState,
@@ -232,6 +322,7 @@ impl Integration for ObservedStore {
         self.observed("save_delta_state", self.inner.save_delta_state(state, now))
             .await
     }
+
     async fn clear_delta_states(&self, connection_id: &ConnectionId) -> Result<u64, StoreError> {
         self.observed(
             "clear_delta_states",
@@ -239,6 +330,7 @@ impl Integration for ObservedStore {
         )
         .await
     }
+
     async fn mirror_users(
         &self,
         connection_id: &ConnectionId,
@@ -247,6 +339,7 @@ impl Integration for ObservedStore {
         self.observed("mirror_users", self.inner.mirror_users(connection_id, ids))
             .await
     }
+
     async fn commit_users_page(
         &self,
         connection_id: &ConnectionId,
@@ -262,6 +355,7 @@ impl Integration for ObservedStore {
         )
         .await
     }
+
     async fn mark_missing(
         &self,
         connection_id: &ConnectionId,
@@ -274,6 +368,7 @@ impl Integration for ObservedStore {
         )
         .await
     }
+
     async fn commit_groups_page(
         &self,
         connection_id: &ConnectionId,
@@ -296,6 +391,7 @@ impl Integration for ObservedStore {
         )
         .await
     }
+
     async fn mark_group_members(
         &self,
         connection_id: &ConnectionId,
@@ -310,6 +406,7 @@ impl Integration for ObservedStore {
         )
         .await
     }
+
     async fn memberships(
         &self,
         connection_id: &ConnectionId,
@@ -317,6 +414,7 @@ impl Integration for ObservedStore {
         self.observed("memberships", self.inner.memberships(connection_id))
             .await
     }
+
     async fn mirror_groups(
         &self,
         connection_id: &ConnectionId,
@@ -324,6 +422,7 @@ impl Integration for ObservedStore {
         self.observed("mirror_groups", self.inner.mirror_groups(connection_id))
             .await
     }
+
     async fn mirror_page(
         &self,
         connection_id: &ConnectionId,
@@ -337,29 +436,7 @@ impl Integration for ObservedStore {
         )
         .await
     }
-    async fn people(&self, connection_id: &ConnectionId) -> Result<People, StoreError> {
-        self.observed("people", self.inner.people(connection_id))
-            .await
-    }
-    async fn people_of(
-        &self,
-        connection_id: &ConnectionId,
-        entra_ids: &[EntraId],
-    ) -> Result<People, StoreError> {
-        self.observed("people_of", self.inner.people_of(connection_id, entra_ids))
-            .await
-    }
-    async fn unlinked(&self) -> Result<(Vec<Unlinked>, Vec<(Unlinked, i64)>), StoreError> {
-        self.observed("unlinked", self.inner.unlinked()).await
-    }
-    async fn linked_count(&self, connection_id: &ConnectionId) -> Result<u64, StoreError> {
-        self.observed("linked_count", self.inner.linked_count(connection_id))
-            .await
-    }
-    async fn agent_ids(&self, connection_id: &ConnectionId) -> Result<Vec<EntraId>, StoreError> {
-        self.observed("agent_ids", self.inner.agent_ids(connection_id))
-            .await
-    }
+
     async fn group_links(
         &self,
         connection_id: &ConnectionId,
@@ -367,6 +444,7 @@ impl Integration for ObservedStore {
         self.observed("group_links", self.inner.group_links(connection_id))
             .await
     }
+
     async fn memberships_for(
         &self,
         connection_id: &ConnectionId,
@@ -378,18 +456,10 @@ impl Integration for ObservedStore {
         )
         .await
     }
-    fn parallel_writes(&self) -> usize {
-        self.inner.parallel_writes()
-    }
-    async fn apply(
-        &self,
-        batch: &ApplyBatch,
-        run_id: RunId,
-        now: DateTime<Utc>,
-    ) -> Result<Applied, StoreError> {
-        self.observed("apply", self.inner.apply(batch, run_id, now))
-            .await
-    }
+}
+
+#[async_trait]
+impl RunLog for ObservedStore {
     async fn start_run(
         &self,
         connection_id: &ConnectionId,
@@ -403,6 +473,7 @@ impl Integration for ObservedStore {
         )
         .await
     }
+
     async fn finish_run(
         &self,
         run_id: RunId,
@@ -412,6 +483,7 @@ impl Integration for ObservedStore {
         self.observed("finish_run", self.inner.finish_run(run_id, end, now))
             .await
     }
+
     async fn runs(
         &self,
         connection_id: Option<&ConnectionId>,
@@ -420,9 +492,11 @@ impl Integration for ObservedStore {
         self.observed("runs", self.inner.runs(connection_id, limit))
             .await
     }
+
     async fn run(&self, run_id: RunId) -> Result<RunRow, StoreError> {
         self.observed("run", self.inner.run(run_id)).await
     }
+
     async fn approve_run(
         &self,
         run_id: RunId,
@@ -432,45 +506,21 @@ impl Integration for ObservedStore {
         self.observed("approve_run", self.inner.approve_run(run_id, by, now))
             .await
     }
+
     async fn inbound_log(&self, query: &LogQuery) -> Result<Vec<InboundRow>, StoreError> {
         self.observed("inbound_log", self.inner.inbound_log(query))
             .await
     }
+
     async fn log(&self, rows: &[InboundRow]) -> Result<(), StoreError> {
         self.observed("log", self.inner.log(rows)).await
     }
-    async fn refresh_statistics(&self) -> Result<(), StoreError> {
-        self.observed("refresh_statistics", self.inner.refresh_statistics())
-            .await
-    }
+
     async fn prune_inbound_log(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         self.observed("prune_inbound_log", self.inner.prune_inbound_log(before))
             .await
     }
-    async fn acquire_lease(
-        &self,
-        name: &str,
-        holder: &LeaseHolder,
-        ttl: Duration,
-    ) -> Result<Claim, StoreError> {
-        self.observed("acquire_lease", self.inner.acquire_lease(name, holder, ttl))
-            .await
-    }
-    async fn renew_lease(&self, lease: &Lease, ttl: Duration) -> Result<bool, StoreError> {
-        self.observed("renew_lease", self.inner.renew_lease(lease, ttl))
-            .await
-    }
-    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
-        self.observed("release_lease", self.inner.release_lease(lease))
-            .await
-    }
-    fn fenced(&self, lease: &Lease) -> Arc<dyn Store> {
-        // The run writes through the fenced store: its calls are observed too.
-        Arc::new(ObservedStore {
-            inner: self.inner.fenced(lease),
-            observer: self.observer.clone(),
-        })
-    }
+
     async fn interrupt_runs(
         &self,
         connection_id: &ConnectionId,
@@ -482,14 +532,6 @@ impl Integration for ObservedStore {
             self.inner.interrupt_runs(connection_id, reason, now),
         )
         .await
-    }
-    async fn set_keep_active(
-        &self,
-        change: &KeepActiveChange<'_>,
-        now: DateTime<Utc>,
-    ) -> Result<KeepActiveOutcome, StoreError> {
-        self.observed("set_keep_active", self.inner.set_keep_active(change, now))
-            .await
     }
 }
 

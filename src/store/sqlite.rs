@@ -209,6 +209,21 @@ mod apply {
     include!("apply_queries.rs");
 }
 
+mod create {
+    use super::*;
+    include!("create_queries.rs");
+}
+
+mod entra_mirror {
+    use super::*;
+    include!("entra_mirror_queries.rs");
+}
+
+mod run_log {
+    use super::*;
+    include!("run_log_queries.rs");
+}
+
 mod snapshot {
     use super::*;
     include!("snapshot_queries.rs");

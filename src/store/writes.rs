@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use super::integration::InboundRow;
 use super::records::{LicenceType, TeamFlags};
+use super::run_log::InboundRow;
 use crate::ids::{ConnectionId, EntraId};
 
 /// A user record's field the sync writes as text.
