@@ -206,9 +206,94 @@ pub enum Command {
     },
     /// Ask the daemon on `[admin].listen` to re-read its configuration (as SIGHUP does).
     Reload,
+    /// The admin API's keys.
+    Keys {
+        /// What to do.
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Which agents may use a connection through the admin API.
+    Access {
+        /// What to do.
+        #[command(subcommand)]
+        command: AccessCommand,
+    },
+    /// Agents' permissions.
+    Agents {
+        /// What to do.
+        #[command(subcommand)]
+        command: AgentsCommand,
+    },
     /// Exit 0 when the daemon on `[admin].listen` answers `/healthz` (a container health check
     /// that needs no shell tools).
     Health,
+}
+
+/// `keys` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print it, alone on standard output. It is shown only this once.
+    Create {
+        /// The agent (by email) the key acts as.
+        #[arg(long, value_name = "EMAIL", required_unless_present = "admin")]
+        agent: Option<String>,
+        /// An admin key: every connection and the access list; needs no agent.
+        #[arg(long)]
+        admin: bool,
+        /// The key stops working at this RFC 3339 time or this long from now (`90d`).
+        #[arg(long, value_name = "WHEN")]
+        expires: Option<String>,
+    },
+    /// List the keys (never the keys themselves: their first characters).
+    List,
+    /// Revoke a key.
+    Revoke {
+        /// The key's id (from `keys list`).
+        id: i64,
+    },
+}
+
+/// `access` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AccessCommand {
+    /// Let an agent read (or read and modify) a connection through the admin API.
+    Grant {
+        /// The connection id.
+        connection: String,
+        /// The agent's email.
+        #[arg(long, value_name = "EMAIL")]
+        agent: String,
+        /// `read`: status, runs, log, preview, online check; `read_modify`: also sync, delta
+        /// reset, approve, authorise, keep-active.
+        #[arg(long, value_parser = ["read", "read_modify"])]
+        level: String,
+    },
+    /// Remove an agent's access to a connection.
+    Revoke {
+        /// The connection id.
+        connection: String,
+        /// The agent's email.
+        #[arg(long, value_name = "EMAIL")]
+        agent: String,
+    },
+    /// The agents who may use a connection.
+    List {
+        /// The connection id.
+        connection: String,
+    },
+}
+
+/// `agents` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AgentsCommand {
+    /// Let an agent configure Entra: every connection and the access list (`--off` clears it).
+    CanConfigure {
+        /// The agent's email.
+        email: String,
+        /// Clear the permission instead.
+        #[arg(long)]
+        off: bool,
+    },
 }
 
 /// `delta` subcommands.

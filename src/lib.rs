@@ -26,6 +26,7 @@
 //! The mapping engine is the separate, IO-free crate `mapping` (`crates/mapping`); the Graph
 //! emulator used by tests and the demo is `crates/graph-emulator`.
 
+pub mod api;
 pub mod app;
 pub mod auth;
 pub mod cli;

@@ -2,6 +2,10 @@
 //! other commands' results, and errors. Everything is formatted into strings; [`print()`] writes
 //! them, and [`Spinner`] is the one thing drawn on the terminal while a command runs.
 
+mod access;
+
+pub use self::access::*;
+
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::Arc;

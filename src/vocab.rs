@@ -162,6 +162,17 @@ vocabulary! {
     }
 }
 
+vocabulary! {
+    /// What an agent may do with one connection through the admin API
+    /// (`connection_access.level`).
+    pub enum AccessLevel ("access level") {
+        /// Status, runs, the inbound log, the import preview and the online check.
+        Read => "read",
+        /// Also sync, delta reset, approval, authorisation and keep-active.
+        ReadModify => "read_modify",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +196,7 @@ mod tests {
         round_trips(NotificationKind::ALL);
         round_trips(RunKind::ALL);
         round_trips(RunStatus::ALL);
+        round_trips(AccessLevel::ALL);
     }
 
     #[test]

@@ -4,7 +4,10 @@
 
 use std::process::ExitCode;
 
-use super::{Command, DeltaCommand, LeaseArgs, RunsArgs, RunsCommand, run_exit_code};
+use super::{
+    AccessCommand, AgentsCommand, Command, DeltaCommand, KeysCommand, LeaseArgs, RunsArgs,
+    RunsCommand, run_exit_code,
+};
 use crate::config::Secrets;
 use crate::graph::permissions::Verdict;
 use crate::ids::RunId;
@@ -145,6 +148,8 @@ pub async fn execute(service: &Service, command: Command) -> Result<ExitCode, Se
                 user,
                 action,
                 since,
+                run: None,
+                before: None,
                 limit,
             };
             shown(&output::log_rows(&service.log(request).await?, format))
@@ -177,11 +182,74 @@ pub async fn execute(service: &Service, command: Command) -> Result<ExitCode, Se
             service.trigger(request).await?;
             shown(&output::triggered(&connection, full))
         }
+        Command::Keys { command } => keys(service, command).await?,
+        Command::Access { command } => access(service, command).await?,
+        Command::Agents {
+            command: AgentsCommand::CanConfigure { email, off },
+        } => {
+            service.set_can_configure(&email, !off).await?;
+            shown(&output::can_configure(&email, !off))
+        }
         Command::Emulator(_)
         | Command::Demo { .. }
         | Command::Run
         | Command::Reload
         | Command::Health => ExitCode::SUCCESS,
+    })
+}
+
+async fn keys(service: &Service, command: KeysCommand) -> Result<ExitCode, ServiceError> {
+    Ok(match command {
+        KeysCommand::Create {
+            agent,
+            admin,
+            expires,
+        } => {
+            let expires_at = expires
+                .map(|when| service.resolve_expiry(&when))
+                .transpose()?;
+            let request = s::KeyRequest {
+                agent,
+                admin,
+                expires_at,
+            };
+            let created = service.create_key(&request).await?;
+            print(
+                &output::created_key(&created),
+                &output::created_key_note(&created),
+            );
+            ExitCode::SUCCESS
+        }
+        KeysCommand::List => shown(&output::keys(&service.keys().await?)),
+        KeysCommand::Revoke { id } => {
+            service.revoke_key(id).await?;
+            shown(&format!("Key {id} revoked.\n"))
+        }
+    })
+}
+
+async fn access(service: &Service, command: AccessCommand) -> Result<ExitCode, ServiceError> {
+    Ok(match command {
+        AccessCommand::Grant {
+            connection,
+            agent,
+            level,
+        } => {
+            let level = level
+                .parse()
+                .map_err(|e| ServiceError::Invalid(format!("--level: {e}")))?;
+            service.grant_access(&connection, &agent, level).await?;
+            shown(&format!("{agent} has {level} access to {connection}.\n"))
+        }
+        AccessCommand::Revoke { connection, agent } => {
+            service.revoke_access(&connection, &agent).await?;
+            shown(&format!(
+                "{agent} has no access to {connection} any more.\n"
+            ))
+        }
+        AccessCommand::List { connection } => shown(&output::access_list(
+            &service.access_list(&connection).await?,
+        )),
     })
 }
 
@@ -198,6 +266,9 @@ pub fn secrets(command: &Command) -> Secrets {
         | Command::Log { .. }
         | Command::KeepActive { .. }
         | Command::Trigger { .. }
+        | Command::Keys { .. }
+        | Command::Access { .. }
+        | Command::Agents { .. }
         | Command::Reload
         | Command::Health => Secrets::Deferred,
         Command::Delta {

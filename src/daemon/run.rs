@@ -137,14 +137,17 @@ impl Daemon {
         let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
             ServiceError::Invalid(format!("admin.listen: cannot listen on {listen}: {e}"))
         })?;
-        info!(%listen, "Serving /healthz, /readyz and /metrics.");
+        info!(%listen, "Serving /healthz, /readyz, /metrics and the admin API under /api.");
+        let current = live.clone();
+        let api = crate::api::Api::new(Arc::new(move || current.current().1));
         let app = router(Endpoints {
             live: live.clone(),
             heartbeat: scheduler.heartbeat(),
             stuck_after: STUCK_AFTER,
             metrics: self.metrics.clone(),
             reload: reload_tx,
-        });
+        })
+        .merge(crate::api::router(api));
         let http_stop = stop.clone();
         let http = tokio::spawn(async move {
             let served = axum::serve(listener, app)

@@ -39,9 +39,15 @@ pub enum ServiceError {
         /// Its connection.
         connection: String,
     },
-    /// What was asked for does not exist (a run, a person).
+    /// What was asked for does not exist (a run, a person), or the caller may not see it.
     #[error("not found: {0}")]
     NotFound(String),
+    /// The admin API's caller presented no usable key.
+    #[error("not authenticated: {0}")]
+    Unauthenticated(String),
+    /// The caller may see this but not change it.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     /// The request names records the connection does not sync (`[connection.sync].entities`).
     #[error(
         "connection {connection} does not sync {} ([connection.sync].entities)",

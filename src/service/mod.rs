@@ -14,9 +14,11 @@
 //! - [`delta`]: forgetting a connection's delta links (`--clear`, `--latest`).
 //! - [`query`]: listing runs, querying the inbound log.
 //! - [`keep_active`]: a person's keep-active flag.
+//! - [`access`]: the admin API's keys, who calls, and what each caller may reach.
 //! - [`check`]: validating the configuration against the database, and the online check.
 //! - [`error`]: [`ServiceError`], shaped by what the entry points decide (exit codes, statuses).
 
+pub mod access;
 pub mod cadence;
 pub mod check;
 pub mod cycle;
@@ -29,12 +31,13 @@ pub mod run;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use self::access::{Caller, CreatedKey, KeyRequest};
 pub use self::check::{CheckReport, ConnectionCheck, ensure_declared};
 pub use self::cycle::{CycleResult, TriggerRequest};
 pub use self::delta::{DeltaReset, DeltaResetRequest};
 pub use self::error::ServiceError;
 pub use self::keep_active::KeepActiveRequest;
-pub use self::query::{LogRequest, RunsRequest, Since};
+pub use self::query::{ConnectionStatus, LogRequest, RunsRequest, Since};
 pub use self::run::{
     ApproveRequest, ImportRequest, ImportResult, RemapRequest, RemapResult, SyncRequest,
 };

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 
+use crate::ids::RunId;
 use crate::store::{InboundRow, LogQuery, RunRow};
 use crate::vocab::Action;
 
@@ -33,6 +35,10 @@ pub struct LogRequest {
     pub action: Option<Action>,
     /// Only rows since then.
     pub since: Option<Since>,
+    /// Only this run's rows.
+    pub run: Option<RunId>,
+    /// Only rows older than this row id (a page's cursor).
+    pub before: Option<i64>,
     /// At most this many rows, newest first.
     pub limit: u32,
 }
@@ -80,7 +86,43 @@ impl Since {
     }
 }
 
+/// What the admin API's status shows of a connection.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConnectionStatus {
+    /// The connection.
+    pub id: String,
+    /// It is enabled for this instance (the scheduler runs it here).
+    pub enabled_here: bool,
+    /// When its last finished delta or full run started.
+    pub last_cycle: Option<DateTime<Utc>>,
+    /// When its last successful full run started.
+    pub last_full: Option<DateTime<Utc>>,
+    /// Its newest run.
+    pub last_run: Option<RunRow>,
+}
+
 impl Service {
+    /// A configured connection's status.
+    pub async fn status(&self, id: &str) -> Result<ConnectionStatus, ServiceError> {
+        let connection = self.connection(id)?;
+        let history = self.store.run_history(&connection.id).await?;
+        let last_run = self.store.runs(Some(&connection.id), 1).await?.pop();
+        Ok(ConnectionStatus {
+            id: connection.id.to_string(),
+            enabled_here: connection
+                .enabled_for_instances
+                .contains(&self.settings.instance.name),
+            last_cycle: history.last_cycle,
+            last_full: history.last_full,
+            last_run,
+        })
+    }
+
+    /// One run.
+    pub async fn run(&self, id: RunId) -> Result<RunRow, ServiceError> {
+        Ok(self.store.run(id).await?)
+    }
+
     /// Runs, newest first.
     pub async fn runs(&self, request: RunsRequest) -> Result<Vec<RunRow>, ServiceError> {
         let connection = request
@@ -108,10 +150,11 @@ impl Service {
             .map_err(ServiceError::Invalid)?;
         let query = LogQuery {
             connection_id: connection.map(|c| c.id.clone()),
-            run_id: None,
+            run_id: request.run,
             upn: request.user,
             action: request.action,
             since,
+            before: request.before,
             limit: request.limit,
         };
         Ok(self.store.inbound_log(&query).await?)

@@ -13,6 +13,7 @@
 //! backend module says so itself, through the `Dialect` trait (`dialect.rs`) that states what the
 //! shared files may ask of a backend.
 
+pub mod access;
 mod dialect;
 pub mod entra_mirror;
 mod error;
@@ -33,6 +34,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mapping::ReferenceSpec;
 
+pub use access::{Access, AccessGrant, AgentAccess, ApiKeyRow, NewApiKey};
 pub use entra_mirror::*;
 pub use error::StoreError;
 pub use integration::*;
@@ -43,9 +45,9 @@ pub use schedule::*;
 pub use writes::*;
 
 /// Everything the daemon persists: the service desk, the integration state and the schedule.
-pub trait Store: ServiceDesk + Integration + EntraMirror + RunLog + Schedule {}
+pub trait Store: ServiceDesk + Integration + EntraMirror + RunLog + Schedule + Access {}
 
-impl<T: ServiceDesk + Integration + EntraMirror + RunLog + Schedule> Store for T {}
+impl<T: ServiceDesk + Integration + EntraMirror + RunLog + Schedule + Access> Store for T {}
 
 /// The schema, reference data and the service-desk records. Every method is one transaction.
 #[async_trait]

@@ -104,6 +104,8 @@ pub struct LogQuery {
     pub action: Option<Action>,
     /// Not before.
     pub since: Option<DateTime<Utc>>,
+    /// Only rows older than this row id (the cursor of the previous page).
+    pub before: Option<i64>,
     /// At most this many rows (newest first).
     pub limit: u32,
 }

@@ -258,7 +258,7 @@ impl RunLog for Backend {
             "SELECT id, run_id, connection_id, source, logged_at, entra_id, upn, target, notification, matched, action, \
              changes, message FROM inbound_log WHERE ($1 IS NULL OR connection_id = $1) AND ($2 IS NULL OR run_id = $2) \
              AND ($3 IS NULL OR lower(upn) = lower($3)) AND ($4 IS NULL OR action = $4) \
-             AND ($5 IS NULL OR logged_at >= $5) ORDER BY id DESC LIMIT $6",
+             AND ($5 IS NULL OR logged_at >= $5) AND ($7 IS NULL OR id < $7) ORDER BY id DESC LIMIT $6",
         )
         .bind(query.connection_id.as_ref().map(ConnectionId::as_str))
         .bind(query.run_id.map(|id| id.0))
@@ -266,6 +266,7 @@ impl RunLog for Backend {
         .bind(query.action.map(Action::as_str))
         .bind(query.since)
         .bind(i64::from(query.limit.max(1)))
+        .bind(query.before)
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter().map(InboundRow::try_from).collect()

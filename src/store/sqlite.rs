@@ -204,6 +204,11 @@ mod integration {
     include!("integration_queries.rs");
 }
 
+mod access {
+    use super::*;
+    include!("access_queries.rs");
+}
+
 mod apply {
     use super::*;
     include!("apply_queries.rs");

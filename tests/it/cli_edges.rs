@@ -443,3 +443,105 @@ async fn a_sync_leaves_a_keep_active_person_active_when_entra_disables_them() {
         db.cleanup().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_shown_once_listed_by_prefix_and_access_is_granted_by_email() {
+    let running = start(emulator(10)).await;
+    for db in backends().await {
+        let bin = Binary::new(&running, &db);
+        bin.ok(&["check"]).await;
+        let store = db.open().await;
+        crate::api::agent(store.as_ref(), "ops@contoso.com").await;
+
+        let (code, key, err) = bin
+            .run(&[
+                "keys",
+                "create",
+                "--agent",
+                "OPS@contoso.com",
+                "--expires",
+                "90d",
+            ])
+            .await;
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(key.lines().count(), 1, "the key alone: {key}");
+        let key = key.trim();
+        assert!(key.starts_with("esk_") && key.len() == 47, "{key}");
+        assert!(err.contains("shown only now"), "{err}");
+        let list = bin.ok(&["keys", "list"]).await;
+        assert!(
+            list.contains(&key[..12]) && list.contains("ops@contoso.com"),
+            "{list}"
+        );
+        assert!(
+            !list.contains(key),
+            "the listing never shows the key: {list}"
+        );
+        let admin = bin.ok(&["keys", "create", "--admin"]).await;
+        assert_ne!(admin.trim(), key);
+
+        let (code, _, err) = bin.run(&["keys", "create"]).await;
+        assert_eq!(code, 2, "neither an agent nor --admin: {err}");
+        let (code, _, err) = bin
+            .run(&["keys", "create", "--agent", "nobody@contoso.com"])
+            .await;
+        assert_eq!(code, 1);
+        assert!(
+            err.contains("an agent with email \"nobody@contoso.com\""),
+            "{err}"
+        );
+
+        bin.ok(&[
+            "access",
+            "grant",
+            "contoso",
+            "--agent",
+            "ops@contoso.com",
+            "--level",
+            "read",
+        ])
+        .await;
+        let access = bin.ok(&["access", "list", "contoso"]).await;
+        assert!(
+            access
+                .lines()
+                .any(|l| l.starts_with("ops@contoso.com") && l.trim_end().ends_with("read")),
+            "{access}"
+        );
+        let (code, _, err) = bin
+            .run(&[
+                "access",
+                "grant",
+                "contoso",
+                "--agent",
+                "ops@contoso.com",
+                "--level",
+                "owner",
+            ])
+            .await;
+        assert_eq!(code, 2, "{err}");
+        bin.ok(&["access", "revoke", "contoso", "--agent", "ops@contoso.com"])
+            .await;
+        let access = bin.ok(&["access", "list", "contoso"]).await;
+        assert!(!access.contains("ops@contoso.com"), "{access}");
+        bin.ok(&["agents", "can-configure", "ops@contoso.com"])
+            .await;
+
+        let id = list
+            .lines()
+            .find(|l| l.contains(&key[..12]))
+            .and_then(|l| l.split_whitespace().next())
+            .expect("the key's row")
+            .to_owned();
+        bin.ok(&["keys", "revoke", &id]).await;
+        let list = bin.ok(&["keys", "list"]).await;
+        assert!(
+            list.lines()
+                .any(|l| l.contains(&key[..12]) && l.trim_end().ends_with("revoked")),
+            "{list}"
+        );
+        let (code, _, err) = bin.run(&["keys", "revoke", &id]).await;
+        assert_eq!(code, 1, "revoked already: {err}");
+        db.cleanup().await;
+    }
+}

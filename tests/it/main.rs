@@ -1,6 +1,7 @@
 //! The integration tests: one binary, one module per concern.
 #![allow(clippy::panic, clippy::unwrap_used)] // failing loudly is what tests are for
 
+mod api;
 mod bad_values;
 mod cancellation;
 mod cli;

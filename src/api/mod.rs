@@ -1,0 +1,86 @@
+//! The admin HTTP API under `/api`, served beside the daemon's health and metrics endpoints.
+//!
+//! Every call carries `Authorization: Bearer <key>` (see [`crate::service::access`] for who may
+//! do what). A connection the caller cannot reach answers 404, exactly as one that does not
+//! exist. Every error is one JSON shape, `{"error": {"code": "...", "message": "..."}}`, with a
+//! stable `code`; request bodies are limited to [`MAX_BODY`] bytes and unknown fields are
+//! refused. Handlers parse, call one service method and shape its result: no SQL, no Graph.
+
+mod error;
+mod routes;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::request::Parts;
+use secrecy::SecretString;
+
+pub use self::error::ApiError;
+use crate::service::{Caller, Service};
+
+/// The largest request body the API reads.
+pub const MAX_BODY: usize = 16 * 1024;
+
+/// The service now live (the daemon swaps it on reload).
+pub type Current = Arc<dyn Fn() -> Service + Send + Sync>;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct Api {
+    current: Current,
+}
+
+impl Api {
+    /// The API over the service `current` returns at each call.
+    pub fn new(current: Current) -> Self {
+        Self { current }
+    }
+
+    fn service(&self) -> Service {
+        (self.current)()
+    }
+}
+
+/// The `/api` routes.
+pub fn router(api: Api) -> Router {
+    routes::routes()
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .with_state(api)
+}
+
+/// A checked caller and the service it calls.
+pub struct Authorised {
+    /// Who calls.
+    pub caller: Caller,
+    /// The service of this request.
+    pub service: Service,
+}
+
+impl<S> FromRequestParts<S> for Authorised
+where
+    S: Send + Sync,
+    Api: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let api = Api::from_ref(state);
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .ok_or_else(|| ApiError::unauthenticated("no Authorization header"))?;
+        let key = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .ok_or_else(|| {
+                ApiError::unauthenticated("the Authorization header is not `Bearer <key>`")
+            })?;
+        let service = api.service();
+        let caller = service
+            .authenticate(&SecretString::from(key.trim().to_owned()))
+            .await?;
+        Ok(Authorised { caller, service })
+    }
+}

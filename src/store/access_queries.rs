@@ -1,0 +1,236 @@
+// The admin API's keys and per-connection access (the `access` module).
+//
+// Included by `sqlite.rs` and `postgres.rs` (see `dialect.rs`), which compile it once per backend
+// with that backend's `D` (its `Dialect`), `Db` and `Backend`. Plain `//` comments, because
+// `//!` is an inner attribute, which rustc does not accept in a file `include!`d into a module
+// ("an inner attribute is not permitted in this context").
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::ids::ConnectionId;
+use crate::store::StoreError;
+use crate::store::access::{AccessGrant, AgentAccess, ApiKeyRow, NewApiKey};
+use crate::store::error::column;
+use crate::store::Access;
+use crate::vocab::AccessLevel;
+
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    id: i64,
+    agent_id: Option<i64>,
+    agent_email: Option<String>,
+    is_admin: bool,
+    prefix: String,
+    created_at: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+    last_used_at: Option<DateTime<Utc>>,
+}
+
+impl From<KeyRow> for ApiKeyRow {
+    fn from(r: KeyRow) -> Self {
+        ApiKeyRow {
+            id: r.id,
+            agent_id: r.agent_id,
+            agent_email: r.agent_email,
+            is_admin: r.is_admin,
+            prefix: r.prefix,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            revoked_at: r.revoked_at,
+            last_used_at: r.last_used_at,
+        }
+    }
+}
+
+const KEY_COLUMNS: &str = "k.id, k.agent_id, a.emailaddress AS agent_email, k.is_admin, k.prefix, \
+     k.created_at, k.expires_at, k.revoked_at, k.last_used_at";
+
+#[async_trait]
+impl Access for Backend {
+    async fn create_api_key(&self, key: &NewApiKey, now: DateTime<Utc>) -> Result<i64, StoreError> {
+        let (_turn, mut tx) = self.begin_write().await?;
+        let id = sqlx::query_scalar(
+            "INSERT INTO api_keys (agent_id, is_admin, prefix, hash, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(key.agent_id)
+        .bind(key.is_admin)
+        .bind(&key.prefix)
+        .bind(&key.digest)
+        .bind(now)
+        .bind(key.expires_at)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn api_keys(&self) -> Result<Vec<ApiKeyRow>, StoreError> {
+        let sql = format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys k LEFT JOIN agents a ON a.id = k.agent_id \
+             ORDER BY k.id DESC"
+        );
+        let rows: Vec<KeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(ApiKeyRow::from).collect())
+    }
+
+    async fn revoke_api_key(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let (_turn, mut tx) = self.begin_write().await?;
+        let revoked = sqlx::query(
+            "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(revoked == 1)
+    }
+
+    async fn use_api_key(
+        &self,
+        digest: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ApiKeyRow>, StoreError> {
+        let (_turn, mut tx) = self.begin_write().await?;
+        let id: Option<i64> =
+            sqlx::query_scalar("UPDATE api_keys SET last_used_at = $2 WHERE hash = $1 RETURNING id")
+                .bind(digest)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let row = match id {
+            Some(id) => {
+                let sql = format!(
+                    "SELECT {KEY_COLUMNS} FROM api_keys k LEFT JOIN agents a ON a.id = k.agent_id \
+                     WHERE k.id = $1"
+                );
+                let row: KeyRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                Some(ApiKeyRow::from(row))
+            }
+            None => None,
+        };
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    async fn agent_by_email(&self, email: &str) -> Result<Option<(i64, bool)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, can_configure_entra FROM agents WHERE lower(emailaddress) = lower($1) \
+             ORDER BY id LIMIT 1",
+        )
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn set_can_configure(&self, agent_id: i64, on: bool) -> Result<(), StoreError> {
+        let (_turn, mut tx) = self.begin_write().await?;
+        let updated = sqlx::query("UPDATE agents SET can_configure_entra = $2 WHERE id = $1")
+            .bind(agent_id)
+            .bind(on)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        if updated == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound(format!("agent {agent_id}")))
+        }
+    }
+
+    async fn agent_access(&self, agent_id: i64) -> Result<AgentAccess, StoreError> {
+        let can_configure: Option<bool> =
+            sqlx::query_scalar("SELECT can_configure_entra FROM agents WHERE id = $1")
+                .bind(agent_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        let can_configure =
+            can_configure.ok_or_else(|| StoreError::NotFound(format!("agent {agent_id}")))?;
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT connection_id, level FROM connection_access WHERE agent_id = $1 \
+             ORDER BY connection_id",
+        )
+        .bind(agent_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let grants = rows
+            .into_iter()
+            .map(|(connection, level)| {
+                Ok((
+                    column("connection_access", "connection_id", &connection)?,
+                    column("connection_access", "level", &level)?,
+                ))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(AgentAccess {
+            can_configure,
+            grants,
+        })
+    }
+
+    async fn grant_access(
+        &self,
+        connection: &ConnectionId,
+        agent_id: i64,
+        level: AccessLevel,
+    ) -> Result<(), StoreError> {
+        let (_turn, mut tx) = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO connection_access (agent_id, connection_id, level) VALUES ($1, $2, $3) \
+             ON CONFLICT (agent_id, connection_id) DO UPDATE SET level = excluded.level",
+        )
+        .bind(agent_id)
+        .bind(connection.as_str())
+        .bind(level.as_str())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn revoke_access(
+        &self,
+        connection: &ConnectionId,
+        agent_id: i64,
+    ) -> Result<bool, StoreError> {
+        let (_turn, mut tx) = self.begin_write().await?;
+        let removed =
+            sqlx::query("DELETE FROM connection_access WHERE agent_id = $1 AND connection_id = $2")
+                .bind(agent_id)
+                .bind(connection.as_str())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        tx.commit().await?;
+        Ok(removed == 1)
+    }
+
+    async fn access_list(&self, connection: &ConnectionId) -> Result<Vec<AccessGrant>, StoreError> {
+        let rows: Vec<(i64, Option<String>, String)> = sqlx::query_as(
+            "SELECT g.agent_id, a.emailaddress, g.level FROM connection_access g \
+             JOIN agents a ON a.id = g.agent_id WHERE g.connection_id = $1 ORDER BY a.emailaddress",
+        )
+        .bind(connection.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(agent_id, agent_email, level)| {
+                Ok(AccessGrant {
+                    agent_id,
+                    agent_email,
+                    level: column("connection_access", "level", &level)?,
+                })
+            })
+            .collect()
+    }
+}

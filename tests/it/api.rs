@@ -1,0 +1,522 @@
+//! The admin API on both backends: every route answered for every kind of caller (the access
+//! matrix), and bad input of every kind answered with a 4xx in the one error shape.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use entra_sync::api::{Api, router};
+use entra_sync::app::LiveGraph;
+use entra_sync::clock::ManualClock;
+use entra_sync::config::ConfigOverrides;
+use entra_sync::config::load::{Environment, load_str};
+use entra_sync::service::{KeyRequest, LogRequest, Service, SyncRequest};
+use entra_sync::store::{LicenceType, NewAgent, NewUser, Store, UserFields};
+use entra_sync::sync::Mode;
+use entra_sync::sync::lease::LeaseWait;
+use entra_sync::vocab::{AccessLevel, Action};
+use graph_emulator::{EmulatorConfig, Running};
+use reqwest::StatusCode;
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::daemon_fixture::{daemon_config, one_per_tenant};
+use crate::emulator::start;
+use crate::support::{TestDb, backends};
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap()
+}
+
+/// The agents the matrix calls as (their emails), and the one whose access is granted and
+/// revoked through the API.
+const READER: &str = "reader@contoso.com";
+const MODIFIER: &str = "modifier@contoso.com";
+const OUTSIDER: &str = "outsider@contoso.com";
+const CONFIGURER: &str = "configurer@contoso.com";
+const SPARE: &str = "spare@contoso.com";
+
+/// Who calls: the `Authorization` header each sends, if any.
+struct Callers {
+    rows: Vec<(&'static str, Option<String>)>,
+}
+
+/// A service over `db` with two connections (`contoso` and `fabrikam`), its database declared.
+async fn service(running: &Running, db: &TestDb) -> (Service, Arc<dyn Store>) {
+    let ids = ["contoso".to_owned(), "fabrikam".to_owned()];
+    let mut text = daemon_config(
+        running,
+        "127.0.0.1:0".parse().unwrap(),
+        &one_per_tenant(&ids),
+        "",
+        "5m",
+    );
+    text.push_str(&format!("\n[database]\nurl = \"{}\"\n", db.url));
+    let settings = load_str(
+        &text,
+        "api.toml",
+        Path::new("."),
+        &Environment::default(),
+        &ConfigOverrides::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let store: Arc<dyn Store> = db.open().await.into();
+    store.migrate().await.expect("migrations");
+    let clock = Arc::new(ManualClock::new(now()));
+    let graph = Arc::new(LiveGraph {
+        store: store.clone(),
+        clock: clock.clone(),
+    });
+    let service = Service::new(Arc::new(settings), store.clone(), clock, graph);
+    service.declare().await.expect("declared");
+    (service, store)
+}
+
+/// An agent record (and its user record) with this email.
+pub(crate) async fn agent(store: &dyn Store, email: &str) {
+    let user = NewUser {
+        fields: UserFields {
+            name: email.to_owned(),
+            emailaddress: Some(email.to_owned()),
+            ..UserFields::default()
+        },
+        ..NewUser::default()
+    };
+    let user_id = store.insert_user(&user, now()).await.expect("user");
+    let agent = NewAgent {
+        user_id,
+        name: email.to_owned(),
+        emailaddress: Some(email.to_owned()),
+        phonenumber: None,
+        jobtitle: None,
+        linemanager_id: None,
+        default_team: None,
+        licence_type: LicenceType::Concurrent,
+        creationtype: None,
+        can_configure_entra: false,
+        entra: None,
+        keep_active: false,
+    };
+    store.insert_agent(&agent, now()).await.expect("agent");
+}
+
+async fn key(service: &Service, agent: Option<&str>, expires_at: Option<DateTime<Utc>>) -> String {
+    let created = service
+        .create_key(&KeyRequest {
+            agent: agent.map(str::to_owned),
+            admin: agent.is_none(),
+            expires_at,
+        })
+        .await
+        .expect("a key");
+    created.key.expose_secret().to_owned()
+}
+
+/// The agents, their grants and a key for each kind of caller.
+async fn callers(service: &Service, store: &dyn Store) -> Callers {
+    for email in [READER, MODIFIER, OUTSIDER, CONFIGURER, SPARE] {
+        agent(store, email).await;
+    }
+    service
+        .grant_access("contoso", READER, AccessLevel::Read)
+        .await
+        .unwrap();
+    service
+        .grant_access("contoso", MODIFIER, AccessLevel::ReadModify)
+        .await
+        .unwrap();
+    service
+        .grant_access("fabrikam", OUTSIDER, AccessLevel::ReadModify)
+        .await
+        .unwrap();
+    service.set_can_configure(CONFIGURER, true).await.unwrap();
+
+    let revoked = key(service, Some(MODIFIER), None).await;
+    let revoked_id = service.keys().await.unwrap()[0].id;
+    service.revoke_key(revoked_id).await.unwrap();
+    let expired = key(service, Some(MODIFIER), Some(now() - Duration::minutes(1))).await;
+    let bearer = |key: &str| Some(format!("Bearer {key}"));
+    Callers {
+        rows: vec![
+            ("no key", None),
+            ("malformed key", bearer("not-a-key")),
+            ("revoked key", bearer(&revoked)),
+            ("expired key", bearer(&expired)),
+            (
+                "read_modify elsewhere",
+                bearer(&key(service, Some(OUTSIDER), None).await),
+            ),
+            ("read", bearer(&key(service, Some(READER), None).await)),
+            (
+                "read_modify",
+                bearer(&key(service, Some(MODIFIER), None).await),
+            ),
+            (
+                "can configure",
+                bearer(&key(service, Some(CONFIGURER), None).await),
+            ),
+            ("admin key", bearer(&key(service, None, None).await)),
+        ],
+    }
+}
+
+/// A route of the matrix: its name, method, URL, body, and the status each caller (in
+/// [`Callers`] order) gets.
+type Route = (&'static str, &'static str, String, Option<Value>, [u16; 9]);
+
+async fn serve(service: Service) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let app = router(Api::new(Arc::new(move || service.clone())));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{address}")
+}
+
+/// One call; the status and the body as JSON (or `null`).
+async fn call(
+    http: &reqwest::Client,
+    method: &str,
+    url: &str,
+    auth: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = http.request(method.parse().unwrap(), url);
+    if let Some(auth) = auth {
+        request = request.header("authorization", auth);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("the API answers");
+    let status = response.status();
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_answers_each_caller_as_its_access_allows() {
+    let running = start(EmulatorConfig {
+        tenants: 2,
+        users: 8,
+        groups: 2,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let http = reqwest::Client::new();
+    for db in backends().await {
+        let (service, store) = service(&running, &db).await;
+        service
+            .sync(SyncRequest {
+                connection: "contoso".to_owned(),
+                full: true,
+                mode: Mode::Apply,
+                wait: LeaseWait::Refuse,
+                trigger: "test".to_owned(),
+            })
+            .await
+            .expect("a first sync");
+        let logged = service
+            .log(LogRequest {
+                connection: Some("contoso".to_owned()),
+                user: None,
+                action: Some(Action::Created),
+                since: None,
+                run: None,
+                before: None,
+                limit: 10,
+            })
+            .await
+            .expect("the log");
+        let upn = logged
+            .iter()
+            .find_map(|r| r.upn.clone())
+            .expect("someone was created");
+        let callers = callers(&service, store.as_ref()).await;
+        let base = serve(service.clone()).await;
+        let c = format!("{base}/api/connections/contoso");
+
+        // (route, method, url, body, expected status per caller in `callers` order)
+        let routes: Vec<Route> = vec![
+            (
+                "list",
+                "GET",
+                format!("{base}/api/connections"),
+                None,
+                [401, 401, 401, 401, 200, 200, 200, 200, 200],
+            ),
+            (
+                "status",
+                "GET",
+                c.clone(),
+                None,
+                [401, 401, 401, 401, 404, 200, 200, 200, 200],
+            ),
+            (
+                "sync",
+                "POST",
+                format!("{c}/sync"),
+                Some(json!({"kind": "delta"})),
+                [401, 401, 401, 401, 404, 403, 202, 202, 202],
+            ),
+            (
+                "runs",
+                "GET",
+                format!("{c}/runs?limit=5"),
+                None,
+                [401, 401, 401, 401, 404, 200, 200, 200, 200],
+            ),
+            (
+                "approve",
+                "POST",
+                format!("{c}/runs/999999/approve"),
+                None,
+                [401, 401, 401, 401, 404, 403, 404, 404, 404],
+            ),
+            (
+                "log",
+                "GET",
+                format!("{c}/log?limit=2"),
+                None,
+                [401, 401, 401, 401, 404, 200, 200, 200, 200],
+            ),
+            (
+                "delta reset",
+                "POST",
+                format!("{c}/delta-reset"),
+                Some(json!({"mode": "clear"})),
+                [401, 401, 401, 401, 404, 403, 200, 200, 200],
+            ),
+            (
+                "keep-active",
+                "POST",
+                format!("{c}/keep-active"),
+                Some(json!({"upn": upn, "keep_active": true})),
+                [401, 401, 401, 401, 404, 403, 200, 200, 200],
+            ),
+            (
+                "access list",
+                "GET",
+                format!("{c}/access"),
+                None,
+                [401, 401, 401, 401, 404, 403, 403, 200, 200],
+            ),
+            (
+                "grant",
+                "PUT",
+                format!("{c}/access/{SPARE}"),
+                Some(json!({"level": "read"})),
+                [401, 401, 401, 401, 404, 403, 403, 200, 200],
+            ),
+            (
+                "revoke",
+                "DELETE",
+                format!("{c}/access/{SPARE}"),
+                None,
+                [401, 401, 401, 401, 404, 403, 403, 204, 204],
+            ),
+        ];
+        let mut wrong = Vec::new();
+        for (who, (caller, auth)) in callers.rows.iter().enumerate() {
+            for (route, method, url, body, expected) in &routes {
+                let (status, answer) =
+                    call(&http, method, url, auth.as_deref(), body.clone()).await;
+                if status.as_u16() != expected[who] {
+                    wrong.push(format!(
+                        "{route} as {caller}: {status}, expected {} ({answer})",
+                        expected[who]
+                    ));
+                }
+                if !status.is_success() {
+                    let code = answer["error"]["code"].as_str().unwrap_or_default();
+                    let message = answer["error"]["message"].as_str().unwrap_or_default();
+                    assert!(
+                        !code.is_empty() && !message.is_empty(),
+                        "{route} as {caller}: not the error shape: {answer}"
+                    );
+                }
+            }
+        }
+        assert!(wrong.is_empty(), "{}:\n{}", db.url, wrong.join("\n"));
+
+        // Each caller lists exactly the connections it can reach.
+        let listed = |auth: &Option<String>| {
+            let (http, url, auth) = (
+                http.clone(),
+                format!("{base}/api/connections"),
+                auth.clone(),
+            );
+            async move {
+                let (_, body) = call(&http, "GET", &url, auth.as_deref(), None).await;
+                body["connections"]
+                    .as_array()
+                    .map(|list| {
+                        list.iter()
+                            .map(|c| {
+                                format!(
+                                    "{}:{}",
+                                    c["id"].as_str().unwrap(),
+                                    c["access"].as_str().unwrap()
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default()
+            }
+        };
+        let rows = &callers.rows;
+        assert_eq!(listed(&rows[4].1).await, ["fabrikam:read_modify"]);
+        assert_eq!(listed(&rows[5].1).await, ["contoso:read"]);
+        assert_eq!(listed(&rows[6].1).await, ["contoso:read_modify"]);
+        assert_eq!(
+            listed(&rows[8].1).await,
+            ["contoso:read_modify", "fabrikam:read_modify"]
+        );
+
+        // A key's digest, as the database keeps it, is no key: neither as it is nor shaped like one.
+        let admin = rows[8].1.as_deref().unwrap().trim_start_matches("Bearer ");
+        let digest = hex::encode(Sha256::digest(admin.as_bytes()));
+        for forged in [digest.clone(), format!("esk_{}", &digest[..43])] {
+            let (status, _) = call(
+                &http,
+                "GET",
+                &format!("{base}/api/connections"),
+                Some(&format!("Bearer {forged}")),
+                None,
+            )
+            .await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{forged}");
+        }
+        // The key itself is stored nowhere: the listing shows only its first characters.
+        let keys = service.keys().await.unwrap();
+        assert!(
+            keys.iter()
+                .all(|k| k.prefix.len() == 12 && admin.starts_with("esk_"))
+        );
+        assert!(keys.iter().any(|k| k.last_used_at == Some(now())));
+        db.cleanup().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_of_every_kind_is_a_4xx_with_a_message() {
+    let running = start(EmulatorConfig {
+        tenants: 2,
+        users: 4,
+        groups: 2,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let http = reqwest::Client::new();
+    for db in backends().await {
+        let (service, _store) = service(&running, &db).await;
+        let admin = format!("Bearer {}", key(&service, None, None).await);
+        let base = serve(service.clone()).await;
+        let c = format!("{base}/api/connections/contoso");
+        let raw = |method: &str, url: String, body: Option<(&str, String)>| {
+            let mut request = http
+                .request(method.parse().unwrap(), url)
+                .header("authorization", admin.clone());
+            if let Some((content_type, body)) = body {
+                request = request.header("content-type", content_type).body(body);
+            }
+            request
+        };
+        let json = "application/json";
+        let cases: Vec<(&str, reqwest::RequestBuilder)> = vec![
+            (
+                "oversized body",
+                raw(
+                    "POST",
+                    format!("{c}/sync"),
+                    Some((
+                        json,
+                        format!(
+                            "{{\"kind\": \"delta\", \"pad\": \"{}\"}}",
+                            "x".repeat(20_000)
+                        ),
+                    )),
+                ),
+            ),
+            (
+                "bad JSON",
+                raw(
+                    "POST",
+                    format!("{c}/sync"),
+                    Some((json, "{\"kind\": ".to_owned())),
+                ),
+            ),
+            (
+                "not JSON",
+                raw(
+                    "POST",
+                    format!("{c}/sync"),
+                    Some(("text/plain", "delta".to_owned())),
+                ),
+            ),
+            (
+                "unknown field",
+                raw(
+                    "POST",
+                    format!("{c}/sync"),
+                    Some((json, "{\"kind\": \"delta\", \"when\": 1}".to_owned())),
+                ),
+            ),
+            (
+                "bad enum value",
+                raw(
+                    "POST",
+                    format!("{c}/delta-reset"),
+                    Some((json, "{\"mode\": \"everything\"}".to_owned())),
+                ),
+            ),
+            (
+                "bad access level",
+                raw(
+                    "PUT",
+                    format!("{c}/access/{SPARE}"),
+                    Some((json, "{\"level\": \"owner\"}".to_owned())),
+                ),
+            ),
+            (
+                "unknown connection",
+                raw("GET", format!("{base}/api/connections/nowhere"), None),
+            ),
+            (
+                "malformed connection id",
+                raw("GET", format!("{base}/api/connections/%20bad%2Fid"), None),
+            ),
+            (
+                "run id not a number",
+                raw("POST", format!("{c}/runs/abc/approve"), None),
+            ),
+            ("limit zero", raw("GET", format!("{c}/log?limit=0"), None)),
+            (
+                "limit too large",
+                raw("GET", format!("{c}/runs?limit=100000"), None),
+            ),
+            (
+                "limit not a number",
+                raw("GET", format!("{c}/log?limit=many"), None),
+            ),
+            (
+                "unknown action",
+                raw("GET", format!("{c}/log?action=explode"), None),
+            ),
+            ("bad since", raw("GET", format!("{c}/log?since=soon"), None)),
+            (
+                "unknown query parameter",
+                raw("GET", format!("{c}/log?colour=blue"), None),
+            ),
+        ];
+        for (case, request) in cases {
+            let response = request.send().await.expect("the API answers");
+            let status = response.status();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            assert!(status.is_client_error(), "{case}: {status} {body}");
+            let message = body["error"]["message"].as_str().unwrap_or_default();
+            assert!(!message.is_empty(), "{case}: no message: {body}");
+        }
+        db.cleanup().await;
+    }
+}
