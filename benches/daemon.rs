@@ -5,6 +5,7 @@
 //! TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
 //!   cargo bench --bench daemon -- --connections 200 --users 1000 --latency-ms 50 \
 //!     [--interval 2m] [--cycles 3] [--change-percent 1] [--parallel 16] [--json PATH]
+//!     [--daemon-log PATH] (the daemon's warnings and errors; default daemon.log)
 //! ```
 //!
 //! It measures, for the daemon process alone (the emulator runs in this process):
@@ -36,6 +37,8 @@ struct Args {
     change_percent: f64,
     parallel: usize,
     json: Option<String>,
+    /// Where the daemon's warnings and errors go.
+    daemon_log: String,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -48,6 +51,7 @@ fn args() -> anyhow::Result<Args> {
         change_percent: 1.0,
         parallel: 16,
         json: None,
+        daemon_log: "daemon.log".to_owned(),
     };
     let mut given = std::env::args().skip(1);
     while let Some(flag) = given.next() {
@@ -65,6 +69,7 @@ fn args() -> anyhow::Result<Args> {
             "--change-percent" => args.change_percent = value()?.parse()?,
             "--parallel" => args.parallel = value()?.parse()?,
             "--json" => args.json = Some(value()?),
+            "--daemon-log" => args.daemon_log = value()?,
             "--bench" => {}
             other => bail!("unknown flag {other} (see the doc comment of benches/daemon.rs)"),
         }
@@ -160,7 +165,7 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<serde_json::Value> {
         ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&args.daemon_log)?))
         .spawn()?;
     let pid = child.id();
 
@@ -193,20 +198,27 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<serde_json::Value> {
     let (cpu_start, _) = usage(pid)?;
     let steady = Instant::now();
     let mut staleness: Vec<f64> = Vec::new();
+    let mut missed = 0;
     for cycle in 0..args.cycles {
         let cycle_start = Instant::now();
         // (connection, Entra id) → (the surname it should get, when it changed).
         let mut pending: BTreeMap<(String, String), (String, Instant)> = BTreeMap::new();
         for (index, tenant) in tenants.iter().enumerate() {
-            let people: Vec<uuid::Uuid> = running.control.with_directory(*tenant, |d| {
-                d.users
-                    .iter()
-                    .filter(|u| u.is_live())
-                    .skip(cycle as usize * per_tenant)
-                    .take(per_tenant)
-                    .map(|u| u.id)
-                    .collect()
-            })?;
+            // People the connection syncs (a person outside its group would never arrive),
+            // different ones each cycle.
+            let synced: Vec<String> = sqlx::query_scalar(
+                "SELECT entra_id FROM users WHERE connection_id = $1 AND entra_id IS NOT NULL \
+                 ORDER BY entra_id LIMIT $2 OFFSET $3",
+            )
+            .bind(&ids[index])
+            .bind(per_tenant as i64)
+            .bind((cycle as usize * per_tenant) as i64)
+            .fetch_all(&pool)
+            .await?;
+            let people: Vec<uuid::Uuid> = synced
+                .iter()
+                .map(|id| id.parse())
+                .collect::<Result<_, _>>()?;
             for person in people {
                 let surname = format!("Changed{cycle}");
                 running
@@ -238,7 +250,32 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<serde_json::Value> {
             }
         }
         if !pending.is_empty() {
-            bail!("{} changes of cycle {cycle} never arrived", pending.len());
+            // Which connections, and what their rows say now, so a miss can be understood.
+            let mut by_connection: BTreeMap<&str, usize> = BTreeMap::new();
+            for (connection, _) in pending.keys() {
+                *by_connection.entry(connection.as_str()).or_default() += 1;
+            }
+            let ((connection, person), (wanted, _)) = pending.iter().next().expect("one");
+            let row: Option<(Option<String>, bool)> = sqlx::query_as(
+                "SELECT surname, inactive FROM users WHERE connection_id = $1 AND entra_id = $2",
+            )
+            .bind(connection)
+            .bind(person)
+            .fetch_optional(&pool)
+            .await?;
+            let runs: Vec<(String, String, String)> = sqlx::query_as(
+                "SELECT kind, status, started_at::text FROM sync_runs WHERE connection_id = $1 \
+                 ORDER BY id DESC LIMIT 3",
+            )
+            .bind(connection)
+            .fetch_all(&pool)
+            .await?;
+            eprintln!(
+                "cycle {cycle}: {} changes never arrived, by connection {by_connection:?}; \
+                 {connection}/{person} wanted {wanted}, has {row:?}; its last runs {runs:?}",
+                pending.len()
+            );
+            missed += pending.len();
         }
         let left = args.interval.saturating_sub(cycle_start.elapsed());
         tokio::time::sleep(left).await;
@@ -253,6 +290,7 @@ async fn run(args: &Args, url: &str) -> anyhow::Result<serde_json::Value> {
     running.shutdown().await;
     Ok(json!({
         "connections": args.connections,
+        "changes_missed": missed,
         "users_per_connection": args.users,
         "latency_ms": args.latency_ms,
         "interval_seconds": args.interval.as_secs(),

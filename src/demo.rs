@@ -208,6 +208,8 @@ pub async fn run(
             clock,
             metrics: Some(crate::daemon::metrics::install()?),
             jitter: Jitter::default(),
+            notifier: None,
+            unauthorised: Arc::default(),
         }
         .run(signals)
         .await?;

@@ -16,6 +16,7 @@ use crate::clock::Clock;
 use crate::config::{self, ConfigOverrides, Secrets, Settings};
 use crate::daemon::pacing::Jitter;
 use crate::daemon::{self, Configs, Daemon, Signals};
+use crate::service::notify::{self, HttpTransport, Notifier};
 use crate::service::{Service, ServiceError};
 use crate::store::Store;
 
@@ -83,15 +84,34 @@ pub async fn run(
         store,
         clock: clock.clone(),
     });
+    let notifier = webhook(&settings)?;
     Daemon {
         configs,
         clock,
         metrics: Some(metrics),
         jitter: Jitter::default(),
+        notifier,
+        unauthorised: Arc::default(),
     }
     .run(signals)
     .await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// With `[notifications] webhook_url`, the notifier the daemon's cycles tell, and its delivery
+/// task (the URL and secret of the configuration the daemon started with).
+fn webhook(settings: &Settings) -> Result<Option<Notifier>, ServiceError> {
+    let Some(url) = settings.notifications.webhook_url.clone() else {
+        return Ok(None);
+    };
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| ServiceError::Invalid(format!("cannot build an HTTP client: {e}")))?;
+    let (notifier, queue) = Notifier::channel();
+    let secret = settings.notifications.webhook_secret.clone();
+    tokio::spawn(notify::deliver(queue, HttpTransport { http, url }, secret));
+    Ok(Some(notifier))
 }
 
 /// `entra-sync reload` (`POST /-/reload`) and `entra-sync health` (`GET /healthz`).

@@ -9,6 +9,7 @@ use mapping::{
     AgentLicencesSpec, CabMappingSpec, DropDefaultFieldsSpec, EmptyValues, FieldMappingSpec,
     ReferenceSpec, RolesSpec, SiteMappingSpec, TeamMappingSpec, TeamOptionsSpec,
 };
+use secrecy::SecretString;
 use serde::Deserialize;
 use url::Url;
 
@@ -200,6 +201,9 @@ pub struct NotificationsConfig {
     /// re-authorisation.
     #[serde(default)]
     pub webhook_url: Option<Url>,
+    /// Keys the `X-Entra-Sync-Signature` HMAC of each POST, so the receiver can verify it.
+    #[serde(default)]
+    pub webhook_secret: Option<SecretString>,
 }
 
 /// One `[[connection]]`: an Entra tenant and how its people map to the service desk.

@@ -108,6 +108,10 @@ pub struct Daemon {
     pub metrics: Option<PrometheusHandle>,
     /// Spread of the loops' wakes.
     pub jitter: Jitter,
+    /// Where webhook events go, with `[notifications] webhook_url`.
+    pub notifier: Option<crate::service::notify::Notifier>,
+    /// The connections announced as needing authorisation, across generations.
+    pub unauthorised: Arc<std::sync::Mutex<std::collections::HashSet<crate::ids::ConnectionId>>>,
 }
 
 impl Daemon {
@@ -223,6 +227,8 @@ impl Daemon {
         Arc::new(ServiceCycles {
             service: service.clone(),
             clock: self.clock.clone(),
+            notifier: self.notifier.clone(),
+            unauthorised: self.unauthorised.clone(),
         })
     }
 }

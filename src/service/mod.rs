@@ -14,6 +14,7 @@
 //! - [`delta`]: forgetting a connection's delta links (`--clear`, `--latest`).
 //! - [`query`]: listing runs, querying the inbound log.
 //! - [`keep_active`]: a person's keep-active flag.
+//! - [`notify`]: the webhook's events and their delivery.
 //! - [`access`]: the admin API's keys, who calls, and what each caller may reach.
 //! - [`check`]: validating the configuration against the database, and the online check.
 //! - [`error`]: [`ServiceError`], shaped by what the entry points decide (exit codes, statuses).
@@ -25,6 +26,7 @@ pub mod cycle;
 pub mod delta;
 pub mod error;
 pub mod keep_active;
+pub mod notify;
 pub mod query;
 pub mod run;
 
@@ -41,6 +43,8 @@ pub use self::query::{ConnectionStatus, LogRequest, RunsRequest, Since};
 pub use self::run::{
     ApproveRequest, ImportRequest, ImportResult, RemapRequest, RemapResult, SyncRequest,
 };
+/// What a run did, as every operation that runs one returns it.
+pub use crate::sync::RunReport;
 
 use crate::clock::Clock;
 use crate::config::{ConnectionSettings, Settings};
