@@ -27,6 +27,11 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", why)
     }
 
+    /// 409 `conflict`: the request does not fit the state it finds.
+    pub fn conflict(why: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", why)
+    }
+
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,

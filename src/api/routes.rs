@@ -14,7 +14,7 @@ use crate::service::{
     ApproveRequest, DeltaReset, DeltaResetRequest, KeepActiveRequest, LogRequest, RunsRequest,
     Since, TriggerRequest,
 };
-use crate::vocab::{AccessLevel, Action};
+use crate::vocab::{AccessLevel, Action, RunStatus};
 
 type Answer = Result<Json<Value>, ApiError>;
 
@@ -157,6 +157,12 @@ async fn approve(auth: Authorised, ids: Result<Path<(String, i64)>, PathRejectio
     if run.connection_id != connection {
         return Err(ApiError::from(crate::service::ServiceError::NotFound(
             format!("run {} of connection {connection}", run.id),
+        )));
+    }
+    if run.status != RunStatus::Quarantined || run.approved_at.is_some() {
+        return Err(ApiError::conflict(format!(
+            "run {} is {}, not a quarantined run awaiting approval",
+            run.id, run.status
         )));
     }
     let report = auth

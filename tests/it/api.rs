@@ -410,6 +410,17 @@ async fn bad_input_of_every_kind_is_a_4xx_with_a_message() {
     let http = reqwest::Client::new();
     for db in backends().await {
         let (service, _store) = service(&running, &db).await;
+        let report = service
+            .sync(SyncRequest {
+                connection: "contoso".to_owned(),
+                full: true,
+                mode: Mode::Apply,
+                wait: LeaseWait::Refuse,
+                trigger: "test".to_owned(),
+            })
+            .await
+            .expect("a first sync");
+        let succeeded = report.run_id.expect("a recorded run").0;
         let admin = format!("Bearer {}", key(&service, None, None).await);
         let base = serve(service.clone()).await;
         let c = format!("{base}/api/connections/contoso");
@@ -489,6 +500,10 @@ async fn bad_input_of_every_kind_is_a_4xx_with_a_message() {
             (
                 "run id not a number",
                 raw("POST", format!("{c}/runs/abc/approve"), None),
+            ),
+            (
+                "approving a run that is not quarantined",
+                raw("POST", format!("{c}/runs/{succeeded}/approve"), None),
             ),
             ("limit zero", raw("GET", format!("{c}/log?limit=0"), None)),
             (
