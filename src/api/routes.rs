@@ -12,7 +12,7 @@ use super::{Api, ApiError, Authorised};
 use crate::ids::RunId;
 use crate::service::{
     ApproveRequest, DeltaReset, DeltaResetRequest, KeepActiveRequest, LogRequest, RunsRequest,
-    Since, TriggerRequest,
+    Since, Targets, TriggerRequest,
 };
 use crate::vocab::{AccessLevel, Action, RunStatus};
 
@@ -29,6 +29,8 @@ pub(super) fn routes() -> Router<Api> {
         .route("/api/connections/{id}/runs", get(runs))
         .route("/api/connections/{id}/runs/{run}/approve", post(approve))
         .route("/api/connections/{id}/log", get(log))
+        .route("/api/connections/{id}/preview", get(preview))
+        .route("/api/connections/{id}/check", get(check))
         .route("/api/connections/{id}/delta-reset", post(delta_reset))
         .route("/api/connections/{id}/keep-active", post(keep_active))
         .route("/api/connections/{id}/access", get(access_list))
@@ -227,6 +229,87 @@ async fn log(
         .then(|| rows.last().map(|r| r.id))
         .flatten();
     Ok(Json(json!({ "rows": rows, "next": next })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PreviewParams {
+    records: Option<Records>,
+    person: Option<String>,
+    action: Option<String>,
+    offset: Option<u32>,
+    limit: Option<u32>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum Records {
+    Users,
+    Agents,
+    All,
+}
+
+/// The import screen: what an import would do to each person now, read from the tenant, a page
+/// at a time. `person` matches part of the UPN (any case); `next` is the `offset` of the next
+/// page. Every page reads the tenant afresh.
+async fn preview(
+    auth: Authorised,
+    id: Result<Path<String>, PathRejection>,
+    params: Result<Query<PreviewParams>, QueryRejection>,
+) -> Answer {
+    let connection = auth.caller.reach(&path(id)?, AccessLevel::Read)?;
+    let params = query(params)?;
+    let action = params
+        .action
+        .map(|a| a.parse::<Action>())
+        .transpose()
+        .map_err(|e| ApiError::bad_request(format!("action: {e}")))?;
+    let limit = limit(params.limit, 100)? as usize;
+    let offset = params.offset.unwrap_or(0) as usize;
+    let targets = match params.records.unwrap_or(Records::All) {
+        Records::Users => Targets::USERS,
+        Records::Agents => Targets::AGENTS,
+        Records::All => Targets::BOTH,
+    };
+    let person = params.person.map(|p| p.to_lowercase());
+    let rows: Vec<_> = auth
+        .service
+        .preview(connection.as_str(), targets, &auth.caller.name())
+        .await?
+        .into_iter()
+        .filter(|row| action.is_none_or(|a| row.action == a))
+        .filter(|row| {
+            person.as_ref().is_none_or(|p| {
+                row.upn
+                    .as_ref()
+                    .is_some_and(|upn| upn.to_lowercase().contains(p))
+            })
+        })
+        .collect();
+    let total = rows.len();
+    let page: Vec<_> = rows.into_iter().skip(offset).take(limit).collect();
+    let next = (offset + page.len() < total).then_some(offset + page.len());
+    Ok(Json(json!({ "total": total, "rows": page, "next": next })))
+}
+
+/// The online check: signs in, reads one user, and compares the token's permissions with what
+/// the connection's configuration needs.
+async fn check(auth: Authorised, id: Result<Path<String>, PathRejection>) -> Answer {
+    let connection = auth.caller.reach(&path(id)?, AccessLevel::Read)?;
+    let verdicts = auth.service.check_online(Some(connection.as_str())).await?;
+    let verdict = verdicts.into_iter().next().ok_or_else(|| {
+        ApiError::from(crate::service::ServiceError::NotFound(
+            connection.to_string(),
+        ))
+    })?;
+    Ok(Json(json!({
+        "connection": verdict.connection,
+        "can_sync": verdict.can_sync(),
+        "failure": verdict.failure,
+        "granted": verdict.granted,
+        "missing": verdict.missing.iter().map(|(permission, why)| json!({"permission": permission, "why": why})).collect::<Vec<_>>(),
+        "untracked": verdict.untracked.iter().map(|(attribute, used)| json!({"attribute": attribute, "used_in": used})).collect::<Vec<_>>(),
+    })))
 }
 
 #[derive(Deserialize)]

@@ -43,8 +43,12 @@ pub use self::query::{ConnectionStatus, LogRequest, RunsRequest, Since};
 pub use self::run::{
     ApproveRequest, ImportRequest, ImportResult, RemapRequest, RemapResult, SyncRequest,
 };
+/// `check --online`'s verdict on one connection.
+pub use crate::graph::permissions::Verdict;
 /// What a run did, as every operation that runs one returns it.
 pub use crate::sync::RunReport;
+/// Which records (users, agents) an import or a preview covers.
+pub use crate::sync::evaluate::Targets;
 
 use crate::clock::Clock;
 use crate::config::{ConnectionSettings, Settings};

@@ -138,6 +138,27 @@ impl Service {
         Ok(ImportResult { rows, report })
     }
 
+    /// The import screen without writing: what an import of `targets` would do to each person,
+    /// read from the tenant now. Takes no lease and writes nothing.
+    pub async fn preview(
+        &self,
+        connection: &str,
+        targets: Targets,
+        by: &str,
+    ) -> Result<Vec<InboundRow>, ServiceError> {
+        let result = self
+            .import(ImportRequest {
+                connection: connection.to_owned(),
+                targets,
+                mode: Mode::DryRun,
+                wait: LeaseWait::Refuse,
+                trigger: by.to_owned(),
+                progress: None,
+            })
+            .await?;
+        Ok(result.rows)
+    }
+
     /// Re-plans everyone of a connection from its mirror.
     pub async fn remap(&self, request: RemapRequest) -> Result<RemapResult, ServiceError> {
         let connection = self.connection(&request.connection)?;

@@ -232,6 +232,24 @@ async fn every_route_answers_each_caller_as_its_access_allows() {
             .iter()
             .find_map(|r| r.upn.clone())
             .expect("someone was created");
+        let mut synced: Vec<String> = service
+            .log(LogRequest {
+                connection: Some("contoso".to_owned()),
+                user: None,
+                action: None,
+                since: None,
+                run: None,
+                before: None,
+                limit: 1_000,
+            })
+            .await
+            .expect("the log")
+            .into_iter()
+            .filter(|r| r.target == Some(entra_sync::vocab::RecordKind::User))
+            .filter_map(|r| r.upn)
+            .collect();
+        synced.sort();
+        synced.dedup();
         let callers = callers(&service, store.as_ref()).await;
         let base = serve(service.clone()).await;
         let c = format!("{base}/api/connections/contoso");
@@ -277,6 +295,20 @@ async fn every_route_answers_each_caller_as_its_access_allows() {
                 "log",
                 "GET",
                 format!("{c}/log?limit=2"),
+                None,
+                [401, 401, 401, 401, 404, 200, 200, 200, 200],
+            ),
+            (
+                "preview",
+                "GET",
+                format!("{c}/preview?limit=2"),
+                None,
+                [401, 401, 401, 401, 404, 200, 200, 200, 200],
+            ),
+            (
+                "online check",
+                "GET",
+                format!("{c}/check"),
                 None,
                 [401, 401, 401, 401, 404, 200, 200, 200, 200],
             ),
@@ -371,6 +403,51 @@ async fn every_route_answers_each_caller_as_its_access_allows() {
         assert_eq!(
             listed(&rows[8].1).await,
             ["contoso:read_modify", "fabrikam:read_modify"]
+        );
+
+        // The preview is the import screen a page at a time: after a full sync nobody would
+        // change, and the pages cover everyone the sync logged once each.
+        let reader = rows[5].1.as_deref();
+        let mut seen = Vec::new();
+        let mut offset = Some(0);
+        while let Some(at) = offset {
+            let (status, page) = call(
+                &http,
+                "GET",
+                &format!("{c}/preview?records=users&limit=3&offset={at}"),
+                reader,
+                None,
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            for row in page["rows"].as_array().unwrap() {
+                assert_eq!(row["action"], "unchanged", "{row}");
+                seen.push(row["upn"].as_str().unwrap().to_owned());
+            }
+            assert_eq!(page["total"].as_u64().unwrap() as usize, synced.len());
+            offset = page["next"].as_u64();
+        }
+        seen.sort();
+        assert_eq!(seen, synced);
+        let (_, one) = call(
+            &http,
+            "GET",
+            &format!("{c}/preview?person={}", upn.to_uppercase()),
+            reader,
+            None,
+        )
+        .await;
+        assert_eq!(one["total"], 1, "{one}");
+        assert_eq!(one["rows"][0]["upn"], upn.as_str());
+        let (_, verdict) = call(&http, "GET", &format!("{c}/check"), reader, None).await;
+        assert_eq!(verdict["can_sync"], true, "{verdict}");
+        assert!(
+            verdict["granted"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p == "User.Read.All"),
+            "{verdict}"
         );
 
         // A key's digest, as the database keeps it, is no key: neither as it is nor shaped like one.
