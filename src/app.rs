@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use crate::auth::{AuthError, RefreshTokens, SealedRefreshTokens, TokenClient, TokenVault};
+use crate::auth::{AuthError, RefreshTokens, TokenClient};
 use crate::cli::{self, Cli, Command};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{self, ConfigOverrides, ConnectionSettings, Credentials, Settings};
@@ -18,7 +18,7 @@ use crate::output;
 pub use crate::service::ensure_declared;
 use crate::service::{self as s, GraphClients, GraphUse, Service, ServiceError};
 use crate::store::{self, Store};
-use crate::token_store::StoredRefreshTokens;
+use crate::token_store::sealed_refresh_tokens;
 
 /// Runs one CLI invocation, prints what it did, and returns its exit code.
 pub async fn run(cli: Cli) -> ExitCode {
@@ -128,11 +128,12 @@ pub fn graph_client(
 ) -> Result<GraphClient, AuthError> {
     let refresh_tokens: Option<Arc<dyn RefreshTokens>> =
         match (&connection.credentials, &settings.token_encryption_key) {
-            (Credentials::Delegated { .. }, Some(key)) => Some(Arc::new(SealedRefreshTokens {
-                sealed: Arc::new(StoredRefreshTokens::new(store, clock.clone())),
-                vault: Arc::new(TokenVault::new(key)?),
-                connection: connection.id.clone(),
-            })),
+            (Credentials::Delegated { .. }, Some(key)) => Some(Arc::new(sealed_refresh_tokens(
+                store,
+                clock.clone(),
+                key,
+                &connection.id,
+            )?)),
             _ => None,
         };
     let tokens = TokenClient::for_connection(connection, http.clone(), clock, refresh_tokens)?;

@@ -13,6 +13,7 @@
 //! | 4 | another run of the connection holds its lease (the message names its host, process id and since when); `--wait` waits for it instead |
 //! | 5 | the connection is not enabled for this instance (`[instance].name` / `--instance`), so a command that would write for it refused; previews still run |
 
+mod authorize;
 pub mod commands;
 
 use std::path::PathBuf;
@@ -227,6 +228,14 @@ pub enum Command {
     /// Exit 0 when the daemon on `[admin].listen` answers `/healthz` (a container health check
     /// that needs no shell tools).
     Health,
+    /// "Sign in with Microsoft" for a delegated connection, for headless set-ups: prints the
+    /// `/authorize` URL alone on standard output and waits (up to ten minutes) for Entra's
+    /// redirect to `/authcallback` on `[admin].listen`, served here, or by the daemon when it
+    /// holds the listener. Exit 0 once the refresh token is stored.
+    Authorize {
+        /// The connection id.
+        connection: String,
+    },
 }
 
 /// `keys` subcommands.
@@ -374,7 +383,7 @@ fn limit_range() -> clap::builder::RangedI64ValueParser<u32> {
 /// The exit code of a command that failed with `error` (the table above).
 pub fn exit_code(error: &ServiceError) -> ExitCode {
     ExitCode::from(match error {
-        ServiceError::Config(_) | ServiceError::Invalid(_) => 2,
+        ServiceError::Config(_) | ServiceError::Invalid(_) | ServiceError::Conflict(_) => 2,
         ServiceError::Busy { .. } => 4,
         ServiceError::NotEnabled(_) => 5,
         _ => 1,

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::auth::{AuthError, SealedToken, SealedTokens};
+use crate::auth::{AuthError, SealedRefreshTokens, SealedToken, SealedTokens, TokenVault};
 use crate::clock::Clock;
+use crate::config::secret::TokenKey;
 use crate::ids::ConnectionId;
 use crate::store::{self, Store};
 
@@ -25,6 +26,20 @@ impl StoredRefreshTokens {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
         Self { store, clock }
     }
+}
+
+/// The refresh tokens of `connection`: sealed under `key`, kept in `store`.
+pub fn sealed_refresh_tokens(
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    key: &TokenKey,
+    connection: &ConnectionId,
+) -> Result<SealedRefreshTokens, AuthError> {
+    Ok(SealedRefreshTokens {
+        sealed: Arc::new(StoredRefreshTokens::new(store, clock)),
+        vault: Arc::new(TokenVault::new(key)?),
+        connection: connection.clone(),
+    })
 }
 
 #[async_trait]

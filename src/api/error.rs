@@ -64,6 +64,8 @@ impl From<ServiceError> for ApiError {
                 (StatusCode::BAD_REQUEST, "bad_request")
             }
             ServiceError::NotEnabled(_) => (StatusCode::CONFLICT, "not_enabled"),
+            ServiceError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ServiceError::Auth(_) => (StatusCode::BAD_GATEWAY, "sign_in"),
             ServiceError::Busy { .. } => (StatusCode::CONFLICT, "busy"),
             ServiceError::Graph(_) => (StatusCode::BAD_GATEWAY, "graph"),
             ServiceError::Config(_) => (StatusCode::INTERNAL_SERVER_ERROR, "config"),

@@ -6,6 +6,7 @@
 //! stable `code`; request bodies are limited to [`MAX_BODY`] bytes and unknown fields are
 //! refused. Handlers parse, call one service method and shape its result: no SQL, no Graph.
 
+mod callback;
 mod error;
 mod routes;
 
@@ -15,6 +16,7 @@ use axum::Router;
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use secrecy::SecretString;
+use url::Url;
 
 pub use self::error::ApiError;
 use crate::service::{Caller, Service};
@@ -29,12 +31,26 @@ pub type Current = Arc<dyn Fn() -> Service + Send + Sync>;
 #[derive(Clone)]
 pub struct Api {
     current: Current,
+    /// Where Entra sends a delegated sign-in back to.
+    pub(crate) callback: Option<Url>,
 }
 
 impl Api {
     /// The API over the service `current` returns at each call.
     pub fn new(current: Current) -> Self {
-        Self { current }
+        Self {
+            current,
+            callback: None,
+        }
+    }
+
+    /// The same API, sending delegated sign-ins back to `callback` (see
+    /// [`crate::service::sign_in::callback_url`]); without it, `authorize` is refused.
+    pub fn with_callback(self, callback: Url) -> Self {
+        Self {
+            callback: Some(callback),
+            ..self
+        }
     }
 
     fn service(&self) -> Service {
@@ -42,11 +58,17 @@ impl Api {
     }
 }
 
-/// The `/api` routes.
+/// The `/api` routes, and `/authcallback` (Entra's redirect back from a delegated sign-in).
 pub fn router(api: Api) -> Router {
     routes::routes()
+        .merge(callback::routes())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(api)
+}
+
+/// Only `/authcallback`: what `entra-sync authorize` serves on the admin listener while it waits.
+pub fn callback_router(api: Api) -> Router {
+    callback::routes().with_state(api)
 }
 
 /// A checked caller and the service it calls.

@@ -1,7 +1,7 @@
 //! The `/api` routes: parse, check the caller's reach, call one service method, answer JSON.
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::extract::{Path, Query};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -33,6 +33,7 @@ pub(super) fn routes() -> Router<Api> {
         .route("/api/connections/{id}/check", get(check))
         .route("/api/connections/{id}/delta-reset", post(delta_reset))
         .route("/api/connections/{id}/keep-active", post(keep_active))
+        .route("/api/connections/{id}/authorize", post(authorize))
         .route("/api/connections/{id}/access", get(access_list))
         .route(
             "/api/connections/{id}/access/{email}",
@@ -373,6 +374,28 @@ async fn keep_active(
         "user_id": outcome.user_id,
         "agent_id": outcome.agent_id,
         "changed": outcome.logged.is_some(),
+    })))
+}
+
+/// Starts a delegated sign-in: the `/authorize` URL to open in a browser, good for ten minutes
+/// and once. Entra sends the browser back to `/authcallback`.
+async fn authorize(
+    auth: Authorised,
+    api: State<Api>,
+    id: Result<Path<String>, PathRejection>,
+) -> Answer {
+    let connection = auth.caller.reach(&path(id)?, AccessLevel::ReadModify)?;
+    let callback = api.callback.clone().ok_or_else(|| {
+        ApiError::conflict("this server has no callback address for delegated sign-in")
+    })?;
+    let start = auth
+        .service
+        .begin_sign_in(Some(&auth.caller), connection.as_str(), &callback)
+        .await?;
+    Ok(Json(json!({
+        "url": start.url.as_str(),
+        "expires_at": start.expires_at,
+        "redirect_uri": callback.as_str(),
     })))
 }
 

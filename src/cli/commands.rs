@@ -183,6 +183,9 @@ pub async fn execute(service: &Service, command: Command) -> Result<ExitCode, Se
             shown(&output::triggered(&connection, full))
         }
         Command::Keys { command } => keys(service, command).await?,
+        Command::Authorize { connection } => {
+            super::authorize::authorize(service, &connection).await?
+        }
         Command::Access { command } => access(service, command).await?,
         Command::Agents {
             command: AgentsCommand::CanConfigure { email, off },

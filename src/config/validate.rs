@@ -416,12 +416,15 @@ fn check_auth(
                 let why = format!("{why} (needed by {at}.auth, method \"delegated\")");
                 unreadable.push(("daemon.token_encryption_key".to_owned(), why));
             }
-            if file.admin.public_url.is_none() {
+            // Entra sends the browser back to `{public_url}/authcallback`; without a public URL,
+            // to the admin listener itself, which Entra accepts over plain http only on loopback.
+            if file.admin.public_url.is_none() && !file.admin.listen.ip().is_loopback() {
                 problems.add(
                     "admin.public_url",
                     format!(
-                        "required by {at}.auth (method \"delegated\"): the sign-in callback is \
-                         {{public_url}}/authcallback"
+                        "required by {at}.auth (method \"delegated\") when admin.listen ({}) is \
+                         not a loopback address: the sign-in callback is {{public_url}}/authcallback",
+                        file.admin.listen
                     ),
                 );
             }

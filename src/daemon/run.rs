@@ -143,7 +143,10 @@ impl Daemon {
         })?;
         info!(%listen, "Serving /healthz, /readyz, /metrics and the admin API under /api.");
         let current = live.clone();
-        let api = crate::api::Api::new(Arc::new(move || current.current().1));
+        let bound = listener.local_addr().unwrap_or(listen);
+        let api = crate::api::Api::new(Arc::new(move || current.current().1)).with_callback(
+            crate::service::sign_in::callback_url(settings.admin.public_url.as_ref(), bound),
+        );
         let app = router(Endpoints {
             live: live.clone(),
             heartbeat: scheduler.heartbeat(),

@@ -86,3 +86,38 @@ pub fn can_configure(email: &str, on: bool) -> String {
         format!("{email} can no longer configure Entra; their per-connection access remains.\n")
     }
 }
+
+/// `authorize`, on standard error while it waits.
+pub fn sign_in_prompt(
+    connection: &str,
+    callback: &url::Url,
+    expires_at: chrono::DateTime<chrono::Utc>,
+    served_here: bool,
+) -> String {
+    let who = if served_here {
+        "this command is listening for it"
+    } else {
+        "the daemon on the admin listener takes it"
+    };
+    format!(
+        "Open the URL above in a browser and sign in to connection {connection}'s tenant (an administrator consents for the organisation).\n\
+         Entra sends the browser back to {callback} ({who}); the link works once, until {} UTC.\n",
+        expires_at.format("%H:%M:%S")
+    )
+}
+
+/// `authorize`, once the callback has come (or has not).
+pub fn sign_in_result(connection: &str, progress: &crate::service::SignInProgress) -> String {
+    use crate::service::SignInProgress;
+    match progress {
+        SignInProgress::Done(outcome) if outcome == "signed_in" => {
+            format!("Connection {connection} is authorised: its refresh token is stored sealed.\n")
+        }
+        SignInProgress::Done(outcome) => {
+            format!("The sign-in of connection {connection} did not complete ({outcome}).\n")
+        }
+        SignInProgress::Pending | SignInProgress::Expired => format!(
+            "Nobody came back from the sign-in of connection {connection} in time; run `entra-sync authorize {connection}` again.\n"
+        ),
+    }
+}

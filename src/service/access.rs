@@ -74,6 +74,13 @@ impl Caller {
         )
     }
 
+    /// The key the caller presented.
+    pub fn key_id(&self) -> i64 {
+        match self {
+            Caller::Admin { key_id } | Caller::Agent { key_id, .. } => *key_id,
+        }
+    }
+
     /// Who the caller is, for the records an operation writes (`api key 7`).
     pub fn name(&self) -> String {
         match self {
@@ -202,10 +209,29 @@ impl Service {
         let Some(row) = self.store.use_api_key(&digest(key), now).await? else {
             return refused("no such key");
         };
+        self.caller_of(row).await
+    }
+
+    /// The caller the key `id` makes, if it may still call.
+    pub(super) async fn caller_of_key(&self, id: i64) -> Result<Caller, ServiceError> {
+        let row = self
+            .store
+            .api_keys()
+            .await?
+            .into_iter()
+            .find(|k| k.id == id);
+        match row {
+            Some(row) => self.caller_of(row).await,
+            None => Err(ServiceError::Unauthenticated("no such key".to_owned())),
+        }
+    }
+
+    async fn caller_of(&self, row: ApiKeyRow) -> Result<Caller, ServiceError> {
+        let refused = |why: &str| Err(ServiceError::Unauthenticated(why.to_owned()));
         if row.revoked_at.is_some() {
             return refused("the key is revoked");
         }
-        if row.expires_at.is_some_and(|at| at <= now) {
+        if row.expires_at.is_some_and(|at| at <= self.clock.now()) {
             return refused("the key has expired");
         }
         match row.agent_id {

@@ -39,6 +39,13 @@ pub enum ServiceError {
         /// Its connection.
         connection: String,
     },
+    /// The request does not fit the state it finds (sign-in for a connection that does not use
+    /// it, a run that awaits no approval).
+    #[error("{0}")]
+    Conflict(String),
+    /// A sign-in step failed at the identity platform, or a sealed token would not open.
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
     /// What was asked for does not exist (a run, a person), or the caller may not see it.
     #[error("not found: {0}")]
     NotFound(String),

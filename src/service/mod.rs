@@ -16,6 +16,7 @@
 //! - [`keep_active`]: a person's keep-active flag.
 //! - [`notify`]: the webhook's events and their delivery.
 //! - [`access`]: the admin API's keys, who calls, and what each caller may reach.
+//! - [`sign_in`]: the delegated sign-in that gives a delegated connection its refresh token.
 //! - [`check`]: validating the configuration against the database, and the online check.
 //! - [`error`]: [`ServiceError`], shaped by what the entry points decide (exit codes, statuses).
 
@@ -29,6 +30,7 @@ pub mod keep_active;
 pub mod notify;
 pub mod query;
 pub mod run;
+pub mod sign_in;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +45,7 @@ pub use self::query::{ConnectionStatus, LogRequest, RunsRequest, Since};
 pub use self::run::{
     ApproveRequest, ImportRequest, ImportResult, RemapRequest, RemapResult, SyncRequest,
 };
+pub use self::sign_in::{Callback, SignInOutcome, SignInProgress, SignInStart};
 /// `check --online`'s verdict on one connection.
 pub use crate::graph::permissions::Verdict;
 /// What a run did, as every operation that runs one returns it.

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::StoreError;
+use super::{SealedToken, StoreError};
 use crate::ids::ConnectionId;
 use crate::vocab::AccessLevel;
 
@@ -70,6 +70,42 @@ pub struct AccessGrant {
     pub level: AccessLevel,
 }
 
+/// A delegated sign-in under way, as recorded when its `/authorize` URL is handed out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSignIn {
+    /// The SHA-256 digest of the `state` sent to Entra (the state itself is never stored).
+    pub digest: String,
+    /// The connection being authorised.
+    pub connection: ConnectionId,
+    /// The API key that asked; `None` for the command line.
+    pub key_id: Option<i64>,
+    /// Who asked, for the records (`api key 7`, `cli`).
+    pub caller: String,
+    /// The connection's tenant and app when it was asked (a changed connection refuses the code).
+    pub tenant_id: String,
+    /// See `tenant_id`.
+    pub client_id: String,
+    /// Where Entra sends the code.
+    pub redirect_uri: String,
+    /// The PKCE verifier, sealed by the caller.
+    pub verifier: SealedToken,
+    /// Refused after this.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A `sign_ins` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignInRow {
+    /// What was recorded.
+    pub sign_in: NewSignIn,
+    /// Recorded then.
+    pub created_at: DateTime<Utc>,
+    /// Its callback came then (a second callback is a replay).
+    pub used_at: Option<DateTime<Utc>>,
+    /// `signed_in`, or why it failed, once the callback has run.
+    pub outcome: Option<String>,
+}
+
 /// Keys and access. Every method is one transaction.
 #[async_trait]
 pub trait Access: Send + Sync + std::fmt::Debug {
@@ -116,4 +152,25 @@ pub trait Access: Send + Sync + std::fmt::Debug {
 
     /// The grants on a connection, by agent email.
     async fn access_list(&self, connection: &ConnectionId) -> Result<Vec<AccessGrant>, StoreError>;
+
+    /// Records a sign-in under way, and forgets those that expired a day before `now`.
+    async fn create_sign_in(
+        &self,
+        sign_in: &NewSignIn,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// The sign-in with this digest, marked used at `now` if it was not: `Some((row, true))` for
+    /// its first use (the row as it was before), `Some((row, false))` when it was used already.
+    async fn use_sign_in(
+        &self,
+        digest: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(SignInRow, bool)>, StoreError>;
+
+    /// Records how a used sign-in ended.
+    async fn finish_sign_in(&self, digest: &str, outcome: &str) -> Result<(), StoreError>;
+
+    /// The sign-in with this digest, as it is now.
+    async fn sign_in(&self, digest: &str) -> Result<Option<SignInRow>, StoreError>;
 }

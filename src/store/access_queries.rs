@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 
 use crate::ids::ConnectionId;
 use crate::store::StoreError;
-use crate::store::access::{AccessGrant, AgentAccess, ApiKeyRow, NewApiKey};
+use crate::store::access::{AccessGrant, AgentAccess, ApiKeyRow, NewApiKey, NewSignIn, SignInRow};
+use crate::store::SealedToken;
 use crate::store::error::column;
 use crate::store::Access;
 use crate::vocab::AccessLevel;
@@ -43,6 +44,53 @@ impl From<KeyRow> for ApiKeyRow {
         }
     }
 }
+
+#[derive(sqlx::FromRow)]
+struct SignInColumns {
+    digest: String,
+    connection_id: String,
+    key_id: Option<i64>,
+    caller: String,
+    tenant_id: String,
+    client_id: String,
+    redirect_uri: String,
+    verifier_ciphertext: Vec<u8>,
+    verifier_nonce: Vec<u8>,
+    verifier_key_id: String,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    used_at: Option<DateTime<Utc>>,
+    outcome: Option<String>,
+}
+
+impl SignInColumns {
+    fn into_row(self) -> Result<SignInRow, StoreError> {
+        Ok(SignInRow {
+            sign_in: NewSignIn {
+                digest: self.digest,
+                connection: column("sign_ins", "connection_id", &self.connection_id)?,
+                key_id: self.key_id,
+                caller: self.caller,
+                tenant_id: self.tenant_id,
+                client_id: self.client_id,
+                redirect_uri: self.redirect_uri,
+                verifier: SealedToken {
+                    ciphertext: self.verifier_ciphertext,
+                    nonce: self.verifier_nonce,
+                    key_id: self.verifier_key_id,
+                },
+                expires_at: self.expires_at,
+            },
+            created_at: self.created_at,
+            used_at: self.used_at,
+            outcome: self.outcome,
+        })
+    }
+}
+
+const SIGN_IN_COLUMNS: &str = "digest, connection_id, key_id, caller, tenant_id, client_id, \
+     redirect_uri, verifier_ciphertext, verifier_nonce, verifier_key_id, created_at, expires_at, \
+     used_at, outcome";
 
 const KEY_COLUMNS: &str = "k.id, k.agent_id, a.emailaddress AS agent_email, k.is_admin, k.prefix, \
      k.created_at, k.expires_at, k.revoked_at, k.last_used_at";
@@ -232,5 +280,90 @@ impl Access for Backend {
                 })
             })
             .collect()
+    }
+
+    async fn create_sign_in(
+        &self,
+        sign_in: &NewSignIn,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (_turn, mut tx) = self.begin_write().await?;
+        sqlx::query("DELETE FROM sign_ins WHERE expires_at < $1")
+            .bind(now - chrono::Duration::days(1))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO sign_ins (digest, connection_id, key_id, caller, tenant_id, client_id, \
+             redirect_uri, verifier_ciphertext, verifier_nonce, verifier_key_id, created_at, \
+             expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(&sign_in.digest)
+        .bind(sign_in.connection.as_str())
+        .bind(sign_in.key_id)
+        .bind(&sign_in.caller)
+        .bind(&sign_in.tenant_id)
+        .bind(&sign_in.client_id)
+        .bind(&sign_in.redirect_uri)
+        .bind(&sign_in.verifier.ciphertext)
+        .bind(&sign_in.verifier.nonce)
+        .bind(&sign_in.verifier.key_id)
+        .bind(now)
+        .bind(sign_in.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn use_sign_in(
+        &self,
+        digest: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(SignInRow, bool)>, StoreError> {
+        let (_turn, mut tx) = self.begin_write().await?;
+        // The update decides who uses it first, on both backends, whatever runs beside it.
+        let first = sqlx::query(
+            "UPDATE sign_ins SET used_at = $2 WHERE digest = $1 AND used_at IS NULL",
+        )
+        .bind(digest)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        let sql = format!("SELECT {SIGN_IN_COLUMNS} FROM sign_ins WHERE digest = $1");
+        let row: Option<SignInColumns> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(digest)
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        row.map(|r| {
+            let mut row = r.into_row()?;
+            if first {
+                row.used_at = None;
+            }
+            Ok((row, first))
+        })
+        .transpose()
+    }
+
+    async fn finish_sign_in(&self, digest: &str, outcome: &str) -> Result<(), StoreError> {
+        let (_turn, mut tx) = self.begin_write().await?;
+        sqlx::query("UPDATE sign_ins SET outcome = $2 WHERE digest = $1")
+            .bind(digest)
+            .bind(outcome)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn sign_in(&self, digest: &str) -> Result<Option<SignInRow>, StoreError> {
+        let sql = format!("SELECT {SIGN_IN_COLUMNS} FROM sign_ins WHERE digest = $1");
+        let row: Option<SignInColumns> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(digest)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(SignInColumns::into_row).transpose()
     }
 }

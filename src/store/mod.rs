@@ -34,7 +34,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mapping::ReferenceSpec;
 
-pub use access::{Access, AccessGrant, AgentAccess, ApiKeyRow, NewApiKey};
+pub use access::{Access, AccessGrant, AgentAccess, ApiKeyRow, NewApiKey, NewSignIn, SignInRow};
 pub use entra_mirror::*;
 pub use error::StoreError;
 pub use integration::*;

@@ -101,7 +101,11 @@ pub(crate) async fn agent(store: &dyn Store, email: &str) {
     store.insert_agent(&agent, now()).await.expect("agent");
 }
 
-async fn key(service: &Service, agent: Option<&str>, expires_at: Option<DateTime<Utc>>) -> String {
+pub(crate) async fn key(
+    service: &Service,
+    agent: Option<&str>,
+    expires_at: Option<DateTime<Utc>>,
+) -> String {
     let created = service
         .create_key(&KeyRequest {
             agent: agent.map(str::to_owned),
@@ -325,6 +329,14 @@ async fn every_route_answers_each_caller_as_its_access_allows() {
                 format!("{c}/keep-active"),
                 Some(json!({"upn": upn, "keep_active": true})),
                 [401, 401, 401, 401, 404, 403, 200, 200, 200],
+            ),
+            (
+                // A client-secret connection has nothing to sign in: a conflict, once reachable.
+                "authorize",
+                "POST",
+                format!("{c}/authorize"),
+                None,
+                [401, 401, 401, 401, 404, 403, 409, 409, 409],
             ),
             (
                 "access list",

@@ -5,19 +5,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use entra_sync::app;
-use entra_sync::auth::delegated::{authorize_url, redeem_code};
-use entra_sync::auth::{AuthError, SealedRefreshTokens, TokenVault, token_endpoint};
+use entra_sync::auth::AuthError;
 use entra_sync::clock::SystemClock;
 use entra_sync::config::Credentials;
 use entra_sync::config::load::Environment;
-use entra_sync::config::secret::TokenKey;
 use entra_sync::graph::{self, GraphError, RetryPolicy, odata};
-use entra_sync::token_store::StoredRefreshTokens;
 use graph_emulator::{AppSpec, EmulatorConfig, FaultKind, FaultRule, Running, Trigger, well_known};
 
 use crate::config_fixture::ConfigFixture;
 use crate::emulator::{client, memory_store, settings, start};
-use crate::support::cid;
 
 /// An emulator with `users` people, and a client of its demo app signing in with its secret.
 /// The next users read is answered 429 with `Retry-After: 2`.
@@ -222,114 +218,6 @@ async fn a_federated_assertion_is_read_afresh_from_its_file() {
     );
     write_assertion(900);
     assert!(client.tokens().token().await.is_ok());
-}
-
-#[tokio::test]
-async fn a_delegated_connection_signs_in_refreshes_and_stores_the_rotated_token_sealed() {
-    let running = start(EmulatorConfig {
-        single_use_refresh_tokens: true,
-        ..EmulatorConfig::default()
-    })
-    .await;
-    let app = running.demo_app(0).expect("a demo app").clone();
-    let auth = format!(
-        r#"{{ method = "delegated", secret = "{}" }}"#,
-        app.client_secret
-    );
-    let s = settings(
-        &ConfigFixture::graph_client(&running, &app)
-            .auth(&auth)
-            .render(),
-        &Environment::default(),
-        std::path::Path::new("."),
-    );
-    let store = memory_store().await;
-    app::ensure_declared(&s, store.as_ref(), &SystemClock)
-        .await
-        .expect("connections recorded");
-    let connection = &s.connections[0];
-
-    // The admin's sign-in: /authorize redirects back with a code, which is redeemed.
-    let redirect_uri = "http://127.0.0.1:9/authcallback";
-    let url = authorize_url(
-        &running.authority_url,
-        &app.tenant_id.to_string(),
-        &app.client_id.to_string(),
-        redirect_uri,
-        "state-1",
-    )
-    .expect("an authorize URL");
-    let no_redirects = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("a client");
-    let response = no_redirects
-        .get(url)
-        .send()
-        .await
-        .expect("authorize answers");
-    let location = url::Url::parse(response.headers()["location"].to_str().expect("text"))
-        .expect("a redirect URL");
-    let pairs: std::collections::HashMap<_, _> = location.query_pairs().into_owned().collect();
-    assert_eq!(pairs.get("state").map(String::as_str), Some("state-1"));
-    let code = pairs.get("code").expect("a code");
-    let key = TokenKey::parse("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").expect("a key");
-    let tokens = SealedRefreshTokens {
-        sealed: Arc::new(StoredRefreshTokens {
-            store: store.clone(),
-            clock: Arc::new(SystemClock),
-        }),
-        vault: Arc::new(TokenVault::new(&key).expect("a vault")),
-        connection: connection.id.clone(),
-    };
-    let endpoint = token_endpoint(&running.authority_url, &app.tenant_id.to_string());
-    let secret = secrecy::SecretString::from(app.client_secret.clone());
-    redeem_code(
-        &reqwest::Client::new(),
-        &endpoint,
-        &app.client_id.to_string(),
-        Some(&secret),
-        code,
-        redirect_uri,
-        &tokens,
-    )
-    .await
-    .expect("the code is redeemed");
-    let first = store
-        .delegated_token(&cid("t"))
-        .await
-        .expect("read")
-        .expect("a sealed token");
-
-    let client = client(
-        &s,
-        store.clone(),
-        RetryPolicy::default(),
-        Some(Duration::from_secs(30)),
-    );
-    assert!(!read_all_users(&client).await.expect("users").is_empty());
-    let token = client.tokens().token().await.expect("a cached token");
-    assert!(
-        token.permissions.iter().any(|p| p == "User.Read.All"),
-        "{:?}",
-        token.permissions
-    );
-    let second = store
-        .delegated_token(&cid("t"))
-        .await
-        .expect("read")
-        .expect("a sealed token");
-    assert_ne!(
-        first.ciphertext, second.ciphertext,
-        "the rotated refresh token was stored"
-    );
-    // Refresh tokens are single-use here: a second refresh only works with the stored rotation.
-    client.tokens().invalidate().await;
-    client
-        .tokens()
-        .token()
-        .await
-        .expect("the rotated refresh token works");
 }
 
 #[tokio::test]

@@ -26,6 +26,7 @@ mod postgres_tcp;
 mod schedule;
 mod secrets;
 mod service;
+mod sign_in;
 mod snapshot;
 mod store_story;
 mod support;

@@ -1,31 +1,15 @@
 //! A configured secret never shows in Debug/Display output or in a log line emitted while
 //! loading the config.
 
-use std::io::Write;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use entra_sync::config::ConfigOverrides;
 use entra_sync::config::load::{Environment, load_str};
 
+use crate::support::Captured;
+
 const INLINE: &str = "INLINE-s3cr3t-7f9a";
 const FROM_ENV: &str = "ENV-s3cr3t-22c1";
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .expect("the capture lock")
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn config(extra: &str) -> String {
     let minimal = std::fs::read_to_string(
@@ -74,8 +58,7 @@ fn secrets_never_appear_in_debug_display_or_load_logs() {
         (ok, bad)
     });
     let settings = ok.unwrap_or_else(|e| panic!("{e}"));
-    let logs = String::from_utf8(captured.0.lock().expect("the capture lock").clone())
-        .expect("utf-8 logs");
+    let logs = captured.text();
     assert!(
         logs.contains("inline"),
         "the inline secret is warned about: {logs}"

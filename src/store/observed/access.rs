@@ -5,7 +5,9 @@ use chrono::{DateTime, Utc};
 
 use super::ObservedStore;
 use crate::ids::ConnectionId;
-use crate::store::{Access, AccessGrant, AgentAccess, ApiKeyRow, NewApiKey, StoreError};
+use crate::store::{
+    Access, AccessGrant, AgentAccess, ApiKeyRow, NewApiKey, NewSignIn, SignInRow, StoreError,
+};
 use crate::vocab::AccessLevel;
 
 #[async_trait]
@@ -70,5 +72,28 @@ impl Access for ObservedStore {
     async fn access_list(&self, connection: &ConnectionId) -> Result<Vec<AccessGrant>, StoreError> {
         self.observed("access_list", self.inner.access_list(connection))
             .await
+    }
+    async fn create_sign_in(
+        &self,
+        sign_in: &NewSignIn,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.observed("create_sign_in", self.inner.create_sign_in(sign_in, now))
+            .await
+    }
+    async fn use_sign_in(
+        &self,
+        digest: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(SignInRow, bool)>, StoreError> {
+        self.observed("use_sign_in", self.inner.use_sign_in(digest, now))
+            .await
+    }
+    async fn finish_sign_in(&self, digest: &str, outcome: &str) -> Result<(), StoreError> {
+        self.observed("finish_sign_in", self.inner.finish_sign_in(digest, outcome))
+            .await
+    }
+    async fn sign_in(&self, digest: &str) -> Result<Option<SignInRow>, StoreError> {
+        self.observed("sign_in", self.inner.sign_in(digest)).await
     }
 }
