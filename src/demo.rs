@@ -210,6 +210,7 @@ pub async fn run(
             jitter: Jitter::default(),
             notifier: None,
             unauthorised: Arc::default(),
+            expiring: Arc::default(),
         }
         .run(signals)
         .await?;

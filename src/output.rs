@@ -150,6 +150,9 @@ pub fn verdicts(verdicts: &[Verdict]) -> String {
                 "  - note: {attribute} (used at {used_at}) is not tracked by delta queries; it is fetched separately"
             );
         }
+        for (permission, adds) in &v.optional {
+            let _ = writeln!(out, "  - optional: {permission} would add {adds}");
+        }
     }
     out
 }

@@ -310,6 +310,7 @@ async fn check(auth: Authorised, id: Result<Path<String>, PathRejection>) -> Ans
         "granted": verdict.granted,
         "missing": verdict.missing.iter().map(|(permission, why)| json!({"permission": permission, "why": why})).collect::<Vec<_>>(),
         "untracked": verdict.untracked.iter().map(|(attribute, used)| json!({"attribute": attribute, "used_in": used})).collect::<Vec<_>>(),
+        "optional": verdict.optional.iter().map(|(permission, adds)| json!({"permission": permission, "adds": adds})).collect::<Vec<_>>(),
     })))
 }
 

@@ -92,6 +92,7 @@ pub async fn run(
         jitter: Jitter::default(),
         notifier,
         unauthorised: Arc::default(),
+        expiring: Arc::default(),
     }
     .run(signals)
     .await?;

@@ -67,6 +67,17 @@ impl CertificateSigner {
         })
     }
 
+    /// The certificate's SHA-1 thumbprint in upper-case hex, as Entra shows it (and as an app's
+    /// `keyCredentials[].customKeyIdentifier` carries it).
+    pub fn sha1_hex(&self) -> String {
+        URL_SAFE_NO_PAD
+            .decode(&self.sha1_thumbprint)
+            .unwrap_or_default()
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect()
+    }
+
     /// A signed assertion for `client_id` at `token_endpoint`, valid from `now` for 10 minutes.
     pub fn assertion(
         &self,

@@ -194,16 +194,33 @@ impl Default for InboundLogConfig {
 }
 
 /// `[notifications]`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotificationsConfig {
-    /// Receives a JSON POST when a run fails, is quarantined, or a connection needs
-    /// re-authorisation.
+    /// Receives a JSON POST when a run fails, is quarantined, a connection needs
+    /// re-authorisation, or a credential is about to expire.
     #[serde(default)]
     pub webhook_url: Option<Url>,
     /// Keys the `X-Entra-Sync-Signature` HMAC of each POST, so the receiver can verify it.
     #[serde(default)]
     pub webhook_secret: Option<SecretString>,
+    /// How many days before a connection's secret or certificate expires the daemon warns.
+    #[serde(default = "default_credential_warning_days")]
+    pub credential_warning_days: u32,
+}
+
+fn default_credential_warning_days() -> u32 {
+    30
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        Self {
+            webhook_url: None,
+            webhook_secret: None,
+            credential_warning_days: default_credential_warning_days(),
+        }
+    }
 }
 
 /// One `[[connection]]`: an Entra tenant and how its people map to the service desk.
@@ -285,6 +302,10 @@ pub enum AuthConfig {
     ClientSecret {
         /// The secret's *Value* (not its ID).
         secret: SecretSource,
+        /// When this credential expires (`"YYYY-MM-DD"`), for the expiry warning when the app may
+        /// not read its own registration (`Application.Read.All`).
+        #[serde(default)]
+        expires: Option<chrono::NaiveDate>,
     },
     /// Client-credentials grant with a certificate-signed assertion.
     Certificate {
@@ -295,6 +316,10 @@ pub enum AuthConfig {
         /// Assertion signature: `ps256` (current guidance, `x5t#S256`) or `rs256` (`x5t`).
         #[serde(default)]
         algorithm: AssertionAlgorithm,
+        /// When this credential expires (`"YYYY-MM-DD"`), for the expiry warning when the app may
+        /// not read its own registration (`Application.Read.All`).
+        #[serde(default)]
+        expires: Option<chrono::NaiveDate>,
     },
     /// Authorization-code flow; the refresh token comes from the admin sign-in flow and is stored
     /// encrypted under `daemon.token_encryption_key`.
@@ -302,12 +327,28 @@ pub enum AuthConfig {
         /// Client secret, when the app registration is a confidential (web) client.
         #[serde(default)]
         secret: Option<SecretSource>,
+        /// When this credential expires (`"YYYY-MM-DD"`), for the expiry warning when the app may
+        /// not read its own registration (`Application.Read.All`).
+        #[serde(default)]
+        expires: Option<chrono::NaiveDate>,
     },
     /// Workload identity: the client assertion is the JWT read afresh from `token_file`.
     Federated {
         /// File the platform projects the assertion into.
         token_file: PathBuf,
     },
+}
+
+impl AuthConfig {
+    /// `expires`, where the method has it.
+    pub fn expires(&self) -> Option<chrono::NaiveDate> {
+        match self {
+            AuthConfig::ClientSecret { expires, .. }
+            | AuthConfig::Certificate { expires, .. }
+            | AuthConfig::Delegated { expires, .. } => *expires,
+            AuthConfig::Federated { .. } => None,
+        }
+    }
 }
 
 /// Signature algorithm of a certificate client assertion.

@@ -69,6 +69,8 @@ pub struct ConnectionSettings {
     pub licences: LicencesConfig,
     /// `[connection.followers]`.
     pub followers: FollowersConfig,
+    /// `auth.expires`: when the credential expires, as the configuration says.
+    pub credential_expires: Option<chrono::NaiveDate>,
 }
 
 /// Credentials with their secrets resolved, or why they could not be.
@@ -347,6 +349,7 @@ fn check_connection(
         mapping: mapping?,
         licences: raw.licences.clone(),
         followers: raw.followers.clone(),
+        credential_expires: raw.auth.expires(),
     })
 }
 
@@ -381,13 +384,14 @@ fn check_auth(
         }
     };
     let credentials = match &raw.auth {
-        AuthConfig::ClientSecret { secret: source } => {
+        AuthConfig::ClientSecret { secret: source, .. } => {
             secret("secret", source).map(Credentials::ClientSecret)
         }
         AuthConfig::Certificate {
             certificate,
             private_key,
             algorithm,
+            ..
         } => {
             let certificate = secret("certificate", certificate);
             let private_key = secret("private_key", private_key);
@@ -400,7 +404,7 @@ fn check_auth(
                     algorithm: *algorithm,
                 })
         }
-        AuthConfig::Delegated { secret: source } => {
+        AuthConfig::Delegated { secret: source, .. } => {
             let secret = source.as_ref().and_then(|s| secret("secret", s));
             if file.daemon.token_encryption_key.is_none() {
                 problems.add(

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use super::metrics;
@@ -22,7 +23,12 @@ use crate::vocab::RunStatus;
 /// practice: cancellation comes with shutdown).
 const AFTER_CANCEL: Duration = Duration::from_secs(5);
 
+/// What has been announced already, shared by every configuration generation (so a reload
+/// does not announce it again).
+pub type Announced<T> = Arc<Mutex<HashSet<T>>>;
+
 /// The cycles of one configuration generation.
+#[derive(Clone)]
 pub struct ServiceCycles {
     /// The application, with that generation's settings.
     pub service: Service,
@@ -32,7 +38,9 @@ pub struct ServiceCycles {
     pub notifier: Option<Notifier>,
     /// The connections already announced as needing authorisation (shared by every
     /// generation, so a reload does not announce them again).
-    pub unauthorised: Arc<Mutex<HashSet<ConnectionId>>>,
+    pub unauthorised: Announced<ConnectionId>,
+    /// The credential end dates already announced, by connection (shared like `unauthorised`).
+    pub expiring: Announced<(ConnectionId, DateTime<Utc>)>,
 }
 
 impl ServiceCycles {
@@ -62,6 +70,38 @@ impl ServiceCycles {
             }
             None => {
                 announced.remove(connection);
+            }
+        }
+    }
+
+    /// Looks up when `connection`'s credential expires: sets the metric, and within the warning
+    /// window tells the webhook, once per end date (a renewed credential is announced afresh).
+    pub async fn credentials(&self, connection: &ConnectionId) {
+        match self.service.check_credential(connection.as_str()).await {
+            Ok(expiry) => {
+                metrics::credential_expiry(connection, expiry.as_ref().map(|e| e.expires_at));
+                let Some(expiry) = expiry.filter(|e| e.soon) else {
+                    return;
+                };
+                let first = self
+                    .expiring
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert((connection.clone(), expiry.expires_at));
+                if first {
+                    self.tell(
+                        connection,
+                        Event::CredentialExpiring {
+                            credential: expiry.credential,
+                            expires_at: expiry.expires_at,
+                            days_left: expiry.days_left,
+                            source: expiry.source,
+                        },
+                    );
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%connection, %error, "The credential's expiry could not be looked up.");
             }
         }
     }

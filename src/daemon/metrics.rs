@@ -16,6 +16,7 @@
 //! | `entra_sync_scheduler_lag_seconds` | histogram | how late cycles started against their plan |
 //! | `entra_sync_config_generation` | gauge | which configuration is live (1 at start, +1 per reload) |
 
+use chrono::{DateTime, Utc};
 use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::ids::ConnectionId;
@@ -68,6 +69,18 @@ pub fn cycle(connection: &ConnectionId, result: &CycleResult, now: f64) {
 pub fn needs_authorisation(connection: &ConnectionId, needed: bool) {
     metrics::gauge!("entra_sync_needs_authorisation", "connection" => connection.to_string())
         .set(if needed { 1.0 } else { 0.0 });
+}
+
+/// When `connection`'s secret or certificate stops working (Unix seconds), while it is known.
+pub fn credential_expiry(connection: &ConnectionId, expires_at: Option<DateTime<Utc>>) {
+    let gauge = metrics::gauge!(
+        "entra_sync_credential_expiry_timestamp_seconds",
+        "connection" => connection.to_string()
+    );
+    match expires_at {
+        Some(at) => gauge.set(at.timestamp() as f64),
+        None => gauge.set(f64::NAN),
+    }
 }
 
 /// The configuration generation now live.

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use super::cycles::ServiceCycles;
+use super::cycles::{Announced, ServiceCycles};
 use super::http::{Endpoints, router};
 use super::metrics;
 use super::pacing::Jitter;
@@ -26,6 +26,8 @@ use crate::service::{Service, ServiceError};
 const TRIGGER_POLL: Duration = Duration::from_secs(2);
 /// A scheduler that has not polled for this long is stuck (`/readyz` fails).
 const STUCK_AFTER: Duration = Duration::from_secs(30);
+/// Between two looks at the connections' credential end dates.
+const CREDENTIALS_EVERY: Duration = Duration::from_secs(6 * 3600);
 /// Between two rounds of housekeeping.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
 
@@ -111,7 +113,9 @@ pub struct Daemon {
     /// Where webhook events go, with `[notifications] webhook_url`.
     pub notifier: Option<crate::service::notify::Notifier>,
     /// The connections announced as needing authorisation, across generations.
-    pub unauthorised: Arc<std::sync::Mutex<std::collections::HashSet<crate::ids::ConnectionId>>>,
+    pub unauthorised: Announced<crate::ids::ConnectionId>,
+    /// The credential end dates announced, across generations.
+    pub expiring: Announced<(crate::ids::ConnectionId, chrono::DateTime<chrono::Utc>)>,
 }
 
 impl Daemon {
@@ -165,6 +169,11 @@ impl Daemon {
             }
         });
         let housekeeping = tokio::spawn(keep_house(live.clone(), stop.clone()));
+        let credentials = tokio::spawn(watch_credentials(
+            live.clone(),
+            self.service_cycles(&service),
+            stop.clone(),
+        ));
 
         loop {
             tokio::select! {
@@ -187,6 +196,7 @@ impl Daemon {
         });
         let in_time = scheduler.shutdown(grace).await;
         let _ = housekeeping.await;
+        let _ = credentials.await;
         let _ = http.await;
         if in_time {
             info!("Stopped.");
@@ -227,12 +237,17 @@ impl Daemon {
     }
 
     fn cycles(&self, service: &Service) -> Arc<dyn super::scheduler::Cycles> {
-        Arc::new(ServiceCycles {
+        Arc::new(self.service_cycles(service))
+    }
+
+    fn service_cycles(&self, service: &Service) -> ServiceCycles {
+        ServiceCycles {
             service: service.clone(),
             clock: self.clock.clone(),
             notifier: self.notifier.clone(),
             unauthorised: self.unauthorised.clone(),
-        })
+            expiring: self.expiring.clone(),
+        }
     }
 }
 
@@ -245,6 +260,28 @@ async fn keep_house(live: Arc<Live>, stop: CancellationToken) {
         }
         tokio::select! {
             () = tokio::time::sleep(HOUSEKEEPING_EVERY) => {}
+            () = stop.cancelled() => return,
+        }
+    }
+}
+
+/// Looks at the credential end dates of the connections enabled here now and every
+/// [`CREDENTIALS_EVERY`], with the live generation's settings.
+async fn watch_credentials(live: Arc<Live>, cycles: ServiceCycles, stop: CancellationToken) {
+    loop {
+        let (_, service) = live.current();
+        let cycles = ServiceCycles {
+            service: service.clone(),
+            ..cycles.clone()
+        };
+        for job in jobs(service.settings()) {
+            tokio::select! {
+                () = cycles.credentials(&job.connection) => {}
+                () = stop.cancelled() => return,
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(CREDENTIALS_EVERY) => {}
             () = stop.cancelled() => return,
         }
     }

@@ -10,6 +10,7 @@
 //! - [`odata`]: quoting and the `$filter` forms the daemon sends.
 //! - [`permissions`]: what each request needs, and the `check --online` verdict.
 
+pub mod applications;
 pub mod batch;
 mod batcher;
 pub mod endpoints;

@@ -166,6 +166,8 @@ pub struct Verdict {
     pub missing: Vec<(String, String)>,
     /// Attributes the config uses that delta cannot track: `(attribute, where used)`.
     pub untracked: Vec<(String, String)>,
+    /// Optional permissions not granted: `(permission, what it would add)`.
+    pub optional: Vec<(String, String)>,
 }
 
 impl Verdict {
@@ -189,6 +191,7 @@ pub async fn check_online(client: &super::GraphClient, connection: &ConnectionSe
         granted: Vec::new(),
         missing: Vec::new(),
         untracked,
+        optional: Vec::new(),
     };
     let token = match client.tokens().token().await {
         Ok(token) => token,
@@ -198,6 +201,16 @@ pub async fn check_online(client: &super::GraphClient, connection: &ConnectionSe
         }
     };
     verdict.granted = token.permissions.clone();
+    if !token
+        .permissions
+        .iter()
+        .any(|p| super::applications::READ_APPLICATIONS.contains(&p.as_str()))
+    {
+        verdict.optional.push((
+            "Application.Read.All".to_owned(),
+            "the app's own secret and certificate end dates, for the expiry warning (without it, set auth.expires = \"YYYY-MM-DD\")".to_owned(),
+        ));
+    }
     let needs = needed(connection);
     verdict.missing = missing(&needs, &token.permissions)
         .into_iter()

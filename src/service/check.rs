@@ -105,6 +105,7 @@ pub async fn online(
                 granted: Vec::new(),
                 missing: Vec::new(),
                 untracked: Vec::new(),
+                optional: Vec::new(),
             },
         };
         verdicts.push(verdict);

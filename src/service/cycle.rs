@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::cadence::{Cadence, Plan, Trigger};
 use super::{Service, ServiceError, ensure_declared};
@@ -19,7 +19,7 @@ use crate::instance::ensure_enabled;
 use crate::store::{Housekept, TakenTriggers};
 use crate::sync::lease::{LeaseError, LeasePolicy, LeaseWait, RunLease};
 use crate::sync::{Mode, RunReport, RunRequest, SyncError};
-use crate::vocab::RunKind;
+use crate::vocab::{RunKind, RunStatus};
 
 /// What one scheduled cycle did.
 #[derive(Debug, Clone)]
@@ -61,7 +61,17 @@ impl Service {
     ) -> Result<CycleResult, ServiceError> {
         let connection = self.connection(connection.as_str())?;
         ensure_enabled(&self.settings, connection, "sync")?;
-        let graph = self.graph_client(connection)?;
+        let graph = match self.graph_client(connection) {
+            Ok(graph) => graph,
+            Err(error) => {
+                if let ServiceError::Graph(e) = &error
+                    && e.needs_authorisation()
+                {
+                    self.note_authorisation(&connection.id, true).await;
+                }
+                return Err(error);
+            }
+        };
         let policy = LeasePolicy {
             ttl: self.settings.daemon.lease_ttl,
             wait: LeaseWait::Refuse,
@@ -105,6 +115,15 @@ impl Service {
         let report = syncer.run_leased(connection, &request, lease).await;
         lease_held(&connection.id, false);
         let report = report?;
+        match report.status {
+            RunStatus::Failed if report.needs_authorisation => {
+                self.note_authorisation(&connection.id, true).await;
+            }
+            RunStatus::Succeeded | RunStatus::Quarantined => {
+                self.note_authorisation(&connection.id, false).await;
+            }
+            _ => {}
+        }
         let history = self.store.run_history(&connection.id).await?;
         let next = match cadence.plan(&history, None, self.clock.now()) {
             Plan::Wait(wait) => wait,
@@ -115,6 +134,14 @@ impl Service {
             report: Box::new(report),
             next,
         })
+    }
+
+    /// Records whether `connection` waits for an admin to authorise it again (for its status);
+    /// a failure to record it is logged, not the cycle's failure.
+    pub(super) async fn note_authorisation(&self, connection: &ConnectionId, needed: bool) {
+        if let Err(error) = self.store.set_needs_authorisation(connection, needed).await {
+            warn!(%connection, %error, "Whether the connection needs authorising could not be recorded.");
+        }
     }
 
     /// What is due for `connection`, with the triggers the run serves (taken under `lease`).

@@ -17,12 +17,14 @@
 //! - [`notify`]: the webhook's events and their delivery.
 //! - [`access`]: the admin API's keys, who calls, and what each caller may reach.
 //! - [`sign_in`]: the delegated sign-in that gives a delegated connection its refresh token.
+//! - [`credentials`]: when a connection's secret or certificate expires, and the warning.
 //! - [`check`]: validating the configuration against the database, and the online check.
 //! - [`error`]: [`ServiceError`], shaped by what the entry points decide (exit codes, statuses).
 
 pub mod access;
 pub mod cadence;
 pub mod check;
+pub mod credentials;
 pub mod cycle;
 pub mod delta;
 pub mod error;
@@ -37,6 +39,7 @@ use std::time::Duration;
 
 pub use self::access::{Caller, CreatedKey, KeyRequest};
 pub use self::check::{CheckReport, ConnectionCheck, ensure_declared};
+pub use self::credentials::{CredentialExpiry, ExpirySource};
 pub use self::cycle::{CycleResult, TriggerRequest};
 pub use self::delta::{DeltaReset, DeltaResetRequest};
 pub use self::error::ServiceError;

@@ -70,6 +70,19 @@ pub enum Event {
         /// Why.
         error: String,
     },
+    /// The connection's secret or certificate expires within
+    /// `[notifications] credential_warning_days` (or has expired).
+    #[serde(rename = "credential.expiring")]
+    CredentialExpiring {
+        /// Which credential (`client secret abc…`, `certificate 1A2B…`).
+        credential: String,
+        /// When it stops working.
+        expires_at: DateTime<Utc>,
+        /// Whole days left (negative once expired).
+        days_left: i64,
+        /// `graph` (the app registration) or `config` (`auth.expires`).
+        source: super::ExpirySource,
+    },
 }
 
 impl Event {
@@ -79,6 +92,7 @@ impl Event {
             Event::RunFailed { .. } => "run.failed",
             Event::RunQuarantined { .. } => "run.quarantined",
             Event::NeedsAuthorisation { .. } => "connection.needs_authorisation",
+            Event::CredentialExpiring { .. } => "credential.expiring",
         }
     }
 }

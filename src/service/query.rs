@@ -6,7 +6,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::cadence::Plan;
 use crate::ids::RunId;
+use crate::store::lease::connection_lease;
 use crate::store::{InboundRow, LogQuery, RunRow};
 use crate::vocab::Action;
 
@@ -99,6 +101,17 @@ pub struct ConnectionStatus {
     pub last_full: Option<DateTime<Utc>>,
     /// Its newest run.
     pub last_run: Option<RunRow>,
+    /// When its next cycle is due (now, when it is due already), by its cadence.
+    pub next_run: DateTime<Utc>,
+    /// Its users delta chain: `none` (the next run reads everyone), `ready` (a delta link is
+    /// stored), or `round_under_way` (a round stopped part-way resumes from its next page).
+    pub delta: &'static str,
+    /// Who holds its lease now (`holder on host (pid)`), if anyone.
+    pub lease_holder: Option<String>,
+    /// Its credential stopped working: an admin must authorise it again.
+    pub needs_authorisation: bool,
+    /// When its secret or certificate stops working, as last looked up.
+    pub credential_expires_at: Option<DateTime<Utc>>,
 }
 
 impl Service {
@@ -107,6 +120,20 @@ impl Service {
         let connection = self.connection(id)?;
         let history = self.store.run_history(&connection.id).await?;
         let last_run = self.store.runs(Some(&connection.id), 1).await?.pop();
+        let now = self.clock.now();
+        let next_run = match super::cycle::cadence(connection).plan(&history, None, now) {
+            Plan::Run(_) => now,
+            Plan::Wait(wait) => now + chrono::Duration::from_std(wait).unwrap_or_default(),
+        };
+        let delta = match self.store.delta_state(&connection.id, "users").await? {
+            Some(state) if state.next_link.is_some() => "round_under_way",
+            Some(state) if state.delta_link.is_some() => "ready",
+            _ => "none",
+        };
+        let health = self
+            .store
+            .connection_health(&connection.id, &connection_lease(&connection.id))
+            .await?;
         Ok(ConnectionStatus {
             id: connection.id.to_string(),
             enabled_here: connection
@@ -115,6 +142,13 @@ impl Service {
             last_cycle: history.last_cycle,
             last_full: history.last_full,
             last_run,
+            next_run,
+            delta,
+            lease_holder: health
+                .lease
+                .map(|l| format!("{} on {} ({})", l.holder, l.host, l.pid)),
+            needs_authorisation: health.needs_authorisation,
+            credential_expires_at: health.credential_expires_at,
         })
     }
 

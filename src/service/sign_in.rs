@@ -368,6 +368,7 @@ impl Service {
         match redeem_code(&http, &redemption, code, &tokens).await {
             Ok(()) => {
                 info!(connection = %connection.id, caller = %asked.caller, "The delegated connection is authorised.");
+                self.note_authorisation(&connection.id, false).await;
                 Ok(SignInOutcome::SignedIn {
                     connection: connection.id.clone(),
                 })

@@ -535,50 +535,5 @@ impl RunLog for ObservedStore {
     }
 }
 
-#[async_trait]
-impl Schedule for ObservedStore {
-    async fn run_history(&self, connection: &ConnectionId) -> Result<RunHistory, StoreError> {
-        self.observed("run_history", self.inner.run_history(connection))
-            .await
-    }
-    async fn request_sync(
-        &self,
-        connection: &ConnectionId,
-        full: bool,
-        requested_by: &str,
-        now: DateTime<Utc>,
-    ) -> Result<i64, StoreError> {
-        self.observed(
-            "request_sync",
-            self.inner.request_sync(connection, full, requested_by, now),
-        )
-        .await
-    }
-    async fn take_triggers(
-        &self,
-        connection: &ConnectionId,
-    ) -> Result<Option<TakenTriggers>, StoreError> {
-        self.observed("take_triggers", self.inner.take_triggers(connection))
-            .await
-    }
-    async fn triggered(&self) -> Result<Vec<ConnectionId>, StoreError> {
-        self.observed("triggered", self.inner.triggered()).await
-    }
-    async fn housekeep(
-        &self,
-        log_before: DateTime<Utc>,
-        batch: u32,
-        reason: &str,
-        lease_grace: std::time::Duration,
-        now: DateTime<Utc>,
-    ) -> Result<Housekept, StoreError> {
-        self.observed(
-            "housekeep",
-            self.inner
-                .housekeep(log_before, batch, reason, lease_grace, now),
-        )
-        .await
-    }
-}
-
 mod access;
+mod schedule;

@@ -37,6 +37,19 @@ pub struct Housekept {
     pub cleared_leases: u64,
 }
 
+/// What the daemon knows of a connection beside its runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnectionHealth {
+    /// When its secret or certificate stops working, as last looked up.
+    pub credential_expires_at: Option<DateTime<Utc>>,
+    /// When that was looked up.
+    pub credential_checked_at: Option<DateTime<Utc>>,
+    /// Its credential stopped working: an admin must authorise it again.
+    pub needs_authorisation: bool,
+    /// Who holds its lease now, if anyone (an expired lease is nobody's).
+    pub lease: Option<super::lease::LeaseInfo>,
+}
+
 /// The scheduler's state. Every method is one transaction, except
 /// [`Schedule::housekeep`], which deletes in bounded transactions.
 #[async_trait]
@@ -76,4 +89,27 @@ pub trait Schedule: Send + Sync + std::fmt::Debug {
         lease_grace: std::time::Duration,
         now: DateTime<Utc>,
     ) -> Result<Housekept, StoreError>;
+
+    /// The connection's health; `lease` names its lease.
+    async fn connection_health(
+        &self,
+        connection: &ConnectionId,
+        lease: &str,
+    ) -> Result<ConnectionHealth, StoreError>;
+
+    /// Records when the connection's credential stops working (`None`: unknown), looked up at
+    /// `now`.
+    async fn set_credential_expiry(
+        &self,
+        connection: &ConnectionId,
+        expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Records whether the connection waits for an admin to authorise it again.
+    async fn set_needs_authorisation(
+        &self,
+        connection: &ConnectionId,
+        needed: bool,
+    ) -> Result<(), StoreError>;
 }

@@ -13,7 +13,8 @@ use sqlx::AssertSqlSafe;
 
 use crate::ids::ConnectionId;
 use crate::store::StoreError;
-use crate::store::schedule::{Housekept, RunHistory, Schedule, TakenTriggers};
+use crate::store::lease::LeaseInfo;
+use crate::store::schedule::{ConnectionHealth, Housekept, RunHistory, Schedule, TakenTriggers};
 
 /// The start of the connection's newest run matching `filter` (SQL over `kind` and `status`).
 async fn last_start(
@@ -171,5 +172,84 @@ impl Schedule for Backend {
             .rows_affected();
         tx.commit().await?;
         Ok(done)
+    }
+
+    async fn connection_health(
+        &self,
+        connection: &ConnectionId,
+        lease: &str,
+    ) -> Result<ConnectionHealth, StoreError> {
+        let row: Option<(Option<DateTime<Utc>>, Option<DateTime<Utc>>, bool)> = sqlx::query_as(
+            "SELECT credential_expires_at, credential_checked_at, needs_authorisation \
+             FROM connections WHERE id = $1",
+        )
+        .bind(connection.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((credential_expires_at, credential_checked_at, needs_authorisation)) = row else {
+            return Err(StoreError::NotFound(format!("connection {connection}")));
+        };
+        #[allow(clippy::type_complexity, reason = "one row of the leases table")]
+        let held: Option<(String, String, String, i64, i64, DateTime<Utc>, DateTime<Utc>)> =
+            // Expiry by the database's clock, as leases are claimed.
+            sqlx::query_as(AssertSqlSafe(format!(
+                "SELECT name, holder, host, pid, token, acquired_at, expires_at FROM leases \
+                 WHERE name = $1 AND expires_at > {}",
+                D::NOW_SQL
+            )))
+            .bind(lease)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(ConnectionHealth {
+            credential_expires_at,
+            credential_checked_at,
+            needs_authorisation,
+            lease: held.map(
+                |(name, holder, host, pid, token, acquired_at, expires_at)| LeaseInfo {
+                    name,
+                    holder,
+                    host,
+                    pid,
+                    token,
+                    acquired_at,
+                    expires_at,
+                },
+            ),
+        })
+    }
+
+    async fn set_credential_expiry(
+        &self,
+        connection: &ConnectionId,
+        expires_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (_turn, mut tx) = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE connections SET credential_expires_at = $2, credential_checked_at = $3 \
+             WHERE id = $1",
+        )
+        .bind(connection.as_str())
+        .bind(expires_at)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn set_needs_authorisation(
+        &self,
+        connection: &ConnectionId,
+        needed: bool,
+    ) -> Result<(), StoreError> {
+        let (_turn, mut tx) = self.begin_write().await?;
+        sqlx::query("UPDATE connections SET needs_authorisation = $2 WHERE id = $1")
+            .bind(connection.as_str())
+            .bind(needed)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 }

@@ -21,16 +21,16 @@ use crate::emulator::start;
 use crate::support::{backends, cid, postgres};
 
 /// Short leases (a killed replica is taken over quickly) and a grace that a cancelled run meets.
-const TEST_DAEMON: &str = "lease_ttl = \"3s\"\nshutdown_grace = \"20s\"";
+pub(crate) const TEST_DAEMON: &str = "lease_ttl = \"3s\"\nshutdown_grace = \"20s\"";
 
 /// A free loopback port.
-fn free_address() -> SocketAddr {
+pub(crate) fn free_address() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("address")
 }
 
 /// A running `entra-sync run`, its JSON log lines collected.
-struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
     lines: Arc<Mutex<Vec<Value>>>,
     listen: SocketAddr,
@@ -38,7 +38,7 @@ struct Daemon {
 }
 
 impl Daemon {
-    fn spawn(config: &Path, database_url: &str, listen: SocketAddr) -> Self {
+    pub(crate) fn spawn(config: &Path, database_url: &str, listen: SocketAddr) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_entra-sync"))
             .args(["--config", config.to_str().expect("utf-8")])
             .args([
@@ -83,7 +83,7 @@ impl Daemon {
     }
 
     /// Log lines whose message contains `text`.
-    fn logged(&self, text: &str) -> Vec<Value> {
+    pub(crate) fn logged(&self, text: &str) -> Vec<Value> {
         self.lines
             .lock()
             .unwrap()
@@ -93,7 +93,7 @@ impl Daemon {
             .collect()
     }
 
-    async fn get(&self, path: &str) -> (u16, String) {
+    pub(crate) async fn get(&self, path: &str) -> (u16, String) {
         let answer = reqwest::get(format!("http://{}{path}", self.listen))
             .await
             .expect("the daemon answers");
@@ -116,7 +116,7 @@ impl Daemon {
     }
 
     /// Runs a one-off command with the daemon's configuration.
-    async fn command(&self, database_url: &str, args: &[&str]) -> std::process::Output {
+    pub(crate) async fn command(&self, database_url: &str, args: &[&str]) -> std::process::Output {
         run_command(&self.config, database_url, args).await
     }
 }
@@ -143,7 +143,7 @@ async fn run_command(config: &Path, database_url: &str, args: &[&str]) -> std::p
 }
 
 /// Polls `check` until it holds, failing after `within`.
-async fn eventually<F, Fut>(what: &str, within: Duration, mut check: F)
+pub(crate) async fn eventually<F, Fut>(what: &str, within: Duration, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
@@ -165,7 +165,7 @@ async fn runs_of(store: &dyn Store, connection: &str) -> Vec<RunRow> {
 }
 
 /// The value of the series `name` with exactly `labels` in Prometheus text.
-fn series(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+pub(crate) fn series(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .find_map(|line| {

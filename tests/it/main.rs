@@ -11,6 +11,7 @@ mod config_corpus;
 mod config_fixture;
 mod config_secrets;
 mod crash;
+mod credentials;
 mod daemon;
 #[path = "../fixture/daemon.rs"]
 mod daemon_fixture;

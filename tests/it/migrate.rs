@@ -1,10 +1,12 @@
-//! `migrate` creates exactly the tables of the operator contract, plus the one internal table the sync keeps
-//! beside the mirror, on both backends, and is idempotent.
+//! `migrate` creates exactly the tables of the operator contract, plus the internal tables the
+//! daemon keeps (the people read but not yet evaluated, and the delegated sign-ins under way), on
+//! both backends, and is idempotent.
 
 use crate::support::{backends, cid};
 
-/// The contract's tables and `entra_pending` (the people read but not yet evaluated), by name.
-const TABLES: [&str; 30] = [
+/// The contract's tables, `entra_pending` (the people read but not yet evaluated) and
+/// `sign_ins` (the delegated sign-ins under way), by name.
+const TABLES: [&str; 31] = [
     "agent_roles",
     "agent_teams",
     "agents",
@@ -26,6 +28,7 @@ const TABLES: [&str; 30] = [
     "leases",
     "licences",
     "roles",
+    "sign_ins",
     "sites",
     "sync_runs",
     "sync_triggers",

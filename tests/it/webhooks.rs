@@ -103,6 +103,7 @@ async fn setup(running: &Running, db: &TestDb, url: &str, secret: &SecretString)
             clock: clock.clone(),
             notifier: Some(notifier),
             unauthorised: Arc::default(),
+            expiring: Arc::default(),
         },
         clock,
         delivery,

@@ -67,6 +67,9 @@ pub struct EmulatorConfig {
     /// old one valid (refresh-tokens.md), so this is off by default; tests that check the
     /// daemon stores the rotated token turn it on.
     pub single_use_refresh_tokens: bool,
+    /// How long every app's client secret and certificate work from the emulator's start (what
+    /// `GET /applications` reports as their `endDateTime`).
+    pub credential_lifetime: Duration,
 }
 
 impl Default for EmulatorConfig {
@@ -87,6 +90,7 @@ impl Default for EmulatorConfig {
             extra_apps: Vec::new(),
             clock: Arc::new(SystemClock),
             single_use_refresh_tokens: false,
+            credential_lifetime: Duration::from_secs(730 * 86_400),
         }
     }
 }

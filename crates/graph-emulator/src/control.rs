@@ -256,14 +256,36 @@ impl Control {
     ) -> Result<AppCredentials, ControlError> {
         let tenant = self.tenant(tenant)?;
         let mut rng = StdRng::from_os_rng();
+        let now = self.emulator.now();
         let app = AppRegistration::new(
             &mut rng,
             name,
             roles.iter().map(|r| (*r).to_owned()).collect(),
+            now,
+            chrono::Duration::days(730),
         );
         let credentials = AppCredentials::of(&app, tenant.id, &tenant.domain);
         write(&tenant.apps).push(app);
         Ok(credentials)
+    }
+
+    /// Sets when an app's client secret and certificate stop working.
+    pub fn set_credential_ends(
+        &self,
+        tenant: Uuid,
+        client_id: Uuid,
+        secret_ends: DateTime<Utc>,
+        certificate_ends: DateTime<Utc>,
+    ) -> Result<(), ControlError> {
+        let tenant = self.tenant(tenant)?;
+        let mut apps = write(&tenant.apps);
+        let app = apps
+            .iter_mut()
+            .find(|a| a.client_id == client_id)
+            .ok_or_else(|| ControlError::BadRequest(format!("no app {client_id} in the tenant")))?;
+        app.secret_ends = secret_ends;
+        app.certificate_ends = certificate_ends;
+        Ok(())
     }
 
     /// Responses so far by endpoint and status.

@@ -175,7 +175,11 @@ fn build_tenants(
             spec.apply(&mut directory, config.clock.now());
         }
         let mut rng = StdRng::seed_from_u64(config.seed.wrapping_add(1_000 + index as u64));
-        let mut demo = AppRegistration::new(&mut rng, "demo", config.app_roles.clone());
+        let start = config.clock.now();
+        let lifetime = chrono::Duration::from_std(config.credential_lifetime)
+            .unwrap_or(chrono::Duration::days(730));
+        let mut demo =
+            AppRegistration::new(&mut rng, "demo", config.app_roles.clone(), start, lifetime);
         demo.certificate = Some(cached_key(KeySlot::AppCertificate(index))?);
         demo.federated = Some(FederatedCredential {
             issuer: format!("https://federated.emulator.invalid/{index}"),
@@ -189,6 +193,8 @@ fn build_tenants(
                 &mut rng,
                 &extra.name,
                 extra.roles.clone(),
+                start,
+                lifetime,
             ));
         }
         tenants.push(Arc::new(Tenant {

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use rand::Rng;
 use rand::rngs::StdRng;
 use serde::Serialize;
@@ -43,11 +44,26 @@ pub struct AppRegistration {
     pub certificate: Option<Arc<KeyMaterial>>,
     /// Registered federated credential.
     pub federated: Option<FederatedCredential>,
+    /// The application object's id (not the client id), as `GET /applications` shows it.
+    pub object_id: Uuid,
+    /// When the client secret stops working (`passwordCredentials[0].endDateTime`).
+    pub secret_ends: DateTime<Utc>,
+    /// When the certificate stops working (`keyCredentials[0].endDateTime`).
+    pub certificate_ends: DateTime<Utc>,
+    /// When both were added.
+    pub credentials_start: DateTime<Utc>,
 }
 
 impl AppRegistration {
-    /// A new registration with a random-looking but seeded id and secret.
-    pub fn new(rng: &mut StdRng, name: &str, roles: Vec<String>) -> Self {
+    /// A new registration with a random-looking but seeded id and secret, whose credentials
+    /// were added at `start` and work for `lifetime`.
+    pub fn new(
+        rng: &mut StdRng,
+        name: &str,
+        roles: Vec<String>,
+        start: DateTime<Utc>,
+        lifetime: chrono::Duration,
+    ) -> Self {
         let client_id = uuid::Builder::from_random_bytes(rng.random()).into_uuid();
         // Entra secrets are 40 characters with a three-character prefix and a `~`.
         const ALPHABET: &[u8] =
@@ -65,6 +81,10 @@ impl AppRegistration {
             roles,
             certificate: None,
             federated: None,
+            object_id: uuid::Builder::from_random_bytes(rng.random()).into_uuid(),
+            secret_ends: start + lifetime,
+            certificate_ends: start + lifetime,
+            credentials_start: start,
         }
     }
 

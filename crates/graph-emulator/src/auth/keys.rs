@@ -73,6 +73,17 @@ impl KeyMaterial {
         })
     }
 
+    /// The SHA-1 thumbprint in upper-case hex, as `keyCredentials[].customKeyIdentifier` and the
+    /// Entra admin centre show it.
+    pub fn sha1_hex(&self) -> String {
+        URL_SAFE_NO_PAD
+            .decode(&self.x5t)
+            .unwrap_or_default()
+            .iter()
+            .map(|b| format!("{b:02X}"))
+            .collect()
+    }
+
     /// Whether a thumbprint header value names this certificate. Clients send base64url as
     /// the RFC says, but some send padded or standard base64 or hex; Entra accepts those too.
     pub fn matches_thumbprint(&self, header_value: &str, sha256: bool) -> bool {

@@ -2,6 +2,7 @@
 //! authenticates the bearer token, applies scripted faults and resource-unit throttling,
 //! renders errors, sets Graph's response headers and counts every response.
 
+pub mod applications;
 pub mod batch;
 pub mod delta;
 pub mod error;
@@ -87,6 +88,7 @@ pub fn router(emulator: Arc<Emulator>) -> Router {
             get(groups::transitive_members),
         )
         .route("/subscribedSkus", get(licences::subscribed_skus))
+        .route("/applications", get(applications::list))
         .route("/$batch", post(batch::batch))
         .route_layer(middleware::from_fn_with_state(emulator.clone(), pipeline))
         .fallback(unknown_segment)
