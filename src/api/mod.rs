@@ -8,7 +8,9 @@
 
 mod callback;
 mod error;
+pub mod openapi;
 mod routes;
+pub mod wire;
 
 use std::sync::Arc;
 
@@ -62,6 +64,7 @@ impl Api {
 pub fn router(api: Api) -> Router {
     routes::routes()
         .merge(callback::routes())
+        .merge(openapi::routes())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(api)
 }

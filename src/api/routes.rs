@@ -1,24 +1,29 @@
-//! The `/api` routes: parse, check the caller's reach, call one service method, answer JSON.
+//! The `/api` routes: parse, check the caller's reach, call one service method, answer with one
+//! of the [`wire`](super::wire) types. Each handler's `#[utoipa::path]` is its entry in the
+//! OpenAPI description ([`super::openapi`]).
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
+use super::openapi::BearerKeys;
+use super::wire::{
+    AccessList, Approved, Check, ConnectionEntry, ConnectionList, DeltaMode, DeltaResetBody,
+    DeltaResetDone, ErrorBody, GrantBody, Granted, KeepActiveBody, KeepActiveDone, LogPage,
+    LogParams, LogRow, PreviewPage, PreviewParams, Records, RunList, RunsQuery, SignInUrl, Status,
+    SyncBody, SyncKind, Triggered,
+};
 use super::{Api, ApiError, Authorised};
 use crate::ids::RunId;
 use crate::service::{
     ApproveRequest, DeltaReset, DeltaResetRequest, KeepActiveRequest, LogRequest, RunsRequest,
-    Since, Targets, TriggerRequest,
+    ServiceError, Since, Targets, TriggerRequest,
 };
 use crate::vocab::{AccessLevel, Action, RunStatus};
 
-type Answer = Result<Json<Value>, ApiError>;
-
-/// The most rows one page of runs or of the inbound log holds.
+/// The most rows one page of runs, of the inbound log or of the preview holds.
 const MAX_LIMIT: u32 = 1_000;
 
 pub(super) fn routes() -> Router<Api> {
@@ -43,6 +48,7 @@ pub(super) fn routes() -> Router<Api> {
 
 /// A JSON body, its rejection answered in the API's error shape.
 type Body<T> = Result<Json<T>, JsonRejection>;
+type Answer<T> = Result<Json<T>, ApiError>;
 
 fn body<T>(body: Body<T>) -> Result<T, ApiError> {
     Ok(body?.0)
@@ -65,57 +71,58 @@ fn limit(limit: Option<u32>, default: u32) -> Result<u32, ApiError> {
     }
 }
 
-#[derive(Serialize)]
-struct ConnectionEntry {
-    id: String,
-    access: AccessLevel,
-    enabled_here: bool,
+fn action(action: Option<String>) -> Result<Option<Action>, ApiError> {
+    action
+        .map(|a| a.parse::<Action>())
+        .transpose()
+        .map_err(|e| ApiError::bad_request(format!("action: {e}")))
 }
 
 /// The connections the caller can see, with what it may do with each.
-async fn connections(auth: Authorised) -> Answer {
+#[utoipa::path(get, path = "/api/connections", tag = "connections",
+    responses((status = 200, body = ConnectionList), (status = 401, body = ErrorBody)))]
+async fn connections(auth: Authorised) -> Answer<ConnectionList> {
     let settings = auth.service.settings();
-    let visible: Vec<ConnectionEntry> = settings
+    let connections = settings
         .connections
         .iter()
         .filter_map(|c| {
             Some(ConnectionEntry {
                 id: c.id.to_string(),
-                access: auth.caller.level(&c.id)?,
+                access: auth.caller.level(&c.id)?.into(),
                 enabled_here: c.enabled_for_instances.contains(&settings.instance.name),
             })
         })
         .collect();
-    Ok(Json(json!({ "connections": visible })))
+    Ok(Json(ConnectionList { connections }))
 }
 
-/// A connection's status: whether it runs here, and its last run.
-async fn status(auth: Authorised, id: Result<Path<String>, PathRejection>) -> Answer {
-    let id = path(id)?;
-    let connection = auth.caller.reach(&id, AccessLevel::Read)?;
+/// A connection's status: its runs, its next run, its delta state, its lease holder, whether
+/// it needs authorising again, and when its credential expires.
+#[utoipa::path(get, path = "/api/connections/{id}", tag = "connections",
+    params(("id" = String, Path, description = "The connection id")),
+    responses((status = 200, body = Status), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+async fn status(auth: Authorised, id: Result<Path<String>, PathRejection>) -> Answer<Status> {
+    let connection = auth.caller.reach(&path(id)?, AccessLevel::Read)?;
     let status = auth.service.status(connection.as_str()).await?;
-    Ok(Json(serde_json::to_value(status).map_err(internal)?))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SyncBody {
-    kind: SyncKind,
-}
-
-#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-enum SyncKind {
-    Delta,
-    Full,
+    Ok(Json(status.into()))
 }
 
 /// Asks for a run now (whichever replica runs the connection picks it up).
+#[utoipa::path(post, path = "/api/connections/{id}/sync", tag = "runs",
+    params(("id" = String, Path, description = "The connection id")),
+    request_body = SyncBody,
+    responses((status = 202, body = Triggered), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 async fn sync(
     auth: Authorised,
     id: Result<Path<String>, PathRejection>,
     request: Body<SyncBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Triggered>), ApiError> {
     let connection = auth.caller.reach(&path(id)?, AccessLevel::ReadModify)?;
     let request = body(request)?;
     let trigger = auth
@@ -126,20 +133,19 @@ async fn sync(
             by: auth.caller.name(),
         })
         .await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "trigger": trigger }))))
+    Ok((StatusCode::ACCEPTED, Json(Triggered { trigger })))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RunsQuery {
-    limit: Option<u32>,
-}
-
+/// The connection's runs, newest first.
+#[utoipa::path(get, path = "/api/connections/{id}/runs", tag = "runs",
+    params(("id" = String, Path, description = "The connection id"), RunsQuery),
+    responses((status = 200, body = RunList), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn runs(
     auth: Authorised,
     id: Result<Path<String>, PathRejection>,
     params: Result<Query<RunsQuery>, QueryRejection>,
-) -> Answer {
+) -> Answer<RunList> {
     let connection = auth.caller.reach(&path(id)?, AccessLevel::Read)?;
     let params = query(params)?;
     let runs = auth
@@ -149,18 +155,29 @@ async fn runs(
             limit: limit(params.limit, 20)?,
         })
         .await?;
-    Ok(Json(json!({ "runs": runs })))
+    Ok(Json(RunList {
+        runs: runs.into_iter().map(Into::into).collect(),
+    }))
 }
 
 /// Approves a quarantined run of the connection: applies the deactivations it held back.
-async fn approve(auth: Authorised, ids: Result<Path<(String, i64)>, PathRejection>) -> Answer {
+#[utoipa::path(post, path = "/api/connections/{id}/runs/{run}/approve", tag = "runs",
+    params(("id" = String, Path, description = "The connection id"),
+        ("run" = i64, Path, description = "The quarantined run")),
+    responses((status = 200, body = Approved), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn approve(
+    auth: Authorised,
+    ids: Result<Path<(String, i64)>, PathRejection>,
+) -> Answer<Approved> {
     let (id, run) = path(ids)?;
     let connection = auth.caller.reach(&id, AccessLevel::ReadModify)?;
     let run = auth.service.run(RunId(run)).await?;
     if run.connection_id != connection {
-        return Err(ApiError::from(crate::service::ServiceError::NotFound(
-            format!("run {} of connection {connection}", run.id),
-        )));
+        return Err(
+            ServiceError::NotFound(format!("run {} of connection {connection}", run.id)).into(),
+        );
     }
     if run.status != RunStatus::Quarantined || run.approved_at.is_some() {
         return Err(ApiError::conflict(format!(
@@ -175,39 +192,27 @@ async fn approve(auth: Authorised, ids: Result<Path<(String, i64)>, PathRejectio
             by: auth.caller.name(),
         })
         .await?;
-    Ok(Json(json!({
-        "run": report.run_id,
-        "status": report.status,
-        "counts": report.counts,
-        "error": report.error,
-    })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LogParams {
-    user: Option<String>,
-    action: Option<String>,
-    run: Option<i64>,
-    since: Option<String>,
-    before: Option<i64>,
-    limit: Option<u32>,
+    Ok(Json(Approved {
+        run: report.run_id.map(|id| id.0),
+        status: report.status.to_string(),
+        counts: report.counts,
+        error: report.error,
+    }))
 }
 
 /// The connection's inbound log, newest first, a page at a time: `next` is the `before` of the
 /// next page.
+#[utoipa::path(get, path = "/api/connections/{id}/log", tag = "log",
+    params(("id" = String, Path, description = "The connection id"), LogParams),
+    responses((status = 200, body = LogPage), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn log(
     auth: Authorised,
     id: Result<Path<String>, PathRejection>,
     params: Result<Query<LogParams>, QueryRejection>,
-) -> Answer {
+) -> Answer<LogPage> {
     let connection = auth.caller.reach(&path(id)?, AccessLevel::Read)?;
     let params = query(params)?;
-    let action = params
-        .action
-        .map(|a| a.parse::<Action>())
-        .transpose()
-        .map_err(|e| ApiError::bad_request(format!("action: {e}")))?;
     let since = params
         .since
         .map(|s| Since::parse(&s))
@@ -219,7 +224,7 @@ async fn log(
         .log(LogRequest {
             connection: Some(connection.to_string()),
             user: params.user,
-            action,
+            action: action(params.action)?,
             since,
             run: params.run.map(RunId),
             before: params.before,
@@ -229,42 +234,28 @@ async fn log(
     let next = (rows.len() == limit as usize)
         .then(|| rows.last().map(|r| r.id))
         .flatten();
-    Ok(Json(json!({ "rows": rows, "next": next })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PreviewParams {
-    records: Option<Records>,
-    person: Option<String>,
-    action: Option<String>,
-    offset: Option<u32>,
-    limit: Option<u32>,
-}
-
-#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-enum Records {
-    Users,
-    Agents,
-    All,
+    Ok(Json(LogPage {
+        rows: rows.into_iter().map(LogRow::from).collect(),
+        next,
+    }))
 }
 
 /// The import screen: what an import would do to each person now, read from the tenant, a page
 /// at a time. `person` matches part of the UPN (any case); `next` is the `offset` of the next
 /// page. Every page reads the tenant afresh.
+#[utoipa::path(get, path = "/api/connections/{id}/preview", tag = "log",
+    params(("id" = String, Path, description = "The connection id"), PreviewParams),
+    responses((status = 200, body = PreviewPage), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 502, body = ErrorBody, description = "Graph could not be read")))]
 async fn preview(
     auth: Authorised,
     id: Result<Path<String>, PathRejection>,
     params: Result<Query<PreviewParams>, QueryRejection>,
-) -> Answer {
+) -> Answer<PreviewPage> {
     let connection = auth.caller.reach(&path(id)?, AccessLevel::Read)?;
     let params = query(params)?;
-    let action = params
-        .action
-        .map(|a| a.parse::<Action>())
-        .transpose()
-        .map_err(|e| ApiError::bad_request(format!("action: {e}")))?;
+    let action = action(params.action)?;
     let limit = limit(params.limit, 100)? as usize;
     let offset = params.offset.unwrap_or(0) as usize;
     let targets = match params.records.unwrap_or(Records::All) {
@@ -288,50 +279,53 @@ async fn preview(
         })
         .collect();
     let total = rows.len();
-    let page: Vec<_> = rows.into_iter().skip(offset).take(limit).collect();
-    let next = (offset + page.len() < total).then_some(offset + page.len());
-    Ok(Json(json!({ "total": total, "rows": page, "next": next })))
+    let page: Vec<LogRow> = rows
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .map(LogRow::from)
+        .collect();
+    let next = (offset + page.len() < total).then_some((offset + page.len()) as u64);
+    Ok(Json(PreviewPage {
+        total: total as u64,
+        rows: page,
+        next,
+    }))
 }
 
 /// The online check: signs in, reads one user, and compares the token's permissions with what
 /// the connection's configuration needs.
-async fn check(auth: Authorised, id: Result<Path<String>, PathRejection>) -> Answer {
+#[utoipa::path(get, path = "/api/connections/{id}/check", tag = "connections",
+    params(("id" = String, Path, description = "The connection id")),
+    responses((status = 200, body = Check), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+async fn check(auth: Authorised, id: Result<Path<String>, PathRejection>) -> Answer<Check> {
     let connection = auth.caller.reach(&path(id)?, AccessLevel::Read)?;
-    let verdicts = auth.service.check_online(Some(connection.as_str())).await?;
-    let verdict = verdicts.into_iter().next().ok_or_else(|| {
-        ApiError::from(crate::service::ServiceError::NotFound(
-            connection.to_string(),
-        ))
-    })?;
-    Ok(Json(json!({
-        "connection": verdict.connection,
-        "can_sync": verdict.can_sync(),
-        "failure": verdict.failure,
-        "granted": verdict.granted,
-        "missing": verdict.missing.iter().map(|(permission, why)| json!({"permission": permission, "why": why})).collect::<Vec<_>>(),
-        "untracked": verdict.untracked.iter().map(|(attribute, used)| json!({"attribute": attribute, "used_in": used})).collect::<Vec<_>>(),
-        "optional": verdict.optional.iter().map(|(permission, adds)| json!({"permission": permission, "adds": adds})).collect::<Vec<_>>(),
-    })))
+    let verdict = auth
+        .service
+        .check_online(Some(connection.as_str()))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ServiceError::NotFound(connection.to_string()))?;
+    Ok(Json(verdict.into()))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DeltaResetBody {
-    mode: DeltaMode,
-}
-
-#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-enum DeltaMode {
-    Clear,
-    Latest,
-}
-
+/// Forgets the connection's delta links (`clear`: the next run reads everyone) or replaces them
+/// with fresh ones from now (`latest`).
+#[utoipa::path(post, path = "/api/connections/{id}/delta-reset", tag = "runs",
+    params(("id" = String, Path, description = "The connection id")),
+    request_body = DeltaResetBody,
+    responses((status = 200, body = DeltaResetDone), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 502, body = ErrorBody)))]
 async fn delta_reset(
     auth: Authorised,
     id: Result<Path<String>, PathRejection>,
     request: Body<DeltaResetBody>,
-) -> Answer {
+) -> Answer<DeltaResetDone> {
     let connection = auth.caller.reach(&path(id)?, AccessLevel::ReadModify)?;
     let request = body(request)?;
     let reset = auth
@@ -342,23 +336,31 @@ async fn delta_reset(
         })
         .await?;
     Ok(Json(match reset {
-        DeltaReset::Cleared { links, .. } => json!({ "mode": "clear", "links_forgotten": links }),
-        DeltaReset::Latest { .. } => json!({ "mode": "latest" }),
+        DeltaReset::Cleared { links, .. } => DeltaResetDone {
+            mode: DeltaMode::Clear,
+            links_forgotten: Some(links),
+        },
+        DeltaReset::Latest { .. } => DeltaResetDone {
+            mode: DeltaMode::Latest,
+            links_forgotten: None,
+        },
     }))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KeepActiveBody {
-    upn: String,
-    keep_active: bool,
-}
-
+/// Sets or clears a person's keep-active flag (they stay active whatever Entra says).
+#[utoipa::path(post, path = "/api/connections/{id}/keep-active", tag = "people",
+    params(("id" = String, Path, description = "The connection id")),
+    request_body = KeepActiveBody,
+    responses((status = 200, body = KeepActiveDone), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 async fn keep_active(
     auth: Authorised,
     id: Result<Path<String>, PathRejection>,
     request: Body<KeepActiveBody>,
-) -> Answer {
+) -> Answer<KeepActiveDone> {
     let connection = auth.caller.reach(&path(id)?, AccessLevel::ReadModify)?;
     let request = body(request)?;
     let outcome = auth
@@ -371,20 +373,25 @@ async fn keep_active(
             by: auth.caller.name(),
         })
         .await?;
-    Ok(Json(json!({
-        "user_id": outcome.user_id,
-        "agent_id": outcome.agent_id,
-        "changed": outcome.logged.is_some(),
-    })))
+    Ok(Json(KeepActiveDone {
+        user_id: outcome.user_id,
+        agent_id: outcome.agent_id,
+        changed: outcome.logged.is_some(),
+    }))
 }
 
 /// Starts a delegated sign-in: the `/authorize` URL to open in a browser, good for ten minutes
 /// and once. Entra sends the browser back to `/authcallback`.
+#[utoipa::path(post, path = "/api/connections/{id}/authorize", tag = "connections",
+    params(("id" = String, Path, description = "The connection id")),
+    responses((status = 200, body = SignInUrl), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "Not a delegated connection")))]
 async fn authorize(
     auth: Authorised,
     api: State<Api>,
     id: Result<Path<String>, PathRejection>,
-) -> Answer {
+) -> Answer<SignInUrl> {
     let connection = auth.caller.reach(&path(id)?, AccessLevel::ReadModify)?;
     let callback = api.callback.clone().ok_or_else(|| {
         ApiError::conflict("this server has no callback address for delegated sign-in")
@@ -393,11 +400,11 @@ async fn authorize(
         .service
         .begin_sign_in(Some(&auth.caller), connection.as_str(), &callback)
         .await?;
-    Ok(Json(json!({
-        "url": start.url.as_str(),
-        "expires_at": start.expires_at,
-        "redirect_uri": callback.as_str(),
-    })))
+    Ok(Json(SignInUrl {
+        url: start.url.to_string(),
+        expires_at: start.expires_at,
+        redirect_uri: callback.to_string(),
+    }))
 }
 
 /// The caller may see the connection and manage its access list.
@@ -406,42 +413,61 @@ fn manages(auth: &Authorised, id: &str) -> Result<String, ApiError> {
     if auth.caller.configures() {
         Ok(connection.to_string())
     } else {
-        Err(crate::service::ServiceError::Forbidden(
+        Err(ServiceError::Forbidden(
             "only an admin key or an agent who can configure Entra manages access".to_owned(),
         )
         .into())
     }
 }
 
-async fn access_list(auth: Authorised, id: Result<Path<String>, PathRejection>) -> Answer {
+/// The agents granted access to the connection.
+#[utoipa::path(get, path = "/api/connections/{id}/access", tag = "access",
+    params(("id" = String, Path, description = "The connection id")),
+    responses((status = 200, body = AccessList), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn access_list(
+    auth: Authorised,
+    id: Result<Path<String>, PathRejection>,
+) -> Answer<AccessList> {
     let connection = manages(&auth, &path(id)?)?;
     let grants = auth.service.access_list(&connection).await?;
-    Ok(Json(json!({ "access": grants })))
+    Ok(Json(AccessList {
+        access: grants.into_iter().map(Into::into).collect(),
+    }))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct GrantBody {
-    level: String,
-}
-
+/// Grants (or changes) an agent's access to the connection.
+#[utoipa::path(put, path = "/api/connections/{id}/access/{email}", tag = "access",
+    params(("id" = String, Path, description = "The connection id"),
+        ("email" = String, Path, description = "The agent's email")),
+    request_body = GrantBody,
+    responses((status = 200, body = Granted), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn grant(
     auth: Authorised,
     ids: Result<Path<(String, String)>, PathRejection>,
     request: Body<GrantBody>,
-) -> Answer {
+) -> Answer<Granted> {
     let (id, email) = path(ids)?;
     let connection = manages(&auth, &id)?;
-    let level: AccessLevel = body(request)?
-        .level
-        .parse()
-        .map_err(|e| ApiError::bad_request(format!("level: {e}")))?;
+    let level = body(request)?.level;
     auth.service
-        .grant_access(&connection, &email, level)
+        .grant_access(&connection, &email, level.into())
         .await?;
-    Ok(Json(json!({ "agent": email, "level": level })))
+    Ok(Json(Granted {
+        agent: email,
+        level,
+    }))
 }
 
+/// Removes an agent's access to the connection.
+#[utoipa::path(delete, path = "/api/connections/{id}/access/{email}", tag = "access",
+    params(("id" = String, Path, description = "The connection id"),
+        ("email" = String, Path, description = "The agent's email")),
+    responses((status = 204, description = "Removed"), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn revoke(
     auth: Authorised,
     ids: Result<Path<(String, String)>, PathRejection>,
@@ -452,8 +478,19 @@ async fn revoke(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn internal(error: serde_json::Error) -> ApiError {
-    ApiError::from(crate::service::ServiceError::Invalid(format!(
-        "the answer could not be written: {error}"
-    )))
-}
+/// The description: every handler above, the bearer scheme, and the wire types they use.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "entra-sync admin API",
+        description = "Connections, runs, the inbound log, the import preview, delegated sign-in and access, for the connections the bearer key reaches. A connection the key cannot reach answers 404."
+    ),
+    paths(
+        connections, status, sync, runs, approve, log, preview, check, delta_reset, keep_active,
+        authorize, access_list, grant, revoke
+    ),
+    components(schemas(Records)),
+    modifiers(&BearerKeys),
+    security(("api_key" = []))
+)]
+pub(super) struct Description;

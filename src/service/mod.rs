@@ -51,6 +51,8 @@ pub use self::run::{
 pub use self::sign_in::{Callback, SignInOutcome, SignInProgress, SignInStart};
 /// `check --online`'s verdict on one connection.
 pub use crate::graph::permissions::Verdict;
+/// The rows the service's queries answer with (runs, inbound-log rows, access grants).
+pub use crate::store::{AccessGrant, InboundRow, RunRow};
 /// What a run did, as every operation that runs one returns it.
 pub use crate::sync::RunReport;
 /// Which records (users, agents) an import or a preview covers.

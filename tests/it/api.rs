@@ -624,3 +624,80 @@ async fn bad_input_of_every_kind_is_a_4xx_with_a_message() {
         db.cleanup().await;
     }
 }
+
+/// `/api/openapi.json` is OpenAPI 3.1, needs no key, and describes every route of the access
+/// matrix with the bearer scheme; its schemas are the wire types the handlers answer with.
+#[tokio::test]
+async fn the_openapi_description_lists_every_route_with_its_schemas() {
+    let running = start(EmulatorConfig {
+        tenants: 2,
+        users: 2,
+        groups: 1,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let db = backends().await.remove(0);
+    let (service, _) = service(&running, &db).await;
+    let base = serve(service).await;
+    let (status, description) = call(
+        &reqwest::Client::new(),
+        "GET",
+        &format!("{base}/api/openapi.json"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        description["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        description["openapi"]
+    );
+    let routes = [
+        ("get", "/api/connections"),
+        ("get", "/api/connections/{id}"),
+        ("post", "/api/connections/{id}/sync"),
+        ("get", "/api/connections/{id}/runs"),
+        ("post", "/api/connections/{id}/runs/{run}/approve"),
+        ("get", "/api/connections/{id}/log"),
+        ("get", "/api/connections/{id}/preview"),
+        ("get", "/api/connections/{id}/check"),
+        ("post", "/api/connections/{id}/delta-reset"),
+        ("post", "/api/connections/{id}/keep-active"),
+        ("post", "/api/connections/{id}/authorize"),
+        ("get", "/api/connections/{id}/access"),
+        ("put", "/api/connections/{id}/access/{email}"),
+        ("delete", "/api/connections/{id}/access/{email}"),
+    ];
+    let paths = description["paths"].as_object().expect("paths");
+    let described: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+    assert_eq!(
+        described,
+        routes.len(),
+        "{:?}",
+        paths.keys().collect::<Vec<_>>()
+    );
+    for (method, path) in routes {
+        let operation = &paths[path][method];
+        assert!(operation.is_object(), "{method} {path} is not described");
+        assert!(
+            operation["responses"]["401"].is_object(),
+            "{method} {path}: no 401"
+        );
+    }
+    assert_eq!(
+        description["components"]["securitySchemes"]["api_key"]["scheme"],
+        "bearer"
+    );
+    let status_schema = &description["components"]["schemas"]["Status"]["properties"];
+    for field in [
+        "next_run",
+        "delta",
+        "lease_holder",
+        "needs_authorisation",
+        "credential_expires_at",
+    ] {
+        assert!(status_schema[field].is_object(), "Status.{field}");
+    }
+    db.cleanup().await;
+}
