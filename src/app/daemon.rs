@@ -110,7 +110,7 @@ fn webhook(settings: &Settings) -> Result<Option<Notifier>, ServiceError> {
         .build()
         .map_err(|e| ServiceError::Invalid(format!("cannot build an HTTP client: {e}")))?;
     let (notifier, queue) = Notifier::channel();
-    let secret = settings.notifications.webhook_secret.clone();
+    let secret = settings.webhook_secret.clone();
     tokio::spawn(notify::deliver(queue, HttpTransport { http, url }, secret));
     Ok(Some(notifier))
 }

@@ -9,7 +9,6 @@ use mapping::{
     AgentLicencesSpec, CabMappingSpec, DropDefaultFieldsSpec, EmptyValues, FieldMappingSpec,
     ReferenceSpec, RolesSpec, SiteMappingSpec, TeamMappingSpec, TeamOptionsSpec,
 };
-use secrecy::SecretString;
 use serde::Deserialize;
 use url::Url;
 
@@ -201,9 +200,10 @@ pub struct NotificationsConfig {
     /// re-authorisation, or a credential is about to expire.
     #[serde(default)]
     pub webhook_url: Option<Url>,
-    /// Keys the `X-Entra-Sync-Signature` HMAC of each POST, so the receiver can verify it.
+    /// Keys the `X-Entra-Sync-Signature` HMAC of each POST, so the receiver can verify it:
+    /// `{ env = "NAME" }`, `{ file = "path" }`, or (demos only) inline.
     #[serde(default)]
-    pub webhook_secret: Option<SecretString>,
+    pub webhook_secret: Option<SecretSource>,
     /// How many days before a connection's secret or certificate expires the daemon warns.
     #[serde(default = "default_credential_warning_days")]
     pub credential_warning_days: u32,

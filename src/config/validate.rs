@@ -1,6 +1,7 @@
 //! Semantic validation: every problem at once, each with its key path, and the result —
 //! [`Settings`] — carries resolved secrets and compiled mappings so nothing downstream re-checks.
 
+use secrecy::SecretString;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -32,6 +33,8 @@ pub struct Settings {
     pub inbound_log: InboundLogConfig,
     /// `[notifications]`.
     pub notifications: NotificationsConfig,
+    /// `notifications.webhook_secret`, resolved (left out when deferred and unreadable).
+    pub webhook_secret: Option<SecretString>,
     /// The key sealing delegated refresh tokens (`daemon.token_encryption_key`), resolved and
     /// decoded.
     pub token_encryption_key: Option<TokenKey>,
@@ -178,6 +181,32 @@ pub fn validate(
         }
     }
 
+    // Needed only by the daemon's webhook: deferred, a secret that cannot be read is left out.
+    let webhook_secret = match file
+        .notifications
+        .webhook_secret
+        .as_ref()
+        .map(|source| Secret::resolve(source, base, env))
+    {
+        Some(Ok(secret)) => {
+            if secret.is_inline() {
+                warnings.push(
+                    "notifications.webhook_secret: the secret is written inline in the config \
+                     file; outside demos use { env = \"NAME\" } or { file = \"path\" }"
+                        .to_owned(),
+                );
+            }
+            Some(SecretString::from(secret.expose()))
+        }
+        Some(Err(problem)) => {
+            if secrets == Secrets::Required {
+                problems.add("notifications.webhook_secret", problem);
+            }
+            None
+        }
+        None => None,
+    };
+
     let token_encryption_key = match token_key {
         Some(Ok(key)) => Some(key),
         Some(Err(problem)) => {
@@ -203,6 +232,7 @@ pub fn validate(
         connections,
         inbound_log: file.inbound_log,
         notifications: file.notifications,
+        webhook_secret,
         warnings,
     })
 }

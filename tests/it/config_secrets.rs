@@ -216,3 +216,59 @@ fn deferred_credentials_name_every_secret_their_connection_cannot_read() {
         ]
     );
 }
+
+/// The webhook's secret is a secret like the others: from the environment or a file (inline
+/// only with a warning); one that cannot be read stops the daemon from starting, and not the
+/// commands that send no webhook.
+#[test]
+fn the_webhook_secret_comes_from_the_environment_or_a_file() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    std::fs::write(dir.path().join("hook.secret"), "from-a-file\n").unwrap();
+    let load = |source: &str, env: &[(&str, &str)], secrets| {
+        let env: Environment = env
+            .iter()
+            .copied()
+            .chain([("CONTOSO_SECRET", "s")])
+            .collect();
+        load_str_with(
+            &format!(
+                "{}\n[notifications]\nwebhook_url = \"http://127.0.0.1:9/hook\"\nwebhook_secret = {source}\n",
+                minimal()
+            ),
+            "test.toml",
+            dir.path(),
+            &env,
+            &ConfigOverrides::default(),
+            secrets,
+        )
+    };
+    let shown = |settings: entra_sync::config::Settings| {
+        use secrecy::ExposeSecret;
+        settings
+            .webhook_secret
+            .map(|s| s.expose_secret().to_owned())
+    };
+    let from_env = load(
+        r#"{ env = "HOOK_SECRET" }"#,
+        &[("HOOK_SECRET", "from-the-env")],
+        Secrets::Required,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(shown(from_env).as_deref(), Some("from-the-env"));
+    let from_file = load(r#"{ file = "hook.secret" }"#, &[], Secrets::Required)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(shown(from_file).as_deref(), Some("from-a-file"));
+
+    let Err(ConfigError::Invalid(problems)) =
+        load(r#"{ env = "HOOK_SECRET" }"#, &[], Secrets::Required)
+    else {
+        panic!("an unreadable webhook secret is refused");
+    };
+    assert_eq!(
+        problems,
+        ["notifications.webhook_secret: environment variable HOOK_SECRET is not set"]
+    );
+    let deferred = load(r#"{ env = "HOOK_SECRET" }"#, &[], Secrets::Deferred)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(shown(deferred), None);
+}
