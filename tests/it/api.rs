@@ -612,6 +612,22 @@ async fn bad_input_of_every_kind_is_a_4xx_with_a_message() {
                 "unknown query parameter",
                 raw("GET", format!("{c}/log?colour=blue"), None),
             ),
+            (
+                "unknown preview records",
+                raw("GET", format!("{c}/preview?records=tickets"), None),
+            ),
+            (
+                "preview offset not a number",
+                raw("GET", format!("{c}/preview?offset=-1"), None),
+            ),
+            (
+                "preview limit too large",
+                raw("GET", format!("{c}/preview?limit=5000"), None),
+            ),
+            (
+                "authorizing a client-secret connection",
+                raw("POST", format!("{c}/authorize"), None),
+            ),
         ];
         for (case, request) in cases {
             let response = request.send().await.expect("the API answers");
