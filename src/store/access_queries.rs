@@ -9,11 +9,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::ids::ConnectionId;
+use crate::store::Access;
+use crate::store::SealedToken;
 use crate::store::StoreError;
 use crate::store::access::{AccessGrant, AgentAccess, ApiKeyRow, NewApiKey, NewSignIn, SignInRow};
-use crate::store::SealedToken;
 use crate::store::error::column;
-use crate::store::Access;
 use crate::vocab::AccessLevel;
 
 #[derive(sqlx::FromRow)]
@@ -128,14 +128,13 @@ impl Access for Backend {
 
     async fn revoke_api_key(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let (_turn, mut tx) = self.begin_write().await?;
-        let revoked = sqlx::query(
-            "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
-        )
-        .bind(id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let revoked =
+            sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         tx.commit().await?;
         Ok(revoked == 1)
     }
@@ -146,12 +145,13 @@ impl Access for Backend {
         now: DateTime<Utc>,
     ) -> Result<Option<ApiKeyRow>, StoreError> {
         let (_turn, mut tx) = self.begin_write().await?;
-        let id: Option<i64> =
-            sqlx::query_scalar("UPDATE api_keys SET last_used_at = $2 WHERE hash = $1 RETURNING id")
-                .bind(digest)
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let id: Option<i64> = sqlx::query_scalar(
+            "UPDATE api_keys SET last_used_at = $2 WHERE hash = $1 RETURNING id",
+        )
+        .bind(digest)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
         let row = match id {
             Some(id) => {
                 let sql = format!(
@@ -322,15 +322,14 @@ impl Access for Backend {
     ) -> Result<Option<(SignInRow, bool)>, StoreError> {
         let (_turn, mut tx) = self.begin_write().await?;
         // The update decides who uses it first, on both backends, whatever runs beside it.
-        let first = sqlx::query(
-            "UPDATE sign_ins SET used_at = $2 WHERE digest = $1 AND used_at IS NULL",
-        )
-        .bind(digest)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
+        let first =
+            sqlx::query("UPDATE sign_ins SET used_at = $2 WHERE digest = $1 AND used_at IS NULL")
+                .bind(digest)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
         let sql = format!("SELECT {SIGN_IN_COLUMNS} FROM sign_ins WHERE digest = $1");
         let row: Option<SignInColumns> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(digest)

@@ -136,7 +136,7 @@ async fn touch_many(
             .push_bind(connection.to_owned())
             .push(" AND entra_id");
         D::push_in(&mut insert, chunk.iter().map(|id| (*id).clone()));
-        insert.push(" ON CONFLICT (connection_id, entra_id) DO NOTHING");
+        insert.push(" ORDER BY entra_id ON CONFLICT (connection_id, entra_id) DO NOTHING");
         insert.build().persistent(false).execute(&mut **tx).await?;
     }
     Ok(())
@@ -264,6 +264,11 @@ impl EntraMirror for Backend {
         checkpoint: &DeltaState,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        // Rows are written in Entra-id order, as every statement that marks people pending takes
+        // them: two transactions of one run (a users page and a groups page) then never wait on
+        // each other's rows in opposite orders, which PostgreSQL would end as a deadlock.
+        let mut people: Vec<&(MirrorUser, Option<Notification>)> = people.iter().collect();
+        people.sort_by(|a, b| a.0.entra_id.cmp(&b.0.entra_id));
         let (_turn, mut tx) = self.begin_write().await?;
         for chunk in people.chunks(D::rows_per_insert(8)) {
             let mut upsert = sqlx::QueryBuilder::<Db>::new(
@@ -328,7 +333,7 @@ impl EntraMirror for Backend {
         let sql = format!(
             "INSERT INTO entra_pending (connection_id, entra_id, notification) SELECT connection_id, entra_id, \
              $3 FROM entra_users WHERE connection_id = $1 AND removed IS NULL \
-             AND (seen_round IS NULL OR seen_round <> $2) \
+             AND (seen_round IS NULL OR seen_round <> $2) ORDER BY entra_id \
              ON CONFLICT (connection_id, entra_id) DO UPDATE SET notification = {}",
             combined_mark()
         );
@@ -518,7 +523,7 @@ impl EntraMirror for Backend {
         .push_bind(connection_id.to_string())
         .push(" AND p.group_id");
         D::push_in(&mut mark, groups.iter().cloned());
-        mark.push(") ON CONFLICT (connection_id, entra_id) DO NOTHING");
+        mark.push(") ORDER BY u.entra_id ON CONFLICT (connection_id, entra_id) DO NOTHING");
         mark.build().persistent(false).execute(&mut *tx).await?;
         save_state(&mut tx, checkpoint, now).await?;
         tx.commit().await?;
