@@ -213,6 +213,12 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// The tenant's licences (Graph's subscribed SKUs).
+    Licences {
+        /// What to do.
+        #[command(subcommand)]
+        command: LicencesCommand,
+    },
     /// Which agents may use a connection through the admin API.
     Access {
         /// What to do.
@@ -259,6 +265,22 @@ pub enum KeysCommand {
     Revoke {
         /// The key's id (from `keys list`).
         id: i64,
+    },
+}
+
+/// `licences` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum LicencesCommand {
+    /// Import the connection's licences now, without a user sync: SKUs, their unit counts and
+    /// product names; SKUs the tenant no longer lists are marked, not deleted.
+    Import {
+        /// The connection id.
+        connection: String,
+    },
+    /// List the licences the connection imported.
+    List {
+        /// The connection id.
+        connection: String,
     },
 }
 

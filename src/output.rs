@@ -3,8 +3,10 @@
 //! them, and [`Spinner`] is the one thing drawn on the terminal while a command runs.
 
 mod access;
+mod licences;
 
 pub use self::access::*;
+pub use self::licences::*;
 
 use std::fmt::Write as _;
 use std::io::Write as _;

@@ -11,9 +11,9 @@ use axum::{Json, Router};
 use super::openapi::BearerKeys;
 use super::wire::{
     AccessList, Approved, Check, ConnectionEntry, ConnectionList, DeltaMode, DeltaResetBody,
-    DeltaResetDone, ErrorBody, GrantBody, Granted, KeepActiveBody, KeepActiveDone, LogPage,
-    LogParams, LogRow, PreviewPage, PreviewParams, Records, RunList, RunsQuery, SignInUrl, Status,
-    SyncBody, SyncKind, Triggered,
+    DeltaResetDone, ErrorBody, GrantBody, Granted, KeepActiveBody, KeepActiveDone, LicenceList,
+    LicencesImported, LogPage, LogParams, LogRow, PreviewPage, PreviewParams, Records, RunList,
+    RunsQuery, SignInUrl, Status, SyncBody, SyncKind, Triggered,
 };
 use super::{Api, ApiError, Authorised};
 use crate::ids::RunId;
@@ -39,6 +39,11 @@ pub(super) fn routes() -> Router<Api> {
         .route("/api/connections/{id}/delta-reset", post(delta_reset))
         .route("/api/connections/{id}/keep-active", post(keep_active))
         .route("/api/connections/{id}/authorize", post(authorize))
+        .route("/api/connections/{id}/licences", get(licences))
+        .route(
+            "/api/connections/{id}/licences/import",
+            post(import_licences),
+        )
         .route("/api/connections/{id}/access", get(access_list))
         .route(
             "/api/connections/{id}/access/{email}",
@@ -407,6 +412,38 @@ async fn authorize(
     }))
 }
 
+/// The licences the connection imported (unsubscribed ones marked).
+#[utoipa::path(get, path = "/api/connections/{id}/licences", tag = "licences",
+    params(("id" = String, Path, description = "The connection id")),
+    responses((status = 200, body = LicenceList), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+async fn licences(
+    auth: Authorised,
+    id: Result<Path<String>, PathRejection>,
+) -> Answer<LicenceList> {
+    let connection = auth.caller.reach(&path(id)?, AccessLevel::Read)?;
+    let licences = auth.service.licences(connection.as_str()).await?;
+    Ok(Json(LicenceList {
+        licences: licences.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// Imports the connection's licences now, without a user sync.
+#[utoipa::path(post, path = "/api/connections/{id}/licences/import", tag = "licences",
+    params(("id" = String, Path, description = "The connection id")),
+    responses((status = 200, body = LicencesImported), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "The connection imports no licences"),
+        (status = 502, body = ErrorBody, description = "Graph could not be read")))]
+async fn import_licences(
+    auth: Authorised,
+    id: Result<Path<String>, PathRejection>,
+) -> Answer<LicencesImported> {
+    let connection = auth.caller.reach(&path(id)?, AccessLevel::ReadModify)?;
+    let import = auth.service.import_licences(connection.as_str()).await?;
+    Ok(Json(import.into()))
+}
+
 /// The caller may see the connection and manage its access list.
 fn manages(auth: &Authorised, id: &str) -> Result<String, ApiError> {
     let connection = auth.caller.reach(id, AccessLevel::Read)?;
@@ -487,7 +524,7 @@ async fn revoke(
     ),
     paths(
         connections, status, sync, runs, approve, log, preview, check, delta_reset, keep_active,
-        authorize, access_list, grant, revoke
+        authorize, licences, import_licences, access_list, grant, revoke
     ),
     components(schemas(Records)),
     modifiers(&BearerKeys),

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::service::{AccessGrant, ConnectionStatus, InboundRow, RunRow, Verdict};
+use crate::service::{
+    AccessGrant, ConnectionStatus, InboundRow, Licence, LicenceImport, RunRow, Verdict,
+};
 use crate::vocab::AccessLevel;
 
 /// What a caller may do with a connection.
@@ -508,4 +510,68 @@ pub enum Records {
     Agents,
     /// Both.
     All,
+}
+
+/// One licence (a subscribed SKU of the tenant).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LicenceEntry {
+    /// Graph's `skuId`.
+    pub sku_id: String,
+    /// `skuPartNumber` (`SPE_E3`).
+    pub part_number: String,
+    /// Microsoft's product name ("Microsoft 365 E3"), or the part number when unknown.
+    pub display_name: String,
+    /// Units that can be assigned.
+    pub enabled_units: i64,
+    /// Units in their grace period.
+    pub warning_units: i64,
+    /// Suspended units.
+    pub suspended_units: i64,
+    /// Units assigned.
+    pub consumed_units: i64,
+    /// `Enabled`, `Warning`, `Suspended`, `Deleted` or `LockedOut`.
+    pub capability_status: String,
+    /// When the tenant stopped listing it.
+    pub unsubscribed_at: Option<DateTime<Utc>>,
+}
+
+impl From<Licence> for LicenceEntry {
+    fn from(l: Licence) -> Self {
+        LicenceEntry {
+            sku_id: l.sku_id,
+            part_number: l.part_number,
+            display_name: l.display_name,
+            enabled_units: l.enabled_units,
+            warning_units: l.warning_units,
+            suspended_units: l.suspended_units,
+            consumed_units: l.consumed_units,
+            capability_status: l.capability_status,
+            unsubscribed_at: l.unsubscribed_at,
+        }
+    }
+}
+
+/// `GET /api/connections/{id}/licences`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LicenceList {
+    /// By SKU id.
+    pub licences: Vec<LicenceEntry>,
+}
+
+/// The answer to `licences/import`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LicencesImported {
+    /// SKUs imported.
+    pub skus: u64,
+    /// Licences newly marked as no longer subscribed.
+    pub unsubscribed: u64,
+}
+
+impl From<LicenceImport> for LicencesImported {
+    fn from(i: LicenceImport) -> Self {
+        LicencesImported {
+            skus: i.skus as u64,
+            unsubscribed: i.unsubscribed,
+        }
+    }
 }

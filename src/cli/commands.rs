@@ -5,8 +5,8 @@
 use std::process::ExitCode;
 
 use super::{
-    AccessCommand, AgentsCommand, Command, DeltaCommand, KeysCommand, LeaseArgs, RunsArgs,
-    RunsCommand, run_exit_code,
+    AccessCommand, AgentsCommand, Command, DeltaCommand, KeysCommand, LeaseArgs, LicencesCommand,
+    RunsArgs, RunsCommand, run_exit_code,
 };
 use crate::config::Secrets;
 use crate::graph::permissions::Verdict;
@@ -183,6 +183,15 @@ pub async fn execute(service: &Service, command: Command) -> Result<ExitCode, Se
             shown(&output::triggered(&connection, full))
         }
         Command::Keys { command } => keys(service, command).await?,
+        Command::Licences {
+            command: LicencesCommand::Import { connection },
+        } => shown(&output::licences_imported(
+            &connection,
+            &service.import_licences(&connection).await?,
+        )),
+        Command::Licences {
+            command: LicencesCommand::List { connection },
+        } => shown(&output::licences(&service.licences(&connection).await?)),
         Command::Authorize { connection } => {
             super::authorize::authorize(service, &connection).await?
         }
@@ -270,6 +279,9 @@ pub fn secrets(command: &Command) -> Secrets {
         | Command::KeepActive { .. }
         | Command::Trigger { .. }
         | Command::Keys { .. }
+        | Command::Licences {
+            command: LicencesCommand::List { .. },
+        }
         | Command::Access { .. }
         | Command::Agents { .. }
         | Command::Reload

@@ -32,6 +32,9 @@ pub struct Sku {
     /// `prepaidUnits`: licences bought.
     #[serde(default, deserialize_with = "null_as_default")]
     pub prepaid_units: PrepaidUnits,
+    /// `capabilityStatus`: `Enabled`, `Warning`, `Suspended`, `Deleted` or `LockedOut`.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub capability_status: String,
 }
 
 /// A SKU's `prepaidUnits`.
@@ -40,6 +43,12 @@ pub struct PrepaidUnits {
     /// `enabled`: licences that can be assigned.
     #[serde(default, deserialize_with = "null_as_default")]
     pub enabled: i64,
+    /// `warning`: licences in their grace period after the subscription lapsed.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub warning: i64,
+    /// `suspended`: licences no longer usable.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub suspended: i64,
 }
 
 /// The SKU list's envelope.
@@ -247,7 +256,8 @@ mod tests {
         let list: SkuList = serde_json::from_str(
             r#"{"value": [
                 {"skuId": "s1", "skuPartNumber": "ENTERPRISEPACK", "consumedUnits": 3,
-                 "prepaidUnits": {"enabled": 5, "suspended": 0}, "capabilityStatus": "Enabled"},
+                 "prepaidUnits": {"enabled": 5, "suspended": 1, "warning": 2},
+                 "capabilityStatus": "Warning"},
                 {"skuId": "s2", "skuPartNumber": null, "prepaidUnits": null}
             ]}"#,
         )
@@ -259,7 +269,12 @@ mod tests {
                     sku_id: "s1".into(),
                     sku_part_number: "ENTERPRISEPACK".into(),
                     consumed_units: 3,
-                    prepaid_units: PrepaidUnits { enabled: 5 },
+                    prepaid_units: PrepaidUnits {
+                        enabled: 5,
+                        warning: 2,
+                        suspended: 1,
+                    },
+                    capability_status: "Warning".into(),
                 },
                 Sku {
                     sku_id: "s2".into(),

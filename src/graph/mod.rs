@@ -18,6 +18,7 @@ pub mod error;
 pub mod odata;
 pub mod pages;
 pub mod permissions;
+pub mod product_names;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};

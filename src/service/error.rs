@@ -104,6 +104,15 @@ impl ServiceError {
     }
 }
 
+impl From<crate::sync::licences::LicenceImportError> for ServiceError {
+    fn from(error: crate::sync::licences::LicenceImportError) -> Self {
+        match error {
+            crate::sync::licences::LicenceImportError::Graph(e) => ServiceError::Graph(e),
+            crate::sync::licences::LicenceImportError::Store(e) => ServiceError::from(e),
+        }
+    }
+}
+
 impl From<StoreError> for ServiceError {
     fn from(error: StoreError) -> Self {
         match error {

@@ -13,6 +13,7 @@
 //!   triggers, and housekeeping.
 //! - [`delta`]: forgetting a connection's delta links (`--clear`, `--latest`).
 //! - [`query`]: listing runs, querying the inbound log.
+//! - [`licences`]: importing licences without a user sync, and listing them.
 //! - [`keep_active`]: a person's keep-active flag.
 //! - [`notify`]: the webhook's events and their delivery.
 //! - [`access`]: the admin API's keys, who calls, and what each caller may reach.
@@ -29,6 +30,7 @@ pub mod cycle;
 pub mod delta;
 pub mod error;
 pub mod keep_active;
+pub mod licences;
 pub mod notify;
 pub mod query;
 pub mod run;
@@ -52,11 +54,13 @@ pub use self::sign_in::{Callback, SignInOutcome, SignInProgress, SignInStart};
 /// `check --online`'s verdict on one connection.
 pub use crate::graph::permissions::Verdict;
 /// The rows the service's queries answer with (runs, inbound-log rows, access grants).
-pub use crate::store::{AccessGrant, InboundRow, RunRow};
+pub use crate::store::{AccessGrant, InboundRow, Licence, RunRow};
 /// What a run did, as every operation that runs one returns it.
 pub use crate::sync::RunReport;
 /// Which records (users, agents) an import or a preview covers.
 pub use crate::sync::evaluate::Targets;
+/// What a licence import did.
+pub use crate::sync::licences::LicenceImport;
 
 use crate::clock::Clock;
 use crate::config::{ConnectionSettings, Settings};

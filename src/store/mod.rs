@@ -20,6 +20,7 @@ mod error;
 pub mod integration;
 mod keep_active;
 pub mod lease;
+pub mod licences;
 pub mod observed;
 pub mod postgres;
 mod postgres_tcp;
@@ -39,15 +40,22 @@ pub use entra_mirror::*;
 pub use error::StoreError;
 pub use integration::*;
 pub use keep_active::*;
+pub use licences::Licences;
 pub use records::*;
 pub use run_log::*;
 pub use schedule::*;
 pub use writes::*;
 
 /// Everything the daemon persists: the service desk, the integration state and the schedule.
-pub trait Store: ServiceDesk + Integration + EntraMirror + RunLog + Schedule + Access {}
+pub trait Store:
+    ServiceDesk + Licences + Integration + EntraMirror + RunLog + Schedule + Access
+{
+}
 
-impl<T: ServiceDesk + Integration + EntraMirror + RunLog + Schedule + Access> Store for T {}
+impl<T: ServiceDesk + Licences + Integration + EntraMirror + RunLog + Schedule + Access> Store
+    for T
+{
+}
 
 /// The schema, reference data and the service-desk records. Every method is one transaction.
 #[async_trait]
@@ -122,19 +130,6 @@ pub trait ServiceDesk: Send + Sync + std::fmt::Debug {
 
     /// A CAB's members, in insertion order.
     async fn cab_members(&self, cab: &str) -> Result<Vec<CabMember>, StoreError>;
-
-    /// Creates or updates a licence (keyed by client and SKU id); returns its id.
-    async fn upsert_licence(
-        &self,
-        licence: &Licence,
-        now: DateTime<Utc>,
-    ) -> Result<i64, StoreError>;
-
-    /// Links a user to a licence (idempotent).
-    async fn link_user_licence(&self, user_id: i64, licence_id: i64) -> Result<(), StoreError>;
-
-    /// The licences a user is linked to, sorted by SKU id.
-    async fn user_licences(&self, user_id: i64) -> Result<Vec<Licence>, StoreError>;
 
     /// Inserts a ticket; returns its id.
     async fn insert_ticket(&self, ticket: &Ticket, now: DateTime<Utc>) -> Result<i64, StoreError>;

@@ -155,25 +155,6 @@ impl ServiceDesk for ObservedStore {
         self.observed("cab_members", self.inner.cab_members(cab))
             .await
     }
-    async fn upsert_licence(
-        &self,
-        licence: &Licence,
-        now: DateTime<Utc>,
-    ) -> Result<i64, StoreError> {
-        self.observed("upsert_licence", self.inner.upsert_licence(licence, now))
-            .await
-    }
-    async fn link_user_licence(&self, user_id: i64, licence_id: i64) -> Result<(), StoreError> {
-        self.observed(
-            "link_user_licence",
-            self.inner.link_user_licence(user_id, licence_id),
-        )
-        .await
-    }
-    async fn user_licences(&self, user_id: i64) -> Result<Vec<Licence>, StoreError> {
-        self.observed("user_licences", self.inner.user_licences(user_id))
-            .await
-    }
     async fn insert_ticket(&self, ticket: &Ticket, now: DateTime<Utc>) -> Result<i64, StoreError> {
         self.observed("insert_ticket", self.inner.insert_ticket(ticket, now))
             .await
@@ -536,4 +517,5 @@ impl RunLog for ObservedStore {
 }
 
 mod access;
+mod licences;
 mod schedule;

@@ -309,10 +309,18 @@ pub struct Licence {
     pub part_number: String,
     /// Display name.
     pub display_name: String,
-    /// Enabled units.
+    /// Enabled units (`prepaidUnits.enabled`).
     pub enabled_units: i64,
+    /// Units in their grace period after the subscription lapsed (`prepaidUnits.warning`).
+    pub warning_units: i64,
+    /// Suspended units, no longer usable (`prepaidUnits.suspended`).
+    pub suspended_units: i64,
     /// Consumed units.
     pub consumed_units: i64,
+    /// `capabilityStatus`: `Enabled`, `Warning`, `Suspended`, `Deleted` or `LockedOut`.
+    pub capability_status: String,
+    /// When the tenant stopped listing the SKU (set by the store; ignored on writes).
+    pub unsubscribed_at: Option<DateTime<Utc>>,
 }
 
 /// Ticket status.

@@ -53,17 +53,6 @@ struct AgentRow {
     entra_id: Option<String>,
 }
 
-#[derive(sqlx::FromRow)]
-struct LicenceRow {
-    client: String,
-    connection_id: Option<String>,
-    sku_id: String,
-    part_number: String,
-    display_name: String,
-    enabled_units: i64,
-    consumed_units: i64,
-}
-
 fn link(connection_id: Option<String>, entra_id: Option<String>) -> Option<EntraLink> {
     Some(EntraLink {
         connection_id: connection_id?,
@@ -594,71 +583,6 @@ impl ServiceDesk for Backend {
                     cab_role,
                     source: Source::parse(&source),
                 })
-            })
-            .collect())
-    }
-
-    async fn upsert_licence(
-        &self,
-        licence: &Licence,
-        now: DateTime<Utc>,
-    ) -> Result<i64, StoreError> {
-        let (_turn, mut tx) = self.begin_write().await?;
-        let client_id: i64 = sqlx::query_scalar("SELECT id FROM clients WHERE name = $1")
-            .bind(&licence.client)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| not_found("client", format!("{:?}", licence.client)))?;
-        let id = sqlx::query_scalar(
-            "INSERT INTO licences (client_id, connection_id, sku_id, part_number, display_name, enabled_units, \
-             consumed_units, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             ON CONFLICT (client_id, sku_id) DO UPDATE SET connection_id = excluded.connection_id, \
-             part_number = excluded.part_number, display_name = excluded.display_name, \
-             enabled_units = excluded.enabled_units, consumed_units = excluded.consumed_units, \
-             updated_at = excluded.updated_at RETURNING id",
-        )
-        .bind(client_id)
-        .bind(&licence.connection_id)
-        .bind(&licence.sku_id)
-        .bind(&licence.part_number)
-        .bind(&licence.display_name)
-        .bind(licence.enabled_units)
-        .bind(licence.consumed_units)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(id)
-    }
-
-    async fn link_user_licence(&self, user_id: i64, licence_id: i64) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO user_licences (user_id, licence_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(user_id)
-            .bind(licence_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    async fn user_licences(&self, user_id: i64) -> Result<Vec<Licence>, StoreError> {
-        let rows: Vec<LicenceRow> = sqlx::query_as(
-            "SELECT c.name AS client, l.connection_id, l.sku_id, l.part_number, l.display_name, l.enabled_units, \
-             l.consumed_units FROM user_licences ul JOIN licences l ON l.id = ul.licence_id \
-             JOIN clients c ON c.id = l.client_id WHERE ul.user_id = $1 ORDER BY l.sku_id",
-        )
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| Licence {
-                client: r.client,
-                connection_id: r.connection_id,
-                sku_id: r.sku_id,
-                part_number: r.part_number,
-                display_name: r.display_name,
-                enabled_units: r.enabled_units,
-                consumed_units: r.consumed_units,
             })
             .collect())
     }

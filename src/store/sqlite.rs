@@ -209,6 +209,11 @@ mod access {
     include!("access_queries.rs");
 }
 
+mod licences {
+    use super::*;
+    include!("licence_queries.rs");
+}
+
 mod apply {
     use super::*;
     include!("apply_queries.rs");

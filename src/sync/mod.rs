@@ -28,6 +28,7 @@ pub mod directory;
 pub mod evaluate;
 pub mod existing;
 pub mod lease;
+pub mod licences;
 pub mod message;
 mod passes;
 pub mod read;
@@ -279,6 +280,15 @@ enum RunFailure {
     /// The run's token was cancelled, for this reason.
     #[error("cancelled: {0}")]
     Cancelled(String),
+}
+
+impl From<licences::LicenceImportError> for RunFailure {
+    fn from(error: licences::LicenceImportError) -> Self {
+        match error {
+            licences::LicenceImportError::Graph(e) => RunFailure::Graph(e),
+            licences::LicenceImportError::Store(e) => RunFailure::Store(e),
+        }
+    }
 }
 
 impl RunFailure {

@@ -16,7 +16,7 @@ use super::{Mode, RunFailure, RunReport, RunRequest, Syncer};
 use crate::config::ConnectionSettings;
 use crate::graph::GraphClient;
 use crate::ids::{EntraId, RunId};
-use crate::store::{InboundRow, Licence};
+use crate::store::InboundRow;
 use crate::tasks::TaskScope;
 use crate::vocab::{Action, NotificationKind};
 
@@ -124,25 +124,7 @@ impl Syncer {
         graph: &GraphClient,
         connection: &ConnectionSettings,
     ) -> Result<(), RunFailure> {
-        let Some(client) = &connection.licences.client else {
-            return Ok(());
-        };
-        for sku in graph.subscribed_skus().await? {
-            let licence = Licence {
-                client: client.clone(),
-                connection_id: Some(connection.id.to_string()),
-                display_name: sku.sku_part_number.clone(),
-                part_number: sku.sku_part_number,
-                sku_id: sku.sku_id,
-                enabled_units: sku.prepaid_units.enabled,
-                consumed_units: sku.consumed_units,
-            };
-            if !licence.sku_id.is_empty() {
-                self.store
-                    .upsert_licence(&licence, self.clock.now())
-                    .await?;
-            }
-        }
+        super::licences::import(graph, self.store.as_ref(), connection, self.clock.now()).await?;
         Ok(())
     }
 

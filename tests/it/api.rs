@@ -339,6 +339,21 @@ async fn every_route_answers_each_caller_as_its_access_allows() {
                 [401, 401, 401, 401, 404, 403, 409, 409, 409],
             ),
             (
+                "licences",
+                "GET",
+                format!("{c}/licences"),
+                None,
+                [401, 401, 401, 401, 404, 200, 200, 200, 200],
+            ),
+            (
+                // The matrix's connections import no licences: a conflict, once reachable.
+                "licences import",
+                "POST",
+                format!("{c}/licences/import"),
+                None,
+                [401, 401, 401, 401, 404, 403, 409, 409, 409],
+            ),
+            (
                 "access list",
                 "GET",
                 format!("{c}/access"),
@@ -681,6 +696,8 @@ async fn the_openapi_description_lists_every_route_with_its_schemas() {
         ("post", "/api/connections/{id}/delta-reset"),
         ("post", "/api/connections/{id}/keep-active"),
         ("post", "/api/connections/{id}/authorize"),
+        ("get", "/api/connections/{id}/licences"),
+        ("post", "/api/connections/{id}/licences/import"),
         ("get", "/api/connections/{id}/access"),
         ("put", "/api/connections/{id}/access/{email}"),
         ("delete", "/api/connections/{id}/access/{email}"),

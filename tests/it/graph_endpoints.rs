@@ -77,7 +77,10 @@ async fn subscribed_skus_come_back_typed_as_the_tenant_has_them() {
                     consumed_units: i64::from(s.consumed_units),
                     prepaid_units: PrepaidUnits {
                         enabled: i64::from(s.enabled_units),
+                        warning: i64::from(s.warning_units),
+                        suspended: 0,
                     },
+                    capability_status: "Enabled".to_owned(),
                 })
                 .collect()
         })

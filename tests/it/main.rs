@@ -20,6 +20,7 @@ mod graph_client;
 mod graph_endpoints;
 mod initial_read;
 mod leases;
+mod licences;
 mod line_managers;
 mod migrate;
 mod nested_groups;

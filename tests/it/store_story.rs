@@ -324,7 +324,11 @@ async fn the_store_story_holds_on_every_backend() {
             part_number: "ENTERPRISEPACK".into(),
             display_name: "Office 365 E3".into(),
             enabled_units: 25,
+            warning_units: 0,
+            suspended_units: 0,
             consumed_units: 20,
+            capability_status: "Enabled".into(),
+            unsubscribed_at: None,
         };
         let licence_id = store.upsert_licence(&e3, now).await.expect("licence");
         let updated = Licence {

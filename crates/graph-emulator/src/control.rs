@@ -269,6 +269,18 @@ impl Control {
         Ok(credentials)
     }
 
+    /// Edits a tenant's subscribed SKUs (a subscription lapsing, units bought or suspended).
+    pub fn edit_skus(
+        &self,
+        tenant: Uuid,
+        edit: impl FnOnce(&mut Vec<crate::directory::Sku>),
+    ) -> Result<(), ControlError> {
+        self.change(tenant, |directory, _| {
+            edit(&mut directory.skus);
+            Ok(())
+        })
+    }
+
     /// Sets when an app's client secret and certificate stop working.
     pub fn set_credential_ends(
         &self,
