@@ -202,3 +202,156 @@ async fn licences_import_without_a_user_sync_and_a_lapsed_sku_is_marked_not_dele
         db.cleanup().await;
     }
 }
+
+/// Each imported user's licence links, by SKU id, and what the emulator assigns them.
+async fn links_and_assignments(
+    running: &graph_emulator::Running,
+    store: &dyn Store,
+) -> (Vec<(String, Vec<String>)>, Vec<(String, Vec<String>)>) {
+    let tenant = running.demo_app(0).unwrap().tenant_id;
+    let people = store
+        .people(&entra_sync::ids::ConnectionId::parse("contoso").unwrap())
+        .await
+        .unwrap();
+    let mut linked = Vec::new();
+    for (entra_id, user) in &people.users {
+        let mut skus: Vec<String> = store
+            .user_licences(user.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|l| l.sku_id)
+            .collect();
+        skus.sort();
+        linked.push((entra_id.to_string(), skus));
+    }
+    linked.sort();
+    let mut assigned: Vec<(String, Vec<String>)> = running
+        .control
+        .with_directory(tenant, |d| {
+            d.live_users()
+                .map(|u| {
+                    let mut skus: Vec<String> = u
+                        .assigned_licenses
+                        .iter()
+                        .map(|l| l.sku_id.to_string())
+                        .collect();
+                    skus.sort();
+                    (u.id.to_string(), skus)
+                })
+                .collect()
+        })
+        .unwrap();
+    let imported: std::collections::BTreeSet<String> =
+        linked.iter().map(|(id, _)| id.clone()).collect();
+    assigned.retain(|(id, _)| imported.contains(id));
+    assigned.sort();
+    (linked, assigned)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_links_every_user_to_their_licences_and_a_delta_removes_a_removed_one() {
+    use entra_sync::service::SyncRequest;
+    use entra_sync::sync::Mode;
+    use entra_sync::sync::lease::LeaseWait;
+
+    for db in backends().await {
+        let running = start(EmulatorConfig {
+            users: 60,
+            groups: 4,
+            ..EmulatorConfig::default()
+        })
+        .await;
+        let tenant = running.demo_app(0).unwrap().tenant_id;
+        let text = ConfigFixture::contoso(&running, &db.url)
+            .import_licences("Contoso")
+            .render();
+        let settings = load_str(
+            &text,
+            "licences.toml",
+            Path::new("."),
+            &Environment::default(),
+            &ConfigOverrides::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let store: Arc<dyn Store> = db.open().await.into();
+        store.migrate().await.unwrap();
+        let clock = Arc::new(ManualClock::new(
+            Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap(),
+        ));
+        let graph = Arc::new(LiveGraph {
+            store: store.clone(),
+            clock: clock.clone(),
+        });
+        let service = Service::new(Arc::new(settings), store.clone(), clock.clone(), graph);
+        service.declare().await.unwrap();
+        let sync = |full: bool| SyncRequest {
+            connection: "contoso".to_owned(),
+            full,
+            mode: Mode::Apply,
+            wait: LeaseWait::Refuse,
+            trigger: "test".to_owned(),
+        };
+        service.sync(sync(true)).await.expect("a full sync");
+        let (linked, assigned) = links_and_assignments(&running, store.as_ref()).await;
+        assert!(linked.len() > 30, "{} imported", linked.len());
+        assert!(
+            linked.iter().any(|(_, skus)| skus.len() > 1),
+            "someone holds several"
+        );
+        assert_eq!(linked, assigned, "{}", db.url);
+        // The licences table has the SKUs' counts.
+        let emulated_consumed = |part: &str| {
+            running
+                .control
+                .with_directory(tenant, |d| {
+                    d.skus
+                        .iter()
+                        .find(|s| &*s.part_number == part)
+                        .map(|s| i64::from(s.consumed_units))
+                })
+                .unwrap()
+        };
+        let consumed = |licences: &[Licence], part: &str| {
+            licences
+                .iter()
+                .find(|l| l.part_number == part)
+                .map(|l| l.consumed_units)
+        };
+        let licences = service.licences("contoso").await.unwrap();
+        assert_eq!(
+            consumed(&licences, "ENTERPRISEPACK"),
+            emulated_consumed("ENTERPRISEPACK")
+        );
+
+        // One user loses a licence in Entra; the next delta removes the link and the count.
+        let (holder, sku) = linked
+            .iter()
+            .find_map(|(id, skus)| Some((id.clone(), skus.first()?.clone())))
+            .expect("a licensed user");
+        running
+            .control
+            .assign_licences(
+                tenant,
+                holder.parse().unwrap(),
+                &[],
+                &[sku.parse().unwrap()],
+            )
+            .unwrap();
+        clock.advance(chrono::Duration::minutes(10));
+        service.sync(sync(false)).await.expect("a delta sync");
+        let (linked, assigned) = links_and_assignments(&running, store.as_ref()).await;
+        assert_eq!(linked, assigned, "{}", db.url);
+        let after = linked.iter().find(|(id, _)| *id == holder).unwrap();
+        assert!(!after.1.contains(&sku), "{after:?}");
+        let part = licences
+            .iter()
+            .find(|l| l.sku_id == sku)
+            .unwrap()
+            .part_number
+            .clone();
+        let licences = service.licences("contoso").await.unwrap();
+        assert_eq!(consumed(&licences, &part), emulated_consumed(&part));
+        db.cleanup().await;
+    }
+}
