@@ -10,5 +10,6 @@ mod delta;
 mod faults;
 mod groups;
 mod licences;
+mod routing;
 mod throttle;
 mod users;
