@@ -102,6 +102,7 @@ pub async fn list(
     query.refuse_unsupported()?;
     let props = render::group_props(query.select.as_deref(), &DEFAULT_GROUP_PROPS)
         .map_err(GraphError::bad_request)?;
+    let unmodelled = render::unmodelled_group(query.select.as_deref());
     if let Some(filter) = &query.filter
         && let Some(p) = filter.properties().into_iter().find(|p| {
             !FILTERABLE.iter().any(|f| f.eq_ignore_ascii_case(p))
@@ -130,7 +131,9 @@ pub async fn list(
             next = Some(slot);
             break;
         }
-        value.push(Value::Object(render::group(group, &props)));
+        let mut map = render::group(group, &props);
+        render::add_unmodelled(&mut map, &unmodelled);
+        value.push(Value::Object(map));
     }
     let mut body = json!({"@odata.context": format!("{}/$metadata#groups", emulator.urls.graph), "value": value});
     if let Some(link) = next_link(&emulator, "groups", &query, next) {
@@ -156,6 +159,7 @@ pub async fn get(
         .and_then(|g| dir.live_group(g))
         .ok_or_else(|| GraphError::not_found(&id))?;
     let mut map = render::group(group, &props);
+    render::add_unmodelled(&mut map, &render::unmodelled_group(query.select.as_deref()));
     map.insert(
         "@odata.context".into(),
         Value::String(format!("{}/$metadata#groups/$entity", emulator.urls.graph)),

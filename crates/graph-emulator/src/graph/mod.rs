@@ -9,6 +9,7 @@ pub mod error;
 pub mod filter;
 pub mod groups;
 pub mod licences;
+pub mod properties;
 pub mod query;
 pub mod render;
 pub mod users;

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::error::GraphError;
 use super::filter::{Filter, Value as FilterValue};
+use super::properties::Documented;
 use super::query::{ODataQuery, decode_token, encode_token};
 use super::{Caller, READ_USERS, render};
 use crate::directory::{Directory, User, UserProp};
@@ -118,11 +119,13 @@ fn user_json<'a>(
     dir: &'a Directory,
     user: &'a User,
     props: &'a [UserProp],
+    unmodelled: &'a [&'static Documented],
     manager: Option<&'a [UserProp]>,
 ) -> render::UserJson<'a> {
     let expanded = manager.and_then(|p| render::live_manager(dir, user).map(|m| (m, p)));
     render::UserJson {
         manager: expanded,
+        unmodelled,
         ..render::UserJson::new(user, props, true)
     }
 }
@@ -137,6 +140,7 @@ pub async fn list(
     let query = ODataQuery::parse(raw.as_deref())?;
     query.refuse_unsupported()?;
     let props = render::user_props(query.select.as_deref()).map_err(GraphError::bad_request)?;
+    let unmodelled = render::unmodelled_user(query.select.as_deref());
     let manager = expand_manager(query.expand.as_deref())?;
     let sign_in = props.contains(&UserProp::SignInActivity);
     if sign_in {
@@ -177,7 +181,13 @@ pub async fn list(
             next = Some(slot);
             break;
         }
-        value.push(user_json(&dir, user, &props, manager.as_deref()));
+        value.push(user_json(
+            &dir,
+            user,
+            &props,
+            &unmodelled,
+            manager.as_deref(),
+        ));
     }
     let base = &emulator.urls.graph;
     let next_link = next.map(|slot| {
@@ -209,14 +219,19 @@ pub async fn get(
     if props.contains(&UserProp::SignInActivity) {
         caller.require(&["AuditLog.Read.All"])?;
     }
+    let unmodelled = render::unmodelled_user(query.select.as_deref());
     let manager = expand_manager(query.expand.as_deref())?;
     let dir = read(&caller.tenant.directory);
     let user = dir
         .live_user_by_key(&id)
         .ok_or_else(|| GraphError::not_found(&id))?;
-    let Ok(Value::Object(mut map)) =
-        serde_json::to_value(user_json(&dir, user, &props, manager.as_deref()))
-    else {
+    let Ok(Value::Object(mut map)) = serde_json::to_value(user_json(
+        &dir,
+        user,
+        &props,
+        &unmodelled,
+        manager.as_deref(),
+    )) else {
         return Err(GraphError::not_found(&id));
     };
     map.insert(

@@ -10,6 +10,7 @@ mod delta;
 mod faults;
 mod groups;
 mod licences;
+mod properties;
 mod routing;
 mod throttle;
 mod users;
