@@ -9,6 +9,8 @@ pub mod error;
 pub mod filter;
 pub mod groups;
 pub mod licences;
+pub mod organization;
+pub mod photos;
 pub mod properties;
 pub mod query;
 pub mod render;
@@ -27,6 +29,7 @@ use axum::routing::{MethodRouter, any, get, post};
 use uuid::Uuid;
 
 use crate::auth::grants::Grant;
+use crate::directory::MemberKind;
 use crate::faults::{FaultKind, RequestShape};
 use crate::state::{Emulator, Tenant, lock, read};
 use crate::throttle::{Admission, CostInputs, cost};
@@ -75,14 +78,19 @@ pub const READ_GROUPS: &[&str] = &[
 /// The Graph routes (relative to `/v1.0`): path and handlers. Unknown paths are resolved
 /// against these patterns to name the first segment that does not resolve.
 fn routes() -> Vec<(&'static str, MethodRouter<Arc<Emulator>>)> {
-    vec![
+    let mut routes = vec![
         ("/users", get(users::list)),
+        ("/users/$count", get(users::count)),
         ("/users/delta", get(delta::users)),
         ("/users/delta()", get(delta::users)),
         ("/users/{id}", get(users::get)),
         ("/users/{id}/manager", get(users::manager)),
         ("/users/{id}/assignLicense", post(licences::assign)),
+        ("/users/{id}/photos", get(photos::list)),
+        ("/users/{id}/photo", get(photos::get)),
+        ("/users/{id}/photo/$value", get(photos::value)),
         ("/groups", get(groups::list)),
+        ("/groups/$count", get(groups::count)),
         ("/groups/delta", get(delta::groups)),
         ("/groups/delta()", get(delta::groups)),
         ("/groups/{id}", get(groups::get)),
@@ -93,9 +101,83 @@ fn routes() -> Vec<(&'static str, MethodRouter<Arc<Emulator>>)> {
         ),
         ("/subscribedSkus", get(licences::subscribed_skus)),
         ("/applications", get(applications::list)),
+        ("/organization", get(organization::list)),
+        ("/organization/{id}", get(organization::get)),
         ("/$batch", post(batch::batch)),
-    ]
+    ];
+    for (path, transitive, cast) in TYPE_CASTS {
+        let shape = groups::MemberQuery {
+            transitive,
+            cast: Some(cast),
+        };
+        routes.push((path, groups::cast_members(shape)));
+    }
+    routes
 }
+
+/// The type-cast segments on member collections, with and without a trailing slash.
+const TYPE_CASTS: [(&str, bool, MemberKind); 12] = [
+    (
+        "/groups/{id}/members/microsoft.graph.user",
+        false,
+        MemberKind::User,
+    ),
+    (
+        "/groups/{id}/members/microsoft.graph.user/",
+        false,
+        MemberKind::User,
+    ),
+    (
+        "/groups/{id}/members/microsoft.graph.group",
+        false,
+        MemberKind::Group,
+    ),
+    (
+        "/groups/{id}/members/microsoft.graph.group/",
+        false,
+        MemberKind::Group,
+    ),
+    (
+        "/groups/{id}/members/microsoft.graph.orgContact",
+        false,
+        MemberKind::OrgContact,
+    ),
+    (
+        "/groups/{id}/members/microsoft.graph.orgContact/",
+        false,
+        MemberKind::OrgContact,
+    ),
+    (
+        "/groups/{id}/transitiveMembers/microsoft.graph.user",
+        true,
+        MemberKind::User,
+    ),
+    (
+        "/groups/{id}/transitiveMembers/microsoft.graph.user/",
+        true,
+        MemberKind::User,
+    ),
+    (
+        "/groups/{id}/transitiveMembers/microsoft.graph.group",
+        true,
+        MemberKind::Group,
+    ),
+    (
+        "/groups/{id}/transitiveMembers/microsoft.graph.group/",
+        true,
+        MemberKind::Group,
+    ),
+    (
+        "/groups/{id}/transitiveMembers/microsoft.graph.orgContact",
+        true,
+        MemberKind::OrgContact,
+    ),
+    (
+        "/groups/{id}/transitiveMembers/microsoft.graph.orgContact/",
+        true,
+        MemberKind::OrgContact,
+    ),
+];
 
 /// The Graph routes (relative to `/v1.0`) with the pipeline applied. Unrouted requests go
 /// through the same pipeline (token first, then counted), and answer Graph's 400.
@@ -250,7 +332,8 @@ async fn serve(
             .body(emulator.now(), &request_id, &client_request_id)
             .to_string();
         let status = error.status;
-        let mut rendered = (status, body).into_response();
+        let mut rendered =
+            (status, [(header::CONTENT_TYPE, JSON_CONTENT_TYPE)], body).into_response();
         for (name, value) in &error.headers {
             if let Ok(value) = HeaderValue::from_str(value) {
                 rendered.headers_mut().insert(*name, value);
@@ -264,10 +347,17 @@ async fn serve(
         response.headers_mut().remove(header::CONTENT_LENGTH);
     }
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(JSON_CONTENT_TYPE),
-    );
+    // `/$count` answers text and `photo/$value` an image: only JSON gets Graph's JSON type.
+    let own_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| !v.contains("json"));
+    if !own_type {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(JSON_CONTENT_TYPE),
+        );
+    }
     for (name, value) in [
         ("request-id", request_id.as_str()),
         ("client-request-id", client_request_id.as_str()),

@@ -19,6 +19,9 @@ pub struct Page<T> {
     /// `@odata.context`.
     #[serde(rename = "@odata.context")]
     pub context: String,
+    /// `@odata.count` (`$count=true`).
+    #[serde(rename = "@odata.count", skip_serializing_if = "Option::is_none")]
+    pub count: Option<usize>,
     /// `@odata.nextLink`.
     #[serde(rename = "@odata.nextLink", skip_serializing_if = "Option::is_none")]
     pub next_link: Option<String>,
@@ -27,6 +30,16 @@ pub struct Page<T> {
     pub delta_link: Option<String>,
     /// The items.
     pub value: Vec<T>,
+}
+
+/// A `/$count` answer: the number as `text/plain`.
+pub fn plain_count(count: usize) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/plain;charset=utf-8")],
+        count.to_string(),
+    )
+        .into_response()
 }
 
 /// A user written straight to JSON, without building a map first: the hot path of list and

@@ -11,6 +11,7 @@ mod faults;
 mod groups;
 mod licences;
 mod properties;
+mod resources;
 mod routing;
 mod throttle;
 mod users;
