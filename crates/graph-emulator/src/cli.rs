@@ -37,7 +37,7 @@ pub struct EmulatorArgs {
     /// Users per tenant.
     #[arg(long, default_value_t = 200)]
     pub users: usize,
-    /// Groups per tenant.
+    /// Groups per tenant (the well-known groups included); 0 generates none.
     #[arg(long, default_value_t = 40)]
     pub groups: usize,
     /// Number of tenants.

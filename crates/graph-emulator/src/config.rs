@@ -35,7 +35,8 @@ pub struct EmulatorConfig {
     pub seed: u64,
     /// Users per generated tenant.
     pub users: usize,
-    /// Groups per generated tenant (the well-known groups are always there).
+    /// Groups per generated tenant (the well-known groups are there unless this is 0, which
+    /// generates no groups).
     pub groups: usize,
     /// How many tenants to serve at once.
     pub tenants: usize,
