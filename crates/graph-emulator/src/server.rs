@@ -104,9 +104,16 @@ async fn identity_pipeline(
     if !emulator.config.latency.is_zero() {
         tokio::time::sleep(emulator.config.latency).await;
     }
-    let endpoint = match request.uri().path().rsplit('/').next() {
+    let path = request.uri().path();
+    let endpoint = match path.rsplit('/').next() {
         Some("token") => "POST /{tenant}/oauth2/v2.0/token",
         Some("authorize") => "GET /{tenant}/oauth2/v2.0/authorize",
+        Some("openid-configuration") if path.contains("/v2.0/") => {
+            "GET /{tenant}/v2.0/.well-known/openid-configuration"
+        }
+        Some("openid-configuration") => "GET /{tenant}/.well-known/openid-configuration",
+        Some("instance") => "GET /{tenant}/discovery/instance",
+        Some("keys") => "GET /{tenant}/discovery/v2.0/keys",
         _ => "identity (other)",
     };
     let response = next.run(request).await;

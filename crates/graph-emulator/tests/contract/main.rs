@@ -7,6 +7,7 @@ mod batch;
 mod common;
 mod control;
 mod delta;
+mod discovery;
 mod faults;
 mod groups;
 mod licences;
