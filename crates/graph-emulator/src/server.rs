@@ -2,6 +2,7 @@
 //! Graph, identity-platform and control routers, and serves until shut down.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
@@ -18,6 +19,7 @@ use crate::config::EmulatorConfig;
 use crate::control::{self, Control};
 use crate::scenario::{Scenario, ScenarioError};
 use crate::state::{Emulator, Urls, lock};
+use crate::tls::{LocalCa, TlsError, TlsListener};
 use crate::{auth, graph};
 
 /// Why an emulator did not start.
@@ -40,6 +42,9 @@ pub enum StartError {
     /// Certificate files could not be written to the data directory.
     #[error("writing certificate files: {0}")]
     DataDir(std::io::Error),
+    /// The TLS mode could not be set up.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// Entry point: `GraphEmulator::start(config)`.
@@ -61,6 +66,10 @@ pub struct Running {
     pub control: Control,
     /// Credentials of every app in every tenant; each tenant's `demo` app comes first.
     pub tenants: Vec<AppCredentials>,
+    /// In TLS mode, the local CA's certificate (PEM) that clients must trust.
+    pub ca_pem: Option<String>,
+    /// In TLS mode with a data directory, where that PEM was written (`{data_dir}/ca.pem`).
+    pub ca_path: Option<PathBuf>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -134,9 +143,24 @@ impl GraphEmulator {
         let local_addr = listener
             .local_addr()
             .map_err(|source| StartError::Bind { address, source })?;
+        let public_host = config
+            .public_url
+            .as_deref()
+            .and_then(|u| url::Url::parse(u).ok())
+            .and_then(|u| u.host_str().map(str::to_owned));
+        let tls = if config.tls {
+            Some(LocalCa::generate(public_host.as_deref())?)
+        } else {
+            None
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let authority = match &config.public_url {
             Some(url) => url.trim_end_matches('/').to_owned(),
-            None => format!("http://{local_addr}"),
+            None => format!("{scheme}://{local_addr}"),
+        };
+        let ca_path = match (&tls, &config.data_dir) {
+            (Some(ca), Some(dir)) => Some(ca.write_ca(&dir.join("ca.pem"))?),
+            _ => None,
         };
         let urls = Urls {
             graph: format!("{authority}/v1.0"),
@@ -179,14 +203,29 @@ impl GraphEmulator {
         }
 
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let served = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = stopped.await;
-            });
-            if let Err(error) = served.await {
-                tracing::error!(%error, "The emulator stopped serving.");
+        let ca_pem = tls.as_ref().map(|ca| ca.ca_pem.clone());
+        let task = match tls {
+            Some(ca) => {
+                let listener = TlsListener::new(listener, ca.server.clone())
+                    .map_err(|source| StartError::Bind { address, source })?;
+                tokio::spawn(async move {
+                    let served = axum::serve(listener, app).with_graceful_shutdown(async {
+                        let _ = stopped.await;
+                    });
+                    if let Err(error) = served.await {
+                        tracing::error!(%error, "The emulator stopped serving.");
+                    }
+                })
             }
-        });
+            None => tokio::spawn(async move {
+                let served = axum::serve(listener, app).with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                });
+                if let Err(error) = served.await {
+                    tracing::error!(%error, "The emulator stopped serving.");
+                }
+            }),
+        };
         tracing::info!(graph = %urls.graph, authority = %urls.authority, "Graph emulator listening.");
         Ok(Running {
             graph_url: urls.graph,
@@ -195,6 +234,8 @@ impl GraphEmulator {
             local_addr,
             control,
             tenants,
+            ca_pem,
+            ca_path,
             stop: Some(stop),
             task: Some(task),
         })

@@ -15,4 +15,5 @@ mod properties;
 mod resources;
 mod routing;
 mod throttle;
+mod tls;
 mod users;
