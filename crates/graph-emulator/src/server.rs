@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Request, State};
+use axum::http::header;
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -130,6 +131,47 @@ async fn identity_pipeline(
     response
 }
 
+/// Outside `/v1.0`, the identity platform and the control API: Graph's answer to a version it
+/// does not serve, counted as `METHOD (unrouted)`.
+async fn unknown_version(emulator: Arc<Emulator>, request: Request) -> Response {
+    let version = request
+        .uri()
+        .path()
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let error = graph::error::GraphError::bad_request(format!("Invalid version: {version}"));
+    let id = uuid::Uuid::new_v4().to_string();
+    let client_request_id = request
+        .headers()
+        .get("client-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map_or_else(|| id.clone(), str::to_owned);
+    let body = error
+        .body(emulator.now(), &id, &client_request_id)
+        .to_string();
+    lock(&emulator.counters).record(
+        &format!("{} (unrouted)", request.method()),
+        error.status.as_u16(),
+        false,
+    );
+    (
+        error.status,
+        [
+            (header::CONTENT_TYPE, graph::JSON_CONTENT_TYPE.to_owned()),
+            (header::HeaderName::from_static("request-id"), id),
+            (
+                header::HeaderName::from_static("client-request-id"),
+                client_request_id,
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
 impl GraphEmulator {
     /// Generates the tenants, binds (127.0.0.1:0 unless `config.listen` says otherwise) and
     /// serves in a background task.
@@ -186,6 +228,10 @@ impl GraphEmulator {
                 )),
             )
             .nest("/_emulator", control::router(control.clone()))
+            .fallback({
+                let emulator = emulator.clone();
+                move |request: Request| unknown_version(emulator.clone(), request)
+            })
             .merge(
                 auth::router()
                     .layer(middleware::from_fn_with_state(

@@ -111,3 +111,19 @@ async fn unknown_paths_ask_for_a_token_first_then_name_the_first_unresolved_segm
     assert_eq!(counters.count_status(&unrouted, 401), 1);
     assert_eq!(counters.count_status(&unrouted, 400), 4);
 }
+
+/// Paths outside `/v1.0`, the authority and the control API are answered in Graph's error
+/// shape and counted too.
+#[tokio::test]
+async fn other_versions_are_refused_and_counted() {
+    let env = start(5, 1).await;
+    let url = format!("{}/beta/users", env.running.authority_url);
+    let response = env.client.get(url).send().await.expect("request");
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let headers = response.headers().clone();
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(graph_error_code(&body, &headers), "BadRequest");
+    assert_eq!(body["error"]["message"], "Invalid version: beta");
+    let counters = env.running.control.counters();
+    assert_eq!(counters.count_status("GET (unrouted)", 400), 1);
+}
