@@ -92,7 +92,9 @@ impl LocalCa {
                 .with_safe_default_protocol_versions()?
                 .with_no_client_auth()
                 .with_single_cert(chain, key)?;
-        server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        // axum serves HTTP/1.1 here (its `http2` feature is off): offering h2 would have
+        // HTTP/2 clients (httpx in Microsoft's Python SDK) talk to a server that cannot answer.
+        server.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Self {
             ca_pem: ca_cert.pem(),
             server: Arc::new(server),
