@@ -113,7 +113,7 @@ pub async fn list(
                 && !p.eq_ignore_ascii_case("groupTypes")
         })
     {
-        return Err(unsupported_filter(&p));
+        return Err(unsupported_filter(p));
     }
     let page = query.top.map_or(DEFAULT_PAGE, |t| t as usize);
     let start = start_of(&emulator, &query)?;

@@ -23,7 +23,7 @@ const PHOTO_PNG: &str =
 
 /// Whether the emulator gives this user a photo.
 pub fn has_photo(user: &User) -> bool {
-    user.id.as_bytes()[15] % 2 == 0
+    user.id.as_bytes()[15].is_multiple_of(2)
 }
 
 fn image_not_found() -> GraphError {

@@ -77,7 +77,11 @@ async fn photos_answer_image_not_found_or_a_generated_photo() {
         .iter()
         .map(|u| u["id"].as_str().expect("id").to_owned())
         .collect();
-    let has_photo = |id: &str| u8::from_str_radix(&id[id.len() - 2..], 16).expect("hex") % 2 == 0;
+    let has_photo = |id: &str| {
+        u8::from_str_radix(&id[id.len() - 2..], 16)
+            .expect("hex")
+            .is_multiple_of(2)
+    };
     let without = ids.iter().find(|id| !has_photo(id)).expect("one without");
     let with = ids.iter().find(|id| has_photo(id)).expect("one with");
 
