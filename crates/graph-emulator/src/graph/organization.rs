@@ -14,7 +14,9 @@ use super::error::GraphError;
 use crate::directory::{Directory, UserProp, graph_time};
 use crate::state::{Emulator, read};
 
-/// Permissions that read the organization (organization-get.md, "Permissions").
+/// Permissions that read the organization (organization-get.md, "Permissions"), plus
+/// `User.Read.All`: a leniency of the emulator, not checked against Graph, so that org readers
+/// granted only user and group permissions get their tenant's name.
 const READ_ORGANIZATION: &[&str] = &[
     "Organization.Read.All",
     "Organization.ReadWrite.All",
