@@ -37,7 +37,7 @@ pub struct EmulatorArgs {
     /// Users per tenant.
     #[arg(long, default_value_t = 200)]
     pub users: usize,
-    /// Groups per tenant.
+    /// Groups per tenant (the well-known groups included); 0 generates none.
     #[arg(long, default_value_t = 40)]
     pub groups: usize,
     /// Number of tenants.
@@ -58,10 +58,14 @@ pub struct EmulatorArgs {
     /// Output format of the start-up banner.
     #[arg(long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
-    /// Where to write each demo app's certificate and private key (default: a
-    /// `graph-emulator-{pid}` folder in the temporary directory).
+    /// Where to write each demo app's certificate and private key, and with `--tls` the CA
+    /// (`ca.pem`) (default: a `graph-emulator-{pid}` folder in the temporary directory).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Serve HTTPS with a certificate for 127.0.0.1/localhost from a local CA generated at
+    /// start; the CA's PEM is written to `{data-dir}/ca.pem` and printed.
+    #[arg(long)]
+    pub tls: bool,
 }
 
 fn parse_public_url(value: &str) -> Result<String, String> {
@@ -102,6 +106,7 @@ impl EmulatorArgs {
             data_dir: Some(self.data_dir.clone().unwrap_or_else(|| {
                 std::env::temp_dir().join(format!("graph-emulator-{}", std::process::id()))
             })),
+            tls: self.tls,
             ..EmulatorConfig::default()
         }
     }
@@ -136,6 +141,7 @@ pub fn banner(running: &Running, output: Output) -> String {
                 "graph_url": running.graph_url,
                 "authority_url": running.authority_url,
                 "control_url": running.control_url,
+                "ca_pem": running.ca_path,
                 "tenants": tenants,
             })
             .to_string()
@@ -145,6 +151,12 @@ pub fn banner(running: &Running, output: Output) -> String {
                 "Graph emulator listening\n  Graph:      {}\n  Authority:  {}  (token endpoint: {{authority}}/{{tenant}}/oauth2/v2.0/token)\n  Control:    {}\n",
                 running.graph_url, running.authority_url, running.control_url
             );
+            if let Some(ca) = &running.ca_path {
+                out.push_str(&format!(
+                    "  CA:         {}  (trust it: SSL_CERT_FILE, REQUESTS_CA_BUNDLE, NODE_EXTRA_CA_CERTS)\n",
+                    ca.display()
+                ));
+            }
             for c in demos {
                 out.push_str(&format!(
                     "Tenant {} ({})\n  client id:     {}\n  client secret: {}\n",

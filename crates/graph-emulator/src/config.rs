@@ -35,7 +35,8 @@ pub struct EmulatorConfig {
     pub seed: u64,
     /// Users per generated tenant.
     pub users: usize,
-    /// Groups per generated tenant (the well-known groups are always there).
+    /// Groups per generated tenant (the well-known groups are there unless this is 0, which
+    /// generates no groups).
     pub groups: usize,
     /// How many tenants to serve at once.
     pub tenants: usize,
@@ -67,6 +68,9 @@ pub struct EmulatorConfig {
     /// old one valid (refresh-tokens.md), so this is off by default; tests that check the
     /// daemon stores the rotated token turn it on.
     pub single_use_refresh_tokens: bool,
+    /// Serve HTTPS with a certificate from a local CA generated at start (see [`crate::tls`]);
+    /// the CA's PEM is in [`crate::Running::ca_pem`] and, with `data_dir`, in `ca.pem` there.
+    pub tls: bool,
     /// How long every app's client secret and certificate work from the emulator's start (what
     /// `GET /applications` reports as their `endDateTime`).
     pub credential_lifetime: Duration,
@@ -90,6 +94,7 @@ impl Default for EmulatorConfig {
             extra_apps: Vec::new(),
             clock: Arc::new(SystemClock),
             single_use_refresh_tokens: false,
+            tls: false,
             credential_lifetime: Duration::from_secs(730 * 86_400),
         }
     }

@@ -27,7 +27,8 @@
 //! - [`throttle`] — the resource-unit model; [`faults`] — scripted failures;
 //!   [`counters`] — requests by endpoint and status.
 //! - [`control`] — [`Control`], in process and over HTTP under `/_emulator/`.
-//! - [`server`] — [`GraphEmulator::start`] and [`Running`]; [`cli`] — flags and [`run`].
+//! - [`server`] — [`GraphEmulator::start`] and [`Running`]; [`cli`] — flags and [`run`];
+//!   [`tls`] — the optional HTTPS mode with a local CA.
 
 pub mod auth;
 pub mod cli;
@@ -43,6 +44,7 @@ pub mod scenario;
 pub mod server;
 mod state;
 pub mod throttle;
+pub mod tls;
 
 pub use auth::apps::AppCredentials;
 pub use cli::{EmulatorArgs, Output, run};

@@ -188,7 +188,7 @@ mod tests {
             0,
             TenantSize {
                 users: 20,
-                groups: 0,
+                groups: 1,
             },
         );
         scenario.tenants[0].apply(&mut dir, DateTime::default());

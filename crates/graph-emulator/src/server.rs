@@ -2,12 +2,14 @@
 //! Graph, identity-platform and control routers, and serves until shut down.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Request, State};
+use axum::http::header;
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -18,6 +20,7 @@ use crate::config::EmulatorConfig;
 use crate::control::{self, Control};
 use crate::scenario::{Scenario, ScenarioError};
 use crate::state::{Emulator, Urls, lock};
+use crate::tls::{LocalCa, TlsError, TlsListener};
 use crate::{auth, graph};
 
 /// Why an emulator did not start.
@@ -40,6 +43,9 @@ pub enum StartError {
     /// Certificate files could not be written to the data directory.
     #[error("writing certificate files: {0}")]
     DataDir(std::io::Error),
+    /// The TLS mode could not be set up.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// Entry point: `GraphEmulator::start(config)`.
@@ -61,6 +67,10 @@ pub struct Running {
     pub control: Control,
     /// Credentials of every app in every tenant; each tenant's `demo` app comes first.
     pub tenants: Vec<AppCredentials>,
+    /// In TLS mode, the local CA's certificate (PEM) that clients must trust.
+    pub ca_pem: Option<String>,
+    /// In TLS mode with a data directory, where that PEM was written (`{data_dir}/ca.pem`).
+    pub ca_path: Option<PathBuf>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -104,14 +114,62 @@ async fn identity_pipeline(
     if !emulator.config.latency.is_zero() {
         tokio::time::sleep(emulator.config.latency).await;
     }
-    let endpoint = match request.uri().path().rsplit('/').next() {
+    let path = request.uri().path();
+    let endpoint = match path.rsplit('/').next() {
         Some("token") => "POST /{tenant}/oauth2/v2.0/token",
         Some("authorize") => "GET /{tenant}/oauth2/v2.0/authorize",
+        Some("openid-configuration") if path.contains("/v2.0/") => {
+            "GET /{tenant}/v2.0/.well-known/openid-configuration"
+        }
+        Some("openid-configuration") => "GET /{tenant}/.well-known/openid-configuration",
+        Some("instance") => "GET /{tenant}/discovery/instance",
+        Some("keys") => "GET /{tenant}/discovery/v2.0/keys",
         _ => "identity (other)",
     };
     let response = next.run(request).await;
     lock(&emulator.counters).record(endpoint, response.status().as_u16(), false);
     response
+}
+
+/// Outside `/v1.0`, the identity platform and the control API: Graph's answer to a version it
+/// does not serve, counted as `METHOD (unrouted)`.
+async fn unknown_version(emulator: Arc<Emulator>, request: Request) -> Response {
+    let version = request
+        .uri()
+        .path()
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let error = graph::error::GraphError::bad_request(format!("Invalid version: {version}"));
+    let id = uuid::Uuid::new_v4().to_string();
+    let client_request_id = request
+        .headers()
+        .get("client-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map_or_else(|| id.clone(), str::to_owned);
+    let body = error
+        .body(emulator.now(), &id, &client_request_id)
+        .to_string();
+    lock(&emulator.counters).record(
+        &format!("{} (unrouted)", request.method()),
+        error.status.as_u16(),
+        false,
+    );
+    (
+        error.status,
+        [
+            (header::CONTENT_TYPE, graph::JSON_CONTENT_TYPE.to_owned()),
+            (header::HeaderName::from_static("request-id"), id),
+            (
+                header::HeaderName::from_static("client-request-id"),
+                client_request_id,
+            ),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 impl GraphEmulator {
@@ -127,9 +185,24 @@ impl GraphEmulator {
         let local_addr = listener
             .local_addr()
             .map_err(|source| StartError::Bind { address, source })?;
+        let public_host = config
+            .public_url
+            .as_deref()
+            .and_then(|u| url::Url::parse(u).ok())
+            .and_then(|u| u.host_str().map(str::to_owned));
+        let tls = if config.tls {
+            Some(LocalCa::generate(public_host.as_deref())?)
+        } else {
+            None
+        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let authority = match &config.public_url {
             Some(url) => url.trim_end_matches('/').to_owned(),
-            None => format!("http://{local_addr}"),
+            None => format!("{scheme}://{local_addr}"),
+        };
+        let ca_path = match (&tls, &config.data_dir) {
+            (Some(ca), Some(dir)) => Some(ca.write_ca(&dir.join("ca.pem"))?),
+            _ => None,
         };
         let urls = Urls {
             graph: format!("{authority}/v1.0"),
@@ -155,6 +228,10 @@ impl GraphEmulator {
                 )),
             )
             .nest("/_emulator", control::router(control.clone()))
+            .fallback({
+                let emulator = emulator.clone();
+                move |request: Request| unknown_version(emulator.clone(), request)
+            })
             .merge(
                 auth::router()
                     .layer(middleware::from_fn_with_state(
@@ -172,14 +249,29 @@ impl GraphEmulator {
         }
 
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let served = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = stopped.await;
-            });
-            if let Err(error) = served.await {
-                tracing::error!(%error, "The emulator stopped serving.");
+        let ca_pem = tls.as_ref().map(|ca| ca.ca_pem.clone());
+        let task = match tls {
+            Some(ca) => {
+                let listener = TlsListener::new(listener, ca.server.clone())
+                    .map_err(|source| StartError::Bind { address, source })?;
+                tokio::spawn(async move {
+                    let served = axum::serve(listener, app).with_graceful_shutdown(async {
+                        let _ = stopped.await;
+                    });
+                    if let Err(error) = served.await {
+                        tracing::error!(%error, "The emulator stopped serving.");
+                    }
+                })
             }
-        });
+            None => tokio::spawn(async move {
+                let served = axum::serve(listener, app).with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                });
+                if let Err(error) = served.await {
+                    tracing::error!(%error, "The emulator stopped serving.");
+                }
+            }),
+        };
         tracing::info!(graph = %urls.graph, authority = %urls.authority, "Graph emulator listening.");
         Ok(Running {
             graph_url: urls.graph,
@@ -188,6 +280,8 @@ impl GraphEmulator {
             local_addr,
             control,
             tenants,
+            ca_pem,
+            ca_path,
             stop: Some(stop),
             task: Some(task),
         })

@@ -39,6 +39,8 @@ pub struct KeyMaterial {
     pub encoding: EncodingKey,
     /// Verifies with the public key.
     pub decoding: DecodingKey,
+    /// The public key, PKCS#1 `RSAPublicKey` DER (for the JWKS's `n` and `e`).
+    pub public_key_der: Vec<u8>,
 }
 
 impl std::fmt::Debug for KeyMaterial {
@@ -65,6 +67,7 @@ impl KeyMaterial {
             encoding: EncodingKey::from_rsa_pem(private_key_pem.as_bytes())?,
             // For RSA the raw public key is the PKCS#1 RSAPublicKey DER jsonwebtoken expects.
             decoding: DecodingKey::from_rsa_der(key.public_key_raw()),
+            public_key_der: key.public_key_raw().to_vec(),
             private_key_pem,
             certificate_pem: certificate.pem(),
             x5t: URL_SAFE_NO_PAD.encode(sha1.as_ref()),

@@ -5,6 +5,7 @@ pub mod aadsts;
 pub mod apps;
 pub mod assertion;
 pub mod authorize;
+pub mod discovery;
 pub mod grants;
 pub mod keys;
 pub mod token;
@@ -21,4 +22,15 @@ pub fn router() -> Router<Arc<Emulator>> {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token::token))
         .route("/{tenant}/oauth2/v2.0/authorize", get(authorize::authorize))
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(discovery::configuration_v2),
+        )
+        .route(
+            "/{tenant}/.well-known/openid-configuration",
+            get(discovery::configuration_v1),
+        )
+        .route("/{tenant}/discovery/instance", get(discovery::instance))
+        .route("/{tenant}/discovery/v2.0/keys", get(discovery::keys))
+        .route("/{tenant}/discovery/keys", get(discovery::keys))
 }

@@ -30,6 +30,20 @@ impl MemberKind {
             Self::OrgContact => "#microsoft.graph.orgContact",
         }
     }
+
+    /// The type-cast path segment that selects this kind (`microsoft.graph.user`).
+    pub fn cast_segment(self) -> &'static str {
+        self.odata_type().trim_start_matches('#')
+    }
+
+    /// The entity set objects of this kind belong to (`users`), for `@odata.context`.
+    pub fn collection(self) -> &'static str {
+        match self {
+            Self::User => "users",
+            Self::Group => "groups",
+            Self::OrgContact => "contacts",
+        }
+    }
 }
 
 /// A member of a group.

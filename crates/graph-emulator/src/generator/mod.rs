@@ -55,7 +55,8 @@ pub mod well_known {
 pub struct TenantSize {
     /// Users, guests and disabled accounts included.
     pub users: usize,
-    /// Groups in total; the well-known ones are always made even when this is smaller.
+    /// Groups in total; the well-known ones are made even when this is smaller, except that
+    /// 0 means no groups at all.
     pub groups: usize,
 }
 
@@ -143,7 +144,9 @@ pub fn generate(seed: u64, index: usize, size: TenantSize) -> Directory {
     for contact in &contacts {
         dir.insert_contact(contact.clone());
     }
-    groups::make_groups(&mut rng, &mut dir, size, &people.roles, &contacts);
+    if size.groups > 0 {
+        groups::make_groups(&mut rng, &mut dir, size, &people.roles, &contacts);
+    }
     dir
 }
 

@@ -246,6 +246,7 @@ fn respond<T: Serialize>(
     };
     let page = render::Page {
         context: format!("{base}/$metadata#{context}"),
+        count: None,
         next_link,
         delta_link,
         value,

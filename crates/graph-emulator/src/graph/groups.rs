@@ -5,17 +5,19 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use axum::routing::{self, MethodRouter};
 use axum::{Extension, Json};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::error::GraphError;
 use super::filter::Value as FilterValue;
-use super::query::{ODataQuery, decode_token, encode_token};
+use super::query::{ODataQuery, decode_token, encode_token, eventual, raw_count_refused};
 use super::users::ListCursor;
 use super::{Caller, READ_GROUPS, render};
-use crate::directory::{Group, GroupProp, Member};
+use crate::directory::{Group, GroupProp, Member, MemberKind};
 use crate::state::{Emulator, read};
 
 const DEFAULT_PAGE: usize = 100;
@@ -95,48 +97,89 @@ fn next_link(
 pub async fn list(
     State(emulator): State<Arc<Emulator>>,
     Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, GraphError> {
     caller.require(READ_GROUPS)?;
     let query = ODataQuery::parse(raw.as_deref())?;
     query.refuse_unsupported()?;
+    let counted = query.counted(&headers)?;
     let props = render::group_props(query.select.as_deref(), &DEFAULT_GROUP_PROPS)
         .map_err(GraphError::bad_request)?;
+    let unmodelled = render::unmodelled_group(query.select.as_deref());
     if let Some(filter) = &query.filter
         && let Some(p) = filter.properties().into_iter().find(|p| {
             !FILTERABLE.iter().any(|f| f.eq_ignore_ascii_case(p))
                 && !p.eq_ignore_ascii_case("groupTypes")
         })
     {
-        return Err(GraphError::unsupported_query(format!(
-            "Unsupported or invalid query filter clause specified for property '{p}' of resource 'Group'."
-        )));
+        return Err(unsupported_filter(p));
     }
     let page = query.top.map_or(DEFAULT_PAGE, |t| t as usize);
     let start = start_of(&emulator, &query)?;
     let dir = read(&caller.tenant.directory);
+    let matches = |group: &Group| {
+        group.is_live()
+            && query
+                .filter
+                .as_ref()
+                .is_none_or(|f| f.matches(&|p| filter_value(group, p)))
+    };
     let mut value = Vec::new();
     let mut next = None;
     for (slot, group) in dir.groups.iter().enumerate().skip(start) {
-        if !group.is_live()
-            || query
-                .filter
-                .as_ref()
-                .is_some_and(|f| !f.matches(&|p| filter_value(group, p)))
-        {
+        if !matches(group) {
             continue;
         }
         if value.len() == page {
             next = Some(slot);
             break;
         }
-        value.push(Value::Object(render::group(group, &props)));
+        let mut map = render::group(group, &props);
+        render::add_unmodelled(&mut map, &unmodelled);
+        value.push(Value::Object(map));
     }
     let mut body = json!({"@odata.context": format!("{}/$metadata#groups", emulator.urls.graph), "value": value});
+    if counted {
+        body["@odata.count"] = json!(dir.groups.iter().filter(|g| matches(g)).count());
+    }
     if let Some(link) = next_link(&emulator, "groups", &query, next) {
         body["@odata.nextLink"] = link;
     }
     Ok(Json(body).into_response())
+}
+
+fn unsupported_filter(property: &str) -> GraphError {
+    GraphError::unsupported_query(format!(
+        "Unsupported or invalid query filter clause specified for property '{property}' of resource 'Group'."
+    ))
+}
+
+/// `GET /groups/$count`: the number of live groups (matching `$filter`), as text; needs
+/// `ConsistencyLevel: eventual` (group-list.md, example "Get only a count of groups").
+pub async fn count(
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, GraphError> {
+    caller.require(READ_GROUPS)?;
+    if !eventual(&headers) {
+        return Err(raw_count_refused());
+    }
+    let query = ODataQuery::parse(raw.as_deref())?;
+    let dir = read(&caller.tenant.directory);
+    let count = dir
+        .groups
+        .iter()
+        .filter(|g| {
+            g.is_live()
+                && query
+                    .filter
+                    .as_ref()
+                    .is_none_or(|f| f.matches(&|p| filter_value(g, p)))
+        })
+        .count();
+    Ok(render::plain_count(count))
 }
 
 /// `GET /groups/{id}`.
@@ -156,6 +199,7 @@ pub async fn get(
         .and_then(|g| dir.live_group(g))
         .ok_or_else(|| GraphError::not_found(&id))?;
     let mut map = render::group(group, &props);
+    render::add_unmodelled(&mut map, &render::unmodelled_group(query.select.as_deref()));
     map.insert(
         "@odata.context".into(),
         Value::String(format!("{}/$metadata#groups/$entity", emulator.urls.graph)),
@@ -163,16 +207,28 @@ pub async fn get(
     Ok(Json(Value::Object(map)).into_response())
 }
 
+/// Which members a member list shows.
+#[derive(Debug, Clone, Copy)]
+pub struct MemberQuery {
+    /// Through nested groups (`transitiveMembers`).
+    pub transitive: bool,
+    /// The type-cast segment (`/members/microsoft.graph.user`): only that kind.
+    pub cast: Option<MemberKind>,
+}
+
 async fn member_list(
     emulator: &Emulator,
     caller: &Caller,
     id: &str,
+    headers: &HeaderMap,
     raw: Option<&str>,
-    transitive: bool,
+    shape: MemberQuery,
 ) -> Result<Response, GraphError> {
+    let MemberQuery { transitive, cast } = shape;
     caller.require(READ_GROUPS)?;
     let query = ODataQuery::parse(raw)?;
     query.refuse_unsupported()?;
+    let counted = query.counted(headers)?;
     let page = query.top.map_or(DEFAULT_PAGE, |t| t as usize);
     let start = start_of(emulator, &query)?;
     let dir = read(&caller.tenant.directory);
@@ -180,11 +236,14 @@ async fn member_list(
         .ok()
         .and_then(|g| dir.live_group(g))
         .ok_or_else(|| GraphError::not_found(id))?;
-    let members: Vec<Member> = if transitive {
+    let mut members: Vec<Member> = if transitive {
         dir.transitive_members(group.id)
     } else {
         group.members.clone()
     };
+    if let Some(kind) = cast {
+        members.retain(|m| m.kind == kind);
+    }
     let value: Vec<Value> = members
         .iter()
         .skip(start)
@@ -192,8 +251,15 @@ async fn member_list(
         .map(|m| render::member(&dir, m, query.select.as_deref()))
         .collect();
     let next = (start + page < members.len()).then_some(start + page);
-    let mut body = json!({"@odata.context": format!("{}/$metadata#directoryObjects", emulator.urls.graph), "value": value});
-    let path = format!(
+    let context = match cast {
+        Some(kind) => format!("{}/$metadata#{}", emulator.urls.graph, kind.collection()),
+        None => format!("{}/$metadata#directoryObjects", emulator.urls.graph),
+    };
+    let mut body = json!({"@odata.context": context, "value": value});
+    if counted {
+        body["@odata.count"] = json!(members.len());
+    }
+    let mut path = format!(
         "groups/{id}/{}",
         if transitive {
             "transitiveMembers"
@@ -201,6 +267,10 @@ async fn member_list(
             "members"
         }
     );
+    if let Some(kind) = cast {
+        path.push('/');
+        path.push_str(kind.cast_segment());
+    }
     if let Some(link) = next_link(emulator, &path, &query, next) {
         body["@odata.nextLink"] = link;
     }
@@ -212,9 +282,14 @@ pub async fn members(
     State(emulator): State<Arc<Emulator>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, GraphError> {
-    member_list(&emulator, &caller, &id, raw.as_deref(), false).await
+    let shape = MemberQuery {
+        transitive: false,
+        cast: None,
+    };
+    member_list(&emulator, &caller, &id, &headers, raw.as_deref(), shape).await
 }
 
 /// `GET /groups/{id}/transitiveMembers`: members through nested groups, each once.
@@ -222,7 +297,26 @@ pub async fn transitive_members(
     State(emulator): State<Arc<Emulator>>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, GraphError> {
-    member_list(&emulator, &caller, &id, raw.as_deref(), true).await
+    let shape = MemberQuery {
+        transitive: true,
+        cast: None,
+    };
+    member_list(&emulator, &caller, &id, &headers, raw.as_deref(), shape).await
+}
+
+/// A member list behind a type-cast segment (`/members/microsoft.graph.user`,
+/// group-list-members.md, example "Get only the users in a group"), as a handler.
+pub fn cast_members(shape: MemberQuery) -> MethodRouter<Arc<Emulator>> {
+    routing::get(
+        move |State(emulator): State<Arc<Emulator>>,
+              Extension(caller): Extension<Caller>,
+              Path(id): Path<String>,
+              headers: HeaderMap,
+              RawQuery(raw): RawQuery| async move {
+            member_list(&emulator, &caller, &id, &headers, raw.as_deref(), shape).await
+        },
+    )
 }

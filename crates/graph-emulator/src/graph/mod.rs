@@ -9,6 +9,9 @@ pub mod error;
 pub mod filter;
 pub mod groups;
 pub mod licences;
+pub mod organization;
+pub mod photos;
+pub mod properties;
 pub mod query;
 pub mod render;
 pub mod users;
@@ -22,10 +25,11 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, any, get, post};
 use uuid::Uuid;
 
 use crate::auth::grants::Grant;
+use crate::directory::MemberKind;
 use crate::faults::{FaultKind, RequestShape};
 use crate::state::{Emulator, Tenant, lock, read};
 use crate::throttle::{Admission, CostInputs, cost};
@@ -71,45 +75,157 @@ pub const READ_GROUPS: &[&str] = &[
     "Directory.ReadWrite.All",
 ];
 
-/// The Graph routes (relative to `/v1.0`) with the pipeline applied.
-pub fn router(emulator: Arc<Emulator>) -> Router {
-    Router::new()
-        .route("/users", get(users::list))
-        .route("/users/delta", get(delta::users))
-        .route("/users/{id}", get(users::get))
-        .route("/users/{id}/manager", get(users::manager))
-        .route("/users/{id}/assignLicense", post(licences::assign))
-        .route("/groups", get(groups::list))
-        .route("/groups/delta", get(delta::groups))
-        .route("/groups/{id}", get(groups::get))
-        .route("/groups/{id}/members", get(groups::members))
-        .route(
+/// The Graph routes (relative to `/v1.0`): path and handlers. Unknown paths are resolved
+/// against these patterns to name the first segment that does not resolve.
+fn routes() -> Vec<(&'static str, MethodRouter<Arc<Emulator>>)> {
+    let mut routes = vec![
+        ("/users", get(users::list)),
+        ("/users/$count", get(users::count)),
+        ("/users/delta", get(delta::users)),
+        ("/users/delta()", get(delta::users)),
+        ("/users/{id}", get(users::get)),
+        ("/users/{id}/manager", get(users::manager)),
+        ("/users/{id}/assignLicense", post(licences::assign)),
+        ("/users/{id}/photos", get(photos::list)),
+        ("/users/{id}/photo", get(photos::get)),
+        ("/users/{id}/photo/$value", get(photos::value)),
+        ("/groups", get(groups::list)),
+        ("/groups/$count", get(groups::count)),
+        ("/groups/delta", get(delta::groups)),
+        ("/groups/delta()", get(delta::groups)),
+        ("/groups/{id}", get(groups::get)),
+        ("/groups/{id}/members", get(groups::members)),
+        (
             "/groups/{id}/transitiveMembers",
             get(groups::transitive_members),
-        )
-        .route("/subscribedSkus", get(licences::subscribed_skus))
-        .route("/applications", get(applications::list))
-        .route("/$batch", post(batch::batch))
-        .route_layer(middleware::from_fn_with_state(emulator.clone(), pipeline))
-        .fallback(unknown_segment)
-        .with_state(emulator)
+        ),
+        ("/subscribedSkus", get(licences::subscribed_skus)),
+        ("/applications", get(applications::list)),
+        ("/organization", get(organization::list)),
+        ("/organization/{id}", get(organization::get)),
+        ("/$batch", post(batch::batch)),
+    ];
+    for (path, transitive, cast) in TYPE_CASTS {
+        let shape = groups::MemberQuery {
+            transitive,
+            cast: Some(cast),
+        };
+        routes.push((path, groups::cast_members(shape)));
+    }
+    routes
 }
 
-async fn unknown_segment(State(emulator): State<Arc<Emulator>>, request: Request) -> Response {
-    let segment = request
-        .uri()
-        .path()
-        .trim_start_matches("/v1.0")
-        .trim_start_matches('/');
-    let error = GraphError::bad_request(format!("Resource not found for the segment '{segment}'."));
-    let id = Uuid::new_v4().to_string();
-    let body = error.body(emulator.now(), &id, &id);
+/// The type-cast segments on member collections, with and without a trailing slash.
+const TYPE_CASTS: [(&str, bool, MemberKind); 12] = [
     (
-        error.status,
-        [(header::CONTENT_TYPE, JSON_CONTENT_TYPE)],
-        body.to_string(),
-    )
-        .into_response()
+        "/groups/{id}/members/microsoft.graph.user",
+        false,
+        MemberKind::User,
+    ),
+    (
+        "/groups/{id}/members/microsoft.graph.user/",
+        false,
+        MemberKind::User,
+    ),
+    (
+        "/groups/{id}/members/microsoft.graph.group",
+        false,
+        MemberKind::Group,
+    ),
+    (
+        "/groups/{id}/members/microsoft.graph.group/",
+        false,
+        MemberKind::Group,
+    ),
+    (
+        "/groups/{id}/members/microsoft.graph.orgContact",
+        false,
+        MemberKind::OrgContact,
+    ),
+    (
+        "/groups/{id}/members/microsoft.graph.orgContact/",
+        false,
+        MemberKind::OrgContact,
+    ),
+    (
+        "/groups/{id}/transitiveMembers/microsoft.graph.user",
+        true,
+        MemberKind::User,
+    ),
+    (
+        "/groups/{id}/transitiveMembers/microsoft.graph.user/",
+        true,
+        MemberKind::User,
+    ),
+    (
+        "/groups/{id}/transitiveMembers/microsoft.graph.group",
+        true,
+        MemberKind::Group,
+    ),
+    (
+        "/groups/{id}/transitiveMembers/microsoft.graph.group/",
+        true,
+        MemberKind::Group,
+    ),
+    (
+        "/groups/{id}/transitiveMembers/microsoft.graph.orgContact",
+        true,
+        MemberKind::OrgContact,
+    ),
+    (
+        "/groups/{id}/transitiveMembers/microsoft.graph.orgContact/",
+        true,
+        MemberKind::OrgContact,
+    ),
+];
+
+/// The Graph routes (relative to `/v1.0`) with the pipeline applied. Unrouted requests go
+/// through the same pipeline (token first, then counted), and answer Graph's 400.
+pub fn router(emulator: Arc<Emulator>) -> Router {
+    let routes = routes();
+    let patterns: Arc<[&'static str]> = routes.iter().map(|(path, _)| *path).collect();
+    let router = routes
+        .into_iter()
+        .fold(Router::new(), |router, (path, handlers)| {
+            router.route(path, handlers)
+        })
+        .route_layer(middleware::from_fn_with_state(emulator.clone(), pipeline));
+    let unrouted = any(move |request: Request| {
+        let patterns = patterns.clone();
+        async move { unknown_segment(&patterns, request.uri().path()).into_response() }
+    })
+    .layer(middleware::from_fn_with_state(
+        emulator.clone(),
+        unrouted_pipeline,
+    ));
+    router.fallback_service(unrouted).with_state(emulator)
+}
+
+/// Graph's answer to a path it cannot resolve: 400 naming the first segment that matches no
+/// route (`/users/{id}/photoz` names `photoz`, not the rest of the path).
+fn unknown_segment(patterns: &[&str], path: &str) -> GraphError {
+    let segments: Vec<&str> = path
+        .trim_start_matches("/v1.0")
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let resolved = patterns
+        .iter()
+        .map(|pattern| {
+            pattern
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .zip(&segments)
+                .take_while(|(expected, given)| {
+                    expected.starts_with('{') || expected.eq_ignore_ascii_case(given)
+                })
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    let segment = segments.get(resolved).copied().unwrap_or_default();
+    let segment = percent_encoding::percent_decode_str(segment).decode_utf8_lossy();
+    GraphError::bad_request(format!("Resource not found for the segment '{segment}'."))
 }
 
 /// Adds the configured latency before a request is served (outer requests only; `$batch`
@@ -141,11 +257,34 @@ fn bearer(request: &Request) -> Option<&str> {
 async fn pipeline(
     State(emulator): State<Arc<Emulator>>,
     matched: MatchedPath,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Response {
     let route = matched.as_str().trim_start_matches("/v1.0").to_owned();
     let endpoint = format!("{} /v1.0{route}", request.method());
+    serve(&emulator, &route, endpoint, request, next).await
+}
+
+/// The pipeline for a path no route matches: counted under [`UNROUTED`] plus the method.
+async fn unrouted_pipeline(
+    State(emulator): State<Arc<Emulator>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let endpoint = format!("{} {UNROUTED}", request.method());
+    serve(&emulator, UNROUTED, endpoint, request, next).await
+}
+
+/// The counter label (after the method) of requests no Graph route matches.
+pub const UNROUTED: &str = "/v1.0 (unrouted)";
+
+async fn serve(
+    emulator: &Emulator,
+    route: &str,
+    endpoint: String,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let request_id = Uuid::new_v4().to_string();
     let client_request_id = request
         .headers()
@@ -159,7 +298,7 @@ async fn pipeline(
         .is_some_and(|v| v.eq_ignore_ascii_case("low"));
 
     let (mut response, resource_units, limit_percentage, malformed) =
-        match admit(&emulator, &mut request, &route, &endpoint).await {
+        match admit(emulator, &mut request, route, &endpoint).await {
             Ok(admitted) => (
                 next.run(request).await,
                 admitted.resource_units,
@@ -193,7 +332,8 @@ async fn pipeline(
             .body(emulator.now(), &request_id, &client_request_id)
             .to_string();
         let status = error.status;
-        let mut rendered = (status, body).into_response();
+        let mut rendered =
+            (status, [(header::CONTENT_TYPE, JSON_CONTENT_TYPE)], body).into_response();
         for (name, value) in &error.headers {
             if let Ok(value) = HeaderValue::from_str(value) {
                 rendered.headers_mut().insert(*name, value);
@@ -207,10 +347,17 @@ async fn pipeline(
         response.headers_mut().remove(header::CONTENT_LENGTH);
     }
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(JSON_CONTENT_TYPE),
-    );
+    // `/$count` answers text and `photo/$value` an image: only JSON gets Graph's JSON type.
+    let own_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| !v.contains("json"));
+    if !own_type {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(JSON_CONTENT_TYPE),
+        );
+    }
     for (name, value) in [
         ("request-id", request_id.as_str()),
         ("client-request-id", client_request_id.as_str()),

@@ -25,7 +25,9 @@ pub struct ODataQuery {
     pub skip_token: Option<String>,
     /// `$deltatoken`.
     pub delta_token: Option<String>,
-    /// Options the emulator does not serve (`$orderby`, `$search`, `$count`, `$skip`).
+    /// `$count=true`.
+    pub count: bool,
+    /// Options the emulator does not serve (`$orderby`, `$search`, `$skip`).
     pub unsupported: Vec<String>,
     /// Every pair as given, for building next links.
     pub pairs: Vec<(String, String)>,
@@ -59,7 +61,8 @@ impl ODataQuery {
                 "$expand" => query.expand = Some(value.clone()),
                 "$skiptoken" => query.skip_token = Some(value.clone()),
                 "$deltatoken" => query.delta_token = Some(value.clone()),
-                "$orderby" | "$search" | "$count" | "$skip" => query.unsupported.push(key.clone()),
+                "$count" => query.count = value.eq_ignore_ascii_case("true"),
+                "$orderby" | "$search" | "$skip" => query.unsupported.push(key.clone()),
                 _ => {}
             }
             query.pairs.push((key, value));
@@ -90,6 +93,39 @@ impl ODataQuery {
             .collect::<Vec<_>>()
             .join("&")
     }
+}
+
+/// Whether the request carries `ConsistencyLevel: eventual`, which directory objects need for
+/// counting (aad-advanced-queries.md).
+pub fn eventual(headers: &HeaderMap) -> bool {
+    headers
+        .get("consistencylevel")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("eventual"))
+}
+
+impl ODataQuery {
+    /// `$count=true` as Graph serves it on directory collections: honoured with
+    /// `ConsistencyLevel: eventual`, a 400 without.
+    pub fn counted(&self, headers: &HeaderMap) -> Result<bool, GraphError> {
+        if !self.count {
+            return Ok(false);
+        }
+        if eventual(headers) {
+            Ok(true)
+        } else {
+            Err(GraphError::directory_bad_request(
+                "$count is not currently supported.",
+            ))
+        }
+    }
+}
+
+/// `/$count` without `ConsistencyLevel: eventual` (aad-advanced-queries.md).
+pub fn raw_count_refused() -> GraphError {
+    GraphError::unsupported_query(
+        "Raw count (/$count) is not supported because the 'ConsistencyLevel:eventual' header is missing. Refer to https://aka.ms/graph-docs/advanced-queries for more information",
+    )
 }
 
 /// The `Prefer` preferences Graph honours here.

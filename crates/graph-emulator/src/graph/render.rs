@@ -6,6 +6,8 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use super::properties::{self, Documented};
+
 use crate::directory::{
     Directory, Group, GroupProp, Member, MemberKind, User, UserProp, graph_time,
 };
@@ -17,6 +19,9 @@ pub struct Page<T> {
     /// `@odata.context`.
     #[serde(rename = "@odata.context")]
     pub context: String,
+    /// `@odata.count` (`$count=true`).
+    #[serde(rename = "@odata.count", skip_serializing_if = "Option::is_none")]
+    pub count: Option<usize>,
     /// `@odata.nextLink`.
     #[serde(rename = "@odata.nextLink", skip_serializing_if = "Option::is_none")]
     pub next_link: Option<String>,
@@ -25,6 +30,16 @@ pub struct Page<T> {
     pub delta_link: Option<String>,
     /// The items.
     pub value: Vec<T>,
+}
+
+/// A `/$count` answer: the number as `text/plain`.
+pub fn plain_count(count: usize) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/plain;charset=utf-8")],
+        count.to_string(),
+    )
+        .into_response()
 }
 
 /// A user written straight to JSON, without building a map first: the hot path of list and
@@ -44,6 +59,9 @@ pub struct UserJson<'a> {
     pub manager_delta: Option<Vec<(Uuid, bool)>>,
     /// Adds `"@odata.type": "#microsoft.graph.user"`.
     pub typed: bool,
+    /// Documented properties the emulator does not model, written as `null` / `[]` (with
+    /// `nulls` only).
+    pub unmodelled: &'a [&'static Documented],
 }
 
 impl<'a> UserJson<'a> {
@@ -56,6 +74,7 @@ impl<'a> UserJson<'a> {
             manager: None,
             manager_delta: None,
             typed: false,
+            unmodelled: &[],
         }
     }
 }
@@ -113,6 +132,11 @@ impl Serialize for UserJson<'_> {
                 text => map.serialize_entry(name, &user.text(text))?,
             }
         }
+        if self.nulls {
+            for prop in self.unmodelled {
+                map.serialize_entry(prop.name, &prop.empty())?;
+            }
+        }
         if let Some((manager, props)) = self.manager {
             let embedded = UserJson {
                 typed: true,
@@ -154,7 +178,8 @@ pub fn expanded_manager(dir: &Directory, user: &User, props: &[UserProp]) -> Opt
     .ok()
 }
 
-/// Resolves `$select` names against the user properties; unknown names are a 400.
+/// Resolves `$select` names against the modelled user properties; documented properties the
+/// emulator does not model are skipped (see [`unmodelled`]), other names are a 400.
 pub fn user_props(select: Option<&[String]>) -> Result<Vec<UserProp>, String> {
     let Some(select) = select else {
         return Ok(UserProp::DEFAULT.to_vec());
@@ -164,14 +189,59 @@ pub fn user_props(select: Option<&[String]>) -> Result<Vec<UserProp>, String> {
         if name.eq_ignore_ascii_case("id") {
             continue;
         }
-        let prop = UserProp::from_name(name).ok_or_else(|| {
-            format!("Could not find a property named '{name}' on type 'microsoft.graph.user'.")
-        })?;
-        if !props.contains(&prop) {
-            props.push(prop);
+        match UserProp::from_name(name) {
+            Some(prop) if !props.contains(&prop) => props.push(prop),
+            Some(_) => {}
+            None if properties::find(properties::user(), name).is_some() => {}
+            None => {
+                return Err(format!(
+                    "Could not find a property named '{name}' on type 'microsoft.graph.user'."
+                ));
+            }
         }
     }
     Ok(props)
+}
+
+/// The `$select`ed names that are documented properties of the resource but not modelled by
+/// the emulator (answered `null` / `[]`); `modelled` says which names the emulator answers.
+pub fn unmodelled(
+    select: Option<&[String]>,
+    catalogue: &'static [Documented],
+    modelled: impl Fn(&str) -> bool,
+) -> Vec<&'static Documented> {
+    let mut found: Vec<&'static Documented> = Vec::new();
+    for name in select.unwrap_or_default() {
+        if let Some(prop) = properties::find(catalogue, name)
+            && !prop.name.eq_ignore_ascii_case("id")
+            && !modelled(prop.name)
+            && !found.contains(&prop)
+        {
+            found.push(prop);
+        }
+    }
+    found
+}
+
+/// [`unmodelled`] for users.
+pub fn unmodelled_user(select: Option<&[String]>) -> Vec<&'static Documented> {
+    unmodelled(select, properties::user(), |n| {
+        UserProp::from_name(n).is_some()
+    })
+}
+
+/// [`unmodelled`] for groups.
+pub fn unmodelled_group(select: Option<&[String]>) -> Vec<&'static Documented> {
+    unmodelled(select, properties::group(), |n| {
+        GroupProp::from_name(n).is_some()
+    })
+}
+
+/// Adds the unmodelled properties to a rendered object.
+pub fn add_unmodelled(map: &mut Map<String, Value>, unmodelled: &[&'static Documented]) {
+    for prop in unmodelled {
+        map.insert(prop.name.into(), prop.empty());
+    }
 }
 
 /// Resolves `$select` names against the group properties.
@@ -187,11 +257,15 @@ pub fn group_props(
         if name.eq_ignore_ascii_case("id") {
             continue;
         }
-        let prop = GroupProp::from_name(name).ok_or_else(|| {
-            format!("Could not find a property named '{name}' on type 'microsoft.graph.group'.")
-        })?;
-        if !props.contains(&prop) {
-            props.push(prop);
+        match GroupProp::from_name(name) {
+            Some(prop) if !props.contains(&prop) => props.push(prop),
+            Some(_) => {}
+            None if properties::find(properties::group(), name).is_some() => {}
+            None => {
+                return Err(format!(
+                    "Could not find a property named '{name}' on type 'microsoft.graph.group'."
+                ));
+            }
         }
     }
     Ok(props)
@@ -235,8 +309,13 @@ pub fn member(dir: &Directory, member: &Member, select: Option<&[String]>) -> Va
     let mut map = match member.kind {
         MemberKind::User => {
             let props = user_props(select).unwrap_or_else(|_| UserProp::DEFAULT.to_vec());
+            let unmodelled = unmodelled_user(select);
             dir.user(member.id)
-                .map(|u| self::user(u, &props, true))
+                .map(|u| {
+                    let mut map = self::user(u, &props, true);
+                    add_unmodelled(&mut map, &unmodelled);
+                    map
+                })
                 .unwrap_or_default()
         }
         MemberKind::Group => {
@@ -249,8 +328,13 @@ pub fn member(dir: &Directory, member: &Member, select: Option<&[String]>) -> Va
                 GroupProp::GroupTypes,
             ];
             let props = group_props(select, &default).unwrap_or_else(|_| default.to_vec());
+            let unmodelled = unmodelled_group(select);
             dir.group(member.id)
-                .map(|g| self::group(g, &props))
+                .map(|g| {
+                    let mut map = self::group(g, &props);
+                    add_unmodelled(&mut map, &unmodelled);
+                    map
+                })
                 .unwrap_or_default()
         }
         MemberKind::OrgContact => {

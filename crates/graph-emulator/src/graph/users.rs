@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
@@ -11,7 +12,8 @@ use serde_json::Value;
 
 use super::error::GraphError;
 use super::filter::{Filter, Value as FilterValue};
-use super::query::{ODataQuery, decode_token, encode_token};
+use super::properties::Documented;
+use super::query::{ODataQuery, decode_token, encode_token, eventual, raw_count_refused};
 use super::{Caller, READ_USERS, render};
 use crate::directory::{Directory, User, UserProp};
 use crate::state::{Emulator, read};
@@ -118,11 +120,13 @@ fn user_json<'a>(
     dir: &'a Directory,
     user: &'a User,
     props: &'a [UserProp],
+    unmodelled: &'a [&'static Documented],
     manager: Option<&'a [UserProp]>,
 ) -> render::UserJson<'a> {
     let expanded = manager.and_then(|p| render::live_manager(dir, user).map(|m| (m, p)));
     render::UserJson {
         manager: expanded,
+        unmodelled,
         ..render::UserJson::new(user, props, true)
     }
 }
@@ -131,12 +135,15 @@ fn user_json<'a>(
 pub async fn list(
     State(emulator): State<Arc<Emulator>>,
     Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, GraphError> {
     caller.require(READ_USERS)?;
     let query = ODataQuery::parse(raw.as_deref())?;
     query.refuse_unsupported()?;
+    let counted = query.counted(&headers)?;
     let props = render::user_props(query.select.as_deref()).map_err(GraphError::bad_request)?;
+    let unmodelled = render::unmodelled_user(query.select.as_deref());
     let manager = expand_manager(query.expand.as_deref())?;
     let sign_in = props.contains(&UserProp::SignInActivity);
     if sign_in {
@@ -162,22 +169,31 @@ pub async fn list(
         None => 0,
     };
     let dir = read(&caller.tenant.directory);
+    let matches = |user: &User| {
+        user.is_live()
+            && query
+                .filter
+                .as_ref()
+                .is_none_or(|f| f.matches(&|p| filter_value(user, p)))
+    };
+    let count = counted.then(|| dir.users.iter().filter(|u| matches(u)).count());
     let mut value = Vec::with_capacity(page.min(1_000));
     let mut next = None;
     for (slot, user) in dir.users.iter().enumerate().skip(start) {
-        if !user.is_live()
-            || query
-                .filter
-                .as_ref()
-                .is_some_and(|f| !f.matches(&|p| filter_value(user, p)))
-        {
+        if !matches(user) {
             continue;
         }
         if value.len() == page {
             next = Some(slot);
             break;
         }
-        value.push(user_json(&dir, user, &props, manager.as_deref()));
+        value.push(user_json(
+            &dir,
+            user,
+            &props,
+            &unmodelled,
+            manager.as_deref(),
+        ));
     }
     let base = &emulator.urls.graph;
     let next_link = next.map(|slot| {
@@ -189,11 +205,40 @@ pub async fn list(
     });
     let page = render::Page {
         context: context(base, query.select.as_deref(), false),
+        count,
         next_link,
         delta_link: None,
         value,
     };
     Ok(Json(page).into_response())
+}
+
+/// `GET /users/$count`: the number of live users (matching `$filter`), as text; needs
+/// `ConsistencyLevel: eventual` (user-list.md, example "Get only a count of users").
+pub async fn count(
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, GraphError> {
+    caller.require(READ_USERS)?;
+    if !eventual(&headers) {
+        return Err(raw_count_refused());
+    }
+    let query = ODataQuery::parse(raw.as_deref())?;
+    if let Some(filter) = &query.filter {
+        check_filter(filter)?;
+    }
+    let dir = read(&caller.tenant.directory);
+    let count = dir
+        .live_users()
+        .filter(|u| {
+            query
+                .filter
+                .as_ref()
+                .is_none_or(|f| f.matches(&|p| filter_value(u, p)))
+        })
+        .count();
+    Ok(render::plain_count(count))
 }
 
 /// `GET /users/{id | userPrincipalName}`.
@@ -209,14 +254,19 @@ pub async fn get(
     if props.contains(&UserProp::SignInActivity) {
         caller.require(&["AuditLog.Read.All"])?;
     }
+    let unmodelled = render::unmodelled_user(query.select.as_deref());
     let manager = expand_manager(query.expand.as_deref())?;
     let dir = read(&caller.tenant.directory);
     let user = dir
         .live_user_by_key(&id)
         .ok_or_else(|| GraphError::not_found(&id))?;
-    let Ok(Value::Object(mut map)) =
-        serde_json::to_value(user_json(&dir, user, &props, manager.as_deref()))
-    else {
+    let Ok(Value::Object(mut map)) = serde_json::to_value(user_json(
+        &dir,
+        user,
+        &props,
+        &unmodelled,
+        manager.as_deref(),
+    )) else {
         return Err(GraphError::not_found(&id));
     };
     map.insert(

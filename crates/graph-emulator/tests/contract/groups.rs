@@ -161,3 +161,27 @@ async fn groups_need_a_group_permission() {
         "Authorization_RequestDenied"
     );
 }
+
+/// `--groups 0` generates no groups at all, not even the well-known ones; any other size
+/// keeps them.
+#[tokio::test]
+async fn zero_groups_means_no_groups_and_one_keeps_the_well_known_ones() {
+    let env = start(10, 0).await;
+    let token = env.token().await;
+    let (status, _, body) = env.get(&token, "/groups").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["value"], serde_json::json!([]));
+    let (_, _, delta) = env.get(&token, "/groups/delta").await;
+    assert_eq!(delta["value"], serde_json::json!([]));
+
+    let env = start(10, 1).await;
+    let token = env.token().await;
+    let (_, _, body) = env.get(&token, "/groups?$top=999").await;
+    let names: Vec<&str> = body["value"]
+        .as_array()
+        .expect("value")
+        .iter()
+        .filter_map(|g| g["displayName"].as_str())
+        .collect();
+    assert!(names.contains(&well_known::ALL_COMPANY), "{names:?}");
+}
