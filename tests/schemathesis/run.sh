@@ -50,11 +50,14 @@ done
 KEY=$(run keys create --admin)
 
 status=0
-"$VENV/bin/schemathesis" --config-file tests/schemathesis/schemathesis.toml \
+# From the temporary directory: schemathesis keeps its cache (.schemathesis/) where it runs.
+CONFIG=$PWD/tests/schemathesis/schemathesis.toml
+SCHEMATHESIS=$(cd "$VENV" && pwd)/bin/schemathesis
+(cd "$WORK" && "$SCHEMATHESIS" --config-file "$CONFIG" \
     run http://127.0.0.1:8191/api/openapi.json \
     --header "Authorization: Bearer $KEY" \
     --checks not_a_server_error,response_schema_conformance \
-    --no-color "$@" || status=$?
+    --no-color "$@") || status=$?
 if grep -q '"level":"ERROR"\|ERROR' "$WORK/daemon.log"; then
     echo "--- daemon errors:"
     grep 'ERROR' "$WORK/daemon.log" | head -20
