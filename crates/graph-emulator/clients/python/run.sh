@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs Microsoft's Python SDK (msgraph-sdk + azure-identity), installed from PyPI into a
 # temporary virtualenv, against the emulator in TLS mode. Usage: run.sh [USERS] [GROUPS]
-# Needs python3 (3.9+) with venv and network access to PyPI; cargo builds the emulator.
+# Needs python3 (3.9+) with venv and network access to PyPI; cargo builds the emulator. The SDK
+# versions are pinned (those last checked), so a new release cannot break CI unnoticed.
 set -euo pipefail
 users=${1:-120}
 groups=${2:-12}
@@ -11,7 +12,7 @@ work=$(mktemp -d)
 trap 'kill "${emulator:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 python3 -m venv "$work/venv"
-"$work/venv/bin/pip" install --quiet --disable-pip-version-check msgraph-sdk azure-identity
+"$work/venv/bin/pip" install --quiet --disable-pip-version-check msgraph-sdk==1.65.0 azure-identity==1.27.0
 "$work/venv/bin/pip" list --disable-pip-version-check 2>/dev/null \
   | grep -Ei '^(msgraph-sdk|msgraph-core|azure-identity|msal|httpx) '
 
