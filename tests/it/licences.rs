@@ -19,6 +19,44 @@ use crate::config_fixture::ConfigFixture;
 use crate::emulator::start;
 use crate::support::backends;
 
+/// A service over `db` for connection `contoso`, importing licences for client Contoso.
+struct Desk {
+    text: String,
+    service: Service,
+    store: Arc<dyn Store>,
+    clock: Arc<ManualClock>,
+}
+
+async fn desk(running: &graph_emulator::Running, db: &crate::support::TestDb) -> Desk {
+    let text = ConfigFixture::contoso(running, &db.url)
+        .import_licences("Contoso")
+        .render();
+    let settings = load_str(
+        &text,
+        "licences.toml",
+        Path::new("."),
+        &Environment::default(),
+        &ConfigOverrides::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let store: Arc<dyn Store> = db.open().await.into();
+    store.migrate().await.unwrap();
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap(),
+    ));
+    let graph = Arc::new(LiveGraph {
+        store: store.clone(),
+        clock: clock.clone(),
+    });
+    let service = Service::new(Arc::new(settings), store.clone(), clock.clone(), graph);
+    Desk {
+        text,
+        service,
+        store,
+        clock,
+    }
+}
+
 /// `(part number, sku id, enabled, warning, consumed)` of each licence, sorted.
 fn counts(licences: &[Licence]) -> Vec<(String, String, i64, i64, i64)> {
     let mut rows: Vec<_> = licences
@@ -73,27 +111,12 @@ async fn licences_import_without_a_user_sync_and_a_lapsed_sku_is_marked_not_dele
         rows
     };
     for db in backends().await {
-        let text = ConfigFixture::contoso(&running, &db.url)
-            .import_licences("Contoso")
-            .render();
-        let settings = load_str(
-            &text,
-            "licences.toml",
-            Path::new("."),
-            &Environment::default(),
-            &ConfigOverrides::default(),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        let store: Arc<dyn Store> = db.open().await.into();
-        store.migrate().await.unwrap();
-        let clock = Arc::new(ManualClock::new(
-            Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap(),
-        ));
-        let graph = Arc::new(LiveGraph {
-            store: store.clone(),
-            clock: clock.clone(),
-        });
-        let service = Service::new(Arc::new(settings), store.clone(), clock.clone(), graph);
+        let Desk {
+            text,
+            service,
+            store,
+            clock,
+        } = desk(&running, &db).await;
 
         let import = service.import_licences("contoso").await.expect("imported");
         assert_eq!(import.skus, 6);
@@ -263,27 +286,12 @@ async fn a_sync_links_every_user_to_their_licences_and_a_delta_removes_a_removed
         })
         .await;
         let tenant = running.demo_app(0).unwrap().tenant_id;
-        let text = ConfigFixture::contoso(&running, &db.url)
-            .import_licences("Contoso")
-            .render();
-        let settings = load_str(
-            &text,
-            "licences.toml",
-            Path::new("."),
-            &Environment::default(),
-            &ConfigOverrides::default(),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        let store: Arc<dyn Store> = db.open().await.into();
-        store.migrate().await.unwrap();
-        let clock = Arc::new(ManualClock::new(
-            Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap(),
-        ));
-        let graph = Arc::new(LiveGraph {
-            store: store.clone(),
-            clock: clock.clone(),
-        });
-        let service = Service::new(Arc::new(settings), store.clone(), clock.clone(), graph);
+        let Desk {
+            text: _,
+            service,
+            store,
+            clock,
+        } = desk(&running, &db).await;
         service.declare().await.unwrap();
         let sync = |full: bool| SyncRequest {
             connection: "contoso".to_owned(),
