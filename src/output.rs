@@ -575,6 +575,7 @@ mod tests {
                 {"record": "agent", "field": "keep_active", "before": false, "after": true},
             ]),
             message: None,
+            agent_id: None,
         };
         let outcome = KeepActiveOutcome {
             user_id: 7,

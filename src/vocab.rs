@@ -127,6 +127,8 @@ vocabulary! {
         /// Not about a person's change: a warning of the run (a configured group that did not
         /// resolve, an object whose attributes were cleaned).
         Warning => "warning",
+        /// A licence assigned or removed through the admin API (licence write-back).
+        Licence => "licence",
     }
 }
 

@@ -65,6 +65,7 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::NotEnabled(_) => (StatusCode::CONFLICT, "not_enabled"),
             ServiceError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ServiceError::Refused { .. } => (StatusCode::CONFLICT, "refused"),
             ServiceError::Auth(_) => (StatusCode::BAD_GATEWAY, "sign_in"),
             ServiceError::Busy { .. } => (StatusCode::CONFLICT, "busy"),
             ServiceError::Graph(_) => (StatusCode::BAD_GATEWAY, "graph"),

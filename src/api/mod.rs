@@ -7,6 +7,8 @@
 //! refused. Handlers parse, call one service method and shape its result: no SQL, no Graph.
 
 mod callback;
+mod desk;
+mod desk_wire;
 mod error;
 pub mod openapi;
 mod routes;
@@ -63,6 +65,7 @@ impl Api {
 /// The `/api` routes, and `/authcallback` (Entra's redirect back from a delegated sign-in).
 pub fn router(api: Api) -> Router {
     routes::routes()
+        .merge(desk::routes())
         .merge(callback::routes())
         .merge(openapi::routes())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))

@@ -52,14 +52,14 @@ pub(super) fn routes() -> Router<Api> {
 }
 
 /// A JSON body, its rejection answered in the API's error shape.
-type Body<T> = Result<Json<T>, JsonRejection>;
-type Answer<T> = Result<Json<T>, ApiError>;
+pub(super) type Body<T> = Result<Json<T>, JsonRejection>;
+pub(super) type Answer<T> = Result<Json<T>, ApiError>;
 
-fn body<T>(body: Body<T>) -> Result<T, ApiError> {
+pub(super) fn body<T>(body: Body<T>) -> Result<T, ApiError> {
     Ok(body?.0)
 }
 
-fn path<T>(path: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
+pub(super) fn path<T>(path: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
     Ok(path?.0)
 }
 
@@ -520,11 +520,13 @@ async fn revoke(
 #[openapi(
     info(
         title = "entra-sync admin API",
-        description = "Connections, runs, the inbound log, the import preview, delegated sign-in and access, for the connections the bearer key reaches. A connection the key cannot reach answers 404."
+        description = "Connections, runs, the inbound log, the import preview, delegated sign-in, access, licence write-back and groups as ticket followers, for the connections the bearer key reaches. A connection the key cannot reach answers 404."
     ),
     paths(
         connections, status, sync, runs, approve, log, preview, check, delta_reset, keep_active,
-        authorize, licences, import_licences, access_list, grant, revoke
+        authorize, licences, import_licences, access_list, grant, revoke,
+        super::desk::assign_licence, super::desk::remove_licence, super::desk::groups,
+        super::desk::follow, super::desk::follow_default
     ),
     components(schemas(Records)),
     modifiers(&BearerKeys),

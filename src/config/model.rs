@@ -42,6 +42,9 @@ pub struct ConfigFile {
     /// `[notifications]`.
     #[serde(default)]
     pub notifications: NotificationsConfig,
+    /// `[followers]`: distribution groups as ticket followers, across connections.
+    #[serde(default)]
+    pub followers: GlobalFollowersConfig,
 }
 
 /// `[database]`. Its `Debug` hides a password in the URL.
@@ -516,6 +519,34 @@ pub struct LicencesConfig {
     /// Allow assigning/removing licences through the API (needs LicenseAssignment.ReadWrite.All).
     #[serde(default)]
     pub manage_from_halo: bool,
+}
+
+/// `[followers]`: the service desk's own switch for distribution groups as ticket followers, and
+/// the connection a ticket's group picker uses when the caller names none. A connection offers
+/// its groups only when this switch and its own `[connection.followers] enabled` are both on.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GlobalFollowersConfig {
+    /// Allow distribution groups as ticket followers at all (default on: each connection still
+    /// opts in).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// The connection whose groups a ticket uses by default.
+    #[serde(default)]
+    pub default_connection: Option<String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl Default for GlobalFollowersConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            default_connection: None,
+        }
+    }
 }
 
 /// `[connection.followers]`.

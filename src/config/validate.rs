@@ -33,6 +33,8 @@ pub struct Settings {
     pub inbound_log: InboundLogConfig,
     /// `[notifications]`.
     pub notifications: NotificationsConfig,
+    /// `[followers]`.
+    pub followers: GlobalFollowersConfig,
     /// `notifications.webhook_secret`, resolved (left out when deferred and unreadable).
     pub webhook_secret: Option<SecretString>,
     /// The key sealing delegated refresh tokens (`daemon.token_encryption_key`), resolved and
@@ -181,6 +183,20 @@ pub fn validate(
         }
     }
 
+    if let Some(default) = &file.followers.default_connection {
+        match file.connection.iter().find(|c| &c.id == default) {
+            None => problems.add(
+                "followers.default_connection",
+                format!("{default:?} is not a connection id"),
+            ),
+            Some(c) if !c.followers.enabled => problems.add(
+                "followers.default_connection",
+                format!("connection {default:?} does not enable [connection.followers]"),
+            ),
+            Some(_) => {}
+        }
+    }
+
     // Needed only by the daemon's webhook: deferred, a secret that cannot be read is left out.
     let webhook_secret = match file
         .notifications
@@ -232,6 +248,7 @@ pub fn validate(
         connections,
         inbound_log: file.inbound_log,
         notifications: file.notifications,
+        followers: file.followers,
         webhook_secret,
         warnings,
     })

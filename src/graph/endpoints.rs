@@ -10,7 +10,7 @@ use super::batch::BatchRequest;
 use super::{GraphClient, GraphError, Pages, odata};
 
 /// The `$select` of every groups delta round: each group's name and its member changes.
-pub const GROUP_DELTA_SELECT: &str = "displayName,members";
+pub const GROUP_DELTA_SELECT: &str = "displayName,mail,mailEnabled,members";
 
 /// A directory object as Graph returns it.
 pub type Object = Map<String, Value>;

@@ -15,6 +15,8 @@ pub mod batch;
 mod batcher;
 pub mod endpoints;
 pub mod error;
+pub mod licence_assignment;
+pub mod mail_groups;
 pub mod odata;
 pub mod pages;
 pub mod permissions;

@@ -319,6 +319,10 @@ pub struct GroupDelta {
     pub id: String,
     /// Its display name, when the object carries it.
     pub display_name: Option<String>,
+    /// Its SMTP address, when the object carries one.
+    pub mail: Option<String>,
+    /// Whether it is mail-enabled, when the object says.
+    pub mail_enabled: Option<bool>,
     /// The group itself was removed.
     pub removed: bool,
     /// Members added: `(id, type)` with type `user`, `group`, `contact` or `other`.
@@ -336,6 +340,11 @@ pub fn group_delta(object: &Map<String, Value>) -> Option<GroupDelta> {
             .get("displayName")
             .and_then(Value::as_str)
             .map(|name| name.replace('\0', "")),
+        mail: object
+            .get("mail")
+            .and_then(Value::as_str)
+            .map(|mail| mail.replace('\0', "")),
+        mail_enabled: object.get("mailEnabled").and_then(Value::as_bool),
         removed: object.contains_key("@removed"),
         ..GroupDelta::default()
     };

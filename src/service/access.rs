@@ -74,6 +74,14 @@ impl Caller {
         )
     }
 
+    /// The caller's agent (none for an admin key).
+    pub fn agent(&self) -> Option<i64> {
+        match self {
+            Caller::Admin { .. } => None,
+            Caller::Agent { agent_id, .. } => Some(*agent_id),
+        }
+    }
+
     /// The key the caller presented.
     pub fn key_id(&self) -> i64 {
         match self {

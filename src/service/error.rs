@@ -80,6 +80,17 @@ pub enum ServiceError {
     /// A run could not start or finish its bookkeeping (boxed: the other variants are small).
     #[error(transparent)]
     Sync(Box<SyncError>),
+    /// Microsoft Graph refused a change the caller asked for: its sentence, verbatim, and what
+    /// to do about it.
+    #[error("{what}: {graph} ({advice})")]
+    Refused {
+        /// The change refused.
+        what: String,
+        /// Graph's message.
+        graph: String,
+        /// What to do.
+        advice: String,
+    },
     /// Microsoft Graph (or signing in to it) failed.
     #[error(transparent)]
     Graph(#[from] GraphError),

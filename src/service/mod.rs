@@ -29,12 +29,14 @@ pub mod credentials;
 pub mod cycle;
 pub mod delta;
 pub mod error;
+pub mod followers;
 pub mod keep_active;
 pub mod licences;
 pub mod notify;
 pub mod query;
 pub mod run;
 pub mod sign_in;
+pub mod write_back;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,16 +47,20 @@ pub use self::credentials::{CredentialExpiry, ExpirySource};
 pub use self::cycle::{CycleResult, TriggerRequest};
 pub use self::delta::{DeltaReset, DeltaResetRequest};
 pub use self::error::ServiceError;
+pub use self::followers::{FollowMode, FollowOutcome, FollowRequest, GroupChoice, Skipped};
 pub use self::keep_active::KeepActiveRequest;
 pub use self::query::{ConnectionStatus, LogRequest, RunsRequest, Since};
 pub use self::run::{
     ApproveRequest, ImportRequest, ImportResult, RemapRequest, RemapResult, SyncRequest,
 };
 pub use self::sign_in::{Callback, SignInOutcome, SignInProgress, SignInStart};
+pub use self::write_back::{LicenceRequest, LicenceWritten};
 /// `check --online`'s verdict on one connection.
 pub use crate::graph::permissions::Verdict;
 /// The rows the service's queries answer with (runs, inbound-log rows, access grants).
-pub use crate::store::{AccessGrant, InboundRow, Licence, RunRow};
+pub use crate::store::{
+    AccessGrant, CopyKind, Follower, InboundRow, Licence, RunRow, TicketFollower,
+};
 /// What a run did, as every operation that runs one returns it.
 pub use crate::sync::RunReport;
 /// Which records (users, agents) an import or a preview covers.

@@ -382,36 +382,45 @@ impl EntraMirror for Backend {
                 .execute(&mut *tx)
                 .await?;
         }
-        // A group can appear on several pages: its last name and state win, as if each appearance
-        // were written in turn.
-        let mut seen: BTreeMap<&str, (Option<&str>, bool)> = BTreeMap::new();
+        // A group can appear on several pages: its last name, address and state win, as if each
+        // appearance were written in turn.
+        #[derive(Default)]
+        struct Seen<'a> {
+            name: Option<&'a str>,
+            mail: Option<&'a str>,
+            mail_enabled: Option<bool>,
+            removed: bool,
+        }
+        let mut seen: BTreeMap<&str, Seen> = BTreeMap::new();
         for group in groups {
-            let (name, removed) = seen.entry(&group.id).or_default();
-            *name = group.display_name.as_deref().or(*name);
-            *removed = group.removed;
+            let last = seen.entry(&group.id).or_default();
+            last.name = group.display_name.as_deref().or(last.name);
+            last.mail = group.mail.as_deref().or(last.mail);
+            last.mail_enabled = group.mail_enabled.or(last.mail_enabled);
+            last.removed = group.removed;
         }
         let seen: Vec<_> = seen.into_iter().collect();
-        for chunk in seen.chunks(D::rows_per_insert(5)) {
+        for chunk in seen.chunks(D::rows_per_insert(7)) {
             let mut upsert = sqlx::QueryBuilder::<Db>::new(
-                "INSERT INTO entra_groups (connection_id, entra_id, display_name, removed, updated_at) ",
+                "INSERT INTO entra_groups (connection_id, entra_id, display_name, mail, mail_enabled, removed, updated_at) ",
             );
             D::push_rows(
                 &mut upsert,
                 vec![
                     Column::same_text(connection_id.as_str(), chunk.len()),
                     Column::text(chunk.iter().map(|(id, _)| *id)),
-                    Column::text_or_null(chunk.iter().map(|(_, (name, _))| *name)),
-                    Column::text_or_null(
-                        chunk
-                            .iter()
-                            .map(|(_, (_, removed))| removed.then_some("deleted")),
-                    ),
+                    Column::text_or_null(chunk.iter().map(|(_, g)| g.name)),
+                    Column::text_or_null(chunk.iter().map(|(_, g)| g.mail)),
+                    Column::bool_or_null(chunk.iter().map(|(_, g)| g.mail_enabled)),
+                    Column::text_or_null(chunk.iter().map(|(_, g)| g.removed.then_some("deleted"))),
                     Column::same_time(now, chunk.len()),
                 ],
             );
             upsert.push(
                 " ON CONFLICT (connection_id, entra_id) DO UPDATE SET \
                  display_name = COALESCE(excluded.display_name, entra_groups.display_name), \
+                 mail = COALESCE(excluded.mail, entra_groups.mail), \
+                 mail_enabled = COALESCE(excluded.mail_enabled, entra_groups.mail_enabled), \
                  removed = excluded.removed, updated_at = excluded.updated_at",
             );
             upsert.build().execute(&mut *tx).await?;

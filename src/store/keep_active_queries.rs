@@ -113,6 +113,7 @@ pub(super) async fn set(
             action: Action::Updated,
             changes: Value::Array(changes),
             message: Some(change.message.to_owned()),
+            agent_id: None,
         };
         insert_log(tx, std::slice::from_ref(&row), None).await?;
         Some(row)

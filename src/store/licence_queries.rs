@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use sqlx::AssertSqlSafe;
 
 use crate::store::StoreError;
-use crate::store::licences::Licences;
+use crate::store::licences::{ImportedUser, LicenceChange, Licences};
 use crate::store::records::Licence;
 
 #[derive(sqlx::FromRow)]
@@ -159,5 +159,51 @@ impl Licences for Backend {
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.into_iter().map(Licence::from).collect())
+    }
+
+    async fn imported_user(
+        &self,
+        connection_id: &str,
+        entra_id: &str,
+    ) -> Result<Option<ImportedUser>, StoreError> {
+        let row: Option<(i64, String, Option<String>)> = sqlx::query_as(
+            "SELECT u.id, u.entra_id, COALESCE(m.upn, u.login) FROM users u \
+             LEFT JOIN entra_users m ON m.connection_id = u.connection_id AND m.entra_id = u.entra_id \
+             WHERE u.connection_id = $1 AND u.entra_id = $2",
+        )
+        .bind(connection_id)
+        .bind(entra_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(id, entra_id, upn)| ImportedUser { id, entra_id, upn }))
+    }
+
+    async fn record_licence_change(&self, change: &LicenceChange<'_>) -> Result<(), StoreError> {
+        let (_turn, mut tx) = self.begin_write().await?;
+        let licence: Option<(i64,)> =
+            sqlx::query_as("SELECT id FROM licences WHERE connection_id = $1 AND sku_id = $2")
+                .bind(change.connection_id)
+                .bind(change.sku_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((licence_id,)) = licence else {
+            return Err(StoreError::NotFound(format!(
+                "licence {} of connection {}",
+                change.sku_id, change.connection_id
+            )));
+        };
+        let link = if change.assigned {
+            "INSERT INTO user_licences (user_id, licence_id) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+        } else {
+            "DELETE FROM user_licences WHERE user_id = $1 AND licence_id = $2"
+        };
+        sqlx::query(link)
+            .bind(change.user_id)
+            .bind(licence_id)
+            .execute(&mut *tx)
+            .await?;
+        super::run_log::insert_log(&mut tx, std::slice::from_ref(change.log), None).await?;
+        tx.commit().await?;
+        Ok(())
     }
 }

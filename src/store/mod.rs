@@ -17,6 +17,7 @@ pub mod access;
 mod dialect;
 pub mod entra_mirror;
 mod error;
+pub mod followers;
 pub mod integration;
 mod keep_active;
 pub mod lease;
@@ -38,9 +39,10 @@ use mapping::ReferenceSpec;
 pub use access::{Access, AccessGrant, AgentAccess, ApiKeyRow, NewApiKey, NewSignIn, SignInRow};
 pub use entra_mirror::*;
 pub use error::StoreError;
+pub use followers::{Followers, ImportedPerson, MirrorGroupMail};
 pub use integration::*;
 pub use keep_active::*;
-pub use licences::Licences;
+pub use licences::{ImportedUser, LicenceChange, Licences};
 pub use records::*;
 pub use run_log::*;
 pub use schedule::*;
@@ -48,12 +50,12 @@ pub use writes::*;
 
 /// Everything the daemon persists: the service desk, the integration state and the schedule.
 pub trait Store:
-    ServiceDesk + Licences + Integration + EntraMirror + RunLog + Schedule + Access
+    ServiceDesk + Licences + Followers + Integration + EntraMirror + RunLog + Schedule + Access
 {
 }
 
-impl<T: ServiceDesk + Licences + Integration + EntraMirror + RunLog + Schedule + Access> Store
-    for T
+impl<T: ServiceDesk + Licences + Followers + Integration + EntraMirror + RunLog + Schedule + Access>
+    Store for T
 {
 }
 

@@ -517,5 +517,6 @@ impl RunLog for ObservedStore {
 }
 
 mod access;
+mod followers;
 mod licences;
 mod schedule;

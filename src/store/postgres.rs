@@ -256,6 +256,11 @@ mod licences {
     include!("licence_queries.rs");
 }
 
+mod followers {
+    use super::*;
+    include!("follower_queries.rs");
+}
+
 mod apply {
     use super::*;
     include!("apply_queries.rs");

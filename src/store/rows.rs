@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 pub(crate) enum Column {
     Text(Vec<Option<String>>),
     Int(Vec<Option<i64>>),
-    Bool(Vec<bool>),
+    Bool(Vec<Option<bool>>),
     Time(Vec<DateTime<Utc>>),
     /// Serialised JSON, stored as `jsonb` on PostgreSQL and as text on SQLite.
     Json(Vec<String>),
@@ -48,6 +48,11 @@ impl Column {
 
     /// A boolean column.
     pub(crate) fn bool(values: impl IntoIterator<Item = bool>) -> Self {
+        Self::Bool(values.into_iter().map(Some).collect())
+    }
+
+    /// A boolean column with NULLs.
+    pub(crate) fn bool_or_null(values: impl IntoIterator<Item = Option<bool>>) -> Self {
         Self::Bool(values.into_iter().collect())
     }
 

@@ -69,7 +69,7 @@ pub struct InboundRow {
     pub run_id: Option<RunId>,
     /// Connection.
     pub connection_id: ConnectionId,
-    /// `integrator`, `import`, `manual` or `cli`.
+    /// `integrator`, `import`, `manual`, `cli` or `api`.
     pub source: String,
     /// When.
     pub logged_at: DateTime<Utc>,
@@ -89,6 +89,8 @@ pub struct InboundRow {
     pub changes: Value,
     /// A sentence.
     pub message: Option<String>,
+    /// The agent whose API key made the change (source `api`; none for an admin key).
+    pub agent_id: Option<i64>,
 }
 
 /// Filters for reading the inbound log.

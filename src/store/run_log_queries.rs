@@ -74,6 +74,7 @@ struct LogDbRow {
     action: String,
     changes: Json<Value>,
     message: Option<String>,
+    agent_id: Option<i64>,
 }
 
 impl TryFrom<LogDbRow> for InboundRow {
@@ -96,6 +97,7 @@ impl TryFrom<LogDbRow> for InboundRow {
             action: column("inbound_log", "action", &r.action)?,
             changes: r.changes.0,
             message: r.message,
+            agent_id: r.agent_id,
         })
     }
 }
@@ -108,32 +110,40 @@ pub(super) async fn insert_log(
     rows: &[InboundRow],
     run_id: Option<RunId>,
 ) -> Result<(), StoreError> {
-    for chunk in rows.chunks(D::rows_per_insert(12)) {
-        let mut insert = sqlx::QueryBuilder::<Db>::new(
+    // A run's rows name no agent (only changes made through the API do): their statement leaves
+    // `agent_id` to its default and keeps the shape runs have always written.
+    let by_agent = rows.iter().any(|r| r.agent_id.is_some());
+    let columns = if by_agent { 13 } else { 12 };
+    for chunk in rows.chunks(D::rows_per_insert(columns)) {
+        let mut insert = sqlx::QueryBuilder::<Db>::new(if by_agent {
             "INSERT INTO inbound_log (run_id, connection_id, source, logged_at, entra_id, upn, target, notification, \
-             matched, action, changes, message) ",
-        );
-        D::push_rows(
-            &mut insert,
-            vec![
-                Column::int_or_null(chunk.iter().map(|r| run_id.or(r.run_id).map(|id| id.0))),
-                Column::text(chunk.iter().map(|r| r.connection_id.as_str())),
-                Column::text(chunk.iter().map(|r| r.source.as_str())),
-                Column::Time(chunk.iter().map(|r| r.logged_at).collect()),
-                Column::text_or_null(
-                    chunk
-                        .iter()
-                        .map(|r| r.entra_id.as_ref().map(EntraId::as_str)),
-                ),
-                Column::text_or_null(chunk.iter().map(|r| r.upn.as_deref())),
-                Column::text_or_null(chunk.iter().map(|r| r.target.map(|t| t.as_str()))),
-                Column::text(chunk.iter().map(|r| r.notification.as_str())),
-                Column::json(chunk.iter().map(|r| &r.matched)),
-                Column::text(chunk.iter().map(|r| r.action.as_str())),
-                Column::json(chunk.iter().map(|r| &r.changes)),
-                Column::text_or_null(chunk.iter().map(|r| r.message.as_deref())),
-            ],
-        );
+             matched, action, changes, message, agent_id) "
+        } else {
+            "INSERT INTO inbound_log (run_id, connection_id, source, logged_at, entra_id, upn, target, notification, \
+             matched, action, changes, message) "
+        });
+        let mut values = vec![
+            Column::int_or_null(chunk.iter().map(|r| run_id.or(r.run_id).map(|id| id.0))),
+            Column::text(chunk.iter().map(|r| r.connection_id.as_str())),
+            Column::text(chunk.iter().map(|r| r.source.as_str())),
+            Column::Time(chunk.iter().map(|r| r.logged_at).collect()),
+            Column::text_or_null(
+                chunk
+                    .iter()
+                    .map(|r| r.entra_id.as_ref().map(EntraId::as_str)),
+            ),
+            Column::text_or_null(chunk.iter().map(|r| r.upn.as_deref())),
+            Column::text_or_null(chunk.iter().map(|r| r.target.map(|t| t.as_str()))),
+            Column::text(chunk.iter().map(|r| r.notification.as_str())),
+            Column::json(chunk.iter().map(|r| &r.matched)),
+            Column::text(chunk.iter().map(|r| r.action.as_str())),
+            Column::json(chunk.iter().map(|r| &r.changes)),
+            Column::text_or_null(chunk.iter().map(|r| r.message.as_deref())),
+        ];
+        if by_agent {
+            values.push(Column::int_or_null(chunk.iter().map(|r| r.agent_id)));
+        }
+        D::push_rows(&mut insert, values);
         insert.build().execute(&mut **tx).await?;
     }
     Ok(())
@@ -256,7 +266,7 @@ impl RunLog for Backend {
     async fn inbound_log(&self, query: &LogQuery) -> Result<Vec<InboundRow>, StoreError> {
         let rows: Vec<LogDbRow> = sqlx::query_as(
             "SELECT id, run_id, connection_id, source, logged_at, entra_id, upn, target, notification, matched, action, \
-             changes, message FROM inbound_log WHERE ($1 IS NULL OR connection_id = $1) AND ($2 IS NULL OR run_id = $2) \
+             changes, message, agent_id FROM inbound_log WHERE ($1 IS NULL OR connection_id = $1) AND ($2 IS NULL OR run_id = $2) \
              AND ($3 IS NULL OR lower(upn) = lower($3)) AND ($4 IS NULL OR action = $4) \
              AND ($5 IS NULL OR logged_at >= $5) AND ($7 IS NULL OR id < $7) ORDER BY id DESC LIMIT $6",
         )

@@ -79,7 +79,7 @@ impl Dialect for SqliteDialect {
         enum Cells {
             Text(std::vec::IntoIter<Option<String>>),
             Int(std::vec::IntoIter<Option<i64>>),
-            Bool(std::vec::IntoIter<bool>),
+            Bool(std::vec::IntoIter<Option<bool>>),
             Time(std::vec::IntoIter<chrono::DateTime<chrono::Utc>>),
         }
         let rows = row_count(&columns);
@@ -107,7 +107,7 @@ impl Dialect for SqliteDialect {
                 match cell {
                     Cells::Text(v) => values.push_bind(v.next().flatten()),
                     Cells::Int(v) => values.push_bind(v.next().flatten()),
-                    Cells::Bool(v) => values.push_bind(v.next()),
+                    Cells::Bool(v) => values.push_bind(v.next().flatten()),
                     Cells::Time(v) => values.push_bind(v.next()),
                 };
             }
@@ -212,6 +212,11 @@ mod access {
 mod licences {
     use super::*;
     include!("licence_queries.rs");
+}
+
+mod followers {
+    use super::*;
+    include!("follower_queries.rs");
 }
 
 mod apply {

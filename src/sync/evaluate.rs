@@ -202,6 +202,7 @@ pub fn evaluate(
         action,
         changes: Value::Array(changes),
         message,
+        agent_id: None,
     };
 
     // Matching: the Entra id first, then each matching field against unlinked records: the user

@@ -151,6 +151,7 @@ impl Syncer {
             action: Action::Error,
             changes: Value::Array(Vec::new()),
             message,
+            agent_id: None,
         }
     }
 }

@@ -74,7 +74,7 @@ async fn service(running: &Running, db: &TestDb) -> (Service, Arc<dyn Store>) {
 }
 
 /// An agent record (and its user record) with this email.
-pub(crate) async fn agent(store: &dyn Store, email: &str) {
+pub(crate) async fn agent(store: &dyn Store, email: &str) -> i64 {
     let user = NewUser {
         fields: UserFields {
             name: email.to_owned(),
@@ -98,7 +98,7 @@ pub(crate) async fn agent(store: &dyn Store, email: &str) {
         entra: None,
         keep_active: false,
     };
-    store.insert_agent(&agent, now()).await.expect("agent");
+    store.insert_agent(&agent, now()).await.expect("agent")
 }
 
 pub(crate) async fn key(
@@ -169,7 +169,7 @@ async fn callers(service: &Service, store: &dyn Store) -> Callers {
 /// [`Callers`] order) gets.
 type Route = (&'static str, &'static str, String, Option<Value>, [u16; 9]);
 
-async fn serve(service: Service) -> String {
+pub(crate) async fn serve(service: Service) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let app = router(Api::new(Arc::new(move || service.clone())));
@@ -178,7 +178,7 @@ async fn serve(service: Service) -> String {
 }
 
 /// One call; the status and the body as JSON (or `null`).
-async fn call(
+pub(crate) async fn call(
     http: &reqwest::Client,
     method: &str,
     url: &str,
@@ -352,6 +352,44 @@ async fn every_route_answers_each_caller_as_its_access_allows() {
                 format!("{c}/licences/import"),
                 None,
                 [401, 401, 401, 401, 404, 403, 409, 409, 409],
+            ),
+            (
+                // Nor do they manage licences: a conflict, once reachable and changeable.
+                "assign licence",
+                "POST",
+                format!("{c}/users/{}/licences", uuid::Uuid::nil()),
+                Some(json!({"sku": "SPE_E3"})),
+                [401, 401, 401, 401, 404, 403, 409, 409, 409],
+            ),
+            (
+                "remove licence",
+                "DELETE",
+                format!("{c}/users/{}/licences/SPE_E3", uuid::Uuid::nil()),
+                None,
+                [401, 401, 401, 401, 404, 403, 409, 409, 409],
+            ),
+            (
+                // Nor offer groups as followers: a conflict for whoever may read.
+                "follower groups",
+                "GET",
+                format!("{c}/followers/groups"),
+                None,
+                [401, 401, 401, 401, 404, 409, 409, 409, 409],
+            ),
+            (
+                "follow",
+                "POST",
+                format!("{c}/tickets/1/followers"),
+                Some(json!({"group": uuid::Uuid::nil(), "mode": "address"})),
+                [401, 401, 401, 401, 404, 409, 409, 409, 409],
+            ),
+            (
+                // No default connection: nothing to reach, for anyone with a key.
+                "follow (default connection)",
+                "POST",
+                format!("{base}/api/tickets/1/followers"),
+                Some(json!({"group": uuid::Uuid::nil(), "mode": "address"})),
+                [401, 401, 401, 401, 409, 409, 409, 409, 409],
             ),
             (
                 "access list",
@@ -698,6 +736,14 @@ async fn the_openapi_description_lists_every_route_with_its_schemas() {
         ("post", "/api/connections/{id}/authorize"),
         ("get", "/api/connections/{id}/licences"),
         ("post", "/api/connections/{id}/licences/import"),
+        ("post", "/api/connections/{id}/users/{user}/licences"),
+        (
+            "delete",
+            "/api/connections/{id}/users/{user}/licences/{sku}",
+        ),
+        ("get", "/api/connections/{id}/followers/groups"),
+        ("post", "/api/connections/{id}/tickets/{ticket}/followers"),
+        ("post", "/api/tickets/{ticket}/followers"),
         ("get", "/api/connections/{id}/access"),
         ("put", "/api/connections/{id}/access/{email}"),
         ("delete", "/api/connections/{id}/access/{email}"),

@@ -16,6 +16,7 @@ mod daemon;
 #[path = "../fixture/daemon.rs"]
 mod daemon_fixture;
 mod emulator;
+mod followers;
 mod graph_client;
 mod graph_endpoints;
 mod initial_read;
@@ -38,3 +39,4 @@ mod sync_rules;
 mod sync_runs;
 mod watched_store;
 mod webhooks;
+mod write_back;

@@ -264,6 +264,8 @@ fn group(id: &str, added: &[(&str, &'static str)]) -> GroupDelta {
     GroupDelta {
         id: id.into(),
         display_name: Some(id.into()),
+        mail: None,
+        mail_enabled: None,
         removed: false,
         added: added.iter().map(|(m, k)| ((*m).to_owned(), *k)).collect(),
         removed_members: BTreeSet::new(),

@@ -152,6 +152,7 @@ async fn housekeeping_prunes_in_batches_finalises_orphaned_runs_and_clears_old_l
             action: Action::Error,
             changes: json!([]),
             message: None,
+            agent_id: None,
         };
         let rows: Vec<InboundRow> = (0..25).map(row).collect();
         store.log(&rows).await.expect("log");

@@ -418,6 +418,7 @@ async fn the_store_story_holds_on_every_backend() {
             action: Action::Unchanged,
             changes: serde_json::json!([]),
             message: None,
+            agent_id: None,
         };
         store.log(&[row(40), row(1)]).await.expect("log rows");
         assert_eq!(
@@ -505,6 +506,8 @@ async fn a_group_by_group_read_marks_the_chain_members_once_with_its_link() {
         let group = |id: &str, added: &[(&str, &'static str)]| GroupDelta {
             id: id.into(),
             display_name: Some(id.to_uppercase()),
+            mail: None,
+            mail_enabled: None,
             removed: false,
             added: added.iter().map(|(m, k)| ((*m).to_owned(), *k)).collect(),
             removed_members: Default::default(),
@@ -607,6 +610,7 @@ async fn a_value_no_enum_names_is_an_error_naming_table_column_and_value() {
             action: Action::Created,
             changes: serde_json::json!([]),
             message: None,
+            agent_id: None,
         };
         store.log(&[log]).await.expect("a log row");
         let bad = [

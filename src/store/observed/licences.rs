@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::ObservedStore;
-use crate::store::{Licence, Licences, StoreError};
+use crate::store::{ImportedUser, Licence, LicenceChange, Licences, StoreError};
 
 #[async_trait]
 impl Licences for ObservedStore {
@@ -44,5 +44,23 @@ impl Licences for ObservedStore {
     async fn user_licences(&self, user_id: i64) -> Result<Vec<Licence>, StoreError> {
         self.observed("user_licences", self.inner.user_licences(user_id))
             .await
+    }
+    async fn imported_user(
+        &self,
+        connection_id: &str,
+        entra_id: &str,
+    ) -> Result<Option<ImportedUser>, StoreError> {
+        self.observed(
+            "imported_user",
+            self.inner.imported_user(connection_id, entra_id),
+        )
+        .await
+    }
+    async fn record_licence_change(&self, change: &LicenceChange<'_>) -> Result<(), StoreError> {
+        self.observed(
+            "record_licence_change",
+            self.inner.record_licence_change(change),
+        )
+        .await
     }
 }

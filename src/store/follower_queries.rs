@@ -1,0 +1,127 @@
+// Followers (the `followers` module).
+//
+// Included by `sqlite.rs` and `postgres.rs` (see `dialect.rs`), which compile it once per backend
+// with that backend's `D` (its `Dialect`), `Db` and `Backend`. Plain `//` comments, because
+// `//!` is an inner attribute, which rustc does not accept in a file `include!`d into a module
+// ("an inner attribute is not permitted in this context").
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+
+use crate::store::StoreError;
+use crate::store::followers::{Followers, ImportedPerson, MirrorGroupMail};
+use crate::store::records::{CopyKind, Follower, TicketFollower};
+
+#[async_trait]
+impl Followers for Backend {
+    async fn imported_people(
+        &self,
+        connection_id: &str,
+        ids: &[String],
+    ) -> Result<Vec<ImportedPerson>, StoreError> {
+        let mut people: BTreeMap<String, ImportedPerson> = BTreeMap::new();
+        for chunk in ids.chunks(500) {
+            for (select, is_agent) in [
+                (
+                    "SELECT entra_id, id FROM users WHERE connection_id = ",
+                    false,
+                ),
+                (
+                    "SELECT entra_id, id FROM agents WHERE connection_id = ",
+                    true,
+                ),
+            ] {
+                let mut query = sqlx::QueryBuilder::<Db>::new(select);
+                query
+                    .push_bind(connection_id.to_owned())
+                    .push(" AND entra_id");
+                D::push_in(&mut query, chunk.iter().cloned());
+                let rows: Vec<(String, i64)> = query
+                    .build_query_as()
+                    .persistent(false)
+                    .fetch_all(&self.pool)
+                    .await?;
+                for (entra_id, id) in rows {
+                    let person = people
+                        .entry(entra_id.clone())
+                        .or_insert_with(|| ImportedPerson {
+                            entra_id,
+                            user_id: None,
+                            agent_id: None,
+                        });
+                    if is_agent {
+                        person.agent_id = Some(id);
+                    } else {
+                        person.user_id = Some(id);
+                    }
+                }
+            }
+        }
+        Ok(people.into_values().collect())
+    }
+
+    async fn add_followers(
+        &self,
+        ticket_id: i64,
+        followers: &[TicketFollower],
+    ) -> Result<(), StoreError> {
+        let (_turn, mut tx) = self.begin_write().await?;
+        let ticket: Option<(i64,)> = sqlx::query_as("SELECT id FROM tickets WHERE id = $1")
+            .bind(ticket_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if ticket.is_none() {
+            return Err(StoreError::NotFound(format!("ticket {ticket_id}")));
+        }
+        for follower in followers {
+            let (user_id, agent_id, email) = match &follower.follower {
+                Follower::User(id) => (Some(*id), None, None),
+                Follower::Agent(id) => (None, Some(*id), None),
+                Follower::Email(email) => (None, None, Some(email.as_str())),
+            };
+            let copy = match follower.copy {
+                CopyKind::Cc => "cc",
+                CopyKind::Bcc => "bcc",
+            };
+            sqlx::query(
+                "INSERT INTO ticket_followers (ticket_id, user_id, agent_id, email, copy, from_group) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(ticket_id)
+            .bind(user_id)
+            .bind(agent_id)
+            .bind(email)
+            .bind(copy)
+            .bind(&follower.from_group)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn mirror_mail_groups(
+        &self,
+        connection_id: &str,
+    ) -> Result<Vec<MirrorGroupMail>, StoreError> {
+        let rows: Vec<(String, Option<String>, Option<String>, Option<bool>)> = sqlx::query_as(
+            "SELECT entra_id, display_name, mail, mail_enabled FROM entra_groups \
+             WHERE connection_id = $1 AND removed IS NULL ORDER BY entra_id",
+        )
+        .bind(connection_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(entra_id, display_name, mail, mail_enabled)| MirrorGroupMail {
+                    entra_id,
+                    display_name,
+                    mail,
+                    mail_enabled,
+                },
+            )
+            .collect())
+    }
+}
