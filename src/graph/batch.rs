@@ -2,6 +2,7 @@
 //! (throttled or transient) sent again in a later batch within the retry bound.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt, stream};
 use reqwest::StatusCode;
@@ -118,10 +119,10 @@ impl GraphClient {
         let url = self.url("$batch")?;
         let mut results: BTreeMap<String, Result<Value, GraphError>> = BTreeMap::new();
         let mut pending: Vec<&BatchRequest> = requests.iter().collect();
-        let mut retry = 0;
+        let mut retries = error::Retries::default();
         while !pending.is_empty() {
             let mut again = Vec::new();
-            let mut wait = None;
+            let mut wait: Option<(Duration, GraphError)> = None;
             // The batches of one round are independent: they go out together (a few at a time)
             // and are read back in order.
             let chunks: Vec<&[&BatchRequest]> = pending.chunks(MAX_BATCH).collect();
@@ -165,9 +166,11 @@ impl GraphClient {
                         None => Ok(Value::Null),
                     });
                     if let Err(e) = &outcome
-                        && let Some(delay) = error::retry_delay(e, retry, &self.policy)
+                        && let Some(delay) = retries.delay(e, &self.policy)
                     {
-                        wait = wait.max(Some(delay));
+                        if wait.as_ref().is_none_or(|(longest, _)| delay > *longest) {
+                            wait = Some((delay, e.clone()));
+                        }
                         again.push(*request);
                         continue;
                     }
@@ -190,7 +193,8 @@ impl GraphClient {
                     }
                 }
             }
-            if let Some(delay) = wait {
+            if let Some((delay, error)) = wait {
+                retries.record(&error, delay);
                 warn!(
                     items = again.len(),
                     delay_ms = delay.as_millis() as u64,
@@ -198,7 +202,6 @@ impl GraphClient {
                 );
                 tokio::time::sleep(delay).await;
             }
-            retry += 1;
             pending = again;
         }
         Ok(requests

@@ -166,7 +166,7 @@ struct Queued {
     url: String,
     reply: Reply,
     queued_at: Instant,
-    retry: u32,
+    retries: error::Retries,
     not_before: Instant,
 }
 
@@ -224,7 +224,7 @@ impl State {
                     url,
                     reply,
                     queued_at: now,
-                    retry: 0,
+                    retries: error::Retries::default(),
                     not_before: now,
                 });
             }
@@ -316,10 +316,10 @@ impl State {
                 client.stats.throttled.fetch_add(1, Ordering::Relaxed);
             }
             if let Err(e) = &result
-                && let Some(delay) = error::retry_delay(e, queued.retry, &client.policy)
+                && let Some(delay) = queued.retries.delay(e, &client.policy)
             {
-                tracing::warn!(url = %queued.url, retry = queued.retry + 1, delay_ms = delay.as_millis() as u64, error = %e, "A page in a batch failed; asking again.");
-                queued.retry += 1;
+                queued.retries.record(e, delay);
+                tracing::warn!(url = %queued.url, retry = queued.retries.total(), delay_ms = delay.as_millis() as u64, error = %e, "A page in a batch failed; asking again.");
                 queued.not_before = now + delay;
                 self.queue.push_back(queued);
                 continue;
@@ -469,7 +469,7 @@ mod tests {
         ];
         let mut batch = state.take(now).expect("both asked");
         let mut throttled = batch.remove(0);
-        throttled.retry = 1;
+        throttled.retries.throttles = 1;
         throttled.not_before = now + Duration::from_secs(5);
         state.queue.push_back(throttled);
         state.settle(Some(1), true);

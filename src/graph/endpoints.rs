@@ -226,7 +226,7 @@ mod tests {
         assert_eq!(
             groups_delta_path(&["a", "b"]),
             "groups/delta?$filter=id%20eq%20%27a%27%20or%20id%20eq%20%27b%27\
-             &$select=displayName,members"
+             &$select=displayName,mail,mailEnabled,members"
         );
         assert_eq!(
             group_named_path("Visitors' Desk"),

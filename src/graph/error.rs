@@ -1,5 +1,5 @@
 //! Graph errors, shaped by what the caller decides, and the one function that classifies a
-//! response ([`classify`]) apart from the retry loop that acts on it ([`retry_delay`]).
+//! response ([`classify`]) apart from the retry loop that acts on it ([`Retries`]).
 
 use std::time::Duration;
 
@@ -174,7 +174,8 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 /// How retries are paced and bounded.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
-    /// Retries after the first attempt (throttling and transient failures together).
+    /// Retries after failures (transient errors), after the first attempt. Throttling is not a
+    /// failure and is bounded by [`max_throttled`](Self::max_throttled) instead.
     pub max_retries: u32,
     /// First back-off delay when the server gave no `Retry-After`.
     pub base_delay: Duration,
@@ -182,6 +183,10 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
     /// Longest `Retry-After` honoured; a longer one fails the request as throttled.
     pub max_retry_after: Duration,
+    /// Longest one request waits on throttling in all. Graph asks clients to keep honouring
+    /// `Retry-After` for as long as it throttles; a tenant throttled half the time for minutes
+    /// must end in success, not in a run given up after a few retries.
+    pub max_throttled: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -191,30 +196,62 @@ impl Default for RetryPolicy {
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(60),
             max_retry_after: Duration::from_secs(600),
+            max_throttled: Duration::from_secs(30 * 60),
         }
     }
 }
 
-/// How long to wait before retry number `retry` (0-based) after `error`, or `None` to give up.
-/// `Retry-After` is honoured exactly; otherwise exponential back-off with jitter (50–100 %).
-pub fn retry_delay(error: &GraphError, retry: u32, policy: &RetryPolicy) -> Option<Duration> {
-    if retry >= policy.max_retries {
-        return None;
+/// What one request has been through: failures and throttling, counted apart.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retries {
+    /// Retries after transient failures.
+    pub failures: u32,
+    /// Retries after throttling.
+    pub throttles: u32,
+    /// Time spent waiting on throttling.
+    pub throttled_for: Duration,
+}
+
+impl Retries {
+    /// How long to wait before retrying after `error`, or `None` to give up. `Retry-After` is
+    /// honoured exactly; otherwise exponential back-off with jitter (50–100 %).
+    pub fn delay(&self, error: &GraphError, policy: &RetryPolicy) -> Option<Duration> {
+        let backoff = |retry: u32| {
+            let exp = policy
+                .base_delay
+                .saturating_mul(2u32.saturating_pow(retry))
+                .min(policy.max_delay);
+            exp.mul_f64(rand::rng().random_range(0.5..=1.0))
+        };
+        match error {
+            GraphError::Throttled { retry_after } => {
+                let wait = match retry_after {
+                    Some(wait) if *wait <= policy.max_retry_after => *wait,
+                    Some(_) => return None,
+                    None => backoff(self.throttles),
+                };
+                (self.throttled_for + wait <= policy.max_throttled).then_some(wait)
+            }
+            GraphError::Transient(_) | GraphError::Auth(AuthError::Unavailable(_)) => {
+                (self.failures < policy.max_retries).then(|| backoff(self.failures))
+            }
+            _ => None,
+        }
     }
-    let backoff = || {
-        let exp = policy
-            .base_delay
-            .saturating_mul(2u32.saturating_pow(retry))
-            .min(policy.max_delay);
-        exp.mul_f64(rand::rng().random_range(0.5..=1.0))
-    };
-    match error {
-        GraphError::Throttled {
-            retry_after: Some(wait),
-        } => (*wait <= policy.max_retry_after).then_some(*wait),
-        GraphError::Throttled { retry_after: None } | GraphError::Transient(_) => Some(backoff()),
-        GraphError::Auth(AuthError::Unavailable(_)) => Some(backoff()),
-        _ => None,
+
+    /// Records a retry after `error`, `delay` from now.
+    pub fn record(&mut self, error: &GraphError, delay: Duration) {
+        if error.is_throttle() {
+            self.throttles += 1;
+            self.throttled_for += delay;
+        } else {
+            self.failures += 1;
+        }
+    }
+
+    /// Retries so far, of either kind.
+    pub fn total(&self) -> u32 {
+        self.failures + self.throttles
     }
 }
 
@@ -264,7 +301,7 @@ mod tests {
             matches!(e, GraphError::Throttled { retry_after: Some(d) } if d == Duration::from_secs(2))
         );
         assert_eq!(
-            retry_delay(&e, 0, &RetryPolicy::default()),
+            Retries::default().delay(&e, &RetryPolicy::default()),
             Some(Duration::from_secs(2))
         );
     }
@@ -298,7 +335,7 @@ mod tests {
         assert!(
             matches!(&e, GraphError::Api { status: 400, code, message } if code == "Request_UnsupportedQuery" && message == "m")
         );
-        assert_eq!(retry_delay(&e, 0, &RetryPolicy::default()), None);
+        assert_eq!(Retries::default().delay(&e, &RetryPolicy::default()), None);
     }
 
     #[test]
@@ -320,11 +357,57 @@ mod tests {
             ..RetryPolicy::default()
         };
         let e = GraphError::Transient("503".into());
+        let mut retries = Retries::default();
         for retry in 0..3 {
-            let d = retry_delay(&e, retry, &policy).unwrap();
+            let d = retries.delay(&e, &policy).unwrap();
             let full = policy.base_delay * 2u32.pow(retry);
             assert!(d >= full / 2 && d <= full, "retry {retry}: {d:?}");
+            retries.record(&e, d);
         }
-        assert_eq!(retry_delay(&e, 3, &policy), None);
+        assert_eq!(retries.delay(&e, &policy), None);
+    }
+
+    #[test]
+    fn throttling_is_retried_for_its_time_budget_not_a_count_and_apart_from_failures() {
+        let policy = RetryPolicy {
+            max_retries: 3,
+            max_throttled: Duration::from_secs(100),
+            ..RetryPolicy::default()
+        };
+        let throttled = GraphError::Throttled {
+            retry_after: Some(Duration::from_secs(10)),
+        };
+        let failed = GraphError::Transient("503".into());
+        let mut retries = Retries::default();
+        // Ten waits of 10 s fill the budget exactly, far past `max_retries`; a failure still has
+        // its own three retries.
+        for _ in 0..10 {
+            let d = retries
+                .delay(&throttled, &policy)
+                .expect("within the budget");
+            retries.record(&throttled, d);
+        }
+        assert_eq!(retries.throttled_for, Duration::from_secs(100));
+        assert_eq!(
+            retries.delay(&throttled, &policy),
+            None,
+            "the budget is spent"
+        );
+        for _ in 0..3 {
+            let d = retries
+                .delay(&failed, &policy)
+                .expect("a failure's own retries");
+            retries.record(&failed, d);
+        }
+        assert_eq!(retries.delay(&failed, &policy), None);
+        assert_eq!(
+            (retries.failures, retries.throttles, retries.total()),
+            (3, 10, 13)
+        );
+        // A Retry-After beyond what is honoured fails at once.
+        let long = GraphError::Throttled {
+            retry_after: Some(policy.max_retry_after + Duration::from_secs(1)),
+        };
+        assert_eq!(Retries::default().delay(&long, &policy), None);
     }
 }

@@ -32,7 +32,7 @@ use serde_json::Value;
 use tracing::{debug, warn};
 use url::Url;
 
-pub use error::{GraphError, RetryPolicy};
+pub use error::{GraphError, Retries, RetryPolicy};
 pub use pages::{Page, Pages, ReadAhead};
 
 use crate::auth::TokenSource;
@@ -258,7 +258,7 @@ impl GraphClient {
     ) -> Result<T, GraphError> {
         let endpoint = endpoint_label(&method, url, &self.base);
         let (permission, what) = permissions::required(&method, url);
-        let mut retry = 0;
+        let mut retries = error::Retries::default();
         let mut refreshed = false;
         loop {
             let error = match self
@@ -282,11 +282,11 @@ impl GraphClient {
                 self.stats.throttled.fetch_add(1, Ordering::Relaxed);
                 metrics::counter!("entra_sync_graph_throttled_total", "connection" => self.connection.clone(), "endpoint" => endpoint.clone()).increment(1);
             }
-            let Some(delay) = error::retry_delay(&error, retry, &self.policy) else {
+            let Some(delay) = retries.delay(&error, &self.policy) else {
                 return Err(error);
             };
-            warn!(connection = %self.connection, endpoint = %endpoint, retry = retry + 1, delay_ms = delay.as_millis() as u64, error = %error, "Graph request failed; retrying.");
-            retry += 1;
+            retries.record(&error, delay);
+            warn!(connection = %self.connection, endpoint = %endpoint, retry = retries.total(), delay_ms = delay.as_millis() as u64, error = %error, "Graph request failed; retrying.");
             tokio::time::sleep(delay).await;
         }
     }

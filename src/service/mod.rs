@@ -96,8 +96,10 @@ impl GraphUse {
     pub fn retry_policy(self) -> RetryPolicy {
         match self {
             GraphUse::Run => RetryPolicy::default(),
+            // Someone waits for a probe's answer: a minute of throttling, then say so.
             GraphUse::Probe => RetryPolicy {
                 max_retries: 2,
+                max_throttled: Duration::from_secs(60),
                 ..RetryPolicy::default()
             },
         }

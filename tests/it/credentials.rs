@@ -121,7 +121,16 @@ async fn one_daemon(running: &Running, expires: Option<&str>, source: &str) -> D
         "{body}"
     );
 
-    let logged = daemon.logged("A connection's credential expires soon");
+    // The warning is logged before the webhook goes, but the daemon's output is read on
+    // another thread: it may arrive a moment after the webhook.
+    let warning = "A connection's credential expires soon";
+    eventually(
+        "the warning in the log",
+        Duration::from_secs(10),
+        || async { !daemon.logged(warning).is_empty() },
+    )
+    .await;
+    let logged = daemon.logged(warning);
     assert_eq!(logged.len(), 1, "one warning");
     assert_eq!(logged[0]["connection"], "contoso");
     assert_eq!(logged[0]["days_left"].as_i64(), Some(days_left));

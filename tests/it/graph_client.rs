@@ -411,6 +411,56 @@ async fn retry_after_is_honoured_and_503_bursts_are_retried_within_the_bound() {
     );
 }
 
+/// Throttling is Graph asking to slow down, not a failure: a tenant throttled on half its requests
+/// for most of an hour reads to the end, however many retries that takes, where a retry count
+/// shared with failures would give up. (The fault's rate is seeded, so the run is the same each
+/// time; with the retries counted together, a page throttled four times in a row, which this
+/// seed holds, ends the read.)
+#[tokio::test]
+async fn a_read_throttled_half_the_time_for_minutes_ends_in_success() {
+    let policy = RetryPolicy {
+        max_retries: 3,
+        ..RetryPolicy::default()
+    };
+    let (running, client) = secret_client(2_000, policy, None).await;
+    let url = client.url("users?$select=id&$top=20").expect("a URL");
+    client
+        .page(&url)
+        .await
+        .expect("a warm-up read (token cached)");
+    tokio::time::pause();
+    running.control.add_fault(FaultRule {
+        trigger: Trigger::Rate { probability: 0.5 },
+        ..FaultRule::once(
+            FaultKind::TooManyRequests {
+                retry_after_secs: 30,
+            },
+            "GET /v1.0/users",
+        )
+    });
+    let started = tokio::time::Instant::now();
+    let mut pages = client.pages(url);
+    let (mut ids, mut count) = (BTreeSet::new(), 0);
+    while let Some(page) = pages.next_page().await.expect("every page, in the end") {
+        count += 1;
+        ids.extend(
+            page.value
+                .iter()
+                .map(|u| u["id"].as_str().unwrap().to_owned()),
+        );
+    }
+    let waited = started.elapsed();
+    let throttled = client.stats().throttled();
+    assert_eq!((ids.len(), count), (2_000, 100), "every user, every page");
+    assert!(throttled > 60, "throttled {throttled} times");
+    let honoured = Duration::from_secs(30 * throttled);
+    assert!(
+        waited >= honoured && waited < honoured + Duration::from_secs(5),
+        "each Retry-After honoured: {waited:?} for {throttled} throttles"
+    );
+    assert!(waited > Duration::from_secs(30 * 60), "for {waited:?}");
+}
+
 #[tokio::test]
 async fn an_expired_delta_link_and_a_410_mean_resync_and_unknown_codes_keep_code_and_message() {
     let running = start(EmulatorConfig::default()).await;
