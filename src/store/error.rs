@@ -83,6 +83,12 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::WorkerCrashed => StoreError::Unavailable(error.to_string()),
+            // Bytes the protocol does not expect: in practice a connection cut off mid-way (a
+            // network outage, a proxy or the server going away), or no database server there.
+            sqlx::Error::Protocol(_) => StoreError::Unavailable(format!(
+                "the connection to the database broke off or reached something that is not the \
+                 database ({error})"
+            )),
             _ => StoreError::Other(Box::new(error)),
         }
     }

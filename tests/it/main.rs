@@ -15,6 +15,7 @@ mod credentials;
 mod daemon;
 #[path = "../fixture/daemon.rs"]
 mod daemon_fixture;
+mod db_outage;
 mod emulator;
 mod followers;
 mod graph_client;
