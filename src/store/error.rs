@@ -76,6 +76,14 @@ impl From<sqlx::Error> for StoreError {
                 ErrorKind::UniqueViolation | ErrorKind::ForeignKeyViolation => {
                     StoreError::Conflict(db.message().to_owned())
                 }
+                _ if crate::store::sqlite::is_file_fault(db.as_ref()) => {
+                    crate::store::sqlite::note_file_fault();
+                    StoreError::Unavailable(format!(
+                        "the SQLite database file cannot be written ({}): is it read-only, or \
+                         the disk full?",
+                        db.message()
+                    ))
+                }
                 _ => StoreError::Other(Box::new(error)),
             },
             sqlx::Error::Io(_)

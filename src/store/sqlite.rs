@@ -116,6 +116,31 @@ impl Dialect for SqliteDialect {
     }
 }
 
+/// When a SQLite database file last refused a write in this process (read-only, I/O error, disk
+/// full).
+static LAST_FILE_FAULT: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
+
+/// Whether `error` is SQLite failing to write its file: `SQLITE_READONLY` (8), `SQLITE_IOERR`
+/// (10) or `SQLITE_FULL` (13), extended codes included.
+pub(crate) fn is_file_fault(error: &dyn sqlx::error::DatabaseError) -> bool {
+    error
+        .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+        .is_some()
+        && error
+            .code()
+            .and_then(|code| code.parse::<i32>().ok())
+            .is_some_and(|code| matches!(code & 0xff, 8 | 10 | 13))
+}
+
+/// Records that a SQLite file refused a write now.
+pub(crate) fn note_file_fault() {
+    *LAST_FILE_FAULT.lock().unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now());
+}
+
+fn last_file_fault() -> Option<std::time::Instant> {
+    *LAST_FILE_FAULT.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A SQLite database.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -164,8 +189,23 @@ impl SqliteStore {
         // cost memory without measured gain on two cores). `:memory:` is one database per
         // connection: one connection.
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        let pool = SqlitePoolOptions::new()
-            .max_connections(if in_memory { 1 } else { 2 })
+        let mut pool = SqlitePoolOptions::new().max_connections(if in_memory { 1 } else { 2 });
+        if !in_memory {
+            // A transaction whose commit and rollback both failed (the file turned read-only, the
+            // disk filled up) leaves its connection believing it is still in it, and every later
+            // BEGIN on it fails: such a connection is closed, not handed out again. (An
+            // in-memory database lives in its one connection, so it is kept.)
+            // Likewise a connection that met the file unwritable keeps failing after it is
+            // writable again: connections opened before the last such failure are replaced.
+            pool = pool.before_acquire(|conn, meta| {
+                use sqlx::Connection;
+                let before_fault = last_file_fault().is_some_and(|at| meta.age >= at.elapsed());
+                Box::pin(std::future::ready(Ok(
+                    !conn.is_in_transaction() && !before_fault
+                )))
+            });
+        }
+        let pool = pool
             .connect_with(options)
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot open {url}: {e}")))?;

@@ -256,3 +256,88 @@ async fn the_database_cut_mid_run_fails_the_run_loses_nothing_and_the_next_run_c
     assert_eq!(interrupted, 1, "the cut run is recorded as failed");
     db.cleanup().await;
 }
+
+/// Sets or clears the immutable attribute of the SQLite database's files (the database, its
+/// write-ahead log and shared memory): even root cannot write them then, as on a file system
+/// remounted read-only.
+fn immutable(path: &Path, on: bool) {
+    for suffix in ["", "-wal", "-shm"] {
+        let file = format!("{}{suffix}", path.display());
+        if !Path::new(&file).exists() {
+            continue;
+        }
+        let status = std::process::Command::new("chattr")
+            .arg(if on { "+i" } else { "-i" })
+            .arg(&file)
+            .status()
+            .expect("chattr runs");
+        assert!(status.success(), "chattr {file}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sqlite_file_turning_read_only_mid_run_fails_the_run_and_the_next_run_converges() {
+    let running = start(EmulatorConfig {
+        users: PEOPLE,
+        latency: Duration::from_millis(20),
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let url_of = |name: &str| format!("sqlite://{}", dir.path().join(name).display());
+    let reference = service(&running, &url_of("reference.db")).await;
+    reference.sync(sync(true, LeaseWait::Refuse)).await.unwrap();
+    let expected = semantic(&url_of("reference.db")).await;
+    let people = expected["entra_users"].len() as i64;
+
+    let url = url_of("outage.db");
+    let path = dir.path().join("outage.db");
+    let service = service(&running, &url).await;
+    let run = tokio::spawn({
+        let service = service.clone();
+        async move { service.sync(sync(true, LeaseWait::Refuse)).await }
+    });
+    loop {
+        if scalar(&url, "SELECT COUNT(*) FROM inbound_log").await >= 300 {
+            break;
+        }
+        assert!(!run.is_finished(), "the run ended before the cut");
+        // Polling for progress, not timing anything.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    immutable(&path, true);
+    let outcome = run.await.unwrap();
+    immutable(&path, false);
+    let error = match outcome {
+        Err(error) => error,
+        Ok(report) => panic!("the run survived a read-only file: {:?}", report.status),
+    };
+    let message = error.to_string();
+    eprintln!("the read-only run: {message}");
+    assert!(message.contains("cannot be written"), "{message}");
+    assert_eq!(
+        scalar(
+            &url,
+            "SELECT COUNT(*) FROM inbound_log WHERE action = 'deactivated'"
+        )
+        .await,
+        0,
+        "no one deactivated"
+    );
+    let (logged, rows) = people_logged(&url).await;
+    assert!(
+        logged >= 300 && logged == rows,
+        "{logged} people in {rows} rows"
+    );
+
+    let report = service
+        .sync(sync(false, LeaseWait::Wait(Duration::from_secs(30))))
+        .await
+        .expect("the run once the file is writable again");
+    assert_eq!(report.status, RunStatus::Succeeded);
+    let got = semantic(&url).await;
+    for (table, rows) in &expected {
+        assert_eq!(&got[table], rows, "{table} differs after the outage");
+    }
+    assert_eq!(people_logged(&url).await, (people, people));
+}
