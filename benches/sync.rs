@@ -930,7 +930,7 @@ async fn bench(args: &Args, db_url: &str) -> anyhow::Result<()> {
         &settings.connections[0],
         store.clone(),
         Arc::new(SystemClock),
-        graph::http_client(Some(Duration::from_secs(120)))?,
+        graph::http_client(Some(Duration::from_secs(120)), None)?,
         RetryPolicy::default(),
     )?;
     let bench = Bench {

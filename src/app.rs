@@ -104,7 +104,7 @@ impl GraphClients for LiveGraph {
         connection: &ConnectionSettings,
         purpose: GraphUse,
     ) -> Result<GraphClient, GraphError> {
-        let http = graph::http_client(Some(purpose.timeout()))?;
+        let http = graph::http_client(Some(purpose.timeout()), connection.trusted_ca.as_ref())?;
         Ok(graph_client(
             settings,
             connection,

@@ -264,6 +264,20 @@ impl TokenClient {
     }
 }
 
+/// An error and each of its causes, separated by `: `. reqwest's own message stops at "error
+/// sending request for url (…)"; why (a refused connection, a certificate the TLS handshake
+/// did not trust) is in its sources.
+pub fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    text
+}
+
 /// Posts a token request and turns the identity platform's answer into a token or an
 /// actionable error. Shared by the grants above and the delegated sign-in callback.
 pub async fn post_token_form<T: for<'de> Deserialize<'de>>(
@@ -271,12 +285,13 @@ pub async fn post_token_form<T: for<'de> Deserialize<'de>>(
     endpoint: &str,
     form: &[(&str, String)],
 ) -> Result<T, AuthError> {
-    let response = http
-        .post(endpoint)
-        .form(form)
-        .send()
-        .await
-        .map_err(|e| AuthError::Unavailable(format!("POST {endpoint}: {e}")))?;
+    let response = http.post(endpoint).form(form).send().await.map_err(|e| {
+        // The endpoint leads the message; reqwest's would repeat it.
+        AuthError::Unavailable(format!(
+            "POST {endpoint}: {}",
+            with_causes(&e.without_url())
+        ))
+    })?;
     let status = response.status();
     let body = response
         .bytes()

@@ -19,7 +19,7 @@ use std::fmt;
 pub use load::{ConfigOverrides, load, load_with};
 pub use model::*;
 pub use secret::Secrets;
-pub use validate::{ConnectionSettings, Credentials, Settings};
+pub use validate::{ConnectionSettings, Credentials, Settings, TrustedCa};
 
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]

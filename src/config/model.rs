@@ -248,6 +248,11 @@ pub struct ConnectionConfig {
     /// Microsoft Graph base URL (with the version segment).
     #[serde(default = "default_graph")]
     pub graph_url: Url,
+    /// A PEM file of certificate authorities trusted, besides the system's, for this
+    /// connection's authority and Graph requests (a TLS-inspecting proxy, the emulator's
+    /// `--tls` CA). Relative to the config file's directory.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
     /// How the daemon authenticates.
     pub auth: AuthConfig,
     /// `[connection.sync]`.

@@ -35,7 +35,8 @@ use url::Url;
 pub use error::{GraphError, Retries, RetryPolicy};
 pub use pages::{Page, Pages, ReadAhead};
 
-use crate::auth::TokenSource;
+use crate::auth::{TokenSource, with_causes};
+use crate::config::TrustedCa;
 use crate::tasks::TaskScope;
 
 /// Counts of the requests a client made (every attempt counts, retries included).
@@ -91,18 +92,40 @@ pub struct GraphClient {
     tasks: TaskScope,
 }
 
-/// An HTTP client with the daemon's timeouts. `timeout` bounds one request; `None` disables it
-/// (tests on paused time).
-pub fn http_client(timeout: Option<Duration>) -> Result<reqwest::Client, GraphError> {
+/// An HTTP client with the daemon's timeouts, for a connection's token and Graph requests.
+/// `timeout` bounds one request; `None` disables it (tests on paused time). `trusted_ca` (the
+/// connection's `ca_file`) adds its certificate authorities to the system's roots.
+pub fn http_client(
+    timeout: Option<Duration>,
+    trusted_ca: Option<&TrustedCa>,
+) -> Result<reqwest::Client, GraphError> {
     let mut builder = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .user_agent(concat!("entra-sync/", env!("CARGO_PKG_VERSION")));
     if let Some(timeout) = timeout {
         builder = builder.timeout(timeout);
     }
-    builder
-        .build()
-        .map_err(|e| GraphError::Transient(format!("building the HTTP client: {e}")))
+    if let Some(ca) = trusted_ca {
+        let certificates = reqwest::Certificate::from_pem_bundle(&ca.pem).map_err(|e| {
+            GraphError::Transient(format!(
+                "reading the certificate authorities in {}: {}",
+                ca.path.display(),
+                with_causes(&e)
+            ))
+        })?;
+        // `tls_certs_merge` is reqwest 0.13's `add_root_certificate` (now deprecated): the
+        // certificates join the platform's roots rather than replace them.
+        builder = builder.tls_certs_merge(certificates);
+    }
+    builder.build().map_err(|e| {
+        let trusting = trusted_ca
+            .map(|ca| format!(" trusting {}", ca.path.display()))
+            .unwrap_or_default();
+        GraphError::Transient(format!(
+            "building the HTTP client{trusting}: {}",
+            with_causes(&e)
+        ))
+    })
 }
 
 impl GraphClient {
@@ -322,7 +345,8 @@ impl GraphClient {
             .map(|r| r.status().as_u16().to_string())
             .unwrap_or_else(|_| "error".into());
         metrics::counter!("entra_sync_graph_requests_total", "connection" => self.connection.clone(), "endpoint" => endpoint.to_owned(), "status" => status_label).increment(1);
-        let response = response.map_err(|e| GraphError::Transient(format!("{what}: {e}")))?;
+        let response =
+            response.map_err(|e| GraphError::Transient(format!("{what}: {}", with_causes(&e))))?;
         let status = response.status();
         let response_headers = response.headers().clone();
         let bytes = response

@@ -364,7 +364,10 @@ impl Service {
             redirect_uri: &asked.redirect_uri,
             verifier: &verifier,
         };
-        let http = crate::graph::http_client(Some(std::time::Duration::from_secs(30)))?;
+        let http = crate::graph::http_client(
+            Some(std::time::Duration::from_secs(30)),
+            connection.trusted_ca.as_ref(),
+        )?;
         match redeem_code(&http, &redemption, code, &tokens).await {
             Ok(()) => {
                 info!(connection = %connection.id, caller = %asked.caller, "The delegated connection is authorised.");

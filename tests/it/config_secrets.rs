@@ -119,7 +119,7 @@ async fn a_deferred_secret_fails_only_the_graph_client_of_its_connection() {
         connection,
         memory_store().await,
         Arc::new(SystemClock),
-        graph::http_client(None).expect("an HTTP client"),
+        graph::http_client(None, None).expect("an HTTP client"),
         RetryPolicy::default(),
     )
     .expect_err("no client without the secret");

@@ -36,7 +36,8 @@ pub fn client(
         // Real time: the client signs certificate assertions at its clock's time, and the
         // emulator checks them against its own, the wall clock unless a test gives it another.
         Arc::new(SystemClock),
-        graph::http_client(timeout).expect("an HTTP client"),
+        graph::http_client(timeout, settings.connections[0].trusted_ca.as_ref())
+            .expect("an HTTP client"),
         policy,
     )
     .expect("a Graph client")

@@ -38,6 +38,7 @@ mod sync_guards;
 mod sync_rounds;
 mod sync_rules;
 mod sync_runs;
+mod trusted_ca;
 mod watched_store;
 mod webhooks;
 mod write_back;

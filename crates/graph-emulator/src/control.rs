@@ -41,6 +41,19 @@ pub enum ControlError {
     BadRequest(String),
 }
 
+/// What a tenant's directory holds now: the counts a Graph client's reads are checked against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct TenantSummary {
+    /// Live (not deleted) users, members and guests.
+    pub users: usize,
+    /// Live users whose `accountEnabled` is true.
+    pub enabled_users: usize,
+    /// Live users whose `userType` is `Guest`.
+    pub guests: usize,
+    /// Live groups.
+    pub groups: usize,
+}
+
 /// In-process handle on a running emulator's tenants, counters and faults.
 #[derive(Debug, Clone)]
 pub struct Control {
@@ -82,6 +95,19 @@ impl Control {
     ) -> Result<T, ControlError> {
         let tenant = self.tenant(tenant)?;
         Ok(f(&read(&tenant.directory)))
+    }
+
+    /// The counts of a tenant's live directory.
+    pub fn summary(&self, tenant: Uuid) -> Result<TenantSummary, ControlError> {
+        self.with_directory(tenant, |d| TenantSummary {
+            users: d.live_users().count(),
+            enabled_users: d.live_users().filter(|u| u.account_enabled).count(),
+            guests: d
+                .live_users()
+                .filter(|u| u.text(UserProp::UserType) == Some("Guest"))
+                .count(),
+            groups: d.groups.iter().filter(|g| g.is_live()).count(),
+        })
     }
 
     /// Credentials of every app in every tenant (each tenant's `demo` app first).

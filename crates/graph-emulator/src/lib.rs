@@ -50,7 +50,7 @@ pub use auth::apps::AppCredentials;
 pub use cli::{EmulatorArgs, Output, run};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{AppSpec, DEFAULT_APP_ROLES, EmulatorConfig};
-pub use control::{Control, ControlError};
+pub use control::{Control, ControlError, TenantSummary};
 pub use counters::Counters;
 pub use directory::GroupKind;
 pub use faults::{FaultKind, FaultRule, Trigger};

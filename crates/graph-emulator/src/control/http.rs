@@ -3,6 +3,7 @@
 //! | method & path | does |
 //! |---|---|
 //! | `GET tenants` | credentials of every app |
+//! | `GET tenants/{t}/summary` | counts of the live directory: `users`, `enabled_users`, `guests`, `groups` |
 //! | `POST reset` | regenerate everything |
 //! | `GET` / `DELETE counters` | read / zero the counters |
 //! | `POST` / `DELETE faults` | add a [`crate::FaultRule`] / clear them |
@@ -60,6 +61,7 @@ pub fn router(control: Control) -> Router {
         .route("/counters", get(counters).delete(reset_counters))
         .route("/faults", post(add_fault).delete(clear_faults))
         .route("/tokens/expire", post(expire_tokens))
+        .route("/tenants/{tenant}/summary", get(summary))
         .route("/tenants/{tenant}/users", post(create_user))
         .route(
             "/tenants/{tenant}/users/{id}",
@@ -84,6 +86,10 @@ type Ctl = State<Arc<Control>>;
 
 async fn tenants(State(c): Ctl) -> Json<Value> {
     Json(json!(c.credentials()))
+}
+
+async fn summary(State(c): Ctl, Path(tenant): Path<Uuid>) -> Result<Json<Value>> {
+    Ok(Json(json!(c.summary(tenant)?)))
 }
 
 async fn reset(State(c): Ctl) -> Result<StatusCode> {

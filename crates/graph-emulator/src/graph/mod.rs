@@ -87,6 +87,8 @@ fn routes() -> Vec<(&'static str, MethodRouter<Arc<Emulator>>)> {
         ("/users/{id}/manager", get(users::manager)),
         ("/users/{id}/assignLicense", post(licences::assign)),
         ("/users/{id}/photos", get(photos::list)),
+        ("/users/{id}/photos/{size}", get(photos::size)),
+        ("/users/{id}/photos/{size}/$value", get(photos::size_value)),
         ("/users/{id}/photo", get(photos::get)),
         ("/users/{id}/photo/$value", get(photos::value)),
         ("/groups", get(groups::list)),

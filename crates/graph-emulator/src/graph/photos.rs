@@ -1,6 +1,8 @@
-//! `GET /users/{id}/photos`, `/photo` and `/photo/$value` (profilephoto-get.md,
-//! resources/profilephoto.md). Users whose object id ends in an even byte have a generated
-//! 1×1 PNG so that clients' photo paths run; the others answer Graph's 404 `ImageNotFound`.
+//! `GET /users/{id}/photos`, `/photos/{size}`, `/photos/{size}/$value`, `/photo` and
+//! `/photo/$value` (profilephoto-get.md, resources/profilephoto.md: a media entity keyed by its
+//! size id, so each size in `photos` has its own `$value`). Users whose object id ends in an
+//! even byte have a generated 1×1 PNG so that clients' photo paths run; the others, and sizes
+//! other than `1X1`, answer Graph's 404 `ImageNotFound`.
 
 use std::sync::Arc;
 
@@ -21,6 +23,9 @@ use crate::state::{Emulator, read};
 const PHOTO_PNG: &str =
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=";
 
+/// The id of the one size a photo comes in (ids compare without regard to case: `1x1`).
+const PHOTO_SIZE: &str = "1X1";
+
 /// Whether the emulator gives this user a photo.
 pub fn has_photo(user: &User) -> bool {
     user.id.as_bytes()[15].is_multiple_of(2)
@@ -38,7 +43,7 @@ fn metadata(user: &User) -> Value {
     json!({
         "@odata.mediaContentType": "image/png",
         "@odata.mediaEtag": format!("W/\"{}\"", user.id.simple()),
-        "id": "1X1",
+        "id": PHOTO_SIZE,
         "height": 1,
         "width": 1,
     })
@@ -89,12 +94,45 @@ pub async fn get(
     Ok(Json(value).into_response())
 }
 
+/// `GET /users/{id}/photos/{size}`: the metadata of one size.
+pub async fn size(
+    State(emulator): State<Arc<Emulator>>,
+    Extension(caller): Extension<Caller>,
+    Path((id, size)): Path<(String, String)>,
+) -> Result<Response, GraphError> {
+    let mut value = with_photo(&caller, &id, metadata)?;
+    if !size.eq_ignore_ascii_case(PHOTO_SIZE) {
+        return Err(image_not_found());
+    }
+    value["@odata.context"] = Value::String(format!(
+        "{}/$metadata#users('{id}')/photos/$entity",
+        emulator.urls.graph
+    ));
+    Ok(Json(value).into_response())
+}
+
 /// `GET /users/{id}/photo/$value`: the image bytes.
 pub async fn value(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Response, GraphError> {
     with_photo(&caller, &id, |_| ())?;
+    Ok(png())
+}
+
+/// `GET /users/{id}/photos/{size}/$value`: the image bytes of one size.
+pub async fn size_value(
+    Extension(caller): Extension<Caller>,
+    Path((id, size)): Path<(String, String)>,
+) -> Result<Response, GraphError> {
+    with_photo(&caller, &id, |_| ())?;
+    if !size.eq_ignore_ascii_case(PHOTO_SIZE) {
+        return Err(image_not_found());
+    }
+    Ok(png())
+}
+
+fn png() -> Response {
     let bytes = STANDARD.decode(PHOTO_PNG).unwrap_or_default();
-    Ok(([(header::CONTENT_TYPE, "image/png")], bytes).into_response())
+    ([(header::CONTENT_TYPE, "image/png")], bytes).into_response()
 }

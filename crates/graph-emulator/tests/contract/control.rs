@@ -74,6 +74,70 @@ async fn the_http_control_api_creates_users_that_delta_then_reports() {
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
 
+/// `GET /_emulator/tenants/{t}/summary` counts what Graph serves: live users, the enabled
+/// ones, guests and groups, and follows changes made through the control API.
+#[tokio::test]
+async fn the_summary_counts_what_graph_lists_and_follows_changes() {
+    let env = start(120, 8).await;
+    let token = env.token().await;
+    let summary_url = format!(
+        "{}/tenants/{}/summary",
+        env.running.control_url,
+        env.tenant()
+    );
+    let summary = || async {
+        let response = env.client.get(&summary_url).send().await.expect("summary");
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json::<Value>().await.expect("json")
+    };
+    let (_, _, users) = env
+        .get(&token, "/users?$select=id,accountEnabled,userType&$top=999")
+        .await;
+    let users = users["value"].as_array().expect("users").clone();
+    let enabled = users.iter().filter(|u| u["accountEnabled"] == true).count();
+    let guests = users.iter().filter(|u| u["userType"] == "Guest").count();
+    let (_, _, groups) = env.get(&token, "/groups?$select=id&$top=999").await;
+    let groups = groups["value"].as_array().map_or(0, Vec::len);
+    assert!(enabled < users.len(), "the generator disables some users");
+    assert_eq!(
+        summary().await,
+        json!({"users": users.len(), "enabled_users": enabled, "guests": guests, "groups": groups})
+    );
+
+    let control = &env.running.control;
+    let enabled_id = users
+        .iter()
+        .find(|u| u["accountEnabled"] == true)
+        .and_then(|u| u["id"].as_str())
+        .and_then(|id| id.parse().ok())
+        .expect("an enabled user");
+    control
+        .update_user(env.tenant(), enabled_id, json!({"accountEnabled": false}))
+        .expect("disable");
+    control
+        .create_group(
+            env.tenant(),
+            "Summary check",
+            graph_emulator::GroupKind::Security,
+        )
+        .expect("group");
+    assert_eq!(
+        summary().await,
+        json!({"users": users.len(), "enabled_users": enabled - 1, "guests": guests, "groups": groups + 1})
+    );
+    let unknown = env
+        .client
+        .get(format!(
+            "{}/tenants/{}/summary",
+            env.running.control_url,
+            uuid::Uuid::new_v4()
+        ))
+        .send()
+        .await
+        .expect("summary");
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+}
+
 /// A reset regenerates the tenant and invalidates earlier delta tokens.
 #[tokio::test]
 async fn reset_restores_the_generated_tenant_and_invalidates_delta_tokens() {

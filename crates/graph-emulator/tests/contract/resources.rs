@@ -117,6 +117,73 @@ async fn photos_answer_image_not_found_or_a_generated_photo() {
     assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
 }
 
+/// Source: profilephoto-get.md ("Get the metadata for a specific photo size":
+/// `GET /users/{id}/photos/{size}`), resources/profilephoto.md (a media entity keyed by its
+/// id, so `photos/{size}/$value` is that size's image). Backstage's msgraph reader lists
+/// `photos`, then fetches `photos/{id}/$value` of the size it picked.
+#[tokio::test]
+async fn a_size_listed_in_photos_has_its_metadata_and_its_image() {
+    let env = start(20, 0).await;
+    let token = env.token().await;
+    let (_, _, users) = env.get(&token, "/users?$select=id").await;
+    let ids: Vec<String> = users["value"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .map(|u| u["id"].as_str().expect("id").to_owned())
+        .collect();
+    let has_photo = |id: &str| {
+        u8::from_str_radix(&id[id.len() - 2..], 16)
+            .expect("hex")
+            .is_multiple_of(2)
+    };
+    let with = ids.iter().find(|id| has_photo(id)).expect("one with");
+    let without = ids.iter().find(|id| !has_photo(id)).expect("one without");
+
+    let (_, _, photos) = env.get(&token, &format!("/users/{with}/photos")).await;
+    let size = photos["value"][0]["id"]
+        .as_str()
+        .expect("size id")
+        .to_owned();
+    for asked in [size.clone(), size.to_lowercase()] {
+        let (status, _, meta) = env
+            .get(&token, &format!("/users/{with}/photos/{asked}"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{asked}: {meta}");
+        assert_eq!(meta["id"], size.as_str());
+        assert_eq!(meta["height"], 1);
+        let response = env
+            .client
+            .get(format!(
+                "{}/users/{with}/photos/{asked}/$value",
+                env.running.graph_url
+            ))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("photo");
+        assert_eq!(response.status(), StatusCode::OK, "{asked}");
+        assert_eq!(response.headers()["content-type"], "image/png");
+        let bytes = response.bytes().await.expect("bytes");
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    }
+    for path in [
+        format!("/users/{with}/photos/648x648"),
+        format!("/users/{with}/photos/648x648/$value"),
+        format!("/users/{without}/photos/{size}/$value"),
+    ] {
+        let (status, headers, body) = env.get(&token, &path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(graph_error_code(&body, &headers), "ImageNotFound", "{path}");
+    }
+    let counters = env.running.control.counters();
+    assert!(
+        counters.by_endpoint.keys().all(|k| !k.contains("unrouted")),
+        "{:?}",
+        counters.by_endpoint.keys()
+    );
+}
+
 /// Source: group-list-members.md (example "Get only the users in a group":
 /// `/members/microsoft.graph.user`), group-list-transitivemembers.md.
 #[tokio::test]
