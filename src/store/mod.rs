@@ -28,6 +28,7 @@ pub mod records;
 mod rows;
 pub mod run_log;
 pub mod schedule;
+pub mod sessions;
 pub mod sqlite;
 pub mod writes;
 
@@ -44,16 +45,18 @@ pub use licences::Licences;
 pub use records::*;
 pub use run_log::*;
 pub use schedule::*;
+pub use sessions::{NewPageSession, PageSessionRow, PageSessions};
 pub use writes::*;
 
 /// Everything the daemon persists: the service desk, the integration state and the schedule.
 pub trait Store:
-    ServiceDesk + Licences + Integration + EntraMirror + RunLog + Schedule + Access
+    ServiceDesk + Licences + Integration + EntraMirror + RunLog + Schedule + Access + PageSessions
 {
 }
 
-impl<T: ServiceDesk + Licences + Integration + EntraMirror + RunLog + Schedule + Access> Store
-    for T
+impl<
+    T: ServiceDesk + Licences + Integration + EntraMirror + RunLog + Schedule + Access + PageSessions,
+> Store for T
 {
 }
 

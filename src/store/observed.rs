@@ -519,3 +519,4 @@ impl RunLog for ObservedStore {
 mod access;
 mod licences;
 mod schedule;
+mod sessions;

@@ -214,6 +214,11 @@ mod licences {
     include!("licence_queries.rs");
 }
 
+mod sessions {
+    use super::*;
+    include!("session_queries.rs");
+}
+
 mod apply {
     use super::*;
     include!("apply_queries.rs");
