@@ -66,17 +66,15 @@ pub(super) fn runs(runs: &[RunRow], now: DateTime<Utc>) -> Markup {
             status: r.status.to_string(),
         })
         .collect();
-    let longest = points
-        .iter()
-        .map(|p| p.seconds)
-        .fold(0.0, f64::max)
-        .max(1.0);
+    let longest = points.iter().map(|p| p.seconds).fold(0.0, f64::max);
+    // Bars are drawn against at least a second, so runs of no measurable length stay flat.
+    let tallest = longest.max(1.0);
     let most = points
         .iter()
         .map(|p| p.changed.iter().map(|(_, _, n)| n).sum::<u64>())
         .max()
-        .unwrap_or(0)
-        .max(1) as f64;
+        .unwrap_or(0);
+    let highest = most.max(1) as f64;
     let duration_base = TOP + PANEL;
     let changes_top = duration_base + GAP;
     let changes_base = changes_top + PANEL;
@@ -94,15 +92,15 @@ pub(super) fn runs(runs: &[RunRow], now: DateTime<Utc>) -> Markup {
     let label = format!(
         "{} runs in the last {DAYS} days; the longest took {:.1} s; at most {} people changed in one run",
         points.len(),
-        if points.is_empty() { 0.0 } else { longest },
-        if points.is_empty() { 0 } else { most as u64 }
+        longest,
+        most
     );
     html! {
         figure {
             svg.chart viewBox={ "0 0 " (WIDTH) " " (height) } role="img" aria-label=(label)
                 xmlns="http://www.w3.org/2000/svg" {
                 text x=(LEFT) y="12" { "Duration (longest " (format!("{longest:.1}")) " s)" }
-                text x=(LEFT) y=(changes_top - 6.0) { "People changed (most " (most as u64) ")" }
+                text x=(LEFT) y=(changes_top - 6.0) { "People changed (most " (most) ")" }
                 line x1=(LEFT) x2=(WIDTH - RIGHT) y1=(duration_base) y2=(duration_base) stroke="#7a818d" {}
                 line x1=(LEFT) x2=(WIDTH - RIGHT) y1=(changes_base) y2=(changes_base) stroke="#7a818d" {}
                 @for (x, day) in &ticks {
@@ -110,12 +108,12 @@ pub(super) fn runs(runs: &[RunRow], now: DateTime<Utc>) -> Markup {
                     text x=(x) y=(changes_base + 16.0) text-anchor="middle" { (day) }
                 }
                 @for p in &points {
-                    @let h = PANEL * p.seconds / longest;
+                    @let h = PANEL * p.seconds / tallest;
                     rect x=(p.x - BAR / 2.0) y=(duration_base - h) width=(BAR) height=(h.max(1.0))
                         fill=(if p.status == "failed" { "#b3261e" } else { "#4a505c" }) {
                         title { "run " (p.id) " (" (p.status) "): " (format!("{:.1}", p.seconds)) " s" }
                     }
-                    @for (action, colour, n, y, h) in stack(&p.changed, changes_base, most) {
+                    @for (action, colour, n, y, h) in stack(&p.changed, changes_base, highest) {
                         rect x=(p.x - BAR / 2.0) y=(y) width=(BAR) height=(h) fill=(colour) {
                             title { "run " (p.id) ": " (n) " " (action) }
                         }
@@ -139,13 +137,13 @@ pub(super) fn runs(runs: &[RunRow], now: DateTime<Utc>) -> Markup {
 fn stack(
     changed: &[(&'static str, &'static str, u64)],
     base: f64,
-    most: f64,
+    highest: f64,
 ) -> Vec<(&'static str, &'static str, u64, f64, f64)> {
     let mut top = base;
     changed
         .iter()
         .map(|&(action, colour, n)| {
-            let h = PANEL * n as f64 / most;
+            let h = PANEL * n as f64 / highest;
             top -= h;
             (action, colour, n, top, h)
         })

@@ -76,7 +76,7 @@ pub(super) async fn list(viewer: Viewer) -> Result<Markup, PageError> {
                 p { "This key reaches no connection." }
             } @else {
                 div.scroll {
-                    table {
+                    table.cards {
                         thead { tr {
                             th scope="col" { "Connection" }
                             th scope="col" { "Health" }
@@ -91,18 +91,18 @@ pub(super) async fn list(viewer: Viewer) -> Result<Markup, PageError> {
                         tbody {
                             @for (level, s) in &rows {
                                 tr {
-                                    td { a href={ "/connections/" (s.id) } { (s.id) } }
-                                    td { (badge(s, now)) }
-                                    td { @match &s.last_run {
+                                    td data-label="Connection" { a href={ "/connections/" (s.id) } { (s.id) } }
+                                    td data-label="Health" { (badge(s, now)) }
+                                    td data-label="Last run" { @match &s.last_run {
                                         Some(run) => { (run.status) ", " (when(run.started_at, now)) }
                                         None => span.muted { "—" },
                                     } }
-                                    td { (maybe_when(s.last_full, now)) }
-                                    td { (when(s.next_run, now)) }
-                                    td { (s.delta) }
-                                    td { (s.lease_holder.as_deref().unwrap_or("—")) }
-                                    td { (maybe_when(s.credential_expires_at, now)) }
-                                    td { (level) }
+                                    td data-label="Last full success" { (maybe_when(s.last_full, now)) }
+                                    td data-label="Next run" { (when(s.next_run, now)) }
+                                    td data-label="Delta" { (s.delta) }
+                                    td data-label="Lease holder" { (s.lease_holder.as_deref().unwrap_or("—")) }
+                                    td data-label="Credential expires" { (maybe_when(s.credential_expires_at, now)) }
+                                    td data-label="Your access" { (level) }
                                 }
                             }
                         }
@@ -214,7 +214,7 @@ fn run_table(id: &str, runs: &[RunRow], now: DateTime<Utc>, modifies: bool) -> M
             p { "No runs yet." }
         } @else {
             div.scroll {
-                table {
+                table.cards {
                     thead { tr {
                         th scope="col" { "Run" }
                         th scope="col" { "Kind" }
@@ -227,9 +227,9 @@ fn run_table(id: &str, runs: &[RunRow], now: DateTime<Utc>, modifies: bool) -> M
                     tbody {
                         @for run in runs.iter().take(RUNS_SHOWN) {
                             tr {
-                                td { a href={ "/connections/" (id) "/log?run=" (run.id.0) } { (run.id.0) } }
-                                td { (run.kind) " (" (run.trigger) ")" }
-                                td {
+                                td data-label="Run" { a href={ "/connections/" (id) "/log?run=" (run.id.0) } { (run.id.0) } }
+                                td data-label="Kind" { (run.kind) " (" (run.trigger) ")" }
+                                td data-label="Status" {
                                     (run.status)
                                     @if let (Some(at), Some(by)) = (run.approved_at, run.approved_by.as_deref()) {
                                         br; span.muted { "approved by " (by) " " (when(at, now)) }
@@ -239,13 +239,13 @@ fn run_table(id: &str, runs: &[RunRow], now: DateTime<Utc>, modifies: bool) -> M
                                         a.button href={ "/connections/" (id) "/confirm?do=approve&run=" (run.id.0) } { "Approve…" }
                                     }
                                 }
-                                td { (when(run.started_at, now)) }
-                                td { @match run.ended_at {
+                                td data-label="Started" { (when(run.started_at, now)) }
+                                td data-label="Took" { @match run.ended_at {
                                     Some(end) => { (format!("{:.1} s", (end - run.started_at).num_milliseconds() as f64 / 1000.0)) }
                                     None => span.muted { "—" },
                                 } }
-                                td { (counts(run)) }
-                                td { @if let Some(error) = &run.error { span.bad { (error) } } }
+                                td data-label="People" { (counts(run)) }
+                                td data-label="Error" { @if let Some(error) = &run.error { span.bad { (error) } } }
                             }
                         }
                     }

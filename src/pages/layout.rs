@@ -38,7 +38,9 @@ ul.changes{margin:0;padding-left:1rem}\
 svg.chart{width:100%;height:auto;max-width:60rem}\
 svg.chart text{font-size:11px;fill:var(--muted)}\
 .pager{display:flex;gap:1rem;margin:1rem 0}\
-@media (max-width:40rem){th,td{padding:.3rem}dl.facts{grid-template-columns:1fr}dl.facts dd{margin-bottom:.4rem}}\
+@media (max-width:40rem){th,td{padding:.3rem}dl.facts{grid-template-columns:1fr}dl.facts dd{margin-bottom:.4rem}\
+table.cards thead{position:absolute;left:-9999px}table.cards tr{display:block;border-bottom:2px solid var(--line);padding:.3rem 0}\
+table.cards td{display:grid;grid-template-columns:8rem 1fr;gap:.5rem;border:0}table.cards td::before{content:attr(data-label);color:var(--muted);font-size:.85rem}}\
 ";
 
 /// Who is signed in, as the navigation shows it.

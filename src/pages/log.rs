@@ -227,7 +227,7 @@ fn changes(row: &InboundRow) -> Markup {
 fn log_table(rows: &[InboundRow], now: DateTime<Utc>, logged: bool) -> Markup {
     html! {
         div.scroll {
-            table {
+            table.cards {
                 thead { tr {
                     @if logged { th scope="col" { "When" } th scope="col" { "Run" } }
                     th scope="col" { "Person" }
@@ -242,16 +242,16 @@ fn log_table(rows: &[InboundRow], now: DateTime<Utc>, logged: bool) -> Markup {
                     @for row in rows {
                         tr {
                             @if logged {
-                                td { (when(row.logged_at, now)) }
-                                td { @if let Some(run) = row.run_id { (run.0) } }
+                                td data-label="When" { (when(row.logged_at, now)) }
+                                td data-label="Run" { @if let Some(run) = row.run_id { (run.0) } }
                             }
-                            td { (row.upn.as_deref().unwrap_or("—")) }
-                            td { @if let Some(target) = row.target { (target) } }
-                            td { (row.notification) }
-                            td { (row.action) }
-                            td { (matched(row)) }
-                            td { (changes(row)) }
-                            td { (row.message.as_deref().unwrap_or("")) }
+                            td data-label="Person" { (row.upn.as_deref().unwrap_or("—")) }
+                            td data-label="Record" { @if let Some(target) = row.target { (target) } }
+                            td data-label="Notification" { (row.notification) }
+                            td data-label="Action" { (row.action) }
+                            td data-label="Matched mapping" { (matched(row)) }
+                            td data-label="Field changes" { (changes(row)) }
+                            td data-label="Note" { (row.message.as_deref().unwrap_or("")) }
                         }
                     }
                 }

@@ -2,7 +2,9 @@
 //! ([`Viewer`]), and the CSRF token every changing form carries.
 //!
 //! The cookie is `HttpOnly`, `SameSite=Strict`, `Path=/`, lasts as long as the session, and is
-//! `Secure` when `[admin] public_url` is `https` (the page is then reached through TLS).
+//! `Secure` when `[admin] public_url` is `https` (the page is then reached through TLS). The
+//! sign-in form, before there is a session, carries a token of its own that a short-lived cookie
+//! must match, so no other site can sign a browser in.
 
 use axum::Form;
 use axum::extract::rejection::FormRejection;
@@ -12,18 +14,22 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::CookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
-use maud::{Markup, html};
-use secrecy::SecretString;
+use maud::html;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::Pages;
 use super::error::PageError;
 use super::layout::{self, Nav};
-use crate::service::sessions::{csrf_matches, csrf_token};
+use crate::service::sessions::{csrf_matches, csrf_token, sign_in_token, tokens_match};
 use crate::service::{Caller, Service, ServiceError};
 
 /// The cookie that holds the session id.
 const COOKIE: &str = "entra_sync_session";
+/// The cookie that holds the sign-in form's token.
+const SIGN_IN_COOKIE: &str = "entra_sync_sign_in";
+/// How long a sign-in form may be used.
+const SIGN_IN_MINUTES: i64 = 10;
 
 /// A signed-in reader: who, the service of this request, and the session's CSRF token.
 pub(super) struct Viewer {
@@ -94,9 +100,23 @@ where
     }
 }
 
-/// The sign-in form, with `problem` above it when the last try failed.
-fn sign_in_page(problem: Option<&str>) -> Markup {
-    layout::page(
+/// The sign-in form, with `problem` above it when the last try failed, and a fresh sign-in
+/// token in the form and in its cookie.
+fn sign_in_page(
+    jar: CookieJar,
+    secure: bool,
+    status: StatusCode,
+    problem: Option<&str>,
+) -> Response {
+    let token = sign_in_token();
+    let cookie = Cookie::build((SIGN_IN_COOKIE, token.expose_secret().to_owned()))
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(secure)
+        .path("/sign-in")
+        .max_age(cookie::time::Duration::minutes(SIGN_IN_MINUTES))
+        .build();
+    let page = layout::page(
         "Sign in",
         None,
         html! {
@@ -105,6 +125,7 @@ fn sign_in_page(problem: Option<&str>) -> Markup {
             }
             p { "Sign in with an entra-sync API key (" code { "entra-sync keys create" } "). You see the connections the key reaches, and may change what it may change." }
             form method="post" action="/sign-in" {
+                input type="hidden" name="csrf" value=(token.expose_secret());
                 p {
                     label for="key" { "API key" }
                     br;
@@ -114,18 +135,30 @@ fn sign_in_page(problem: Option<&str>) -> Markup {
                 button type="submit" { "Sign in" }
             }
         },
-    )
+    );
+    (status, jar.add(cookie), page).into_response()
+}
+
+/// Whether the page is reached through TLS (`[admin] public_url` is `https`).
+fn secure(service: &Service) -> bool {
+    service
+        .settings()
+        .admin
+        .public_url
+        .as_ref()
+        .is_some_and(|url| url.scheme() == "https")
 }
 
 /// `GET /sign-in`.
-pub(super) async fn form() -> Markup {
-    sign_in_page(None)
+pub(super) async fn form(State(pages): State<Pages>, jar: CookieJar) -> Response {
+    sign_in_page(jar, secure(&pages.service()), StatusCode::OK, None)
 }
 
 /// The sign-in form's fields.
 #[derive(Deserialize)]
 pub(super) struct SignIn {
     key: String,
+    csrf: Option<String>,
 }
 
 /// `POST /sign-in`: a session for the key, in the cookie; back to the connections.
@@ -134,33 +167,44 @@ pub(super) async fn sign_in(
     jar: CookieJar,
     form: Result<Form<SignIn>, FormRejection>,
 ) -> Result<Response, PageError> {
-    let key = SecretString::from(form?.0.key.trim().to_owned());
+    let form = form?.0;
     let service = pages.service();
+    let secure = secure(&service);
+    let issued = jar.get(SIGN_IN_COOKIE).map(|c| c.value().to_owned());
+    match (issued, form.csrf.as_deref()) {
+        (Some(issued), Some(sent)) if tokens_match(&issued, sent) => {}
+        _ => return Err(PageError::csrf()),
+    }
+    let key = SecretString::from(form.key.trim().to_owned());
     let opened = match service.open_page_session(&key).await {
         Ok(opened) => opened,
         Err(ServiceError::Unauthenticated(why)) => {
             let problem = format!("That key does not sign in: {why}.");
-            return Ok((StatusCode::UNAUTHORIZED, sign_in_page(Some(&problem))).into_response());
+            return Ok(sign_in_page(
+                jar,
+                secure,
+                StatusCode::UNAUTHORIZED,
+                Some(&problem),
+            ));
         }
         Err(other) => return Err(other.into()),
     };
     let lasts = (opened.expires_at - service.now()).num_seconds().max(0);
-    let secure = service
-        .settings()
-        .admin
-        .public_url
-        .as_ref()
-        .is_some_and(|url| url.scheme() == "https");
-    let cookie = Cookie::build((
-        COOKIE,
-        secrecy::ExposeSecret::expose_secret(&opened.id).to_owned(),
-    ))
-    .http_only(true)
-    .same_site(SameSite::Strict)
-    .secure(secure)
-    .path("/")
-    .max_age(cookie::time::Duration::seconds(lasts));
-    Ok((jar.add(cookie), Redirect::to("/")).into_response())
+    let cookie = session_cookie(&opened.id, lasts, secure);
+    let used = Cookie::build((SIGN_IN_COOKIE, "")).path("/sign-in");
+    Ok((jar.remove(used).add(cookie), Redirect::to("/")).into_response())
+}
+
+/// The cookie that carries the session `id` for `lasts` seconds; `Secure` when the page is
+/// reached through TLS.
+fn session_cookie(id: &SecretString, lasts: i64, secure: bool) -> Cookie<'static> {
+    Cookie::build((COOKIE, id.expose_secret().to_owned()))
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(secure)
+        .path("/")
+        .max_age(cookie::time::Duration::seconds(lasts))
+        .build()
 }
 
 /// A form that carries only its CSRF token.
@@ -179,4 +223,26 @@ pub(super) async fn sign_out(
     viewer.service.close_page_session(&viewer.session).await?;
     let gone = Cookie::build((COOKIE, "")).path("/");
     Ok((jar.remove(gone), Redirect::to("/sign-in")).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_session_cookie_is_http_only_strict_and_secure_over_tls() {
+        let id = SecretString::from("ess_x".to_owned());
+        let text = session_cookie(&id, 60, true).to_string();
+        for part in [
+            "HttpOnly",
+            "SameSite=Strict",
+            "Secure",
+            "Path=/",
+            "Max-Age=60",
+        ] {
+            assert!(text.split("; ").any(|p| p == part), "{part}: {text}");
+        }
+        let plain = session_cookie(&id, 60, false).to_string();
+        assert!(!plain.split("; ").any(|p| p == "Secure"), "{plain}");
+    }
 }

@@ -7,7 +7,8 @@
 //!   once. A session lasts [`SESSION_HOURS`], never past its key's expiry.
 //! - **CSRF.** Every form that changes something carries [`csrf_token`] of the session: a digest
 //!   of the session id under its own label, so it names this session only, cannot be derived from
-//!   the stored digest, and is checked in constant time ([`csrf_matches`]).
+//!   the stored digest, and is checked in constant time ([`csrf_matches`]). The sign-in form,
+//!   before any session, carries a [`sign_in_token`] that a cookie of its own must match.
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -51,6 +52,19 @@ fn digest(id: &str) -> String {
     hex::encode(Sha256::digest(id.as_bytes()))
 }
 
+/// A fresh token for the sign-in form, which has no session yet to bind a token to: the form
+/// carries it and a cookie holds it, so only a form this server handed out signs in.
+pub fn sign_in_token() -> SecretString {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    SecretString::from(hex::encode(bytes))
+}
+
+/// Whether two tokens are the same (compared in constant time).
+pub fn tokens_match(one: &str, other: &str) -> bool {
+    one.as_bytes().ct_eq(other.as_bytes()).into()
+}
+
 /// The CSRF token of the session `id`: what its forms carry.
 pub fn csrf_token(id: &SecretString) -> String {
     let mut hasher = Sha256::new();
@@ -61,7 +75,7 @@ pub fn csrf_token(id: &SecretString) -> String {
 
 /// Whether `token` is the CSRF token of the session `id` (compared in constant time).
 pub fn csrf_matches(id: &SecretString, token: &str) -> bool {
-    csrf_token(id).as_bytes().ct_eq(token.as_bytes()).into()
+    tokens_match(&csrf_token(id), token)
 }
 
 impl Service {
