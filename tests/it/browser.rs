@@ -82,7 +82,7 @@ impl Driver {
             serde_json::json!({
                 "binary": CHROMIUM,
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                         "--disable-dev-shm-usage", "--window-size=1280,1000"],
+                         "--disable-dev-shm-usage", "--window-size=1280,1400"],
             }),
         );
         ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
@@ -224,7 +224,7 @@ async fn the_status_page_works_in_a_browser() {
     shot(&browser, "01-connections").await;
     browser.set_window_size(390, 844).await.unwrap();
     shot(&browser, "02-connections-narrow").await;
-    browser.set_window_size(1280, 1000).await.unwrap();
+    browser.set_window_size(1280, 1400).await.unwrap();
 
     // A change in Entra and more deactivations than the guard allows: the next run quarantines.
     let mut people: Vec<(String, Uuid)> = service

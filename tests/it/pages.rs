@@ -55,18 +55,35 @@ pub(crate) fn csrf_of(html: &str) -> String {
     html[at..at + 64].to_owned()
 }
 
+/// The sign-in form's token and the cookie that must come back with it.
+async fn sign_in_form(http: &reqwest::Client, base: &str) -> (String, String) {
+    let form = http.get(format!("{base}/sign-in")).send().await.unwrap();
+    assert_eq!(form.status(), StatusCode::OK);
+    let cookie = form.headers()[SET_COOKIE].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    (cookie, csrf_of(&form.text().await.unwrap()))
+}
+
 /// Signs in with `key`: the session, or the status the sign-in answered.
 async fn sign_in(http: &reqwest::Client, base: &str, key: &str) -> Result<Session, StatusCode> {
+    let (cookie, token) = sign_in_form(http, base).await;
     let response = http
         .post(format!("{base}/sign-in"))
-        .form(&[("key", key)])
+        .header(COOKIE, cookie)
+        .form(&[("key", key), ("csrf", &token)])
         .send()
         .await
         .unwrap();
     if response.status() != StatusCode::SEE_OTHER {
         return Err(response.status());
     }
-    let set_cookie = response.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    let set_cookie = response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|c| c.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("entra_sync_session="))
+        .expect("the session cookie");
     let cookie = set_cookie.split(';').next().unwrap().to_owned();
     let id = cookie.split_once('=').unwrap().1.to_owned();
     let page = http
@@ -343,10 +360,10 @@ async fn a_form_without_its_sessions_csrf_token_is_refused_and_sessions_end() {
             )
             .await
             .unwrap();
-        let key = key(&service, Some(MODIFIER), None).await;
+        let modifier = key(&service, Some(MODIFIER), None).await;
         let base = serve_pages(service.clone()).await;
-        let one = sign_in(&http, &base, &key).await.unwrap();
-        let other = sign_in(&http, &base, &key).await.unwrap();
+        let one = sign_in(&http, &base, &modifier).await.unwrap();
+        let other = sign_in(&http, &base, &modifier).await.unwrap();
         assert_ne!(one.csrf, other.csrf, "each session has a token of its own");
 
         // The cookie: HttpOnly, SameSite=Strict, for the whole site, lasting the session (eight
@@ -356,6 +373,34 @@ async fn a_form_without_its_sessions_csrf_token_is_refused_and_sessions_end() {
             assert!(attributes.contains(&wanted), "{wanted}: {}", one.set_cookie);
         }
         assert!(!attributes.contains(&"Secure"), "{}", one.set_cookie);
+
+        // The sign-in form is refused without its own token and cookie, or with another's.
+        let (cookie, token) = sign_in_form(&http, &base).await;
+        let (_, another) = sign_in_form(&http, &base).await;
+        for (case, cookie, fields) in [
+            ("no token", Some(&cookie), vec![("key", modifier.as_str())]),
+            (
+                "no cookie",
+                None,
+                vec![("key", modifier.as_str()), ("csrf", token.as_str())],
+            ),
+            (
+                "another form's token",
+                Some(&cookie),
+                vec![("key", modifier.as_str()), ("csrf", another.as_str())],
+            ),
+        ] {
+            let mut request = http.post(format!("{base}/sign-in")).form(&fields);
+            if let Some(cookie) = cookie {
+                request = request.header(COOKIE, cookie);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::FORBIDDEN, "{case}");
+            assert!(
+                response.headers().get(SET_COOKIE).is_none(),
+                "{case}: no session"
+            );
+        }
 
         let sync = format!("{base}/connections/contoso/sync");
         let post = |session: &Session, fields: Vec<(&'static str, String)>| {
@@ -422,6 +467,18 @@ async fn a_form_without_its_sessions_csrf_token_is_refused_and_sessions_end() {
         );
         let (status, _, _) = call(&http, "GET", &format!("{base}/"), Some(&one), &[]).await;
         assert_eq!(status, StatusCode::OK);
+
+        // Revoking the key ends the sessions it opened.
+        let spare = key(&service, Some(MODIFIER), None).await;
+        let third = sign_in(&http, &base, &spare).await.unwrap();
+        let spare_id = service.keys().await.unwrap()[0].id;
+        service.revoke_key(spare_id).await.unwrap();
+        let (status, location, _) =
+            call(&http, "GET", &format!("{base}/"), Some(&third), &[]).await;
+        assert_eq!(
+            (status, location.as_str()),
+            (StatusCode::SEE_OTHER, "/sign-in")
+        );
 
         // A session expires after eight hours.
         clock.advance(chrono::Duration::hours(8));
