@@ -40,7 +40,7 @@ svg.chart text{font-size:11px;fill:var(--muted)}\
 .pager{display:flex;gap:1rem;margin:1rem 0}\
 @media (max-width:40rem){th,td{padding:.3rem}dl.facts{grid-template-columns:1fr}dl.facts dd{margin-bottom:.4rem}\
 table.cards thead{position:absolute;left:-9999px}table.cards tr{display:block;border-bottom:2px solid var(--line);padding:.3rem 0}\
-table.cards td{display:grid;grid-template-columns:8rem 1fr;gap:.5rem;border:0}table.cards td::before{content:attr(data-label);color:var(--muted);font-size:.85rem}}\
+table.cards td{display:block;position:relative;padding-left:8.5rem;border:0;min-height:1.6rem}table.cards td::before{content:attr(data-label);position:absolute;left:.3rem;width:7.8rem;color:var(--muted);font-size:.85rem}}\
 ";
 
 /// Who is signed in, as the navigation shows it.
