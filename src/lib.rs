@@ -5,6 +5,8 @@
 //!   composition root (which builds the service and hands it the command), what commands print.
 //! - [`service`]: the application layer: every operation as a typed request and result, for the
 //!   CLI, the scheduler and the admin API alike (instance check and lease policy included).
+//! - [`api`], [`pages`]: the admin API under `/api` and the status page under `/`, both on
+//!   `[admin].listen` beside the daemon's health and metrics, both calling the service only.
 //! - [`demo`]: `entra-sync demo`, the emulator + SQLite + real syncs end to end.
 //! - [`instance`]: which connections this instance may write for (`enabled_for_instances`).
 //! - [`config`]: the typed, layered, validated configuration.
@@ -39,6 +41,7 @@ pub mod ids;
 pub mod instance;
 pub mod mirror;
 pub mod output;
+pub mod pages;
 pub mod service;
 pub mod store;
 pub mod sync;

@@ -145,9 +145,13 @@ impl Daemon {
         let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
             ServiceError::Invalid(format!("admin.listen: cannot listen on {listen}: {e}"))
         })?;
-        info!(%listen, "Serving /healthz, /readyz, /metrics and the admin API under /api.");
+        info!(%listen, "Serving /healthz, /readyz, /metrics, the admin API under /api and the status page under /.");
         let current = live.clone();
         let bound = listener.local_addr().unwrap_or(listen);
+        let pages = crate::pages::Pages::new({
+            let current = live.clone();
+            Arc::new(move || current.current().1)
+        });
         let api = crate::api::Api::new(Arc::new(move || current.current().1)).with_callback(
             crate::service::sign_in::callback_url(settings.admin.public_url.as_ref(), bound),
         );
@@ -158,7 +162,8 @@ impl Daemon {
             metrics: self.metrics.clone(),
             reload: reload_tx,
         })
-        .merge(crate::api::router(api));
+        .merge(crate::api::router(api))
+        .merge(crate::pages::router(pages));
         let http_stop = stop.clone();
         let http = tokio::spawn(async move {
             let served = axum::serve(listener, app)

@@ -17,6 +17,7 @@
 //! - [`keep_active`]: a person's keep-active flag.
 //! - [`notify`]: the webhook's events and their delivery.
 //! - [`access`]: the admin API's keys, who calls, and what each caller may reach.
+//! - [`sessions`]: the status page's sign-in sessions and their CSRF tokens.
 //! - [`sign_in`]: the delegated sign-in that gives a delegated connection its refresh token.
 //! - [`credentials`]: when a connection's secret or certificate expires, and the warning.
 //! - [`check`]: validating the configuration against the database, and the online check.
@@ -35,6 +36,7 @@ pub mod licences;
 pub mod notify;
 pub mod query;
 pub mod run;
+pub mod sessions;
 pub mod sign_in;
 pub mod write_back;
 
@@ -53,6 +55,7 @@ pub use self::query::{ConnectionStatus, LogRequest, RunsRequest, Since};
 pub use self::run::{
     ApproveRequest, ImportRequest, ImportResult, RemapRequest, RemapResult, SyncRequest,
 };
+pub use self::sessions::{OpenedSession, PageSession};
 pub use self::sign_in::{Callback, SignInOutcome, SignInProgress, SignInStart};
 pub use self::write_back::{LicenceRequest, LicenceWritten};
 /// `check --online`'s verdict on one connection.

@@ -10,7 +10,7 @@ use super::cadence::Plan;
 use crate::ids::RunId;
 use crate::store::lease::connection_lease;
 use crate::store::{InboundRow, LogQuery, RunRow};
-use crate::vocab::Action;
+use crate::vocab::{Action, NotificationKind};
 
 use super::{Service, ServiceError};
 
@@ -172,6 +172,15 @@ impl Service {
 
     /// Inbound-log rows, newest first.
     pub async fn log(&self, request: LogRequest) -> Result<Vec<InboundRow>, ServiceError> {
+        self.log_answering(request, None).await
+    }
+
+    /// Inbound-log rows answering `notification` (any, when `None`), newest first.
+    pub async fn log_answering(
+        &self,
+        request: LogRequest,
+        notification: Option<NotificationKind>,
+    ) -> Result<Vec<InboundRow>, ServiceError> {
         let connection = request
             .connection
             .as_deref()
@@ -187,6 +196,7 @@ impl Service {
             run_id: request.run,
             upn: request.user,
             action: request.action,
+            notification,
             since,
             before: request.before,
             limit: request.limit,

@@ -29,6 +29,7 @@ pub mod records;
 mod rows;
 pub mod run_log;
 pub mod schedule;
+pub mod sessions;
 pub mod sqlite;
 pub mod writes;
 
@@ -46,16 +47,34 @@ pub use licences::{ImportedUser, LicenceChange, Licences};
 pub use records::*;
 pub use run_log::*;
 pub use schedule::*;
+pub use sessions::{NewPageSession, PageSessionRow, PageSessions};
 pub use writes::*;
 
 /// Everything the daemon persists: the service desk, the integration state and the schedule.
 pub trait Store:
-    ServiceDesk + Licences + Followers + Integration + EntraMirror + RunLog + Schedule + Access
+    ServiceDesk
+    + Licences
+    + Followers
+    + Integration
+    + EntraMirror
+    + RunLog
+    + Schedule
+    + Access
+    + PageSessions
 {
 }
 
-impl<T: ServiceDesk + Licences + Followers + Integration + EntraMirror + RunLog + Schedule + Access>
-    Store for T
+impl<
+    T: ServiceDesk
+        + Licences
+        + Followers
+        + Integration
+        + EntraMirror
+        + RunLog
+        + Schedule
+        + Access
+        + PageSessions,
+> Store for T
 {
 }
 

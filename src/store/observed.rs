@@ -520,3 +520,4 @@ mod access;
 mod followers;
 mod licences;
 mod schedule;
+mod sessions;

@@ -104,6 +104,8 @@ pub struct LogQuery {
     pub upn: Option<String>,
     /// Action.
     pub action: Option<Action>,
+    /// Only rows answering this notification.
+    pub notification: Option<NotificationKind>,
     /// Not before.
     pub since: Option<DateTime<Utc>>,
     /// Only rows older than this row id (the cursor of the previous page).

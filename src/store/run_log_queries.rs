@@ -17,7 +17,7 @@ use crate::ids::{ConnectionId, EntraId, RunId};
 use crate::store::error::column;
 use crate::store::rows::Column;
 use crate::store::{InboundRow, LogQuery, RunEnd, RunLog, RunRow, StoreError};
-use crate::vocab::{Action, RunKind, RunStatus};
+use crate::vocab::{Action, NotificationKind, RunKind, RunStatus};
 
 type Tx<'a> = sqlx::Transaction<'a, Db>;
 
@@ -268,7 +268,8 @@ impl RunLog for Backend {
             "SELECT id, run_id, connection_id, source, logged_at, entra_id, upn, target, notification, matched, action, \
              changes, message, agent_id FROM inbound_log WHERE ($1 IS NULL OR connection_id = $1) AND ($2 IS NULL OR run_id = $2) \
              AND ($3 IS NULL OR lower(upn) = lower($3)) AND ($4 IS NULL OR action = $4) \
-             AND ($5 IS NULL OR logged_at >= $5) AND ($7 IS NULL OR id < $7) ORDER BY id DESC LIMIT $6",
+             AND ($5 IS NULL OR logged_at >= $5) AND ($7 IS NULL OR id < $7) \
+             AND ($8 IS NULL OR notification = $8) ORDER BY id DESC LIMIT $6",
         )
         .bind(query.connection_id.as_ref().map(ConnectionId::as_str))
         .bind(query.run_id.map(|id| id.0))
@@ -277,6 +278,7 @@ impl RunLog for Backend {
         .bind(query.since)
         .bind(i64::from(query.limit.max(1)))
         .bind(query.before)
+        .bind(query.notification.map(NotificationKind::as_str))
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter().map(InboundRow::try_from).collect()

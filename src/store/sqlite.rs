@@ -259,6 +259,11 @@ mod followers {
     include!("follower_queries.rs");
 }
 
+mod sessions {
+    use super::*;
+    include!("session_queries.rs");
+}
+
 mod apply {
     use super::*;
     include!("apply_queries.rs");

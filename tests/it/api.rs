@@ -25,25 +25,36 @@ use crate::daemon_fixture::{daemon_config, one_per_tenant};
 use crate::emulator::start;
 use crate::support::{TestDb, backends};
 
-fn now() -> DateTime<Utc> {
+pub(crate) fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap()
 }
 
 /// The agents the matrix calls as (their emails), and the one whose access is granted and
 /// revoked through the API.
-const READER: &str = "reader@contoso.com";
-const MODIFIER: &str = "modifier@contoso.com";
-const OUTSIDER: &str = "outsider@contoso.com";
-const CONFIGURER: &str = "configurer@contoso.com";
-const SPARE: &str = "spare@contoso.com";
+pub(crate) const READER: &str = "reader@contoso.com";
+pub(crate) const MODIFIER: &str = "modifier@contoso.com";
+pub(crate) const OUTSIDER: &str = "outsider@contoso.com";
+pub(crate) const CONFIGURER: &str = "configurer@contoso.com";
+pub(crate) const SPARE: &str = "spare@contoso.com";
 
 /// Who calls: the `Authorization` header each sends, if any.
-struct Callers {
-    rows: Vec<(&'static str, Option<String>)>,
+pub(crate) struct Callers {
+    pub(crate) rows: Vec<(&'static str, Option<String>)>,
 }
 
 /// A service over `db` with two connections (`contoso` and `fabrikam`), its database declared.
 async fn service(running: &Running, db: &TestDb) -> (Service, Arc<dyn Store>) {
+    let (service, store, _) = service_with(running, db, "").await;
+    (service, store)
+}
+
+/// [`service`], each connection's `[connection.sync]` given the lines `sync` too, and the clock
+/// the service reads (stopped at [`now`]).
+pub(crate) async fn service_with(
+    running: &Running,
+    db: &TestDb,
+    sync: &str,
+) -> (Service, Arc<dyn Store>, ManualClock) {
     let ids = ["contoso".to_owned(), "fabrikam".to_owned()];
     let mut text = daemon_config(
         running,
@@ -51,6 +62,10 @@ async fn service(running: &Running, db: &TestDb) -> (Service, Arc<dyn Store>) {
         &one_per_tenant(&ids),
         "",
         "5m",
+    )
+    .replace(
+        "entities = [\"users\"]\n",
+        &format!("entities = [\"users\"]\n{sync}"),
     );
     text.push_str(&format!("\n[database]\nurl = \"{}\"\n", db.url));
     let settings = load_str(
@@ -63,14 +78,19 @@ async fn service(running: &Running, db: &TestDb) -> (Service, Arc<dyn Store>) {
     .unwrap_or_else(|e| panic!("{e}"));
     let store: Arc<dyn Store> = db.open().await.into();
     store.migrate().await.expect("migrations");
-    let clock = Arc::new(ManualClock::new(now()));
+    let clock = ManualClock::new(now());
     let graph = Arc::new(LiveGraph {
         store: store.clone(),
-        clock: clock.clone(),
+        clock: Arc::new(clock.clone()),
     });
-    let service = Service::new(Arc::new(settings), store.clone(), clock, graph);
+    let service = Service::new(
+        Arc::new(settings),
+        store.clone(),
+        Arc::new(clock.clone()),
+        graph,
+    );
     service.declare().await.expect("declared");
-    (service, store)
+    (service, store, clock)
 }
 
 /// An agent record (and its user record) with this email.
@@ -118,7 +138,7 @@ pub(crate) async fn key(
 }
 
 /// The agents, their grants and a key for each kind of caller.
-async fn callers(service: &Service, store: &dyn Store) -> Callers {
+pub(crate) async fn callers(service: &Service, store: &dyn Store) -> Callers {
     for email in [READER, MODIFIER, OUTSIDER, CONFIGURER, SPARE] {
         agent(store, email).await;
     }

@@ -267,6 +267,13 @@ async fn the_daemon_runs_what_is_enabled_here_takes_triggers_reloads_and_stops_c
     let ready: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(ready["config_generation"], 1);
     assert_eq!(daemon.get("/healthz").await.0, 200);
+    // The status page is served beside them: without a session, `/` leads to the sign-in form.
+    let (status, page) = daemon.get("/").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("Sign in with an entra-sync API key"),
+        "{page}"
+    );
 
     // An operator's trigger reaches the daemon within a few seconds.
     let triggered = daemon.command(&url, &["trigger", "alpha"]).await;

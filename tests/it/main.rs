@@ -3,6 +3,7 @@
 
 mod api;
 mod bad_values;
+mod browser;
 mod cancellation;
 mod cli;
 mod cli_edges;
@@ -26,6 +27,7 @@ mod licences;
 mod line_managers;
 mod migrate;
 mod nested_groups;
+mod pages;
 mod postgres_tcp;
 mod schedule;
 mod secrets;

@@ -4,9 +4,9 @@
 
 use crate::support::{backends, cid};
 
-/// The contract's tables, `entra_pending` (the people read but not yet evaluated) and
-/// `sign_ins` (the delegated sign-ins under way), by name.
-const TABLES: [&str; 31] = [
+/// The contract's tables, `entra_pending` (the people read but not yet evaluated), `sign_ins`
+/// (the delegated sign-ins under way) and `page_sessions` (the status page's sessions), by name.
+const TABLES: [&str; 32] = [
     "agent_roles",
     "agent_teams",
     "agents",
@@ -27,6 +27,7 @@ const TABLES: [&str; 31] = [
     "inbound_log",
     "leases",
     "licences",
+    "page_sessions",
     "roles",
     "sign_ins",
     "sites",
