@@ -1,5 +1,6 @@
 //! The connections the reader can see with their health, one connection's runs (a table and the
-//! 30-day chart) with what the reader may do to it, and its licences.
+//! 30-day chart) with what the reader may do to it, its licences and the groups it offers as
+//! ticket followers.
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query};
@@ -189,7 +190,6 @@ pub(super) async fn page(
             (chart::runs(&runs, now))
             h2 { "Run history" }
             (run_table(id, &runs, now, modifies))
-            // Followers are being added to the service by another change; their section goes here.
         },
     ))
 }
@@ -315,5 +315,56 @@ pub(super) async fn licences(
                 }
             }
         },
+    ))
+}
+
+/// `GET /connections/{id}/followers`: the mail-enabled groups the connection offers as ticket
+/// followers (read from Graph now), where it offers them.
+pub(super) async fn followers(
+    viewer: Viewer,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Markup, PageError> {
+    let connection = viewer.caller.reach(&id?.0, AccessLevel::Read)?;
+    let service = &viewer.service;
+    let offered = service.followers_connection(Some(connection.as_str()));
+    let id = connection.as_str();
+    let body = match offered {
+        Err(why) => html! { p { (why.to_string()) } },
+        Ok(_) => {
+            let groups = service.mail_groups(id).await?;
+            html! {
+                p {
+                    "A group follows a ticket as its address (membership stays live in Exchange) "
+                    "or expanded into its people (a snapshot), through the admin API."
+                }
+                @if groups.is_empty() {
+                    p { "The tenant has no mail-enabled group." }
+                } @else {
+                    div.scroll {
+                        table {
+                            thead { tr {
+                                th scope="col" { "Group" }
+                                th scope="col" { "Address" }
+                                th scope="col" { "Tracked by the mappings" }
+                            } }
+                            tbody {
+                                @for g in &groups {
+                                    tr {
+                                        td data-label="Group" { (g.display_name.as_deref().unwrap_or(&g.id)) }
+                                        td data-label="Address" { @if let Some(mail) = &g.mail { code { (mail) } } }
+                                        td data-label="Tracked" { (if g.tracked { "yes" } else { "no" }) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(layout::page(
+        &format!("Followers of {id}"),
+        Some(&viewer.nav(Some(id))),
+        body,
     ))
 }

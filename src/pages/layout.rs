@@ -75,6 +75,7 @@ pub(super) fn page(title: &str, nav: Option<&Nav<'_>>, body: Markup) -> Markup {
                                 a href={ "/connections/" (id) "/log" } { "Inbound log" }
                                 a href={ "/connections/" (id) "/preview" } { "Import preview" }
                                 a href={ "/connections/" (id) "/licences" } { "Licences" }
+                                a href={ "/connections/" (id) "/followers" } { "Followers" }
                             }
                         }
                         span.muted { "Signed in as " (nav.who) }

@@ -58,6 +58,7 @@ pub fn router(pages: Pages) -> Router {
         .route("/connections/{id}/log", get(log::log))
         .route("/connections/{id}/preview", get(log::preview))
         .route("/connections/{id}/licences", get(connections::licences))
+        .route("/connections/{id}/followers", get(connections::followers))
         .route("/connections/{id}/confirm", get(actions::confirm))
         .route("/connections/{id}/sync", post(actions::sync))
         .route("/connections/{id}/delta-reset", post(actions::delta_reset))

@@ -214,6 +214,14 @@ async fn every_page_answers_each_caller_as_the_api_does() {
                 [303, 303, 303, 303, 404, 200, 200, 200, 200],
             ),
             (
+                // The matrix's connections offer no groups: the page says so.
+                "followers",
+                "GET",
+                format!("{c}/followers"),
+                None,
+                [303, 303, 303, 303, 404, 200, 200, 200, 200],
+            ),
+            (
                 "confirm sync",
                 "GET",
                 format!("{c}/confirm?do=delta"),
