@@ -18,6 +18,7 @@ mod daemon;
 mod daemon_fixture;
 mod db_outage;
 mod emulator;
+mod fault_matrix;
 mod followers;
 mod graph_client;
 mod graph_endpoints;

@@ -1,0 +1,344 @@
+//! The fault matrix at run level, on both backends: each Graph fault strikes the delta run that
+//! carries one person's change and another's removal. For each, the run ends in a defined status
+//! (absorbed by retries, or failed with a message); a failed run deactivates no one and loses
+//! nothing already stored; and once the fault is gone the next run converges to the tables of a
+//! twin tenant synced without it. RELIABILITY.md lists the rows and what each shows.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use entra_sync::app::LiveGraph;
+use entra_sync::clock::ManualClock;
+use entra_sync::config::ConfigOverrides;
+use entra_sync::config::load::{Environment, load_str};
+use entra_sync::service::{RunReport, Service, ServiceError, SyncRequest};
+use entra_sync::store::Store;
+use entra_sync::sync::Mode;
+use entra_sync::sync::lease::LeaseWait;
+use entra_sync::vocab::RunStatus;
+use graph_emulator::{EmulatorConfig, FaultKind, FaultRule, Running, Trigger};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::config_fixture::ConfigFixture;
+use crate::crash::{scalar, semantic};
+use crate::emulator::start;
+use crate::support::{TestDb, backends};
+
+/// How a fault's run must end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ends {
+    /// Retries absorb it: the run succeeds and applies the changes.
+    Absorbed,
+    /// The run fails, with a message; the next one converges.
+    Fails,
+}
+
+struct Case {
+    name: &'static str,
+    /// Installs the fault; `tenant` is the tenant it strikes.
+    fault: fn(&Running, Uuid),
+    ends: Ends,
+    /// The fault forces a fresh initial round. Such a round cannot tell a soft-deleted person
+    /// from a deleted one (both are simply missing), so the mirror marks the removal `missing`
+    /// where the twin's delta said `changed`; every service-desk table still matches.
+    resync: bool,
+}
+
+fn rule(kind: FaultKind, endpoint: &str, count: u32) -> FaultRule {
+    FaultRule {
+        trigger: Trigger::Times { count },
+        ..FaultRule::once(kind, endpoint)
+    }
+}
+
+const CASES: &[Case] = &[
+    Case {
+        name: "429 burst with Retry-After",
+        fault: |r, _| {
+            r.control.add_fault(rule(
+                FaultKind::TooManyRequests {
+                    retry_after_secs: 1,
+                },
+                "users/delta",
+                3,
+            ))
+        },
+        ends: Ends::Absorbed,
+        resync: false,
+    },
+    Case {
+        name: "503 burst",
+        fault: |r, _| {
+            r.control.add_fault(rule(
+                FaultKind::ServiceUnavailable {
+                    retry_after_secs: None,
+                },
+                "users/delta",
+                3,
+            ))
+        },
+        ends: Ends::Absorbed,
+        resync: false,
+    },
+    Case {
+        name: "504 after a held request (a timeout mid-page)",
+        fault: |r, _| {
+            r.control
+                .add_fault(rule(FaultKind::Timeout { hang_ms: 200 }, "users/delta", 2))
+        },
+        ends: Ends::Absorbed,
+        resync: false,
+    },
+    Case {
+        name: "truncated JSON body, twice",
+        fault: |r, _| {
+            r.control
+                .add_fault(rule(FaultKind::MalformedJson, "users/delta", 2))
+        },
+        ends: Ends::Absorbed,
+        resync: false,
+    },
+    Case {
+        name: "expired delta token (syncStateNotFound)",
+        fault: |r, _| {
+            r.control
+                .add_fault(rule(FaultKind::SyncStateNotFound, "users/delta", 1))
+        },
+        ends: Ends::Absorbed,
+        resync: true,
+    },
+    Case {
+        name: "410 resyncRequired",
+        fault: |r, _| {
+            r.control
+                .add_fault(rule(FaultKind::ResyncRequired, "users/delta", 1))
+        },
+        ends: Ends::Absorbed,
+        resync: true,
+    },
+    Case {
+        name: "access token expired mid-run",
+        fault: |r, _| r.control.expire_access_tokens(),
+        ends: Ends::Absorbed,
+        resync: false,
+    },
+    Case {
+        name: "truncated JSON on every attempt",
+        fault: |r, _| {
+            r.control
+                .add_fault(rule(FaultKind::MalformedJson, "users/delta", 1_000))
+        },
+        ends: Ends::Fails,
+        resync: false,
+    },
+    Case {
+        name: "503 on every attempt",
+        fault: |r, _| {
+            r.control.add_fault(rule(
+                FaultKind::ServiceUnavailable {
+                    retry_after_secs: None,
+                },
+                "users/delta",
+                1_000,
+            ))
+        },
+        ends: Ends::Fails,
+        resync: false,
+    },
+];
+
+/// A service for `contoso` over `db` (leases of 3 s, so a failed run's lease lapses quickly).
+async fn service(running: &Running, db: &TestDb) -> Service {
+    let text = format!(
+        "{}\n[daemon]\nlease_ttl = \"3s\"\n",
+        ConfigFixture::contoso(running, &db.url).render()
+    );
+    let settings = load_str(
+        &text,
+        "faults.toml",
+        Path::new("."),
+        &Environment::default(),
+        &ConfigOverrides::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let store: Arc<dyn Store> = db.open().await.into();
+    store.migrate().await.unwrap();
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap(),
+    ));
+    let graph = Arc::new(LiveGraph {
+        store: store.clone(),
+        clock: clock.clone(),
+    });
+    let service = Service::new(Arc::new(settings), store, clock, graph);
+    service.declare().await.unwrap();
+    service
+}
+
+async fn sync(service: &Service, full: bool) -> Result<RunReport, ServiceError> {
+    service
+        .sync(SyncRequest {
+            connection: "contoso".to_owned(),
+            full,
+            mode: Mode::Apply,
+            wait: LeaseWait::Wait(Duration::from_secs(30)),
+            trigger: "test".to_owned(),
+        })
+        .await
+}
+
+/// A tenant of 150 people (the same one every time: the generator is seeded).
+async fn tenant() -> (Running, Uuid) {
+    let running = start(EmulatorConfig {
+        users: 150,
+        groups: 3,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let tenant = running.demo_app(0).unwrap().tenant_id;
+    (running, tenant)
+}
+
+/// One person renamed and another soft-deleted: their ids.
+fn change(running: &Running, tenant: Uuid) -> (Uuid, Uuid) {
+    let mut ids: Vec<Uuid> = running
+        .control
+        .with_directory(tenant, |d| {
+            d.live_users()
+                .filter(|u| u.account_enabled)
+                .map(|u| u.id)
+                .collect()
+        })
+        .unwrap();
+    ids.sort();
+    let (renamed, removed) = (ids[3], ids[7]);
+    running
+        .control
+        .update_user(tenant, renamed, json!({"displayName": "Renamed Person"}))
+        .unwrap();
+    running.control.soft_delete_user(tenant, removed).unwrap();
+    (renamed, removed)
+}
+
+/// Whether the user record of `id` is inactive (`None` when there is none).
+async fn inactive(url: &str, id: Uuid) -> Option<bool> {
+    const SQL: &str = "SELECT inactive FROM users WHERE entra_id = $1";
+    if url.starts_with("sqlite") {
+        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+        let found = sqlx::query_scalar(SQL)
+            .bind(id.to_string())
+            .fetch_optional(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        found
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        let found = sqlx::query_scalar(SQL)
+            .bind(id.to_string())
+            .fetch_optional(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        found
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fault_ends_defined_deactivates_no_one_when_failed_and_the_next_run_converges() {
+    let mut table = Vec::new();
+    for case in CASES {
+        for db in backends().await {
+            // The twin, without the fault.
+            let (twin, twin_tenant) = tenant().await;
+            let twin_db = if db.url.starts_with("sqlite") {
+                backends().await.remove(0)
+            } else {
+                crate::support::postgres().await.unwrap()
+            };
+            let reference = service(&twin, &twin_db).await;
+            sync(&reference, true).await.unwrap();
+            change(&twin, twin_tenant);
+            sync(&reference, false).await.unwrap();
+            let expected = semantic(&twin_db.url).await;
+            twin_db.cleanup().await;
+
+            let (running, tenant) = tenant().await;
+            let service = service(&running, &db).await;
+            let baseline = sync(&service, true).await.unwrap();
+            assert_eq!(baseline.status, RunStatus::Succeeded);
+            let stored = scalar(&db.url, "SELECT COUNT(*) FROM users").await;
+            let (renamed, removed) = change(&running, tenant);
+            (case.fault)(&running, tenant);
+            let outcome = sync(&service, false).await;
+            let what = format!("{} ({})", case.name, db.url.split(':').next().unwrap());
+            let status = match (&outcome, case.ends) {
+                (Ok(report), Ends::Absorbed) => {
+                    assert_eq!(report.status, RunStatus::Succeeded, "{what}");
+                    "succeeded".to_owned()
+                }
+                (Ok(report), Ends::Fails) => {
+                    assert_eq!(report.status, RunStatus::Failed, "{what}: {report:?}");
+                    "failed".to_owned()
+                }
+                (Err(error), Ends::Fails) => {
+                    let message = error.to_string();
+                    assert!(!message.is_empty(), "{what}");
+                    format!("failed: {message}")
+                }
+                (Err(error), Ends::Absorbed) => panic!("{what}: {error}"),
+            };
+            if case.ends == Ends::Fails {
+                // Nothing lost, no one deactivated, the change not half-applied.
+                assert_eq!(
+                    scalar(&db.url, "SELECT COUNT(*) FROM users").await,
+                    stored,
+                    "{what}"
+                );
+                assert_eq!(
+                    scalar(
+                        &db.url,
+                        "SELECT COUNT(*) FROM inbound_log WHERE action = 'deactivated'"
+                    )
+                    .await,
+                    0,
+                    "{what}: a failed run deactivates no one"
+                );
+                let failed = scalar(
+                    &db.url,
+                    "SELECT COUNT(*) FROM sync_runs WHERE status = 'failed' AND error IS NOT NULL",
+                )
+                .await;
+                assert_eq!(
+                    failed, 1,
+                    "{what}: the failed run is recorded with its error"
+                );
+            }
+            running.control.clear_faults();
+            sync(&service, false)
+                .await
+                .expect("the run after the fault");
+            let got = semantic(&db.url).await;
+            for (name, rows) in &expected {
+                if case.resync && *name == "entra_users" {
+                    continue;
+                }
+                // Compared whole, reported by table (the rows are long).
+                assert!(&got[name] == rows, "{what}: {name} differs from the twin's");
+            }
+            // The twin applied both changes (so equality means this run did too).
+            assert_eq!(
+                inactive(&db.url, removed).await,
+                Some(true),
+                "{what}: the removal"
+            );
+            assert_eq!(inactive(&db.url, renamed).await, Some(false), "{what}");
+            table.push(format!("{what}: {status}"));
+            db.cleanup().await;
+        }
+    }
+    eprintln!("{}", table.join("\n"));
+}
