@@ -325,6 +325,55 @@ async fn a_delegated_connection_is_authorised_in_a_browser_and_syncs_on_its_rota
         assert!(page.contains("administrator must consent"), "{page}");
         // None of the refusals touched the stored token.
         assert_eq!(stored_token(&desk).await.1, rotated);
+
+        // Entra revokes the refresh token: the next cycle fails asking for re-authorisation and
+        // changes no one; the connection says so until an admin signs in again.
+        let people = || async {
+            let mut people: Vec<(i64, bool)> = desk
+                .store
+                .people(&cid("t"))
+                .await
+                .unwrap()
+                .users
+                .values()
+                .map(|u| (u.id, u.inactive))
+                .collect();
+            people.sort();
+            people
+        };
+        let before = people().await;
+        running.control.expire_refresh_tokens();
+        desk.clock.advance(Duration::hours(25));
+        let cycle = desk
+            .service
+            .cycle(&cid("t"), &tokio_util::sync::CancellationToken::new())
+            .await;
+        match cycle {
+            Ok(entra_sync::service::CycleResult::Ran { report, .. }) => {
+                assert_eq!(report.status, RunStatus::Failed, "{:?}", report.error);
+                assert!(report.needs_authorisation, "{:?}", report.error);
+            }
+            Err(error) => assert!(error.to_string().contains("authoris"), "{error}"),
+            Ok(other) => panic!("no run: {other:?}"),
+        }
+        assert!(desk.service.status("t").await.unwrap().needs_authorisation);
+        assert_eq!(people().await, before, "a failed cycle changes no one");
+        let back = sign_in_at_entra(&authorize(&desk, &admin).await).await;
+        let (status, page) = open(back.as_str()).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert!(!desk.service.status("t").await.unwrap().needs_authorisation);
+        let report = desk
+            .service
+            .sync(SyncRequest {
+                connection: "t".to_owned(),
+                full: false,
+                mode: Mode::Apply,
+                wait: LeaseWait::Refuse,
+                trigger: "test".to_owned(),
+            })
+            .await
+            .expect("a sync once authorised again");
+        assert_eq!(report.status, RunStatus::Succeeded, "{:?}", report.error);
         db.cleanup().await;
     }
     let logs = logs.text();
