@@ -94,3 +94,85 @@ async fn a_nul_in_a_display_name_is_stored_without_it_and_everyone_else_syncs() 
             .expect("the name as it was");
     }
 }
+
+/// Hostile and extreme values, on both backends: SQL that would inject, a 10 000-character
+/// name, and Unicode that trips naive code (combining marks, an emoji with modifiers and a zero
+/// width joiner, a right-to-left override, full-width letters) are stored exactly as Entra has
+/// them, everyone else syncs, and the next run finds nothing to change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injection_long_and_unusual_values_are_stored_verbatim_and_stay_unchanged() {
+    let running = start(EmulatorConfig {
+        users: 60,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let tenant = tenant(&running);
+    let long: String = "Ωmega-"
+        .repeat(10_000 / 6 + 1)
+        .chars()
+        .take(10_000)
+        .collect();
+    let values = json!({
+        "displayName": "Robert'); DROP TABLE users;--",
+        "givenName": long,
+        "surname": "Ｚa\u{0301}lgo\u{0336} 👩🏽\u{200D}💻 \u{202E}lanoitanretni\u{202C}",
+        "jobTitle": "%_\\ ' \" ; -- /* */ $1 ? :name",
+        "department": "' OR '1'='1",
+    });
+    for db in backends().await {
+        let f = fixture(&running, &db, "").await;
+        assert_eq!(f.run(RunKind::Full).await.status, RunStatus::Succeeded);
+        let people = f.store.people(&cid("contoso")).await.expect("people");
+        let count = people.users.len();
+        let who = people.users.keys().next().expect("somebody").clone();
+        let id = Uuid::parse_str(who.as_str()).expect("an Entra id");
+        let before = running.control.user_json(tenant, id).expect("the person");
+        running
+            .control
+            .update_user(tenant, id, values.clone())
+            .expect("hostile values");
+
+        let report = f.run(RunKind::Delta).await;
+        assert_eq!(report.status, RunStatus::Succeeded, "{:?}", report.error);
+        let people = f.store.people(&cid("contoso")).await.expect("people");
+        assert_eq!(
+            people.users.len(),
+            count,
+            "{}: everyone still there",
+            db.url
+        );
+        let fields = &people.users[&who].fields;
+        assert_eq!(fields.name, values["displayName"], "{}", db.url);
+        assert_eq!(fields.firstname.as_deref(), values["givenName"].as_str());
+        assert_eq!(
+            fields.firstname.as_ref().map(|n| n.chars().count()),
+            Some(10_000)
+        );
+        assert_eq!(fields.surname.as_deref(), values["surname"].as_str());
+        assert_eq!(fields.jobtitle.as_deref(), values["jobTitle"].as_str());
+        assert_eq!(fields.department.as_deref(), values["department"].as_str());
+
+        // Stored as read: the next full run compares equal and changes nothing.
+        let again = f.run(RunKind::Full).await;
+        assert_eq!(again.status, RunStatus::Succeeded);
+        assert_eq!(
+            again.counts.get("updated").copied().unwrap_or(0),
+            0,
+            "{}: {:?}",
+            db.url,
+            again.counts
+        );
+        drop(f);
+        db.cleanup().await;
+        let restore: serde_json::Map<String, serde_json::Value> = values
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| (k.clone(), before[k].clone()))
+            .collect();
+        running
+            .control
+            .update_user(tenant, id, serde_json::Value::Object(restore))
+            .expect("the person as they were");
+    }
+}
