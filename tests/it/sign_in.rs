@@ -218,6 +218,7 @@ async fn a_delegated_connection_is_authorised_in_a_browser_and_syncs_on_its_rota
     .await;
     let logs = Captured::default();
     let _logging = tracing::subscriber::set_default(logs.subscriber());
+    let mut sweep: Vec<String> = Vec::new();
     for db in backends().await {
         let desk = desk(&running, &db).await;
         let admin = key(&desk.service, None, None).await;
@@ -374,9 +375,35 @@ async fn a_delegated_connection_is_authorised_in_a_browser_and_syncs_on_its_rota
             .await
             .expect("a sync once authorised again");
         assert_eq!(report.status, RunStatus::Succeeded, "{:?}", report.error);
+
+        // No credential in the database: not the client secret, not any access token,
+        // authorization code or refresh token Entra issued, not an API key.
+        let text = database_text(&db).await;
+        let app = running.demo_app(0).unwrap();
+        let mut secrets = running.control.issued_credentials();
+        secrets.extend([app.client_secret.clone(), admin.clone(), modifier.clone()]);
+        assert!(secrets.len() > 5, "{} credentials issued", secrets.len());
+        for secret in &secrets {
+            assert!(
+                !text.contains(secret.as_str()),
+                "{}: a credential is stored in plain text ({}…)",
+                db.url,
+                &secret[..6]
+            );
+        }
+        sweep.extend(secrets);
         db.cleanup().await;
     }
-    let logs = logs.text();
+    // Nor in anything logged, at trace level, across both backends' runs and sign-ins.
+    let text = logs.text();
+    for secret in &sweep {
+        assert!(
+            !text.contains(secret.as_str()),
+            "a credential is in the log ({}…)",
+            &secret[..6]
+        );
+    }
+    let logs = text;
     for reason in [
         "was used already",
         "was not issued by this service",

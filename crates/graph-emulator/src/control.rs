@@ -351,6 +351,12 @@ impl Control {
         lock(&self.emulator.tokens).expire_access_tokens(self.emulator.now());
     }
 
+    /// Every access token, authorization code and refresh token the emulator has issued and
+    /// remembers (redeemed and revoked ones included).
+    pub fn issued_credentials(&self) -> Vec<String> {
+        lock(&self.emulator.tokens).issued()
+    }
+
     /// Revokes every refresh token (the next redemption gets AADSTS700082).
     pub fn expire_refresh_tokens(&self) {
         lock(&self.emulator.tokens).expire_refresh_tokens();

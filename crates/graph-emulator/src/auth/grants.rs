@@ -178,6 +178,17 @@ impl TokenStore {
         Ok(token)
     }
 
+    /// Every access token, authorization code and refresh token issued so far (for tests that
+    /// look for them where they must not be).
+    pub fn issued(&self) -> Vec<String> {
+        self.access
+            .keys()
+            .chain(self.codes.keys())
+            .chain(self.refresh.keys())
+            .cloned()
+            .collect()
+    }
+
     /// The grant behind an access token, if the emulator issued it.
     pub fn access(&self, token: &str) -> Option<&Grant> {
         self.access.get(token)
