@@ -12,6 +12,7 @@
 pub mod load;
 pub mod model;
 pub mod secret;
+mod trusted_ca;
 pub mod validate;
 
 use std::fmt;
@@ -19,7 +20,8 @@ use std::fmt;
 pub use load::{ConfigOverrides, load, load_with};
 pub use model::*;
 pub use secret::Secrets;
-pub use validate::{ConnectionSettings, Credentials, Settings, TrustedCa};
+pub use trusted_ca::TrustedCa;
+pub use validate::{ConnectionSettings, Credentials, Settings};
 
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]

@@ -7,13 +7,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use mapping::{Mapping, MappingOptions, MappingSpec, ReferenceSpec};
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
 use url::Url;
 
 use super::load::Environment;
 use super::model::*;
 use super::secret::{Secret, SecretSource, Secrets, TokenKey};
+use super::trusted_ca::TrustedCa;
 use crate::ids::{ConnectionId, Guid};
 
 /// A validated configuration.
@@ -81,60 +80,6 @@ pub struct ConnectionSettings {
     pub followers: FollowersConfig,
     /// `auth.expires`: when the credential expires, as the configuration says.
     pub credential_expires: Option<chrono::NaiveDate>,
-}
-
-/// The certificate authorities of a connection's `ca_file`, read and checked when the
-/// configuration loads: the file holds one or more PEM `CERTIFICATE` blocks.
-#[derive(Clone)]
-pub struct TrustedCa {
-    /// The file, resolved against the config file's directory.
-    pub path: PathBuf,
-    /// Its PEM text.
-    pub pem: Vec<u8>,
-    /// How many certificates it holds.
-    pub certificates: usize,
-}
-
-impl std::fmt::Debug for TrustedCa {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TrustedCa")
-            .field("path", &self.path)
-            .field("certificates", &self.certificates)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Reads `ca_file` (relative to `base`): a problem at `{at}.ca_file` naming the file when it
-/// cannot be read, is not PEM or holds no certificate.
-fn check_ca_file(file: &Path, at: &str, base: &Path, problems: &mut Problems) -> Option<TrustedCa> {
-    let key = format!("{at}.ca_file");
-    let path = base.join(file);
-    let pem = std::fs::read(&path)
-        .map_err(|e| problems.add(&key, format!("cannot read {}: {e}", path.display())))
-        .ok()?;
-    let mut certificates = 0;
-    for certificate in CertificateDer::pem_slice_iter(&pem) {
-        if let Err(e) = certificate {
-            problems.add(&key, format!("{} is not valid PEM: {e}", path.display()));
-            return None;
-        }
-        certificates += 1;
-    }
-    if certificates == 0 {
-        problems.add(
-            &key,
-            format!(
-                "{} holds no PEM certificate (a -----BEGIN CERTIFICATE----- block)",
-                path.display()
-            ),
-        );
-        return None;
-    }
-    Some(TrustedCa {
-        path,
-        pem,
-        certificates,
-    })
 }
 
 /// Credentials with their secrets resolved, or why they could not be.
@@ -396,10 +341,11 @@ fn check_connection(
     }
     check_http_url(&format!("{at}.authority_url"), &raw.authority_url, problems);
     check_http_url(&format!("{at}.graph_url"), &raw.graph_url, problems);
-    let trusted_ca = raw
-        .ca_file
-        .as_deref()
-        .and_then(|file| check_ca_file(file, at, secrets.base, problems));
+    let trusted_ca = raw.ca_file.as_deref().and_then(|file| {
+        TrustedCa::read(file, secrets.base)
+            .map_err(|problem| problems.add(format!("{at}.ca_file"), problem))
+            .ok()
+    });
 
     let credentials = check_auth(raw, at, file, secrets, problems, warnings);
     check_sync(&raw.sync, at, problems);
