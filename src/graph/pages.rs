@@ -61,6 +61,12 @@ impl RawPage {
     }
 }
 
+/// Whether `url` reads a delta round (`users/delta`, `groups/delta()`, their next links).
+fn is_delta_round(url: &Url) -> bool {
+    let path = url.path().trim_end_matches('/');
+    path.ends_with("/delta") || path.ends_with("/delta()")
+}
+
 fn invalid(url: &Url, message: String) -> GraphError {
     GraphError::InvalidResponse {
         url: url.to_string(),
@@ -177,6 +183,17 @@ impl Pages {
             }
             None => self.client.raw_page(&url).await?,
         };
+        // Every page of a delta round but the last carries `@odata.nextLink`, and the last one
+        // `@odata.deltaLink`. A page with neither lost its link: taking it for the round's end
+        // would call everyone not read yet missing. The cursor stays on this page.
+        if is_delta_round(&url) && page.next_link.is_none() && page.delta_link.is_none() {
+            return Err(invalid(
+                &url,
+                "a delta page carries neither @odata.nextLink nor @odata.deltaLink: the round \
+                 is not complete, so it is not taken as one"
+                    .to_owned(),
+            ));
+        }
         self.next = match &page.next_link {
             Some(link) => Some(self.client.link(link)?),
             None => None,

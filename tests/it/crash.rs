@@ -232,6 +232,7 @@ async fn a_killed_full_import_resumes_to_the_state_of_an_uninterrupted_one() {
     // Kill points: after the first and second users pages, and after the first, third and fourth
     // evaluated batches of 500.
     let kill_points = [999, 1_998, people + 500, people + 1_500, people + 2_000];
+    let mut late = 0;
     for (i, point) in kill_points.iter().enumerate() {
         for db in backends().await {
             write_config(dir.path(), &running, &db.url);
@@ -253,6 +254,14 @@ async fn a_killed_full_import_resumes_to_the_state_of_an_uninterrupted_one() {
                 "kill point {i} ({point}): {pending} pending, progress {}",
                 progress(&db.url).await
             );
+            // The last batch commits 500 people at once: the run may have finished it, and
+            // itself, between one poll and the kill. That kill then interrupted nothing; the
+            // restart must still converge. At most one point may be so late.
+            let finished = scalar(
+                &db.url,
+                "SELECT COUNT(*) FROM sync_runs WHERE id = 1 AND status = 'succeeded'",
+            )
+            .await;
             // Restart: an ordinary run takes over the killed run's lease once it expired, marks
             // the killed run interrupted, and resumes the unfinished round and the pending people.
             finish(spawn_sync(dir.path(), &db.url, false)).await;
@@ -262,10 +271,19 @@ async fn a_killed_full_import_resumes_to_the_state_of_an_uninterrupted_one() {
                  AND error LIKE 'interrupted%' AND ended_at IS NOT NULL",
             )
             .await;
-            assert_eq!(
-                interrupted, 1,
-                "kill point {i}: the killed run is marked interrupted"
-            );
+            if finished == 1 {
+                eprintln!("kill point {i} ({point}): the run had finished before the kill");
+                late += 1;
+                assert!(
+                    late <= 1,
+                    "kill point {i}: a second kill came after the run's end"
+                );
+            } else {
+                assert_eq!(
+                    interrupted, 1,
+                    "kill point {i}: the killed run is marked interrupted"
+                );
+            }
             let got = semantic(&db.url).await;
             for (table, rows) in &expected[&is_postgres(&db.url)] {
                 assert_eq!(

@@ -342,3 +342,66 @@ async fn every_fault_ends_defined_deactivates_no_one_when_failed_and_the_next_ru
     }
     eprintln!("{}", table.join("\n"));
 }
+
+/// A delta page that lost its `@odata.nextLink` mid-chain, in a full run over 1 200 people
+/// (two pages of 999): taken for the round's end, it would call the 201 people on the unread
+/// page missing and deactivate them. The run fails instead, deactivating no one, and the next
+/// full run reads the whole round and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_without_its_next_link_fails_the_run_instead_of_deactivating_the_unread() {
+    let running = start(EmulatorConfig {
+        users: 1_200,
+        groups: 3,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    for db in backends().await {
+        let service = service(&running, &db).await;
+        assert_eq!(
+            sync(&service, true).await.unwrap().status,
+            RunStatus::Succeeded
+        );
+        let inactive = scalar(&db.url, "SELECT COUNT(*) FROM users WHERE inactive").await;
+        running
+            .control
+            .add_fault(rule(FaultKind::DropNextLink, "users/delta", 1));
+        let outcome = sync(&service, true).await;
+        match &outcome {
+            Ok(report) => assert_eq!(report.status, RunStatus::Failed, "{}", db.url),
+            Err(error) => assert!(error.to_string().contains("nextLink"), "{error}"),
+        }
+        assert_eq!(
+            scalar(
+                &db.url,
+                "SELECT COUNT(*) FROM inbound_log WHERE action = 'deactivated'"
+            )
+            .await,
+            0,
+            "{}: nobody deactivated",
+            db.url
+        );
+        assert_eq!(
+            scalar(&db.url, "SELECT COUNT(*) FROM users WHERE inactive").await,
+            inactive
+        );
+        let error = scalar(
+            &db.url,
+            "SELECT COUNT(*) FROM sync_runs WHERE status = 'failed' AND error LIKE '%nextLink%'",
+        )
+        .await;
+        assert_eq!(
+            error, 1,
+            "{}: the failed run names the missing link",
+            db.url
+        );
+        running.control.clear_faults();
+        let report = sync(&service, true).await.expect("the next full run");
+        assert_eq!(report.status, RunStatus::Succeeded);
+        assert_eq!(report.counts.get("deactivated").copied().unwrap_or(0), 0);
+        assert_eq!(
+            scalar(&db.url, "SELECT COUNT(*) FROM users WHERE inactive").await,
+            inactive
+        );
+        db.cleanup().await;
+    }
+}

@@ -28,6 +28,9 @@ pub enum FaultKind {
     },
     /// 200 with a body cut in the middle of a JSON object.
     MalformedJson,
+    /// 200 with the page's `@odata.nextLink` left out: a page mid-chain that looks like the last
+    /// one, though it carries no `@odata.deltaLink` either.
+    DropNextLink,
     /// 400 `syncStateNotFound` — only for requests carrying a `$deltatoken`.
     SyncStateNotFound,
     /// 410 `resyncRequired` with a `Location` to start over — only for delta requests with a

@@ -307,7 +307,7 @@ async fn serve(
                 admitted.limit_percentage,
                 admitted.malformed,
             ),
-            Err((error, units)) => (error.into_response(), units, None, false),
+            Err((error, units)) => (error.into_response(), units, None, None),
         };
 
     // Extractor rejections (a malformed body, say) come back as plain text: give them
@@ -342,10 +342,20 @@ async fn serve(
             }
         }
         response = rendered;
-    } else if malformed {
+    } else if let Some(mangle) = malformed {
         let body = std::mem::replace(response.body_mut(), Body::empty());
         let bytes = to_bytes(body, usize::MAX).await.unwrap_or_default();
-        *response.body_mut() = Body::from(bytes.slice(..bytes.len() / 2));
+        let mangled = match mangle {
+            Mangle::Cut => bytes.slice(..bytes.len() / 2),
+            Mangle::DropNextLink => match serde_json::from_slice::<serde_json::Value>(&bytes) {
+                Ok(serde_json::Value::Object(mut page)) => {
+                    page.remove("@odata.nextLink");
+                    serde_json::Value::Object(page).to_string().into()
+                }
+                _ => bytes,
+            },
+        };
+        *response.body_mut() = Body::from(mangled);
         response.headers_mut().remove(header::CONTENT_LENGTH);
     }
     let headers = response.headers_mut();
@@ -386,8 +396,17 @@ async fn serve(
 struct Admitted {
     resource_units: u32,
     limit_percentage: Option<f64>,
-    /// A malformed-JSON fault: serve, then cut the body in half.
-    malformed: bool,
+    /// A fault that serves the answer, then spoils it.
+    malformed: Option<Mangle>,
+}
+
+/// How a served answer is spoiled.
+#[derive(Debug, Clone, Copy)]
+enum Mangle {
+    /// The body cut in half.
+    Cut,
+    /// The page's `@odata.nextLink` left out.
+    DropNextLink,
 }
 
 /// Authenticates, applies faults and throttling, and leaves the [`Caller`] in the request's
@@ -442,11 +461,16 @@ async fn admit(
             .is_some_and(|t| !t.is_empty() && t != "latest"),
         skip_token: query.skip_token.is_some(),
     });
-    let mut malformed = false;
+    let mut malformed = None;
     if let Some(fault) = fault {
-        match apply_fault(emulator, fault, route, &query).await {
-            Some(error) => return Err((error, units.resource_units)),
-            None => malformed = true,
+        match fault {
+            FaultKind::MalformedJson => malformed = Some(Mangle::Cut),
+            FaultKind::DropNextLink => malformed = Some(Mangle::DropNextLink),
+            _ => {
+                if let Some(error) = apply_fault(emulator, fault, route, &query).await {
+                    return Err((error, units.resource_units));
+                }
+            }
         }
     }
 
@@ -484,7 +508,7 @@ async fn admit(
     })
 }
 
-/// The error a fault answers with; `None` for malformed JSON (served, then cut).
+/// The error a fault answers with; `None` for the faults that serve, then spoil, the answer.
 async fn apply_fault(
     emulator: &Emulator,
     fault: FaultKind,
@@ -515,7 +539,7 @@ async fn apply_fault(
                 "The request timed out.",
             )
         }
-        FaultKind::MalformedJson => return None,
+        FaultKind::MalformedJson | FaultKind::DropNextLink => return None,
         FaultKind::SyncStateNotFound => delta::sync_state_not_found(),
         FaultKind::ExpiredPageToken => delta::expired_page_token(),
         FaultKind::ResyncRequired => delta::resync_required(&emulator.urls.graph, route, query),
