@@ -11,7 +11,7 @@ use async_trait::async_trait;
 
 use crate::store::StoreError;
 use crate::store::followers::{Followers, ImportedPerson, MirrorGroupMail};
-use crate::store::records::{CopyKind, Follower, TicketFollower};
+use crate::store::records::TicketFollower;
 
 #[async_trait]
 impl Followers for Backend {
@@ -75,15 +75,8 @@ impl Followers for Backend {
             return Err(StoreError::NotFound(format!("ticket {ticket_id}")));
         }
         for follower in followers {
-            let (user_id, agent_id, email) = match &follower.follower {
-                Follower::User(id) => (Some(*id), None, None),
-                Follower::Agent(id) => (None, Some(*id), None),
-                Follower::Email(email) => (None, None, Some(email.as_str())),
-            };
-            let copy = match follower.copy {
-                CopyKind::Cc => "cc",
-                CopyKind::Bcc => "bcc",
-            };
+            let (user_id, agent_id, email) = follower.follower.columns();
+            let copy = follower.copy.as_str();
             sqlx::query(
                 "INSERT INTO ticket_followers (ticket_id, user_id, agent_id, email, copy, from_group) \
                  VALUES ($1, $2, $3, $4, $5, $6)",

@@ -370,6 +370,17 @@ pub enum Follower {
     Email(String),
 }
 
+impl Follower {
+    /// Its `ticket_followers` columns: `(user_id, agent_id, email)`, exactly one set.
+    pub(crate) fn columns(&self) -> (Option<i64>, Option<i64>, Option<&str>) {
+        match self {
+            Follower::User(id) => (Some(*id), None, None),
+            Follower::Agent(id) => (None, Some(*id), None),
+            Follower::Email(email) => (None, None, Some(email.as_str())),
+        }
+    }
+}
+
 /// CC or BCC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -378,6 +389,16 @@ pub enum CopyKind {
     Cc,
     /// Blind carbon copy.
     Bcc,
+}
+
+impl CopyKind {
+    /// Its `ticket_followers.copy` text.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            CopyKind::Cc => "cc",
+            CopyKind::Bcc => "bcc",
+        }
+    }
 }
 
 /// A ticket follower row.

@@ -642,15 +642,8 @@ impl ServiceDesk for Backend {
         ticket_id: i64,
         follower: &TicketFollower,
     ) -> Result<(), StoreError> {
-        let (user_id, agent_id, email) = match &follower.follower {
-            Follower::User(id) => (Some(*id), None, None),
-            Follower::Agent(id) => (None, Some(*id), None),
-            Follower::Email(email) => (None, None, Some(email.as_str())),
-        };
-        let copy = match follower.copy {
-            CopyKind::Cc => "cc",
-            CopyKind::Bcc => "bcc",
-        };
+        let (user_id, agent_id, email) = follower.follower.columns();
+        let copy = follower.copy.as_str();
         sqlx::query(
             "INSERT INTO ticket_followers (ticket_id, user_id, agent_id, email, copy, from_group) \
              VALUES ($1, $2, $3, $4, $5, $6)",
