@@ -9,13 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use chrono::{TimeZone, Utc};
-use entra_sync::app::LiveGraph;
-use entra_sync::clock::ManualClock;
-use entra_sync::config::ConfigOverrides;
-use entra_sync::config::load::{Environment, load_str};
 use entra_sync::service::{Service, ServiceError, SyncRequest};
-use entra_sync::store::Store;
 use entra_sync::sync::Mode;
 use entra_sync::sync::lease::LeaseWait;
 use entra_sync::vocab::RunStatus;
@@ -91,26 +85,9 @@ async fn service(running: &Running, url: &str) -> Service {
         "{}\n[daemon]\nlease_ttl = \"3s\"\n",
         ConfigFixture::contoso(running, url).render()
     );
-    let settings = load_str(
-        &text,
-        "outage.toml",
-        Path::new("."),
-        &Environment::default(),
-        &ConfigOverrides::default(),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let store: Arc<dyn Store> = entra_sync::store::connect(url, 4).await.unwrap().into();
-    store.migrate().await.unwrap();
-    let clock = Arc::new(ManualClock::new(
-        Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap(),
-    ));
-    let graph = Arc::new(LiveGraph {
-        store: store.clone(),
-        clock: clock.clone(),
-    });
-    let service = Service::new(Arc::new(settings), store, clock, graph);
-    service.declare().await.unwrap();
-    service
+    crate::support::desk_service(&text, "outage.toml", url)
+        .await
+        .0
 }
 
 fn sync(full: bool, wait: LeaseWait) -> SyncRequest {

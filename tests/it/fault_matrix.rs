@@ -4,17 +4,9 @@
 //! nothing already stored; and once the fault is gone the next run converges to the tables of a
 //! twin tenant synced without it. RELIABILITY.md lists the rows and what each shows.
 
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{TimeZone, Utc};
-use entra_sync::app::LiveGraph;
-use entra_sync::clock::ManualClock;
-use entra_sync::config::ConfigOverrides;
-use entra_sync::config::load::{Environment, load_str};
 use entra_sync::service::{RunReport, Service, ServiceError, SyncRequest};
-use entra_sync::store::Store;
 use entra_sync::sync::Mode;
 use entra_sync::sync::lease::LeaseWait;
 use entra_sync::vocab::RunStatus;
@@ -156,26 +148,9 @@ async fn service(running: &Running, db: &TestDb) -> Service {
         "{}\n[daemon]\nlease_ttl = \"3s\"\n",
         ConfigFixture::contoso(running, &db.url).render()
     );
-    let settings = load_str(
-        &text,
-        "faults.toml",
-        Path::new("."),
-        &Environment::default(),
-        &ConfigOverrides::default(),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let store: Arc<dyn Store> = db.open().await.into();
-    store.migrate().await.unwrap();
-    let clock = Arc::new(ManualClock::new(
-        Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap(),
-    ));
-    let graph = Arc::new(LiveGraph {
-        store: store.clone(),
-        clock: clock.clone(),
-    });
-    let service = Service::new(Arc::new(settings), store, clock, graph);
-    service.declare().await.unwrap();
-    service
+    crate::support::desk_service(&text, "faults.toml", &db.url)
+        .await
+        .0
 }
 
 async fn sync(service: &Service, full: bool) -> Result<RunReport, ServiceError> {

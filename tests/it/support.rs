@@ -185,3 +185,42 @@ impl std::io::Write for Captured {
         Ok(())
     }
 }
+
+/// A service over the database `url` configured by `text` (named `name` in errors), migrated
+/// and declared, on a manual clock at 2026-03-02 09:00 UTC with live Graph clients.
+pub async fn desk_service(
+    text: &str,
+    name: &str,
+    url: &str,
+) -> (
+    entra_sync::service::Service,
+    std::sync::Arc<dyn Store>,
+    std::sync::Arc<entra_sync::clock::ManualClock>,
+) {
+    use chrono::TimeZone;
+    use std::sync::Arc;
+    let settings = entra_sync::config::load::load_str(
+        text,
+        name,
+        std::path::Path::new("."),
+        &entra_sync::config::load::Environment::default(),
+        &entra_sync::config::ConfigOverrides::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let store: Arc<dyn Store> = store::connect(url, 4)
+        .await
+        .expect("the test database opens")
+        .into();
+    store.migrate().await.expect("migrations");
+    let clock = Arc::new(entra_sync::clock::ManualClock::new(
+        chrono::Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap(),
+    ));
+    let graph = Arc::new(entra_sync::app::LiveGraph {
+        store: store.clone(),
+        clock: clock.clone(),
+    });
+    let service =
+        entra_sync::service::Service::new(Arc::new(settings), store.clone(), clock.clone(), graph);
+    service.declare().await.expect("declared");
+    (service, store, clock)
+}

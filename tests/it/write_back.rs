@@ -3,14 +3,8 @@
 //! the caller's agent; Graph's refusals (no usage location, a missing permission) come back with
 //! advice and change nothing locally; a `read` caller is refused and an outsider gets 404.
 
-use std::path::Path;
 use std::sync::Arc;
 
-use chrono::{TimeZone, Utc};
-use entra_sync::app::LiveGraph;
-use entra_sync::clock::ManualClock;
-use entra_sync::config::ConfigOverrides;
-use entra_sync::config::load::{Environment, load_str};
 use entra_sync::service::{Service, SyncRequest};
 use entra_sync::store::{InboundRow, LogQuery, Store};
 use entra_sync::sync::Mode;
@@ -50,25 +44,8 @@ pub(crate) async fn synced_desk(
     if let Some((max_members, default)) = followers {
         config = config.followers(max_members, default);
     }
-    let settings = load_str(
-        &config.render(),
-        "write-back.toml",
-        Path::new("."),
-        &Environment::default(),
-        &ConfigOverrides::default(),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let store: Arc<dyn Store> = db.open().await.into();
-    store.migrate().await.unwrap();
-    let clock = Arc::new(ManualClock::new(
-        Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap(),
-    ));
-    let graph = Arc::new(LiveGraph {
-        store: store.clone(),
-        clock: clock.clone(),
-    });
-    let service = Service::new(Arc::new(settings), store.clone(), clock, graph);
-    service.declare().await.unwrap();
+    let (service, store, _) =
+        crate::support::desk_service(&config.render(), "write-back.toml", &db.url).await;
     service
         .sync(SyncRequest {
             connection: "contoso".to_owned(),
