@@ -45,6 +45,20 @@ pub struct ConfigFile {
     /// `[followers]`: distribution groups as ticket followers, across connections.
     #[serde(default)]
     pub followers: GlobalFollowersConfig,
+    /// `[secrets]`: where `{ file = "…" }` secrets may be read from.
+    #[serde(default)]
+    pub secrets: SecretsConfig,
+}
+
+/// `[secrets]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsConfig {
+    /// Directories secret files may be read from besides the standard ones (the config file's
+    /// directory, `/run/secrets`, `/var/run/secrets`, `/etc/entra-sync`, `$CREDENTIALS_DIRECTORY`). A `file =` path
+    /// outside all of them, after `..` and symbolic links are resolved, is refused.
+    #[serde(default)]
+    pub allowed_dirs: Vec<PathBuf>,
 }
 
 /// `[database]`. Its `Debug` hides a password in the URL.

@@ -37,7 +37,8 @@ pub enum SecretSource {
     /// An environment variable (recommended in containers).
     Env(String),
     /// A file whose whole content (trailing newline trimmed) is the secret; relative paths are
-    /// resolved against the config file's directory.
+    /// resolved against the config file's directory. It must lie in one of [`SecretFiles`]'
+    /// directories.
     File(PathBuf),
     /// Written in the config file itself. Accepted for demos, with a warning at load.
     Inline(SecretString),
@@ -107,6 +108,74 @@ impl<'de> Visitor<'de> for SecretSourceVisitor {
     }
 }
 
+/// Where secret files may be read from, so that a `file =` path (or a symbolic link) cannot
+/// reach outside them: the config file's directory, `/run/secrets` and `/var/run/secrets` (Docker,
+/// Compose and Kubernetes secrets and projected tokens), `/etc/entra-sync`, systemd's `$CREDENTIALS_DIRECTORY` when set, and every directory in
+/// `secrets.allowed_dirs`. A path is checked after `..` and symbolic links are resolved.
+#[derive(Debug, Clone)]
+pub struct SecretFiles {
+    base: PathBuf,
+    /// The allowed directories that exist, canonical.
+    allowed: Vec<PathBuf>,
+    /// The allowed directories as configured, for messages.
+    named: Vec<PathBuf>,
+}
+
+impl SecretFiles {
+    /// The directories every configuration may read secrets from, besides its own directory.
+    pub const STANDARD_DIRS: [&str; 3] = ["/run/secrets", "/var/run/secrets", "/etc/entra-sync"];
+
+    /// The standard locations for a config file in `base`, plus `extra` (relative paths are
+    /// resolved against `base`).
+    pub fn new(base: &Path, extra: &[PathBuf], env: &Environment) -> SecretFiles {
+        let mut named = vec![base.to_owned()];
+        named.extend(Self::STANDARD_DIRS.iter().map(PathBuf::from));
+        named.extend(env.get("CREDENTIALS_DIRECTORY").map(PathBuf::from));
+        named.extend(extra.iter().map(|dir| base.join(dir)));
+        let allowed = named
+            .iter()
+            .filter_map(|dir| std::fs::canonicalize(dir).ok())
+            .collect();
+        SecretFiles {
+            base: base.to_owned(),
+            allowed,
+            named,
+        }
+    }
+
+    /// The config file's directory, which relative paths resolve against.
+    pub fn base(&self) -> &Path {
+        &self.base
+    }
+
+    /// `path` resolved against the config file's directory, once it is known to lie in an
+    /// allowed directory. The error names the path and the directories, never the content.
+    pub fn check(&self, path: &Path) -> Result<PathBuf, String> {
+        let joined = self.base.join(path);
+        let canonical = std::fs::canonicalize(&joined)
+            .map_err(|e| format!("cannot read secret file {}: {e}", joined.display()))?;
+        if self.allowed.iter().any(|dir| canonical.starts_with(dir)) {
+            return Ok(joined);
+        }
+        let dirs = self
+            .named
+            .iter()
+            .map(|dir| dir.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let through = if canonical == joined {
+            String::new()
+        } else {
+            format!(" (it resolves to {})", canonical.display())
+        };
+        Err(format!(
+            "secret file {}{through} is outside the directories secrets are read from ({dirs}); \
+             move it into one of them or add its directory to secrets.allowed_dirs",
+            joined.display()
+        ))
+    }
+}
+
 /// A resolved secret: its value plus where it came from (for messages).
 #[derive(Clone)]
 pub struct Secret {
@@ -115,11 +184,11 @@ pub struct Secret {
 }
 
 impl Secret {
-    /// Reads the secret from its source. `base` is the config file's directory. Errors name the
+    /// Reads the secret from its source; a file must lie where `files` allows. Errors name the
     /// variable or file but never contain the value.
     pub fn resolve(
         source: &SecretSource,
-        base: &Path,
+        files: &SecretFiles,
         env: &Environment,
     ) -> Result<Secret, String> {
         let value = match source {
@@ -129,7 +198,7 @@ impl Secret {
                 None => return Err(format!("environment variable {name} is not set")),
             },
             SecretSource::File(path) => {
-                let path = base.join(path);
+                let path = files.check(path)?;
                 let text = std::fs::read_to_string(&path)
                     .map_err(|e| format!("cannot read secret file {}: {e}", path.display()))?;
                 let text = text.trim_end_matches(['\r', '\n']);
@@ -226,7 +295,8 @@ mod tests {
         let source = parse(r#"secret = "s3cr3t-value""#).unwrap();
         let shown = format!("{source:?} {source}");
         assert!(!shown.contains("s3cr3t-value"), "{shown}");
-        let secret = Secret::resolve(&source, Path::new("."), &Environment::default()).unwrap();
+        let files = SecretFiles::new(Path::new("."), &[], &Environment::default());
+        let secret = Secret::resolve(&source, &files, &Environment::default()).unwrap();
         assert!(!format!("{secret:?}").contains("s3cr3t-value"));
         assert_eq!(secret.expose(), "s3cr3t-value");
         assert!(secret.is_inline());
@@ -238,8 +308,62 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("s.txt"), "from-file\n").unwrap();
         let source = parse(r#"secret = { file = "s.txt" }"#).unwrap();
-        let secret = Secret::resolve(&source, dir.path(), &Environment::default()).unwrap();
+        let files = SecretFiles::new(dir.path(), &[], &Environment::default());
+        let secret = Secret::resolve(&source, &files, &Environment::default()).unwrap();
         assert_eq!(secret.expose(), "from-file");
+    }
+
+    #[test]
+    fn a_secret_file_outside_the_allowed_directories_is_refused_however_it_is_reached() {
+        let root = tempfile::tempdir().unwrap();
+        let config = root.path().join("config");
+        let outside = root.path().join("outside");
+        std::fs::create_dir_all(&config).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("secret.txt"), "outside-content").unwrap();
+        std::os::unix::fs::symlink(outside.join("secret.txt"), config.join("link.txt")).unwrap();
+        let none = Environment::default();
+        let read = |files: &SecretFiles, path: &str| {
+            Secret::resolve(&SecretSource::File(path.into()), files, &none)
+                .map(|secret| secret.expose().to_owned())
+        };
+
+        let standard = SecretFiles::new(&config, &[], &none);
+        let resolved = format!(" (it resolves to {})", outside.join("secret.txt").display());
+        let cases = [
+            ("../outside/secret.txt", resolved.clone()),
+            ("link.txt", resolved),
+            ("/etc/passwd", String::new()),
+        ];
+        for (path, through) in cases {
+            let err = read(&standard, path).unwrap_err();
+            assert_eq!(
+                err,
+                format!(
+                    "secret file {}{through} is outside the directories secrets are read from \
+                     ({}, /run/secrets, /var/run/secrets, /etc/entra-sync); move it into one of them or add its \
+                     directory to secrets.allowed_dirs",
+                    config.join(path).display(),
+                    config.display()
+                ),
+                "{path}"
+            );
+            assert!(!err.contains("outside-content") && !err.contains("root:"));
+        }
+
+        // Allowed by `secrets.allowed_dirs` (relative to the config) or by systemd's directory.
+        let extra = SecretFiles::new(&config, &["../outside".into()], &none);
+        assert_eq!(
+            read(&extra, "../outside/secret.txt").unwrap(),
+            "outside-content"
+        );
+        assert_eq!(read(&extra, "link.txt").unwrap(), "outside-content");
+        let systemd: Environment = [("CREDENTIALS_DIRECTORY", outside.to_str().unwrap())]
+            .into_iter()
+            .collect();
+        let credentials = SecretFiles::new(&config, &[], &systemd);
+        assert_eq!(read(&credentials, "link.txt").unwrap(), "outside-content");
+        assert!(read(&credentials, "/etc/passwd").is_err());
     }
 
     #[test]
@@ -252,9 +376,10 @@ mod tests {
 
     #[test]
     fn a_missing_file_is_named_without_leaking_anything() {
+        let files = SecretFiles::new(Path::new("/tmp/x"), &[], &Environment::default());
         let err = Secret::resolve(
             &SecretSource::File("nope.key".into()),
-            Path::new("/tmp/x"),
+            &files,
             &Environment::default(),
         )
         .unwrap_err();

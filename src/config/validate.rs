@@ -11,7 +11,7 @@ use url::Url;
 
 use super::load::Environment;
 use super::model::*;
-use super::secret::{Secret, SecretSource, Secrets, TokenKey};
+use super::secret::{Secret, SecretFiles, SecretSource, Secrets, TokenKey};
 use super::trusted_ca::TrustedCa;
 use crate::ids::{ConnectionId, Guid};
 
@@ -126,8 +126,8 @@ impl Problems {
 
 /// What resolving secrets needs, and what to do when one cannot be read.
 struct SecretResolver<'a> {
-    /// The directory relative secret files resolve against.
-    base: &'a Path,
+    /// Where secret files may be read from; relative paths resolve against the config's directory.
+    files: SecretFiles,
     env: &'a Environment,
     when: Secrets,
     /// Why `daemon.token_encryption_key` cannot be used, when it cannot.
@@ -146,12 +146,13 @@ pub fn validate(
     let mut problems = Problems::default();
     let mut warnings = Vec::new();
 
+    let files = SecretFiles::new(base, &file.secrets.allowed_dirs, env);
     let token_key = file.daemon.token_encryption_key.as_ref().map(|source| {
-        let key = Secret::resolve(source, base, env)?;
+        let key = Secret::resolve(source, &files, env)?;
         TokenKey::parse(key.expose())
     });
     let resolver = SecretResolver {
-        base,
+        files: files.clone(),
         env,
         when: secrets,
         token_key_problem: token_key
@@ -206,7 +207,7 @@ pub fn validate(
         .notifications
         .webhook_secret
         .as_ref()
-        .map(|source| Secret::resolve(source, base, env))
+        .map(|source| Secret::resolve(source, &files, env))
     {
         Some(Ok(secret)) => {
             if secret.is_inline() {
@@ -342,7 +343,7 @@ fn check_connection(
     check_http_url(&format!("{at}.authority_url"), &raw.authority_url, problems);
     check_http_url(&format!("{at}.graph_url"), &raw.graph_url, problems);
     let trusted_ca = raw.ca_file.as_deref().and_then(|file| {
-        TrustedCa::read(file, secrets.base)
+        TrustedCa::read(file, secrets.files.base())
             .map_err(|problem| problems.add(format!("{at}.ca_file"), problem))
             .ok()
     });
@@ -424,7 +425,7 @@ fn check_auth(
     let mut unreadable: Vec<(String, String)> = Vec::new();
     let mut secret = |key: &str, source: &SecretSource| -> Option<Secret> {
         let path = format!("{at}.auth.{key}");
-        match Secret::resolve(source, secrets.base, secrets.env) {
+        match Secret::resolve(source, &secrets.files, secrets.env) {
             Ok(secret) => {
                 if secret.is_inline() {
                     warnings.push(format!(
@@ -492,12 +493,14 @@ fn check_auth(
             Some(Credentials::Delegated { secret })
         }
         AuthConfig::Federated { token_file } => {
-            let path = secrets.base.join(token_file);
-            if !path.is_file() {
-                unreadable.push((
-                    format!("{at}.auth.token_file"),
-                    format!("{} does not exist or is not a file", path.display()),
-                ));
+            let path = secrets.files.base().join(token_file);
+            let problem = match secrets.files.check(token_file) {
+                Ok(_) if !path.is_file() => Some(format!("{} is not a file", path.display())),
+                Ok(_) => None,
+                Err(why) => Some(why),
+            };
+            if let Some(why) = problem {
+                unreadable.push((format!("{at}.auth.token_file"), why));
             }
             Some(Credentials::Federated { token_file: path })
         }

@@ -190,7 +190,8 @@ fn deferred_credentials_name_every_secret_their_connection_cannot_read() {
             (
                 "federated",
                 &*format!(
-                    "connection[federated].auth.token_file: {dir}/absent.jwt does not exist or is not a file"
+                    "connection[federated].auth.token_file: cannot read secret file {dir}/absent.jwt: \
+                     No such file or directory (os error 2)"
                 )
             ),
         ]
@@ -210,7 +211,8 @@ fn deferred_credentials_name_every_secret_their_connection_cannot_read() {
                  No such file or directory (os error 2)"
             ),
             format!(
-                "connection[federated].auth.token_file: {dir}/absent.jwt does not exist or is not a file"
+                "connection[federated].auth.token_file: cannot read secret file {dir}/absent.jwt: \
+                     No such file or directory (os error 2)"
             ),
             "daemon.token_encryption_key: environment variable TOKEN_KEY is not set".to_owned(),
         ]
@@ -271,4 +273,92 @@ fn the_webhook_secret_comes_from_the_environment_or_a_file() {
     let deferred = load(r#"{ env = "HOOK_SECRET" }"#, &[], Secrets::Deferred)
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(shown(deferred), None);
+}
+
+/// A secret file outside the directories secrets are read from is refused at load with its key
+/// path, whether it is reached by `..`, an absolute path or a symbolic link; naming its
+/// directory in `[secrets] allowed_dirs` admits it.
+#[test]
+fn secret_files_outside_the_allowed_directories_are_refused_with_their_key_path() {
+    let root = tempfile::tempdir().expect("a temp dir");
+    let (config, outside) = (root.path().join("config"), root.path().join("outside"));
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("contoso.secret"), "the-outside-secret\n").unwrap();
+    std::fs::write(outside.join("hook.secret"), "the-outside-hook\n").unwrap();
+    std::os::unix::fs::symlink(outside.join("hook.secret"), config.join("hook.secret")).unwrap();
+    let load = |secret: &str, extra: &str| {
+        let text = minimal().replace(r#"secret = { env = "CONTOSO_SECRET" }"#, secret);
+        load_str_with(
+            &format!(
+                "{text}\n[notifications]\nwebhook_url = \"http://127.0.0.1:9/hook\"\n\
+                 webhook_secret = {{ file = \"hook.secret\" }}\n{extra}"
+            ),
+            "test.toml",
+            &config,
+            &Environment::default(),
+            &ConfigOverrides::default(),
+            Secrets::Required,
+        )
+    };
+    let allowed = format!(
+        "({}, /run/secrets, /var/run/secrets, /etc/entra-sync)",
+        config.display()
+    );
+    let outside_of = |path: &str, through: &str| {
+        format!(
+            "secret file {}{through} is outside the directories secrets are read from \
+             {allowed}; move it into one of them or add its directory to secrets.allowed_dirs",
+            config.join(path).display()
+        )
+    };
+    let hook = outside_of(
+        "hook.secret",
+        &format!(
+            " (it resolves to {})",
+            outside.join("hook.secret").display()
+        ),
+    );
+    let resolved = format!(
+        " (it resolves to {})",
+        outside.join("contoso.secret").display()
+    );
+    for (path, through) in [
+        ("../outside/contoso.secret", &*resolved),
+        ("/etc/passwd", ""),
+    ] {
+        let Err(ConfigError::Invalid(problems)) =
+            load(&format!(r#"secret = {{ file = "{path}" }}"#), "")
+        else {
+            panic!("{path} is outside");
+        };
+        assert_eq!(
+            problems,
+            [
+                format!(
+                    "connection[contoso].auth.secret: {}",
+                    outside_of(path, through)
+                ),
+                format!("notifications.webhook_secret: {hook}"),
+            ],
+            "{path}"
+        );
+        let shown = problems.join("\n");
+        assert!(!shown.contains("the-outside") && !shown.contains("root:"));
+    }
+
+    let settings = load(
+        r#"secret = { file = "../outside/contoso.secret" }"#,
+        "[secrets]\nallowed_dirs = [\"../outside\"]\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let Credentials::ClientSecret(secret) = &settings.connections[0].credentials else {
+        panic!("a client secret");
+    };
+    assert_eq!(secret.expose(), "the-outside-secret");
+    use secrecy::ExposeSecret;
+    assert_eq!(
+        settings.webhook_secret.as_ref().map(|s| s.expose_secret()),
+        Some("the-outside-hook")
+    );
 }
