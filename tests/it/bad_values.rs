@@ -3,16 +3,21 @@
 
 use std::collections::BTreeSet;
 
+use entra_sync::app;
+use entra_sync::clock::SystemClock;
+use entra_sync::config::load::Environment;
 use entra_sync::ids::EntraId;
 use entra_sync::store::LogQuery;
+use entra_sync::sync::Mode;
 use entra_sync::vocab::{Action, NotificationKind, RunKind, RunStatus};
 use graph_emulator::EmulatorConfig;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::emulator::start;
+use crate::config_fixture::ConfigFixture;
+use crate::emulator::{settings, start};
 use crate::support::{backends, cid};
-use crate::sync_runs::{fixture, tenant};
+use crate::sync_runs::{fixture, request, tenant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nul_in_a_display_name_is_stored_without_it_and_everyone_else_syncs() {
@@ -118,12 +123,46 @@ async fn injection_long_and_unusual_values_are_stored_verbatim_and_stay_unchange
         "surname": "Ｚa\u{0301}lgo\u{0336} 👩🏽\u{200D}💻 \u{202E}lanoitanretni\u{202C}",
         "jobTitle": "%_\\ ' \" ; -- /* */ $1 ? :name",
         "department": "' OR '1'='1",
+        "employeeId": "1; UPDATE users SET inactive = 1; --",
+        "mail": "o'brien+%_\\@contoso.com",
     });
+    // A group and a role whose names would inject, mapped one to the other: the name goes
+    // into an OData filter, the mirror and the reference data.
+    let group_name = "Ops'); DELETE FROM entra_groups WHERE ('1'='1";
+    let role = "Role'); DROP TABLE roles;--";
+    let group = running
+        .control
+        .create_group(tenant, group_name, graph_emulator::GroupKind::Security)
+        .expect("a hostile group name");
     for db in backends().await {
         let f = fixture(&running, &db, "").await;
+        let hostile = settings(
+            &ConfigFixture::contoso(&running, &db.url)
+                .halo(|h| h.user_roles.push(role.to_owned()))
+                .user_role(group_name, role)
+                .render(),
+            &Environment::default(),
+            std::path::Path::new("."),
+        );
+        app::ensure_declared(&hostile, f.store.as_ref(), &SystemClock)
+            .await
+            .expect("hostile reference data");
+        let (apply_delta, apply_full) = (
+            request(RunKind::Delta, Mode::Apply),
+            request(RunKind::Full, Mode::Apply),
+        );
+        let run_hostile = |kind| {
+            let asked = if kind == RunKind::Full {
+                &apply_full
+            } else {
+                &apply_delta
+            };
+            f.syncer.run(&hostile.connections[0], asked)
+        };
         assert_eq!(f.run(RunKind::Full).await.status, RunStatus::Succeeded);
         let people = f.store.people(&cid("contoso")).await.expect("people");
         let count = people.users.len();
+        let inactive = people.users.values().filter(|u| u.inactive).count();
         let who = people.users.keys().next().expect("somebody").clone();
         let id = Uuid::parse_str(who.as_str()).expect("an Entra id");
         let before = running.control.user_json(tenant, id).expect("the person");
@@ -131,8 +170,17 @@ async fn injection_long_and_unusual_values_are_stored_verbatim_and_stay_unchange
             .control
             .update_user(tenant, id, values.clone())
             .expect("hostile values");
+        let groups = f
+            .store
+            .mirror_groups(&cid("contoso"))
+            .await
+            .expect("groups");
+        running
+            .control
+            .add_member(tenant, group, id)
+            .expect("a member");
 
-        let report = f.run(RunKind::Delta).await;
+        let report = run_hostile(RunKind::Delta).await.expect("the run");
         assert_eq!(report.status, RunStatus::Succeeded, "{:?}", report.error);
         let people = f.store.people(&cid("contoso")).await.expect("people");
         assert_eq!(
@@ -151,9 +199,41 @@ async fn injection_long_and_unusual_values_are_stored_verbatim_and_stay_unchange
         assert_eq!(fields.surname.as_deref(), values["surname"].as_str());
         assert_eq!(fields.jobtitle.as_deref(), values["jobTitle"].as_str());
         assert_eq!(fields.department.as_deref(), values["department"].as_str());
+        assert_eq!(fields.emailaddress.as_deref(), values["mail"].as_str());
+        assert_eq!(
+            people.users[&who].custom_fields.get("CFEmployeeNumber"),
+            values["employeeId"].as_str().map(str::to_owned).as_ref()
+        );
+        assert_eq!(
+            people.users.values().filter(|u| u.inactive).count(),
+            inactive,
+            "{}: the injected UPDATE did not run",
+            db.url
+        );
+        let after = f
+            .store
+            .mirror_groups(&cid("contoso"))
+            .await
+            .expect("groups");
+        assert_eq!(
+            after.len(),
+            groups.len() + 1,
+            "{}: every group kept",
+            db.url
+        );
+        assert_eq!(
+            after.get(&group.to_string()).map(String::as_str),
+            Some(group_name)
+        );
+        assert!(
+            people.users[&who].roles.contains_key(role),
+            "{}: {:?}",
+            db.url,
+            people.users[&who].roles
+        );
 
         // Stored as read: the next full run compares equal and changes nothing.
-        let again = f.run(RunKind::Full).await;
+        let again = run_hostile(RunKind::Full).await.expect("the run");
         assert_eq!(again.status, RunStatus::Succeeded);
         assert_eq!(
             again.counts.get("updated").copied().unwrap_or(0),
@@ -164,6 +244,10 @@ async fn injection_long_and_unusual_values_are_stored_verbatim_and_stay_unchange
         );
         drop(f);
         db.cleanup().await;
+        running
+            .control
+            .remove_member(tenant, group, id)
+            .expect("out of the group");
         let restore: serde_json::Map<String, serde_json::Value> = values
             .as_object()
             .unwrap()

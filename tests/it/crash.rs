@@ -76,14 +76,15 @@ pub async fn semantic(url: &str) -> BTreeMap<&'static str, Rows> {
         } else {
             sql.to_owned()
         };
-        let mut rows = fetch_text_rows(url, &wrapped).await;
+        let mut rows = text_rows(url, &wrapped).await;
         rows.sort();
         out.insert(name, rows);
     }
     out
 }
 
-async fn fetch_text_rows(url: &str, sql: &str) -> Rows {
+/// The rows of `sql`, every column as text, the same way on both backends.
+pub async fn text_rows(url: &str, sql: &str) -> Rows {
     if url.starts_with("sqlite") {
         let pool = sqlx::SqlitePool::connect(url).await.expect("sqlite");
         let rows = sqlx::query(AssertSqlSafe(sql.to_owned()))

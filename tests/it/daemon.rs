@@ -39,6 +39,16 @@ pub(crate) struct Daemon {
 
 impl Daemon {
     pub(crate) fn spawn(config: &Path, database_url: &str, listen: SocketAddr) -> Self {
+        Self::spawn_logging(config, database_url, listen, "info")
+    }
+
+    /// [`Daemon::spawn`] with `RUST_LOG` set to `filter`.
+    pub(crate) fn spawn_logging(
+        config: &Path,
+        database_url: &str,
+        listen: SocketAddr,
+        filter: &str,
+    ) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_entra-sync"))
             .args(["--config", config.to_str().expect("utf-8")])
             .args([
@@ -48,7 +58,7 @@ impl Daemon {
                 "json",
                 "run",
             ])
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", filter)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -91,6 +101,16 @@ impl Daemon {
             .filter(|l| l["message"].as_str().is_some_and(|m| m.contains(text)))
             .cloned()
             .collect()
+    }
+
+    /// Every line it has written, as written.
+    pub(crate) fn output(&self) -> String {
+        let lines = self.lines.lock().unwrap();
+        lines
+            .iter()
+            .map(|l| l.as_str().map_or_else(|| l.to_string(), str::to_owned))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     pub(crate) async fn get(&self, path: &str) -> (u16, String) {
@@ -155,7 +175,7 @@ where
     }
 }
 
-async fn runs_of(store: &dyn Store, connection: &str) -> Vec<RunRow> {
+pub(crate) async fn runs_of(store: &dyn Store, connection: &str) -> Vec<RunRow> {
     let mut runs = store
         .runs(Some(&cid(connection)), 1000)
         .await

@@ -65,7 +65,11 @@ async fn sign_in_form(http: &reqwest::Client, base: &str) -> (String, String) {
 }
 
 /// Signs in with `key`: the session, or the status the sign-in answered.
-async fn sign_in(http: &reqwest::Client, base: &str, key: &str) -> Result<Session, StatusCode> {
+pub(crate) async fn sign_in(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+) -> Result<Session, StatusCode> {
     let (cookie, token) = sign_in_form(http, base).await;
     let response = http
         .post(format!("{base}/sign-in"))

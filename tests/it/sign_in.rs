@@ -164,7 +164,7 @@ async fn stored_token(desk: &Desk) -> (Vec<u8>, String) {
 
 /// Every byte the database holds, as text: the SQLite file and its write-ahead log, or every
 /// row of every table of the PostgreSQL database.
-async fn database_text(db: &TestDb) -> String {
+pub(crate) async fn database_text(db: &TestDb) -> String {
     if let Some(path) = db.url.strip_prefix("sqlite://") {
         let mut bytes = Vec::new();
         for file in [path.to_owned(), format!("{path}-wal")] {
