@@ -85,6 +85,24 @@ const CASES: &[Case] = &[
         resync: false,
     },
     Case {
+        name: "connection reset half-way through the body, twice",
+        fault: |r, _| {
+            r.control
+                .add_fault(rule(FaultKind::ResetConnection, "users/delta", 2))
+        },
+        ends: Ends::Absorbed,
+        resync: false,
+    },
+    Case {
+        name: "the same people on two pages (a page linking back to itself)",
+        fault: |r, _| {
+            r.control
+                .add_fault(rule(FaultKind::RepeatPage, "users/delta", 1))
+        },
+        ends: Ends::Absorbed,
+        resync: false,
+    },
+    Case {
         name: "truncated JSON body, twice",
         fault: |r, _| {
             r.control
@@ -252,7 +270,12 @@ async fn every_fault_ends_defined_deactivates_no_one_when_failed_and_the_next_ru
             let what = format!("{} ({})", case.name, db.url.split(':').next().unwrap());
             let status = match (&outcome, case.ends) {
                 (Ok(report), Ends::Absorbed) => {
-                    assert_eq!(report.status, RunStatus::Succeeded, "{what}");
+                    assert_eq!(
+                        report.status,
+                        RunStatus::Succeeded,
+                        "{what}: {:?}",
+                        report.error
+                    );
                     "succeeded".to_owned()
                 }
                 (Ok(report), Ends::Fails) => {
@@ -377,6 +400,126 @@ async fn a_page_without_its_next_link_fails_the_run_instead_of_deactivating_the_
             scalar(&db.url, "SELECT COUNT(*) FROM users WHERE inactive").await,
             inactive
         );
+        db.cleanup().await;
+    }
+}
+
+/// Faults within a full read of 1 200 people (two pages of 999), each on its own: an expired
+/// page token on the second page restarts the round; a page that links back to itself brings
+/// its people twice; a person whose attributes come with unexpected types and `null`s is synced
+/// from what can be read. Each run succeeds, logs each person once, and the next full run
+/// without the fault ends in the tables of a full run that never had one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_faults_in_a_full_read_end_in_the_tables_of_a_clean_one() {
+    let running = start(EmulatorConfig {
+        users: 1_200,
+        groups: 3,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    for db in backends().await {
+        let clean = if db.url.starts_with("sqlite") {
+            backends().await.remove(0)
+        } else {
+            crate::support::postgres().await.unwrap()
+        };
+        let reference = service(&running, &clean).await;
+        assert_eq!(
+            sync(&reference, true).await.unwrap().status,
+            RunStatus::Succeeded
+        );
+        let expected = semantic(&clean.url).await;
+        let people = scalar(&clean.url, "SELECT COUNT(*) FROM inbound_log").await;
+        clean.cleanup().await;
+
+        for (name, kind) in [
+            ("an expired page token", FaultKind::ExpiredPageToken),
+            ("a page linking back to itself", FaultKind::RepeatPage),
+            ("unexpected types", FaultKind::WrongTypes),
+        ] {
+            let fresh = if db.url.starts_with("sqlite") {
+                backends().await.remove(0)
+            } else {
+                crate::support::postgres().await.unwrap()
+            };
+            let service = service(&running, &fresh).await;
+            running.control.reset_counters();
+            running
+                .control
+                .add_fault(rule(kind.clone(), "users/delta", 1));
+            let report = sync(&service, true).await.expect("the faulted run");
+            let what = format!("{name} ({})", fresh.url.split(':').next().unwrap());
+            assert_eq!(
+                report.status,
+                RunStatus::Succeeded,
+                "{what}: {:?}",
+                report.error
+            );
+            let fired = running
+                .control
+                .counters()
+                .by_endpoint
+                .iter()
+                .any(|(e, by)| e.contains("users/delta") && by.keys().any(|status| *status == 400));
+            assert_eq!(fired, kind == FaultKind::ExpiredPageToken, "{what}: 400s");
+            // The fault took effect: the round restarted, or a page came twice.
+            let (restarts, pages) = (report.users.restarted.len(), report.users.pages);
+            match kind {
+                FaultKind::ExpiredPageToken => assert_eq!(restarts, 1, "{what}"),
+                FaultKind::RepeatPage => assert_eq!((restarts, pages), (0, 3), "{what}"),
+                _ => assert_eq!((restarts, pages), (0, 2), "{what}"),
+            }
+            // Each person logged once, however often a page brought them.
+            assert_eq!(
+                scalar(&fresh.url, "SELECT COUNT(*) FROM inbound_log").await,
+                people,
+                "{what}"
+            );
+            assert_eq!(
+                scalar(
+                    &fresh.url,
+                    "SELECT COUNT(*) FROM inbound_log WHERE action = 'deactivated'"
+                )
+                .await,
+                0,
+                "{what}"
+            );
+            if kind == FaultKind::WrongTypes {
+                // Scalars of another type are read as text, objects and lists as absent or
+                // their first text, a `null` name as the sign-in name; nobody is left out.
+                let odd = scalar(
+                    &fresh.url,
+                    "SELECT COUNT(*) FROM users WHERE jobtitle = '12345' AND department IS NULL \
+                     AND emailaddress = 'a@b.c' AND name = login AND NOT inactive",
+                )
+                .await;
+                assert_eq!(odd, 1, "{what}: the person synced from what can be read");
+                running.control.clear_faults();
+                let again = sync(&service, true).await.expect("the next full run");
+                assert_eq!(again.counts.get("updated").copied(), Some(1), "{what}");
+            } else {
+                assert_eq!(
+                    sync(&service, true)
+                        .await
+                        .unwrap()
+                        .counts
+                        .get("updated")
+                        .copied()
+                        .unwrap_or(0),
+                    0,
+                    "{what}: nothing left to change"
+                );
+            }
+            let got = semantic(&fresh.url).await;
+            for (table, rows) in &expected {
+                assert!(
+                    &got[table] == rows,
+                    "{what}: {table} differs from a clean run's"
+                );
+            }
+            running.control.clear_faults();
+            fresh.cleanup().await;
+        }
         db.cleanup().await;
     }
 }

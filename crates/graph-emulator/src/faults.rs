@@ -31,6 +31,15 @@ pub enum FaultKind {
     /// 200 with the page's `@odata.nextLink` left out: a page mid-chain that looks like the last
     /// one, though it carries no `@odata.deltaLink` either.
     DropNextLink,
+    /// 200 with the page's `@odata.nextLink` pointing back at the page itself (and its
+    /// `@odata.deltaLink` left out): every object on it comes again on the next page, as Graph
+    /// may return an object more than once in a round.
+    RepeatPage,
+    /// 200, then the connection closed half-way through the body.
+    ResetConnection,
+    /// 200 with the first object of the page given unexpected types and `null`s: a number, a
+    /// boolean as text, an object and an array where text belongs, `null` for its name.
+    WrongTypes,
     /// 400 `syncStateNotFound` — only for requests carrying a `$deltatoken`.
     SyncStateNotFound,
     /// 410 `resyncRequired` with a `Location` to start over — only for delta requests with a

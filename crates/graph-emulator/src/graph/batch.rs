@@ -111,6 +111,7 @@ pub async fn batch(
             GraphError::bad_request(format!("A batch part failed: {e}"))
         })?));
     }
+    let answers_reset = answers.iter().flatten().any(|a| a.reset);
     let mut body = b"{\"responses\":[".to_vec();
     for (n, i) in answer_order(answers.len()).into_iter().enumerate() {
         if n > 0 {
@@ -121,6 +122,19 @@ pub async fn batch(
         }
     }
     body.extend_from_slice(b"]}");
+    if answers_reset {
+        // A part's connection was reset: on the wire that is the batch's own connection.
+        let half = axum::body::Bytes::from(body).slice(..);
+        let half = half.slice(..half.len() / 2);
+        let cut = Body::from_stream(futures::stream::iter([
+            Ok(half),
+            Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "the emulator's connection-reset fault",
+            )),
+        ]));
+        return Ok(([(header::CONTENT_TYPE, "application/json")], cut).into_response());
+    }
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
@@ -132,6 +146,8 @@ struct Answer {
     headers: Map<String, Value>,
     body: axum::body::Bytes,
     json: bool,
+    /// Its body broke off (the connection-reset fault).
+    reset: bool,
 }
 
 impl Answer {
@@ -179,15 +195,17 @@ async fn answer(id: String, response: Response) -> Answer {
             headers.insert(shown, Value::String(value.to_owned()));
         }
     }
-    let body = to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap_or_default();
+    let (body, reset) = match to_bytes(response.into_body(), usize::MAX).await {
+        Ok(body) => (body, false),
+        Err(_) => (axum::body::Bytes::new(), true),
+    };
     Answer {
         id,
         status,
         headers,
         body,
         json,
+        reset,
     }
 }
 

@@ -14,6 +14,7 @@ pub mod photos;
 pub mod properties;
 pub mod query;
 pub mod render;
+mod spoil;
 pub mod users;
 
 use std::sync::Arc;
@@ -35,6 +36,7 @@ use crate::state::{Emulator, Tenant, lock, read};
 use crate::throttle::{Admission, CostInputs, cost};
 use error::GraphError;
 use query::ODataQuery;
+use spoil::{Mangle, spoil};
 
 /// Graph's JSON content type.
 pub const JSON_CONTENT_TYPE: &str = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
@@ -299,6 +301,25 @@ async fn serve(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("low"));
 
+    // The URL the client asked for, as a link to it (for a page that points back at itself).
+    let self_link = {
+        let asked = request
+            .extensions()
+            .get::<axum::extract::OriginalUri>()
+            .map_or_else(|| request.uri().clone(), |original| original.0.clone());
+        let graph = emulator.urls.graph.trim_end_matches('/');
+        let origin = url::Url::parse(graph)
+            .map(|graph| graph.origin().ascii_serialization())
+            .unwrap_or_default();
+        let path = asked.path_and_query().map_or("", |p| p.as_str());
+        // A `$batch` part's URL is relative to the version (`/users/delta?…`).
+        let version = graph.strip_prefix(&origin).unwrap_or_default();
+        if path.starts_with(version) && !version.is_empty() {
+            format!("{origin}{path}")
+        } else {
+            format!("{graph}{path}")
+        }
+    };
     let (mut response, resource_units, limit_percentage, malformed) =
         match admit(emulator, &mut request, route, &endpoint).await {
             Ok(admitted) => (
@@ -345,17 +366,7 @@ async fn serve(
     } else if let Some(mangle) = malformed {
         let body = std::mem::replace(response.body_mut(), Body::empty());
         let bytes = to_bytes(body, usize::MAX).await.unwrap_or_default();
-        let mangled = match mangle {
-            Mangle::Cut => bytes.slice(..bytes.len() / 2),
-            Mangle::DropNextLink => match serde_json::from_slice::<serde_json::Value>(&bytes) {
-                Ok(serde_json::Value::Object(mut page)) => {
-                    page.remove("@odata.nextLink");
-                    serde_json::Value::Object(page).to_string().into()
-                }
-                _ => bytes,
-            },
-        };
-        *response.body_mut() = Body::from(mangled);
+        *response.body_mut() = spoil(mangle, bytes, &self_link);
         response.headers_mut().remove(header::CONTENT_LENGTH);
     }
     let headers = response.headers_mut();
@@ -398,15 +409,6 @@ struct Admitted {
     limit_percentage: Option<f64>,
     /// A fault that serves the answer, then spoils it.
     malformed: Option<Mangle>,
-}
-
-/// How a served answer is spoiled.
-#[derive(Debug, Clone, Copy)]
-enum Mangle {
-    /// The body cut in half.
-    Cut,
-    /// The page's `@odata.nextLink` left out.
-    DropNextLink,
 }
 
 /// Authenticates, applies faults and throttling, and leaves the [`Caller`] in the request's
@@ -466,6 +468,9 @@ async fn admit(
         match fault {
             FaultKind::MalformedJson => malformed = Some(Mangle::Cut),
             FaultKind::DropNextLink => malformed = Some(Mangle::DropNextLink),
+            FaultKind::RepeatPage => malformed = Some(Mangle::RepeatPage),
+            FaultKind::ResetConnection => malformed = Some(Mangle::Reset),
+            FaultKind::WrongTypes => malformed = Some(Mangle::WrongTypes),
             _ => {
                 if let Some(error) = apply_fault(emulator, fault, route, &query).await {
                     return Err((error, units.resource_units));
@@ -539,7 +544,11 @@ async fn apply_fault(
                 "The request timed out.",
             )
         }
-        FaultKind::MalformedJson | FaultKind::DropNextLink => return None,
+        FaultKind::MalformedJson
+        | FaultKind::DropNextLink
+        | FaultKind::RepeatPage
+        | FaultKind::ResetConnection
+        | FaultKind::WrongTypes => return None,
         FaultKind::SyncStateNotFound => delta::sync_state_not_found(),
         FaultKind::ExpiredPageToken => delta::expired_page_token(),
         FaultKind::ResyncRequired => delta::resync_required(&emulator.urls.graph, route, query),
