@@ -214,7 +214,7 @@ pub(crate) fn series(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<
 }
 
 /// The sum of every series `name` whose labels include `labels`.
-fn series_sum(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn series_sum(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .filter_map(|line| {

@@ -15,6 +15,7 @@ mod crash;
 mod crash_at_scale;
 mod credentials;
 mod daemon;
+mod daemon_faults;
 #[path = "../fixture/daemon.rs"]
 mod daemon_fixture;
 mod db_outage;

@@ -101,7 +101,7 @@ async fn no_secret_shows_in_a_daemons_output_answers_metrics_pages_or_database()
         }
         eventually("the triggered cycle", minute, || async {
             let runs = runs_of(store.as_ref(), "contoso").await;
-            runs.len() == 2 && runs[0].status == RunStatus::Succeeded
+            runs.len() == 2 && runs.iter().all(|r| r.status == RunStatus::Succeeded)
         })
         .await;
 
