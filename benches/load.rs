@@ -181,6 +181,7 @@ async fn finished(store: &dyn Store, daemon: &mut Child) -> anyhow::Result<f64> 
 /// status (0 for a transport error).
 #[derive(Clone, Copy)]
 struct Sample {
+    route: usize,
     sent: f64,
     millis: f64,
     status: u16,
@@ -284,7 +285,8 @@ async fn phase(
         let (http, routes, samples, key) =
             (http.clone(), routes.clone(), samples.clone(), key.clone());
         in_flight.push(tokio::spawn(async move {
-            let url = &routes[n as usize % routes.len()];
+            let route = n as usize % routes.len();
+            let url = &routes[route];
             let sent = began.elapsed().as_secs_f64();
             let at = Instant::now();
             let status = match http.get(url).bearer_auth(&key).send().await {
@@ -300,6 +302,7 @@ async fn phase(
             };
             let millis = at.elapsed().as_secs_f64() * 1000.0;
             samples.lock().expect("lock").push(Sample {
+                route,
                 sent,
                 millis,
                 status,
@@ -317,6 +320,16 @@ async fn phase(
     let done = *sync_done.lock().expect("lock");
     Ok((seconds, samples, done))
 }
+
+/// The routes, in the order the load generator takes them (for the report).
+const ROUTES: [&str; 6] = [
+    "GET /api/connections",
+    "GET /api/connections/{id}",
+    "GET /api/connections/{id}/runs?limit=20",
+    "GET /api/connections/{id}/log?limit=50",
+    "GET /api/connections/{id}/preview?limit=50",
+    "GET /metrics",
+];
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -355,6 +368,14 @@ async fn main() -> anyhow::Result<()> {
         "sync_ended_after_load_began_seconds": sync_done,
         "while_syncing": summary(&during),
         "all": summary(&samples),
+        "while_syncing_by_route": ROUTES
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let of: Vec<Sample> = during.iter().copied().filter(|s| s.route == i).collect();
+                (name.to_string(), summary(&of))
+            })
+            .collect::<serde_json::Map<_, _>>(),
         "statuses": statuses,
     });
     println!("{}", serde_json::to_string_pretty(&report)?);

@@ -406,7 +406,7 @@ fn limit_range() -> clap::builder::RangedI64ValueParser<u32> {
 pub fn exit_code(error: &ServiceError) -> ExitCode {
     ExitCode::from(match error {
         ServiceError::Config(_) | ServiceError::Invalid(_) | ServiceError::Conflict(_) => 2,
-        ServiceError::Busy { .. } => 4,
+        ServiceError::Busy { .. } | ServiceError::Overloaded(_) => 4,
         ServiceError::NotEnabled(_) => 5,
         _ => 1,
     })

@@ -68,6 +68,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Refused { .. } => (StatusCode::CONFLICT, "refused"),
             ServiceError::Auth(_) => (StatusCode::BAD_GATEWAY, "sign_in"),
             ServiceError::Busy { .. } => (StatusCode::CONFLICT, "busy"),
+            ServiceError::Overloaded(_) => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             ServiceError::Graph(_) => (StatusCode::BAD_GATEWAY, "graph"),
             ServiceError::Config(_) => (StatusCode::INTERNAL_SERVER_ERROR, "config"),
             ServiceError::Sync(_) | ServiceError::Database { .. } | ServiceError::Store(_) => {

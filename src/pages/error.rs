@@ -49,6 +49,7 @@ impl From<ServiceError> for PageError {
             | ServiceError::Refused { .. }
             | ServiceError::Busy { .. } => StatusCode::CONFLICT,
             ServiceError::Auth(_) | ServiceError::Graph(_) => StatusCode::BAD_GATEWAY,
+            ServiceError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             ServiceError::Config(_)
             | ServiceError::Sync(_)
             | ServiceError::Database { .. }

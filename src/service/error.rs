@@ -69,6 +69,9 @@ pub enum ServiceError {
     /// The connection is not enabled for this instance; nothing was written.
     #[error(transparent)]
     NotEnabled(#[from] NotEnabled),
+    /// A costly read that is computed one at a time is under way for another caller.
+    #[error("{0} is being computed for another request; try again in a few seconds")]
+    Overloaded(String),
     /// Another run of the connection holds its lease.
     #[error("{}", busy(.connection, .holder))]
     Busy {

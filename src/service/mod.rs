@@ -133,6 +133,10 @@ pub struct Service {
     /// Cancelled when the process is asked to stop: every run the service starts stops then
     /// (recorded `cancelled`, nobody deactivated, resumed by the next run).
     shutdown: Shutdown,
+    /// Import previews are computed one at a time, whoever asks: each plans every person of a
+    /// connection from its mirror, and callers polling it must not take the database from the
+    /// runs.
+    previews: Arc<tokio::sync::Semaphore>,
 }
 
 /// The process's stop request, as the runs of a [`Service`] see it.
@@ -177,6 +181,7 @@ impl Service {
                 token: tokio_util::sync::CancellationToken::new(),
                 reason: "the daemon is shutting down".to_owned(),
             },
+            previews: Arc::new(tokio::sync::Semaphore::new(1)),
         }
     }
 

@@ -139,13 +139,20 @@ impl Service {
     }
 
     /// The import screen without writing: what an import of `targets` would do to each person,
-    /// read from the tenant now. Takes no lease and writes nothing.
+    /// read from the tenant now. Takes no lease and writes nothing. One preview at a time: it
+    /// reads the whole tenant and plans everyone, so a caller asking while another's is under
+    /// way gets [`ServiceError::Overloaded`] instead of a second read competing with the runs.
     pub async fn preview(
         &self,
         connection: &str,
         targets: Targets,
         by: &str,
     ) -> Result<Vec<InboundRow>, ServiceError> {
+        let _one_at_a_time = self
+            .previews
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ServiceError::Overloaded("an import preview".to_owned()))?;
         let result = self
             .import(ImportRequest {
                 connection: connection.to_owned(),

@@ -800,3 +800,50 @@ async fn the_openapi_description_lists_every_route_with_its_schemas() {
     }
     db.cleanup().await;
 }
+
+/// The import preview reads the whole tenant and plans everyone: one is computed at a time,
+/// and a caller asking meanwhile gets 503 `overloaded` with a message, not a second read
+/// competing with the runs. Once the first is done, the next one is computed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preview_asked_for_while_another_is_computed_is_refused_as_overloaded() {
+    let running = start(EmulatorConfig {
+        tenants: 2,
+        users: 30,
+        groups: 2,
+        // Long enough that the second request arrives while the first is reading.
+        latency: std::time::Duration::from_millis(400),
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let db = backends().await.remove(0);
+    let (service, _) = service(&running, &db).await;
+    let admin = key(&service, None, None).await;
+    let base = serve(service).await;
+    let url = format!("{base}/api/connections/contoso/preview?limit=5");
+    let http = reqwest::Client::new();
+    let ask = || http.get(&url).bearer_auth(&admin).send();
+    let (first, second) = tokio::join!(ask(), async {
+        tokio::task::yield_now().await;
+        ask().await
+    });
+    let mut statuses = vec![
+        first.expect("an answer").status().as_u16(),
+        second.expect("an answer").status().as_u16(),
+    ];
+    statuses.sort();
+    assert_eq!(statuses, [200, 503]);
+    let (status, body) = call(&http, "GET", &url, Some(&format!("Bearer {admin}")), None).await;
+    assert_eq!(status, StatusCode::OK, "the next one is computed: {body}");
+    // Concurrently again, to read the refusal's body.
+    let (a, b) = tokio::join!(ask(), ask());
+    let refused = [a.expect("an answer"), b.expect("an answer")]
+        .into_iter()
+        .find(|r| r.status() == StatusCode::SERVICE_UNAVAILABLE)
+        .expect("one refused");
+    let body: Value = refused.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "overloaded");
+    assert_eq!(
+        body["error"]["message"],
+        "an import preview is being computed for another request; try again in a few seconds"
+    );
+}
