@@ -3,7 +3,7 @@
 //! ```text
 //! TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
 //!   cargo bench --bench load -- --users 100000 --rate 200 --seconds 60 \
-//!     [--backend postgres|sqlite] [--latency-ms 50] [--json PATH]
+//!     [--backend postgres|sqlite] [--latency-ms 50] [--without-preview] [--json PATH]
 //! ```
 //!
 //! Two phases, each with a fresh database and one `entra-sync run` process whose first cycle is
@@ -42,6 +42,8 @@ struct Args {
     seconds: u64,
     backend: String,
     json: Option<String>,
+    /// Leave the import preview out of the mix.
+    without_preview: bool,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -52,6 +54,7 @@ fn args() -> anyhow::Result<Args> {
         seconds: 60,
         backend: "postgres".to_owned(),
         json: None,
+        without_preview: false,
     };
     let mut given = std::env::args().skip(1);
     while let Some(flag) = given.next() {
@@ -67,6 +70,7 @@ fn args() -> anyhow::Result<Args> {
             "--seconds" => args.seconds = value()?.parse()?,
             "--backend" => args.backend = value()?,
             "--json" => args.json = Some(value()?),
+            "--without-preview" => args.without_preview = true,
             "--bench" => {}
             other => bail!("unknown flag {other} (see the doc comment of benches/load.rs)"),
         }
@@ -247,14 +251,18 @@ async fn phase(
 
     let base = format!("http://{listen}");
     let c = format!("{base}/api/connections/{CONNECTION}");
-    let routes: Arc<Vec<String>> = Arc::new(vec![
+    let mut routes = vec![
         format!("{base}/api/connections"),
         c.clone(),
         format!("{c}/runs?limit=20"),
         format!("{c}/log?limit=50"),
         format!("{c}/preview?limit=50"),
         format!("{base}/metrics"),
-    ]);
+    ];
+    if args.without_preview {
+        routes.remove(4);
+    }
+    let routes = Arc::new(routes);
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
@@ -368,8 +376,10 @@ async fn main() -> anyhow::Result<()> {
         "sync_ended_after_load_began_seconds": sync_done,
         "while_syncing": summary(&during),
         "all": summary(&samples),
+        "without_preview": args.without_preview,
         "while_syncing_by_route": ROUTES
             .iter()
+            .filter(|name| !(args.without_preview && name.contains("preview")))
             .enumerate()
             .map(|(i, name)| {
                 let of: Vec<Sample> = during.iter().copied().filter(|s| s.route == i).collect();
