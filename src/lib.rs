@@ -24,6 +24,7 @@
 //! - [`vocab`]: the words the sync and the store share (run kind and status, the inbound log's
 //!   action, record kind and notification), each with its column text.
 //! - [`telemetry`]: log output.
+//! - `fuzzing`: what the fuzz targets in `tests/fuzz` run, replayed by the test suite.
 //!
 //! The mapping engine is the separate, IO-free crate `mapping` (`crates/mapping`); the Graph
 //! emulator used by tests and the demo is `crates/graph-emulator`.
@@ -36,6 +37,8 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod graph;
 pub mod ids;
 pub mod instance;

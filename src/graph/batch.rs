@@ -15,6 +15,9 @@ use tracing::warn;
 use super::GraphClient;
 use super::error::{self, GraphError};
 
+/// The path batches are posted to, relative to the Graph base.
+pub const PATH: &str = "$batch";
+
 /// Graph's limit of requests in one batch.
 pub const MAX_BATCH: usize = 20;
 
@@ -86,6 +89,21 @@ impl ItemResponse {
             what,
         ))
     }
+
+    /// The item's body parsed (`null` when it has none), else its error; `url` is the batch's.
+    pub(crate) fn into_value(self, url: &url::Url) -> Result<Value, GraphError> {
+        let id = self.id.clone();
+        let what = format!("batch item {id}");
+        self.into_result("", &what).and_then(|body| match body {
+            Some(body) => {
+                serde_json::from_str(body.get()).map_err(|e| GraphError::InvalidResponse {
+                    url: url.to_string(),
+                    message: format!("batch item {id}: the body is not JSON: {e}"),
+                })
+            }
+            None => Ok(Value::Null),
+        })
+    }
 }
 
 /// The JSON a batch of GETs is sent as: `(id, relative url, headers)` each.
@@ -116,7 +134,7 @@ impl GraphClient {
     /// Runs `requests` through `$batch`, [`MAX_BATCH`] at a time. The outer error is returned only
     /// when a whole batch fails; each item carries its own result otherwise.
     pub async fn batch_get(&self, requests: &[BatchRequest]) -> Result<Vec<BatchItem>, GraphError> {
-        let url = self.url("$batch")?;
+        let url = self.url(PATH)?;
         let mut results: BTreeMap<String, Result<Value, GraphError>> = BTreeMap::new();
         let mut pending: Vec<&BatchRequest> = requests.iter().collect();
         let mut retries = error::Retries::default();
@@ -155,16 +173,7 @@ impl GraphClient {
                         continue;
                     };
                     let id = item.id.clone();
-                    let what = format!("batch item {id}");
-                    let outcome = item.into_result("", &what).and_then(|body| match body {
-                        Some(body) => serde_json::from_str(body.get()).map_err(|e| {
-                            GraphError::InvalidResponse {
-                                url: url.to_string(),
-                                message: format!("batch item {id}: the body is not JSON: {e}"),
-                            }
-                        }),
-                        None => Ok(Value::Null),
-                    });
+                    let outcome = item.into_value(&url);
                     if let Err(e) = &outcome
                         && let Some(delay) = retries.delay(e, &self.policy)
                     {

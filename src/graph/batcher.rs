@@ -340,7 +340,7 @@ impl State {
 type InFlight = BoxFuture<'static, (Vec<Queued>, Result<BatchResponse, GraphError>)>;
 
 async fn dispatch(client: GraphClient, mut events: mpsc::UnboundedReceiver<Event>) {
-    let Ok(url) = client.url("$batch") else {
+    let Ok(url) = client.url(super::batch::PATH) else {
         return;
     };
     let mut state = State::new();

@@ -55,6 +55,16 @@ impl RawPage {
         Page::from_json(value, url)
     }
 
+    /// `@odata.nextLink`, as the quick scan read it.
+    pub(crate) fn next_link(&self) -> Option<&str> {
+        self.next_link.as_deref()
+    }
+
+    /// `@odata.deltaLink`, as the quick scan read it.
+    pub(crate) fn delta_link(&self) -> Option<&str> {
+        self.delta_link.as_deref()
+    }
+
     /// The page's objects.
     pub(crate) fn page(self, url: &Url) -> Result<Page, GraphError> {
         RawPage::parse(&self.body, url)

@@ -22,6 +22,7 @@ mod db_outage;
 mod emulator;
 mod fault_matrix;
 mod followers;
+mod fuzz_corpus;
 mod graph_client;
 mod graph_endpoints;
 mod hostile_headers;

@@ -81,16 +81,12 @@ async fn merge_untracked(
 ) -> Result<u64, ReadError> {
     let ids: Vec<EntraId> = objects
         .iter()
-        .filter_map(|o| o.get("id").and_then(Value::as_str).map(EntraId::from))
+        .filter_map(|o| mirror::object_id(o).map(EntraId::from))
         .collect();
     let stored = stored_by_id(sink, &ids).await?;
     let mut people = Vec::new();
     for object in objects {
-        let Some(previous) = object
-            .get("id")
-            .and_then(Value::as_str)
-            .and_then(|id| stored.get(id))
-        else {
+        let Some(previous) = mirror::object_id(object).and_then(|id| stored.get(id)) else {
             continue;
         };
         // Never let a partial read revive someone the mirror holds as removed.

@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use serde_json::Value;
 use tracing::{info, warn};
 
 use super::{ChainReport, Cleaned, ReadError, RoundStart, fingerprint, stored_by_id};
@@ -93,7 +92,7 @@ pub async fn read_users(
             let ids: Vec<EntraId> = page
                 .value
                 .iter()
-                .filter_map(|o| o.get("id").and_then(Value::as_str))
+                .filter_map(mirror::object_id)
                 .filter(|id| !merged.contains_key(*id))
                 .filter(|id| committed.as_ref().is_none_or(|c| c.contains(*id)))
                 .map(EntraId::from)
@@ -104,8 +103,8 @@ pub async fn read_users(
                 stored_by_id(sink, &ids).await?
             };
             for object in &page.value {
-                let Some(id) = object.get("id").and_then(Value::as_str) else {
-                    warn!(connection = %connection.id, "A users delta object without an id was skipped.");
+                let Some(id) = mirror::object_id(object) else {
+                    warn!(connection = %connection.id, id = ?object.get("id"), "A users delta object without an id the mirror can keep (text without a NUL) was skipped.");
                     continue;
                 };
                 let earlier = merged.remove(id);
