@@ -182,14 +182,15 @@ fn spawn_sync(dir: &Path, url: &str, full: bool) -> Child {
     spawn_sync_with(dir, url, if full { &["--full"] } else { &["--wait"] })
 }
 
-async fn finish(child: Child) {
+/// Waits for `child` to end, insisting that it succeeded; `what` names it in the failure.
+pub async fn finish(child: Child, what: &str) {
     let output = tokio::task::spawn_blocking(move || child.wait_with_output())
         .await
         .expect("join")
         .expect("wait");
     assert!(
         output.status.success(),
-        "the restart failed: {}",
+        "{what} failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
 }
@@ -204,7 +205,7 @@ pub fn write_config(dir: &Path, running: &Running, url: &str) {
 
 async fn reference(running: &Running, db: &TestDb, dir: &Path) -> BTreeMap<&'static str, Rows> {
     write_config(dir, running, &db.url);
-    finish(spawn_sync(dir, &db.url, true)).await;
+    finish(spawn_sync(dir, &db.url, true), "the uninterrupted run").await;
     semantic(&db.url).await
 }
 
@@ -265,7 +266,7 @@ async fn a_killed_full_import_resumes_to_the_state_of_an_uninterrupted_one() {
             .await;
             // Restart: an ordinary run takes over the killed run's lease once it expired, marks
             // the killed run interrupted, and resumes the unfinished round and the pending people.
-            finish(spawn_sync(dir.path(), &db.url, false)).await;
+            finish(spawn_sync(dir.path(), &db.url, false), "the restart").await;
             let interrupted = scalar(
                 &db.url,
                 "SELECT COUNT(*) FROM sync_runs WHERE id = 1 AND status = 'failed' \

@@ -19,7 +19,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::crash::{Rows, progress, scalar, semantic, spawn_sync_with, write_config};
+use crate::crash::{Rows, finish, progress, scalar, semantic, spawn_sync_with, write_config};
 use crate::emulator::start;
 use crate::support::{TestDb, backends, postgres};
 
@@ -114,18 +114,6 @@ async fn fresh_like(url: &str) -> TestDb {
     } else {
         postgres().await.expect("PostgreSQL")
     }
-}
-
-async fn finish(child: Child, what: &str) {
-    let output = tokio::task::spawn_blocking(move || child.wait_with_output())
-        .await
-        .expect("join")
-        .expect("wait");
-    assert!(
-        output.status.success(),
-        "{what} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 /// Waits until committed progress reaches `target`, then SIGKILLs the child. False when the
