@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::crash::{Rows, finish, progress, scalar, semantic, spawn_sync_with, write_config};
 use crate::emulator::start;
-use crate::support::{TestDb, backends, postgres};
+use crate::support::{backends, fresh_like};
 
 /// The delta run's changes are read, mirrored and applied in batches of this many people.
 const BATCH: i64 = 500;
@@ -105,15 +105,6 @@ async fn state(url: &str) -> BTreeMap<&'static str, Rows> {
     let mut state = semantic(url).await;
     state.insert("inbound_log per person", log_per_person(url).await);
     state
-}
-
-/// A fresh database of the backend `url` names.
-async fn fresh_like(url: &str) -> TestDb {
-    if url.starts_with("sqlite") {
-        backends().await.remove(0)
-    } else {
-        postgres().await.expect("PostgreSQL")
-    }
 }
 
 /// Waits until committed progress reaches `target`, then SIGKILLs the child. False when the

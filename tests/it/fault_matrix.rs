@@ -247,11 +247,7 @@ async fn every_fault_ends_defined_deactivates_no_one_when_failed_and_the_next_ru
         for db in backends().await {
             // The twin, without the fault.
             let (twin, twin_tenant) = tenant().await;
-            let twin_db = if db.url.starts_with("sqlite") {
-                backends().await.remove(0)
-            } else {
-                crate::support::postgres().await.unwrap()
-            };
+            let twin_db = crate::support::fresh_like(&db.url).await;
             let reference = service(&twin, &twin_db).await;
             sync(&reference, true).await.unwrap();
             change(&twin, twin_tenant);
@@ -418,11 +414,7 @@ async fn page_faults_in_a_full_read_end_in_the_tables_of_a_clean_one() {
     })
     .await;
     for db in backends().await {
-        let clean = if db.url.starts_with("sqlite") {
-            backends().await.remove(0)
-        } else {
-            crate::support::postgres().await.unwrap()
-        };
+        let clean = crate::support::fresh_like(&db.url).await;
         let reference = service(&running, &clean).await;
         assert_eq!(
             sync(&reference, true).await.unwrap().status,
@@ -437,11 +429,7 @@ async fn page_faults_in_a_full_read_end_in_the_tables_of_a_clean_one() {
             ("a page linking back to itself", FaultKind::RepeatPage),
             ("unexpected types", FaultKind::WrongTypes),
         ] {
-            let fresh = if db.url.starts_with("sqlite") {
-                backends().await.remove(0)
-            } else {
-                crate::support::postgres().await.unwrap()
-            };
+            let fresh = crate::support::fresh_like(&db.url).await;
             let service = service(&running, &fresh).await;
             running.control.reset_counters();
             running

@@ -87,6 +87,17 @@ pub async fn backends() -> Vec<TestDb> {
     dbs
 }
 
+/// A fresh database of the backend `url` names (a twin for comparisons).
+pub async fn fresh_like(url: &str) -> TestDb {
+    if url.starts_with("sqlite") {
+        backends().await.remove(0)
+    } else {
+        postgres()
+            .await
+            .expect("PostgreSQL, as the database it is like")
+    }
+}
+
 /// A fresh PostgreSQL database when `TEST_DATABASE_URL` is set; under `CI=true` it must be.
 pub async fn postgres() -> Option<TestDb> {
     match std::env::var("TEST_DATABASE_URL") {
