@@ -404,7 +404,7 @@ fn limit_range() -> clap::builder::RangedI64ValueParser<u32> {
 
 /// The exit code of a command that failed with `error` (the table above).
 pub fn exit_code(error: &ServiceError) -> ExitCode {
-    ExitCode::from(match error {
+    ExitCode::from(match error.cause() {
         ServiceError::Config(_) | ServiceError::Invalid(_) | ServiceError::Conflict(_) => 2,
         ServiceError::Busy { .. } | ServiceError::Overloaded(_) => 4,
         ServiceError::NotEnabled(_) => 5,

@@ -54,7 +54,7 @@ impl IntoResponse for ApiError {
 impl From<ServiceError> for ApiError {
     fn from(error: ServiceError) -> Self {
         let message = error.to_string();
-        let (status, code) = match &error {
+        let (status, code) = match error.cause() {
             ServiceError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             ServiceError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ServiceError::NotFound(_)
@@ -71,9 +71,10 @@ impl From<ServiceError> for ApiError {
             ServiceError::Overloaded(_) => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             ServiceError::Graph(_) => (StatusCode::BAD_GATEWAY, "graph"),
             ServiceError::Config(_) => (StatusCode::INTERNAL_SERVER_ERROR, "config"),
-            ServiceError::Sync(_) | ServiceError::Database { .. } | ServiceError::Store(_) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
-            }
+            ServiceError::Sync(_)
+            | ServiceError::Database { .. }
+            | ServiceError::Store(_)
+            | ServiceError::Shared(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         Self::new(status, code, message)
     }
@@ -81,6 +82,13 @@ impl From<ServiceError> for ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
+        if timed_out(&rejection) {
+            return Self::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "timeout",
+                "the request body did not arrive within admin.request_body_timeout",
+            );
+        }
         let status = rejection.status();
         let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
             "too_large"
@@ -91,6 +99,18 @@ impl From<JsonRejection> for ApiError {
         };
         Self::new(status, code, rejection.body_text())
     }
+}
+
+/// The body stopped arriving (the listener's body time limit ran out while it was read).
+fn timed_out(rejection: &JsonRejection) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(error) = cause {
+        if error.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 impl From<QueryRejection> for ApiError {

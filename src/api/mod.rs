@@ -37,7 +37,12 @@ pub struct Api {
     current: Current,
     /// Where Entra sends a delegated sign-in back to.
     pub(crate) callback: Option<Url>,
+    /// How long a preview call waits for a computation under way before answering 202.
+    pub(crate) preview_wait: std::time::Duration,
 }
+
+/// [`Api::preview_wait`] unless told otherwise.
+pub const PREVIEW_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
 
 impl Api {
     /// The API over the service `current` returns at each call.
@@ -45,6 +50,15 @@ impl Api {
         Self {
             current,
             callback: None,
+            preview_wait: PREVIEW_WAIT,
+        }
+    }
+
+    /// The same API, a preview call waiting at most `wait` for a computation under way.
+    pub fn with_preview_wait(self, wait: std::time::Duration) -> Self {
+        Self {
+            preview_wait: wait,
+            ..self
         }
     }
 

@@ -4,7 +4,8 @@
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 
@@ -12,14 +13,14 @@ use super::openapi::BearerKeys;
 use super::wire::{
     AccessList, Approved, Check, ConnectionEntry, ConnectionList, DeltaMode, DeltaResetBody,
     DeltaResetDone, ErrorBody, GrantBody, Granted, KeepActiveBody, KeepActiveDone, LicenceList,
-    LicencesImported, LogPage, LogParams, LogRow, PreviewPage, PreviewParams, Records, RunList,
-    RunsQuery, SignInUrl, Status, SyncBody, SyncKind, Triggered,
+    LicencesImported, LogPage, LogParams, LogRow, PreviewPage, PreviewParams, PreviewState,
+    Records, RunList, RunsQuery, SignInUrl, Status, SyncBody, SyncKind, Triggered,
 };
 use super::{Api, ApiError, Authorised};
 use crate::ids::RunId;
 use crate::service::{
-    ApproveRequest, DeltaReset, DeltaResetRequest, KeepActiveRequest, LogRequest, RunsRequest,
-    ServiceError, Since, Targets, TriggerRequest,
+    ApproveRequest, DeltaReset, DeltaResetRequest, InboundRow, KeepActiveRequest, LogRequest,
+    Preview, RunsRequest, ServiceError, Since, Targets, TriggerRequest,
 };
 use crate::vocab::{AccessLevel, Action, RunStatus};
 
@@ -245,19 +246,25 @@ async fn log(
     }))
 }
 
-/// The import screen: what an import would do to each person now, read from the tenant, a page
-/// at a time. `person` matches part of the UPN (any case); `next` is the `offset` of the next
-/// page. Every page reads the tenant afresh.
+/// The import screen: what an import would do to each person, read from the tenant, a page at
+/// a time. `person` matches part of the UPN (any case); `next` is the `offset` of the next page.
+/// A preview is computed once and its pages read from that; computing one for a large tenant
+/// takes a while, and a call that would wait longer than 20 s is answered 202 `computing`
+/// (with `Retry-After`): ask again.
 #[utoipa::path(get, path = "/api/connections/{id}/preview", tag = "log",
     params(("id" = String, Path, description = "The connection id"), PreviewParams),
-    responses((status = 200, body = PreviewPage), (status = 400, body = ErrorBody),
+    responses((status = 200, body = PreviewPage),
+        (status = 202, body = PreviewPage, description = "Still being computed: ask again"),
+        (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 502, body = ErrorBody, description = "Graph could not be read")))]
+        (status = 502, body = ErrorBody, description = "Graph could not be read"),
+        (status = 503, body = ErrorBody, description = "Too many previews under way")))]
 async fn preview(
+    State(api): State<Api>,
     auth: Authorised,
     id: Result<Path<String>, PathRejection>,
     params: Result<Query<PreviewParams>, QueryRejection>,
-) -> Answer<PreviewPage> {
+) -> Result<Response, ApiError> {
     let connection = auth.caller.reach(&path(id)?, AccessLevel::Read)?;
     let params = query(params)?;
     let action = action(params.action)?;
@@ -269,11 +276,37 @@ async fn preview(
         Records::All => Targets::BOTH,
     };
     let person = params.person.map(|p| p.to_lowercase());
-    let rows: Vec<_> = auth
+    let computed = match auth
         .service
-        .preview(connection.as_str(), targets, &auth.caller.name())
+        .preview(
+            connection.as_str(),
+            targets,
+            &auth.caller.name(),
+            api.preview_wait,
+        )
         .await?
-        .into_iter()
+    {
+        Preview::Ready(computed) => computed,
+        Preview::Computing { since } => {
+            let page = PreviewPage {
+                state: PreviewState::Computing,
+                read_at: None,
+                computing_since: Some(since),
+                total: 0,
+                rows: Vec::new(),
+                next: None,
+            };
+            return Ok((
+                StatusCode::ACCEPTED,
+                [(header::RETRY_AFTER, "5")],
+                Json(page),
+            )
+                .into_response());
+        }
+    };
+    let rows: Vec<&InboundRow> = computed
+        .rows
+        .iter()
         .filter(|row| action.is_none_or(|a| row.action == a))
         .filter(|row| {
             person.as_ref().is_none_or(|p| {
@@ -288,14 +321,19 @@ async fn preview(
         .into_iter()
         .skip(offset)
         .take(limit)
+        .cloned()
         .map(LogRow::from)
         .collect();
     let next = (offset + page.len() < total).then_some((offset + page.len()) as u64);
     Ok(Json(PreviewPage {
+        state: PreviewState::Ready,
+        read_at: Some(computed.read_at),
+        computing_since: None,
         total: total as u64,
         rows: page,
         next,
-    }))
+    })
+    .into_response())
 }
 
 /// The online check: signs in, reads one user, and compares the token's permissions with what

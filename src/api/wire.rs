@@ -238,9 +238,18 @@ pub struct LogPage {
     pub next: Option<i64>,
 }
 
-/// `GET /api/connections/{id}/preview`.
+/// `GET /api/connections/{id}/preview`: a page of a computed preview (`state` `ready`, status
+/// 200), or word that it is still being computed (`state` `computing`, status 202, no rows).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PreviewPage {
+    /// `ready` or `computing`.
+    pub state: PreviewState,
+    /// When the tenant was read for this preview (`ready`). Pages of one preview come from the
+    /// same reading; it is read again after five minutes, or once a run of the connection has
+    /// started or ended.
+    pub read_at: Option<DateTime<Utc>>,
+    /// Since when it has been computed (`computing`): ask again in a few seconds.
+    pub computing_since: Option<DateTime<Utc>>,
     /// How many people match the filters.
     pub total: u64,
     /// This page.
@@ -498,6 +507,16 @@ pub struct PreviewParams {
     /// Rows per page (1–1000, default 100).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
+}
+
+/// Whether a preview is ready.
+#[derive(Debug, Serialize, Clone, Copy, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PreviewState {
+    /// Computed: the page has its rows.
+    Ready,
+    /// Still being computed.
+    Computing,
 }
 
 /// Which records a preview covers.

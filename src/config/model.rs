@@ -173,10 +173,25 @@ pub struct AdminConfig {
     /// Public base URL; the delegated sign-in callback is `{public_url}/authcallback`.
     #[serde(default)]
     pub public_url: Option<Url>,
+    /// A connection that has not sent a whole request head within this is closed (a client
+    /// trickling its headers holds nothing for long).
+    #[serde(default = "default_header_timeout", with = "humantime_serde")]
+    pub request_header_timeout: Duration,
+    /// A request whose body has not arrived within this is answered 408 and closed.
+    #[serde(default = "default_body_timeout", with = "humantime_serde")]
+    pub request_body_timeout: Duration,
 }
 
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+fn default_header_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_body_timeout() -> Duration {
+    Duration::from_secs(30)
 }
 
 impl Default for AdminConfig {
@@ -184,6 +199,8 @@ impl Default for AdminConfig {
         Self {
             listen: default_listen(),
             public_url: None,
+            request_header_timeout: default_header_timeout(),
+            request_body_timeout: default_body_timeout(),
         }
     }
 }

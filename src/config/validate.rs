@@ -282,6 +282,26 @@ fn check_globals(file: &ConfigFile, problems: &mut Problems) {
     if file.daemon.lease_ttl < std::time::Duration::from_secs(1) {
         problems.add("daemon.lease_ttl", "must be at least 1s");
     }
+    for (key, timeout) in [
+        (
+            "admin.request_header_timeout",
+            file.admin.request_header_timeout,
+        ),
+        (
+            "admin.request_body_timeout",
+            file.admin.request_body_timeout,
+        ),
+    ] {
+        if !(Duration::from_secs(1)..=Duration::from_secs(600)).contains(&timeout) {
+            problems.add(
+                key,
+                format!(
+                    "must be between 1s and 10m (got {})",
+                    humantime::format_duration(timeout)
+                ),
+            );
+        }
+    }
     if file.daemon.max_parallel_connections == 0 {
         problems.add("daemon.max_parallel_connections", "must be at least 1");
     }

@@ -7,6 +7,7 @@
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics` and `POST /-/reload`.
 //! - [`metrics`]: the Prometheus series.
 //! - [`pacing`]: backoff and jitter.
+//! - [`serve`]: the HTTP listener, with time limits on slow clients.
 //! - [`scheduler`]: one loop per connection, a global limit on concurrent runs, triggers,
 //!   reloads and shutdown.
 
@@ -16,6 +17,7 @@ pub mod metrics;
 pub mod pacing;
 pub mod run;
 pub mod scheduler;
+pub mod serve;
 
 pub use self::run::{Configs, Daemon, Live, Signals, jobs};
 

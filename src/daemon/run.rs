@@ -164,15 +164,11 @@ impl Daemon {
         })
         .merge(crate::api::router(api))
         .merge(crate::pages::router(pages));
-        let http_stop = stop.clone();
-        let http = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(http_stop.cancelled_owned())
-                .await;
-            if let Err(error) = served {
-                error!(%error, "The HTTP endpoints stopped.");
-            }
-        });
+        let limits = super::serve::Limits {
+            header_read: settings.admin.request_header_timeout,
+            body_read: settings.admin.request_body_timeout,
+        };
+        let http = tokio::spawn(super::serve::serve(listener, app, limits, stop.clone()));
         let housekeeping = tokio::spawn(keep_house(live.clone(), stop.clone()));
         let credentials = tokio::spawn(watch_credentials(
             live.clone(),

@@ -37,7 +37,7 @@ impl PageError {
 
 impl From<ServiceError> for PageError {
     fn from(error: ServiceError) -> Self {
-        let status = match &error {
+        let status = match error.cause() {
             ServiceError::Unauthenticated(_) => return PageError::SignIn,
             ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
             ServiceError::NotFound(_)
@@ -53,7 +53,8 @@ impl From<ServiceError> for PageError {
             ServiceError::Config(_)
             | ServiceError::Sync(_)
             | ServiceError::Database { .. }
-            | ServiceError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            | ServiceError::Store(_)
+            | ServiceError::Shared(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         PageError::Status(status, error.to_string())
     }

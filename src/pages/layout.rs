@@ -55,12 +55,26 @@ pub(super) struct Nav<'a> {
 
 /// A whole page: `title`, the navigation when someone is signed in, and `body`.
 pub(super) fn page(title: &str, nav: Option<&Nav<'_>>, body: Markup) -> Markup {
+    page_reloading(title, nav, None, body)
+}
+
+/// [`page`], reloading itself every `seconds` when given (a page waiting for something under
+/// way).
+pub(super) fn page_reloading(
+    title: &str,
+    nav: Option<&Nav<'_>>,
+    seconds: Option<u32>,
+    body: Markup,
+) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
+                @if let Some(seconds) = seconds {
+                    meta http-equiv="refresh" content=(seconds);
+                }
                 title { (title) " · entra-sync" }
                 style { (PreEscaped(STYLE)) }
             }

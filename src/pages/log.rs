@@ -3,17 +3,18 @@
 //! bookmarked and shared; both are read a page at a time.
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query};
+use axum::extract::{Path, Query, State};
 use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::Pages;
 use super::error::PageError;
 use super::layout::{self, when};
 use super::session::Viewer;
 use crate::ids::RunId;
-use crate::service::{InboundRow, LogRequest, Since, Targets};
+use crate::service::{InboundRow, LogRequest, Preview, Since, Targets};
 use crate::vocab::{AccessLevel, Action, NotificationKind};
 
 /// Rows per page.
@@ -270,8 +271,10 @@ pub(super) struct PreviewFilters {
     offset: Option<String>,
 }
 
-/// `GET /connections/{id}/preview`: the "Import Users/Agents" table, read from the tenant now.
+/// `GET /connections/{id}/preview`: the "Import Users/Agents" table, read from the tenant (a
+/// page that reloads itself while a large tenant's preview is being computed).
 pub(super) async fn preview(
+    State(pages): State<Pages>,
     viewer: Viewer,
     id: Result<Path<String>, PathRejection>,
     filters: Result<Query<PreviewFilters>, QueryRejection>,
@@ -295,10 +298,30 @@ pub(super) async fn preview(
     let offset: usize = parsed("offset", given(filters.offset).as_deref())?.unwrap_or(0);
     let service = &viewer.service;
     let wanted = person.as_deref().map(str::to_lowercase);
-    let rows: Vec<InboundRow> = service
-        .preview(connection.as_str(), targets, &viewer.caller.name())
+    let id = connection.as_str();
+    let computed = match service
+        .preview(id, targets, &viewer.caller.name(), pages.preview_wait)
         .await?
-        .into_iter()
+    {
+        Preview::Ready(computed) => computed,
+        Preview::Computing { since } => {
+            return Ok(layout::page_reloading(
+                &format!("Import preview of {id}"),
+                Some(&viewer.nav(Some(id))),
+                Some(5),
+                html! {
+                    p role="status" {
+                        "The preview is being computed: every person of the tenant is read and \
+                         planned (asked for " (when(since, service.now())) "). This page reloads \
+                         itself every 5 seconds until it is ready."
+                    }
+                },
+            ));
+        }
+    };
+    let rows: Vec<&InboundRow> = computed
+        .rows
+        .iter()
         .filter(|row| action.is_none_or(|a| row.action == a))
         .filter(|row| {
             wanted.as_ref().is_none_or(|p| {
@@ -309,9 +332,13 @@ pub(super) async fn preview(
         })
         .collect();
     let total = rows.len();
-    let page: Vec<InboundRow> = rows.into_iter().skip(offset).take(PAGE as usize).collect();
+    let page: Vec<InboundRow> = rows
+        .into_iter()
+        .skip(offset)
+        .take(PAGE as usize)
+        .cloned()
+        .collect();
     let now = service.now();
-    let id = connection.as_str();
     let base = format!("/connections/{id}/preview");
     let at = |offset: usize| {
         let mut query = url::form_urlencoded::Serializer::new(String::new());
@@ -332,7 +359,12 @@ pub(super) async fn preview(
         &format!("Import preview of {id}"),
         Some(&viewer.nav(Some(id))),
         html! {
-            p { "What an import would do to each person now, read from the tenant afresh. " (total) " people match." }
+            p {
+                "What an import would do to each person, read from the tenant "
+                (when(computed.read_at, now))
+                " (read again after five minutes, or once a run of the connection has started or ended). "
+                (total) " people match."
+            }
             form.filters method="get" action=(base) role="search" {
                 label { "Person (part of the UPN)" input type="text" name="person" value=[person.as_deref()]; }
                 label { "Planned action" (choice("action", Action::ALL.iter().map(|a| a.as_str()), action_text.as_deref())) }

@@ -35,12 +35,25 @@ const MAX_FORM: usize = 16 * 1024;
 #[derive(Clone)]
 pub struct Pages {
     current: Current,
+    /// How long the preview page waits for a computation under way before showing that it is.
+    preview_wait: std::time::Duration,
 }
 
 impl Pages {
     /// The pages over the service `current` returns at each request.
     pub fn new(current: Current) -> Self {
-        Self { current }
+        Self {
+            current,
+            preview_wait: crate::api::PREVIEW_WAIT,
+        }
+    }
+
+    /// The same pages, the preview page waiting at most `wait` for a computation under way.
+    pub fn with_preview_wait(self, wait: std::time::Duration) -> Self {
+        Self {
+            preview_wait: wait,
+            ..self
+        }
     }
 
     fn service(&self) -> Service {

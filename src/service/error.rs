@@ -109,9 +109,20 @@ pub enum ServiceError {
     /// The database failed.
     #[error(transparent)]
     Store(StoreError),
+    /// A failure told to several callers (everyone who waited for one import preview).
+    #[error(transparent)]
+    Shared(std::sync::Arc<ServiceError>),
 }
 
 impl ServiceError {
+    /// The failure itself, seen through any [`ServiceError::Shared`].
+    pub fn cause(&self) -> &ServiceError {
+        match self {
+            ServiceError::Shared(shared) => shared.cause(),
+            other => other,
+        }
+    }
+
     /// A store failure while doing `doing`.
     pub fn database(doing: &'static str) -> impl FnOnce(StoreError) -> ServiceError {
         move |source| ServiceError::Database { doing, source }

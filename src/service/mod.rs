@@ -34,6 +34,7 @@ pub mod followers;
 pub mod keep_active;
 pub mod licences;
 pub mod notify;
+pub mod preview;
 pub mod query;
 pub mod run;
 pub mod sessions;
@@ -51,6 +52,7 @@ pub use self::delta::{DeltaReset, DeltaResetRequest};
 pub use self::error::ServiceError;
 pub use self::followers::{FollowMode, FollowOutcome, FollowRequest, GroupChoice, Skipped};
 pub use self::keep_active::KeepActiveRequest;
+pub use self::preview::{ComputedPreview, Preview};
 pub use self::query::{ConnectionStatus, LogRequest, RunsRequest, Since};
 pub use self::run::{
     ApproveRequest, ImportRequest, ImportResult, RemapRequest, RemapResult, SyncRequest,
@@ -133,10 +135,8 @@ pub struct Service {
     /// Cancelled when the process is asked to stop: every run the service starts stops then
     /// (recorded `cancelled`, nobody deactivated, resumed by the next run).
     shutdown: Shutdown,
-    /// Import previews are computed one at a time, whoever asks: each plans every person of a
-    /// connection from its mirror, and callers polling it must not take the database from the
-    /// runs.
-    previews: Arc<tokio::sync::Semaphore>,
+    /// Import previews, computed once and shared by their callers.
+    previews: Arc<preview::Previews>,
 }
 
 /// The process's stop request, as the runs of a [`Service`] see it.
@@ -181,7 +181,7 @@ impl Service {
                 token: tokio_util::sync::CancellationToken::new(),
                 reason: "the daemon is shutting down".to_owned(),
             },
-            previews: Arc::new(tokio::sync::Semaphore::new(1)),
+            previews: Arc::default(),
         }
     }
 

@@ -138,34 +138,6 @@ impl Service {
         Ok(ImportResult { rows, report })
     }
 
-    /// The import screen without writing: what an import of `targets` would do to each person,
-    /// read from the tenant now. Takes no lease and writes nothing. One preview at a time: it
-    /// reads the whole tenant and plans everyone, so a caller asking while another's is under
-    /// way gets [`ServiceError::Overloaded`] instead of a second read competing with the runs.
-    pub async fn preview(
-        &self,
-        connection: &str,
-        targets: Targets,
-        by: &str,
-    ) -> Result<Vec<InboundRow>, ServiceError> {
-        let _one_at_a_time = self
-            .previews
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| ServiceError::Overloaded("an import preview".to_owned()))?;
-        let result = self
-            .import(ImportRequest {
-                connection: connection.to_owned(),
-                targets,
-                mode: Mode::DryRun,
-                wait: LeaseWait::Refuse,
-                trigger: by.to_owned(),
-                progress: None,
-            })
-            .await?;
-        Ok(result.rows)
-    }
-
     /// Re-plans everyone of a connection from its mirror.
     pub async fn remap(&self, request: RemapRequest) -> Result<RemapResult, ServiceError> {
         let connection = self.connection(&request.connection)?;

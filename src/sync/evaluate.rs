@@ -40,7 +40,7 @@ pub struct Evaluation {
 }
 
 /// Which of a person's records a run writes: the user record, the agent record, or both.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Targets {
     /// User records (their sites, fields, roles, CABs, licence links and activation).
     pub users: bool,

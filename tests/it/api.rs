@@ -1,6 +1,7 @@
 //! The admin API on both backends: every route answered for every kind of caller (the access
 //! matrix), and bad input of every kind answered with a 4xx in the one error shape.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -190,9 +191,14 @@ pub(crate) async fn callers(service: &Service, store: &dyn Store) -> Callers {
 type Route = (&'static str, &'static str, String, Option<Value>, [u16; 9]);
 
 pub(crate) async fn serve(service: Service) -> String {
+    serve_api(Api::new(Arc::new(move || service.clone()))).await
+}
+
+/// Serves `api` on a loopback port; its base URL.
+async fn serve_api(api: Api) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    let app = router(Api::new(Arc::new(move || service.clone())));
+    let app = router(api);
     tokio::spawn(async move { axum::serve(listener, app).await });
     format!("http://{address}")
 }
@@ -801,49 +807,128 @@ async fn the_openapi_description_lists_every_route_with_its_schemas() {
     db.cleanup().await;
 }
 
-/// The import preview reads the whole tenant and plans everyone: one is computed at a time,
-/// and a caller asking meanwhile gets 503 `overloaded` with a message, not a second read
-/// competing with the runs. Once the first is done, the next one is computed.
+/// The import preview reads the whole tenant and plans everyone, so it is computed once and
+/// shared: a caller that would wait longer than the API waits hears 202 `computing` (and the
+/// computation goes on), callers asking meanwhile share that one reading of the tenant, pages
+/// come from it, and a run of the connection makes the next call read the tenant again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_preview_asked_for_while_another_is_computed_is_refused_as_overloaded() {
+async fn a_preview_is_computed_once_for_everyone_asking_and_read_again_after_a_run() {
     let running = start(EmulatorConfig {
         tenants: 2,
         users: 30,
         groups: 2,
-        // Long enough that the second request arrives while the first is reading.
-        latency: std::time::Duration::from_millis(400),
+        // Long enough that the callers below arrive while the tenant is read.
+        latency: std::time::Duration::from_millis(200),
         ..EmulatorConfig::default()
     })
     .await;
     let db = backends().await.remove(0);
     let (service, _) = service(&running, &db).await;
     let admin = key(&service, None, None).await;
-    let base = serve(service).await;
-    let url = format!("{base}/api/connections/contoso/preview?limit=5");
+    let patient = serve(service.clone()).await;
+    let impatient = serve_api(
+        Api::new({
+            let service = service.clone();
+            Arc::new(move || service.clone())
+        })
+        .with_preview_wait(std::time::Duration::ZERO),
+    )
+    .await;
     let http = reqwest::Client::new();
-    let ask = || http.get(&url).bearer_auth(&admin).send();
-    let (first, second) = tokio::join!(ask(), async {
-        tokio::task::yield_now().await;
-        ask().await
-    });
-    let mut statuses = vec![
-        first.expect("an answer").status().as_u16(),
-        second.expect("an answer").status().as_u16(),
-    ];
-    statuses.sort();
-    assert_eq!(statuses, [200, 503]);
-    let (status, body) = call(&http, "GET", &url, Some(&format!("Bearer {admin}")), None).await;
-    assert_eq!(status, StatusCode::OK, "the next one is computed: {body}");
-    // Concurrently again, to read the refusal's body.
-    let (a, b) = tokio::join!(ask(), ask());
-    let refused = [a.expect("an answer"), b.expect("an answer")]
-        .into_iter()
-        .find(|r| r.status() == StatusCode::SERVICE_UNAVAILABLE)
-        .expect("one refused");
-    let body: Value = refused.json().await.expect("json");
-    assert_eq!(body["error"]["code"], "overloaded");
-    assert_eq!(
-        body["error"]["message"],
-        "an import preview is being computed for another request; try again in a few seconds"
+    let get = |base: &str, query: &str| {
+        http.get(format!("{base}/api/connections/contoso/preview?{query}"))
+            .bearer_auth(&admin)
+            .send()
+    };
+    let answer = |response: reqwest::Response| async move {
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap().to_owned());
+        (status, retry_after, response.json::<Value>().await.unwrap())
+    };
+    let reads = || running.control.counters().total;
+
+    let before = reads();
+    let (status, retry_after, computing) = answer(get(&impatient, "limit=5").await.unwrap()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{computing}");
+    assert_eq!(retry_after.as_deref(), Some("5"));
+    assert_eq!(computing["state"], "computing");
+    assert!(computing["computing_since"].is_string(), "{computing}");
+    assert_eq!(computing["rows"], json!([]));
+
+    let (first, second, whole) = tokio::join!(
+        get(&patient, "limit=5"),
+        get(&patient, "limit=5&offset=5"),
+        get(&patient, "limit=100"),
     );
+    let mut pages = Vec::new();
+    for response in [first, second, whole] {
+        let (status, _, page) = answer(response.unwrap()).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert_eq!(page["state"], "ready");
+        pages.push(page);
+    }
+    let one_reading = reads() - before;
+    assert!(one_reading > 0);
+    let read_at = &pages[0]["read_at"];
+    assert!(read_at.is_string(), "{}", pages[0]);
+    assert!(pages.iter().all(|p| &p["read_at"] == read_at));
+    let everyone = pages[2]["rows"].as_array().unwrap();
+    assert_eq!(pages[2]["total"].as_u64().unwrap() as usize, everyone.len());
+    assert!(everyone.len() > 10, "{}", pages[2]);
+    let upns = |rows: &Value| -> Vec<String> {
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["upn"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut two_pages = upns(&pages[0]["rows"]);
+    two_pages.extend(upns(&pages[1]["rows"]));
+    assert_eq!(two_pages, upns(&pages[2]["rows"])[..10]);
+    let actions = |rows: &[Value]| -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for row in rows {
+            *counts
+                .entry(row["action"].as_str().unwrap().to_owned())
+                .or_default() += 1;
+        }
+        counts
+    };
+    let planned = actions(everyone);
+    assert_eq!(
+        planned.keys().collect::<Vec<_>>(),
+        ["created", "out-of-scope"]
+    );
+
+    // More pages read nothing more.
+    let (status, _, third) = answer(get(&patient, "limit=5&offset=10").await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{third}");
+    assert_eq!(&third["read_at"], read_at);
+    assert_eq!(reads() - before, one_reading);
+
+    // A run of the connection: the next call reads the tenant again, and sees what it did.
+    service
+        .sync(SyncRequest {
+            connection: "contoso".to_owned(),
+            full: true,
+            mode: Mode::Apply,
+            wait: LeaseWait::Refuse,
+            trigger: "test".to_owned(),
+        })
+        .await
+        .expect("a sync");
+    let before = reads();
+    let (status, _, after) = answer(get(&patient, "limit=100").await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{after}");
+    assert_eq!(reads() - before, one_reading);
+    assert_eq!(after["total"], pages[2]["total"]);
+    let now_planned = actions(after["rows"].as_array().unwrap());
+    assert_eq!(
+        now_planned["unchanged"], planned["created"],
+        "{now_planned:?}"
+    );
+    assert_eq!(now_planned["out-of-scope"], planned["out-of-scope"]);
 }

@@ -251,3 +251,108 @@ async fn abused_headers_get_a_4xx_never_a_5xx_or_a_dropped_connection() {
         db.cleanup().await;
     }
 }
+
+/// Reads until the server closes `stream` (a guard far above the limits under test says it
+/// never did); what it sent first.
+async fn until_closed(mut stream: TcpStream, case: &str) -> String {
+    let mut answer = Vec::new();
+    match tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut answer)).await {
+        Ok(_) => String::from_utf8_lossy(&answer).into_owned(),
+        Err(_) => panic!("{case}: the server kept the connection open"),
+    }
+}
+
+/// Slow clients hold nothing for long: connections that send nothing, send half a request head
+/// and stop, or trickle header lines without end are closed once the header limit has passed,
+/// and a request whose body stops arriving is answered 408, while whole requests are answered
+/// as usual meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_cut_off_by_the_listeners_time_limits() {
+    let running = start(EmulatorConfig {
+        tenants: 2,
+        users: 2,
+        groups: 1,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let db = backends().await.remove(0);
+    let (service, _store, _clock) = service_with(&running, &db, "").await;
+    let admin = format!("Authorization: Bearer {}", key(&service, None, None).await);
+    let limits = entra_sync::daemon::serve::Limits {
+        header_read: Duration::from_secs(1),
+        body_read: Duration::from_secs(1),
+    };
+    let base = crate::pages::serve_pages_with(service, limits).await;
+    let address = base.trim_start_matches("http://").to_owned();
+    let api = b"/api/connections/contoso".as_slice();
+
+    let mut silent = Vec::new();
+    let mut halves = Vec::new();
+    for _ in 0..20 {
+        silent.push(TcpStream::connect(&address).await.unwrap());
+        let mut half = TcpStream::connect(&address).await.unwrap();
+        half.write_all(b"GET /api/connections/contoso HTTP/1.1\r\nHost: localhost\r\n")
+            .await
+            .unwrap();
+        halves.push(half);
+    }
+    // A client that never ends its head, one header line at a time.
+    let mut trickler = TcpStream::connect(&address).await.unwrap();
+    trickler
+        .write_all(b"GET /api/connections/contoso HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    let trickling = tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_millis(100));
+        for line in 0..600 {
+            every.tick().await;
+            if trickler
+                .write_all(format!("X-Line-{line}: x\r\n").as_bytes())
+                .await
+                .is_err()
+            {
+                return line;
+            }
+        }
+        panic!("the server took 600 header lines over a minute");
+    });
+
+    // Meanwhile a whole request is answered.
+    let (status, body) = exchange(&address, &get(api, &[admin.as_bytes()]), false).await;
+    assert_eq!(status, 200, "{body}");
+
+    for stream in silent {
+        let sent = until_closed(stream, "a connection that sent nothing").await;
+        assert!(!sent.starts_with("HTTP/1.1 2"), "{sent}");
+    }
+    for stream in halves {
+        let sent = until_closed(stream, "half a request head").await;
+        assert!(!sent.starts_with("HTTP/1.1 2"), "{sent}");
+    }
+    let lines = trickling.await.unwrap();
+    assert!(lines < 600, "{lines}");
+
+    // A body that stops arriving: 408 with the API's message.
+    let mut stalled = TcpStream::connect(&address).await.unwrap();
+    stalled
+        .write_all(
+            format!(
+                "POST /api/connections/contoso/sync HTTP/1.1\r\nHost: localhost\r\n{admin}\r\n\
+                 Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"kind\": "
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let answer = until_closed(stalled, "a body that stopped arriving").await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    let error: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"));
+    assert_eq!(error["error"]["code"], "timeout", "{answer}");
+
+    // And the server still answers.
+    let (status, body) = exchange(&address, &get(api, &[admin.as_bytes()]), false).await;
+    assert_eq!(status, 200, "{body}");
+    db.cleanup().await;
+}

@@ -3,14 +3,17 @@
 //! in headless Chromium ([`crate::browser`]).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use entra_sync::api::{Api, router};
+use entra_sync::daemon::serve::{Limits, serve};
 use entra_sync::pages::{self, Pages};
 use entra_sync::service::Service;
 use graph_emulator::EmulatorConfig;
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
 
 use crate::api::{MODIFIER, callers, key, service_with};
 use crate::emulator::start;
@@ -18,12 +21,31 @@ use crate::support::backends;
 
 /// The API and the status page on one listener, as the daemon serves them; the base URL.
 pub(crate) async fn serve_pages(service: Service) -> String {
+    let admin = entra_sync::config::AdminConfig::default();
+    serve_pages_with(
+        service,
+        Limits {
+            header_read: admin.request_header_timeout,
+            body_read: admin.request_body_timeout,
+        },
+    )
+    .await
+}
+
+/// [`serve_pages`] with the given limits on slow clients.
+pub(crate) async fn serve_pages_with(service: Service, limits: Limits) -> String {
+    serve_app(service, limits, entra_sync::api::PREVIEW_WAIT).await
+}
+
+/// [`serve_pages_with`], the preview page waiting at most `preview_wait` for its computation.
+async fn serve_app(service: Service, limits: Limits, preview_wait: Duration) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let api_service = service.clone();
-    let app = router(Api::new(Arc::new(move || api_service.clone())))
-        .merge(pages::router(Pages::new(Arc::new(move || service.clone()))));
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let app = router(Api::new(Arc::new(move || api_service.clone()))).merge(pages::router(
+        Pages::new(Arc::new(move || service.clone())).with_preview_wait(preview_wait),
+    ));
+    tokio::spawn(serve(listener, app, limits, CancellationToken::new()));
     format!("http://{address}")
 }
 
@@ -501,4 +523,61 @@ async fn a_form_without_its_sessions_csrf_token_is_refused_and_sessions_end() {
         );
         db.cleanup().await;
     }
+}
+
+/// A preview that takes longer than the page waits: a page saying so that reloads itself; once
+/// computed, the table, with when the tenant was read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_preview_page_reloads_itself_until_its_preview_is_computed() {
+    let running = start(EmulatorConfig {
+        tenants: 2,
+        users: 12,
+        groups: 1,
+        latency: Duration::from_millis(200),
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let db = backends().await.remove(0);
+    let (service, _store, _clock) = service_with(&running, &db, "").await;
+    let admin = key(&service, None, None).await;
+    let admin_config = entra_sync::config::AdminConfig::default();
+    let limits = Limits {
+        header_read: admin_config.request_header_timeout,
+        body_read: admin_config.request_body_timeout,
+    };
+    let patient = serve_app(service.clone(), limits, entra_sync::api::PREVIEW_WAIT).await;
+    let impatient = serve_app(service, limits, Duration::ZERO).await;
+    let http = client();
+    let session = sign_in(&http, &patient, &admin).await.expect("signed in");
+    let preview = "/connections/contoso/preview?records=users";
+
+    let (status, _, page) = call(
+        &http,
+        "GET",
+        &format!("{impatient}{preview}"),
+        Some(&session),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains(r#"<meta http-equiv="refresh" content="5">"#),
+        "{page}"
+    );
+    assert!(page.contains("The preview is being computed"), "{page}");
+    assert!(!page.contains("<table"), "{page}");
+
+    let (status, _, page) = call(
+        &http,
+        "GET",
+        &format!("{patient}{preview}"),
+        Some(&session),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(!page.contains("http-equiv"), "{page}");
+    assert!(page.contains("read from the tenant <time"), "{page}");
+    assert!(page.contains("12 people match."), "{page}");
+    db.cleanup().await;
 }
