@@ -119,7 +119,8 @@ pub trait Access: Send + Sync + std::fmt::Debug {
     async fn revoke_api_key(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError>;
 
     /// The key with this digest, its last use set to `now` (whether or not it may still be used:
-    /// the caller decides).
+    /// the caller decides). The last use is recorded to the minute: a key used less than a
+    /// minute after its recorded last use keeps that one, so calls do not each write.
     async fn use_api_key(
         &self,
         digest: &str,

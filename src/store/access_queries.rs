@@ -16,6 +16,9 @@ use crate::store::access::{AccessGrant, AgentAccess, ApiKeyRow, NewApiKey, NewSi
 use crate::store::error::column;
 use crate::vocab::AccessLevel;
 
+/// A key's last use is recorded to this grain.
+const LAST_USE_GRAIN: chrono::Duration = chrono::Duration::minutes(1);
+
 #[derive(sqlx::FromRow)]
 struct KeyRow {
     id: i64,
@@ -144,30 +147,35 @@ impl Access for Backend {
         digest: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<ApiKeyRow>, StoreError> {
-        let (_turn, mut tx) = self.begin_write().await?;
-        let id: Option<i64> = sqlx::query_scalar(
-            "UPDATE api_keys SET last_used_at = $2 WHERE hash = $1 RETURNING id",
-        )
-        .bind(digest)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let row = match id {
-            Some(id) => {
-                let sql = format!(
-                    "SELECT {KEY_COLUMNS} FROM api_keys k LEFT JOIN agents a ON a.id = k.agent_id \
-                     WHERE k.id = $1"
-                );
-                let row: KeyRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                Some(ApiKeyRow::from(row))
-            }
-            None => None,
+        let sql = format!(
+            "SELECT {KEY_COLUMNS} FROM api_keys k LEFT JOIN agents a ON a.id = k.agent_id \
+             WHERE k.hash = $1"
+        );
+        let row: Option<KeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(digest)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(mut row) = row.map(ApiKeyRow::from) else {
+            return Ok(None);
         };
-        tx.commit().await?;
-        Ok(row)
+        let stale_before = now - LAST_USE_GRAIN;
+        if row.last_used_at.is_none_or(|at| at <= stale_before) {
+            // A write once a minute per key, not one per call: calls at the same moment would
+            // otherwise queue behind each other's commits on the key's row.
+            let (_turn, mut tx) = self.begin_write().await?;
+            sqlx::query(
+                "UPDATE api_keys SET last_used_at = $2 WHERE id = $1 \
+                 AND (last_used_at IS NULL OR last_used_at <= $3)",
+            )
+            .bind(row.id)
+            .bind(now)
+            .bind(stale_before)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            row.last_used_at = Some(now);
+        }
+        Ok(Some(row))
     }
 
     async fn agent_by_email(&self, email: &str) -> Result<Option<(i64, bool)>, StoreError> {

@@ -932,3 +932,42 @@ async fn a_preview_is_computed_once_for_everyone_asking_and_read_again_after_a_r
     );
     assert_eq!(now_planned["out-of-scope"], planned["out-of-scope"]);
 }
+
+/// A key's last use is recorded to the minute, so calls do not each write (concurrent calls
+/// would queue behind each other's commits on the key's row): on both backends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keys_last_use_is_written_at_most_once_a_minute() {
+    let running = start(EmulatorConfig {
+        tenants: 2,
+        users: 2,
+        groups: 1,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    for db in backends().await {
+        let (service, _store, clock) = service_with(&running, &db, "").await;
+        let admin = secrecy::SecretString::from(key(&service, None, None).await);
+        let last_use = || async {
+            let keys = service.keys().await.unwrap();
+            assert_eq!(keys.len(), 1);
+            keys[0].last_used_at
+        };
+        assert_eq!(last_use().await, None, "{}", db.url);
+        let first = now();
+        service.authenticate(&admin).await.expect("the key works");
+        assert_eq!(last_use().await, Some(first));
+        for step in [30, 29] {
+            clock.advance(Duration::seconds(step));
+            service.authenticate(&admin).await.expect("the key works");
+        }
+        assert_eq!(
+            last_use().await,
+            Some(first),
+            "within the minute: not written"
+        );
+        clock.advance(Duration::seconds(1));
+        service.authenticate(&admin).await.expect("the key works");
+        assert_eq!(last_use().await, Some(first + Duration::seconds(60)));
+        db.cleanup().await;
+    }
+}
