@@ -482,6 +482,19 @@ async fn page_faults_in_a_full_read_end_in_the_tables_of_a_clean_one() {
                 )
                 .await;
                 assert_eq!(odd, 1, "{what}: the person synced from what can be read");
+                // And the person's row says what came of another type and how it was read.
+                let noted = scalar(
+                    &fresh.url,
+                    "SELECT COUNT(*) FROM inbound_log WHERE message LIKE \
+                     '%jobTitle: Graph sent a number where text was expected; read as text%' \
+                     AND message LIKE '%department: Graph sent an object where text was expected; ignored%' \
+                     AND message LIKE '%accountEnabled: Graph sent a string where true or false was expected%' \
+                     AND message LIKE '%businessPhones: Graph sent a string%' \
+                     AND message LIKE '%mail: Graph sent a list%' \
+                     AND message LIKE '%officeLocation: Graph sent a boolean%'",
+                )
+                .await;
+                assert_eq!(noted, 1, "{what}: the odd types noted on the person's row");
                 running.control.clear_faults();
                 let again = sync(&service, true).await.expect("the next full run");
                 assert_eq!(again.counts.get("updated").copied(), Some(1), "{what}");

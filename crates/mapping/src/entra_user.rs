@@ -22,6 +22,10 @@ pub struct EntraUser {
     on_premises_extensions: Vec<(u8, Arc<str>)>,
     extensions: BTreeMap<Arc<str>, Arc<str>>,
     assigned_licenses: Vec<String>,
+    /// What Graph sent of another JSON type than the attribute has, and how it was read
+    /// (`jobTitle: Graph sent a number where text was expected; read as text`). Empty for
+    /// nearly everyone.
+    odd_types: Vec<String>,
 }
 
 /// Why a Graph user object cannot be read.
@@ -99,8 +103,9 @@ impl EntraUser {
     }
 
     /// Reads a Graph user object as `users/delta` or `/users` return it (objects kept as JSON
-    /// maps at the edge). Values of unexpected JSON types are ignored, never an error:
-    /// only a missing `id` is.
+    /// maps at the edge). A value of another JSON type than its attribute has is never an error
+    /// (only a missing `id` is): a scalar is read as text, a list by its first item, an object
+    /// is ignored, and each such value is noted ([`EntraUser::odd_types`]) for the person's plan.
     pub fn from_graph(object: &Map<String, Value>) -> Result<EntraUser, GraphUserError> {
         let id = match object.get("id") {
             Some(Value::String(id)) if !id.is_empty() => id,
@@ -120,17 +125,25 @@ impl EntraUser {
                         .and_then(scalar_text)
                         .map(Arc::from);
                 }
-                "onPremisesExtensionAttributes" => {
-                    if let Value::Object(attributes) = value {
+                "onPremisesExtensionAttributes" => match value {
+                    Value::Object(attributes) => {
                         for n in 1..=15 {
                             let name = format!("extensionAttribute{n}");
-                            let text = attributes.get(&name).and_then(scalar_text);
+                            let value = attributes.get(&name);
+                            if let Some(value) = value {
+                                user.note_type(&format!("{key}.{name}"), Expected::Text, value);
+                            }
+                            let text = value.and_then(scalar_text);
                             user.set_parsed(&Attribute::OnPremisesExtension(n), text);
                         }
                     }
-                }
+                    other => user.note_type(key, Expected::Object, other),
+                },
                 name => {
                     if let Some(attribute) = Attribute::parse(name) {
+                        if let Attribute::Catalogue(index) = attribute {
+                            user.note_type(key, expected(index), value);
+                        }
                         user.set_parsed(&attribute, first_text(value));
                     }
                 }
@@ -190,6 +203,36 @@ impl EntraUser {
                 }
             },
         }
+    }
+
+    /// Notes `value` of `attribute` when its JSON type is not the `expected` one.
+    fn note_type(&mut self, attribute: &str, expected: Expected, value: &Value) {
+        let read = match (expected, value) {
+            (_, Value::Null)
+            | (Expected::Text, Value::String(_))
+            | (Expected::Flag, Value::Bool(_))
+            | (Expected::Object, Value::Object(_)) => return,
+            (Expected::List, Value::Array(items)) if items.iter().all(Value::is_string) => return,
+            (Expected::List, Value::String(_)) => "read as a list of one",
+            (Expected::List, Value::Array(_)) => "its first text item was read",
+            (Expected::Object, _) => "ignored",
+            (_, Value::Array(items)) if items.iter().any(|item| scalar_text(item).is_some()) => {
+                "its first item was read"
+            }
+            (_, Value::Array(_) | Value::Object(_)) => "ignored",
+            (_, Value::Bool(_) | Value::Number(_) | Value::String(_)) => "read as text",
+        };
+        self.odd_types.push(format!(
+            "{attribute}: Graph sent {} where {} was expected; {read}",
+            kind(value),
+            expected.describe()
+        ));
+    }
+
+    /// The values Graph sent of another JSON type than their attribute has, and how each was
+    /// read: one note each.
+    pub fn odd_types(&self) -> &[String] {
+        &self.odd_types
     }
 
     /// The Entra object id.
@@ -276,6 +319,51 @@ impl EntraUser {
     }
 }
 
+/// The JSON type an attribute has in Graph's user resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expected {
+    /// A string (dates too).
+    Text,
+    /// A list of strings (`businessPhones`, `otherMails`).
+    List,
+    /// `true` or `false`.
+    Flag,
+    /// An object.
+    Object,
+}
+
+impl Expected {
+    fn describe(self) -> &'static str {
+        match self {
+            Expected::Text => "text",
+            Expected::List => "a list of text",
+            Expected::Flag => "true or false",
+            Expected::Object => "an object",
+        }
+    }
+}
+
+/// The JSON type of the catalogue attribute `index` (those read by [`first_text`]).
+fn expected(index: usize) -> Expected {
+    match CATALOGUE.get(index).copied() {
+        Some("businessPhones" | "otherMails") => Expected::List,
+        Some("accountEnabled" | "onPremisesSyncEnabled") => Expected::Flag,
+        _ => Expected::Text,
+    }
+}
+
+/// A JSON value's type, as a note names it.
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
 fn scalar_text(value: &Value) -> Option<String> {
     match value {
         Value::String(text) => Some(text.clone()),
@@ -330,6 +418,52 @@ mod tests {
             unreachable!("fixture is an object")
         };
         EntraUser::from_graph(&object).expect("has an id")
+    }
+
+    #[test]
+    fn values_of_another_json_type_are_read_as_they_can_be_and_noted() {
+        let user = graph(json!({
+            "id": "u1",
+            "displayName": null,
+            "jobTitle": 12345,
+            "department": {"name": "IT"},
+            "accountEnabled": "yes",
+            "mail": ["a@b.c"],
+            "businessPhones": "+1 555 0100",
+            "otherMails": ["x@y.z", 7],
+            "officeLocation": true,
+            "city": [],
+            "onPremisesExtensionAttributes": {"extensionAttribute3": 3},
+            "surname": "Nowak",
+        }));
+        assert_eq!(user.get("jobTitle").as_text(), Some("12345"));
+        assert_eq!(user.get("department"), AttributeValue::Absent);
+        assert_eq!(user.get("mail").as_text(), Some("a@b.c"));
+        assert_eq!(user.get("businessPhones").as_text(), Some("+1 555 0100"));
+        assert_eq!(user.get("officeLocation").as_text(), Some("true"));
+        assert!(!user.is_disabled());
+        let mut notes = user.odd_types().to_vec();
+        notes.sort();
+        assert_eq!(
+            notes,
+            [
+                "accountEnabled: Graph sent a string where true or false was expected; read as text",
+                "businessPhones: Graph sent a string where a list of text was expected; read as a list of one",
+                "city: Graph sent a list where text was expected; ignored",
+                "department: Graph sent an object where text was expected; ignored",
+                "jobTitle: Graph sent a number where text was expected; read as text",
+                "mail: Graph sent a list where text was expected; its first item was read",
+                "officeLocation: Graph sent a boolean where text was expected; read as text",
+                "onPremisesExtensionAttributes.extensionAttribute3: Graph sent a number where text was expected; read as text",
+                "otherMails: Graph sent a list where a list of text was expected; its first text item was read",
+            ]
+        );
+        let usual = graph(json!({
+            "id": "u2", "displayName": "Rosa", "accountEnabled": false,
+            "businessPhones": ["+1"], "otherMails": [], "manager": {"id": "m"},
+            "onPremisesExtensionAttributes": {"extensionAttribute1": null},
+        }));
+        assert_eq!(usual.odd_types(), [] as [String; 0]);
     }
 
     #[test]

@@ -38,7 +38,8 @@ impl Mapping {
     /// Pure and deterministic: the same person, directory answers and mapping give the same plan.
     pub fn plan(&self, user: &EntraUser, directory: &dyn Directory) -> Plan {
         let groups = self.memberships(user.id(), directory);
-        let mut notes = Vec::new();
+        // What Graph sent of an unexpected type, and how it was read, first.
+        let mut notes = user.odd_types().to_vec();
         // The user field values, worked out once: by the first `site_by_field` mapping comparing
         // a user field, or else for the user record of a person in scope.
         let user_fields = OnceCell::new();
