@@ -1,11 +1,13 @@
-//! Distribution groups as ticket followers: the service-desk records of the people a group
-//! reaches, a ticket's new followers written all or none, and the addresses the mirror keeps for
-//! tracked groups.
+//! Tickets and their followers: tickets and the people who follow them, distribution groups as
+//! ticket followers (the service-desk records of the people a group reaches, a ticket's new
+//! followers written all or none), and the addresses the mirror keeps for tracked groups.
 
 use async_trait::async_trait;
 use serde::Serialize;
 
-use super::{StoreError, TicketFollower};
+use chrono::{DateTime, Utc};
+
+use super::{StoreError, Ticket, TicketFollower};
 
 /// An imported person: the records one Entra id has on a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,9 +33,25 @@ pub struct MirrorGroupMail {
     pub mail_enabled: Option<bool>,
 }
 
-/// Followers. Every method is one transaction.
+/// Tickets and followers. Every method is one transaction.
 #[async_trait]
 pub trait Followers: Send + Sync + std::fmt::Debug {
+    /// Inserts a ticket; returns its id.
+    async fn insert_ticket(&self, ticket: &Ticket, now: DateTime<Utc>) -> Result<i64, StoreError>;
+
+    /// A ticket by id.
+    async fn ticket(&self, id: i64) -> Result<Ticket, StoreError>;
+
+    /// Adds a follower to a ticket.
+    async fn add_follower(
+        &self,
+        ticket_id: i64,
+        follower: &TicketFollower,
+    ) -> Result<(), StoreError>;
+
+    /// A ticket's followers, in insertion order.
+    async fn followers(&self, ticket_id: i64) -> Result<Vec<TicketFollower>, StoreError>;
+
     /// The records the Entra ids `ids` have on `connection_id`; ids with none are left out.
     async fn imported_people(
         &self,

@@ -151,22 +151,6 @@ pub trait ServiceDesk: Send + Sync + std::fmt::Debug {
 
     /// A CAB's members, in insertion order.
     async fn cab_members(&self, cab: &str) -> Result<Vec<CabMember>, StoreError>;
-
-    /// Inserts a ticket; returns its id.
-    async fn insert_ticket(&self, ticket: &Ticket, now: DateTime<Utc>) -> Result<i64, StoreError>;
-
-    /// A ticket by id.
-    async fn ticket(&self, id: i64) -> Result<Ticket, StoreError>;
-
-    /// Adds a follower to a ticket.
-    async fn add_follower(
-        &self,
-        ticket_id: i64,
-        follower: &TicketFollower,
-    ) -> Result<(), StoreError>;
-
-    /// A ticket's followers, in insertion order.
-    async fn followers(&self, ticket_id: i64) -> Result<Vec<TicketFollower>, StoreError>;
 }
 
 /// Opens the store the URL names (`sqlite:` or `postgres:`), without migrating.

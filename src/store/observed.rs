@@ -155,25 +155,6 @@ impl ServiceDesk for ObservedStore {
         self.observed("cab_members", self.inner.cab_members(cab))
             .await
     }
-    async fn insert_ticket(&self, ticket: &Ticket, now: DateTime<Utc>) -> Result<i64, StoreError> {
-        self.observed("insert_ticket", self.inner.insert_ticket(ticket, now))
-            .await
-    }
-    async fn ticket(&self, id: i64) -> Result<Ticket, StoreError> {
-        self.observed("ticket", self.inner.ticket(id)).await
-    }
-    async fn add_follower(
-        &self,
-        ticket_id: i64,
-        follower: &TicketFollower,
-    ) -> Result<(), StoreError> {
-        self.observed("add_follower", self.inner.add_follower(ticket_id, follower))
-            .await
-    }
-    async fn followers(&self, ticket_id: i64) -> Result<Vec<TicketFollower>, StoreError> {
-        self.observed("followers", self.inner.followers(ticket_id))
-            .await
-    }
 }
 
 #[async_trait]

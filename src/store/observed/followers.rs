@@ -3,7 +3,11 @@
 use async_trait::async_trait;
 
 use super::ObservedStore;
-use crate::store::{Followers, ImportedPerson, MirrorGroupMail, StoreError, TicketFollower};
+use chrono::{DateTime, Utc};
+
+use crate::store::{
+    Followers, ImportedPerson, MirrorGroupMail, StoreError, Ticket, TicketFollower,
+};
 
 #[async_trait]
 impl Followers for ObservedStore {
@@ -38,5 +42,24 @@ impl Followers for ObservedStore {
             self.inner.mirror_mail_groups(connection_id),
         )
         .await
+    }
+    async fn insert_ticket(&self, ticket: &Ticket, now: DateTime<Utc>) -> Result<i64, StoreError> {
+        self.observed("insert_ticket", self.inner.insert_ticket(ticket, now))
+            .await
+    }
+    async fn ticket(&self, id: i64) -> Result<Ticket, StoreError> {
+        self.observed("ticket", self.inner.ticket(id)).await
+    }
+    async fn add_follower(
+        &self,
+        ticket_id: i64,
+        follower: &TicketFollower,
+    ) -> Result<(), StoreError> {
+        self.observed("add_follower", self.inner.add_follower(ticket_id, follower))
+            .await
+    }
+    async fn followers(&self, ticket_id: i64) -> Result<Vec<TicketFollower>, StoreError> {
+        self.observed("followers", self.inner.followers(ticket_id))
+            .await
     }
 }
