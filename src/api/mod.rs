@@ -42,7 +42,7 @@ pub struct Api {
 }
 
 /// [`Api::preview_wait`] unless told otherwise.
-pub const PREVIEW_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+pub const PREVIEW_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Api {
     /// The API over the service `current` returns at each call.

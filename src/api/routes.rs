@@ -249,7 +249,7 @@ async fn log(
 /// The import screen: what an import would do to each person, read from the tenant, a page at
 /// a time. `person` matches part of the UPN (any case); `next` is the `offset` of the next page.
 /// A preview is computed once and its pages read from that; computing one for a large tenant
-/// takes a while, and a call that would wait longer than 20 s is answered 202 `computing`
+/// takes a while, and a call that would wait longer than 10 s is answered 202 `computing`
 /// (with `Retry-After`): ask again.
 #[utoipa::path(get, path = "/api/connections/{id}/preview", tag = "log",
     params(("id" = String, Path, description = "The connection id"), PreviewParams),
