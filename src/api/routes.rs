@@ -288,20 +288,18 @@ async fn preview(
     {
         Preview::Ready(computed) => computed,
         Preview::Computing { since } => {
-            let page = PreviewPage {
+            return Ok(not_yet(PreviewPage {
                 state: PreviewState::Computing,
-                read_at: None,
                 computing_since: Some(since),
-                total: 0,
-                rows: Vec::new(),
-                next: None,
-            };
-            return Ok((
-                StatusCode::ACCEPTED,
-                [(header::RETRY_AFTER, "5")],
-                Json(page),
-            )
-                .into_response());
+                ..PreviewPage::empty()
+            }));
+        }
+        Preview::AfterRun { run } => {
+            return Ok(not_yet(PreviewPage {
+                state: PreviewState::WaitingForRun,
+                waiting_for_run: Some(run.0),
+                ..PreviewPage::empty()
+            }));
         }
     };
     let rows: Vec<&InboundRow> = computed
@@ -328,12 +326,22 @@ async fn preview(
     Ok(Json(PreviewPage {
         state: PreviewState::Ready,
         read_at: Some(computed.read_at),
-        computing_since: None,
         total: total as u64,
         rows: page,
         next,
+        ..PreviewPage::empty()
     })
     .into_response())
+}
+
+/// A preview not ready yet: 202, ask again in a few seconds.
+fn not_yet(page: PreviewPage) -> Response {
+    (
+        StatusCode::ACCEPTED,
+        [(header::RETRY_AFTER, "5")],
+        Json(page),
+    )
+        .into_response()
 }
 
 /// The online check: signs in, reads one user, and compares the token's permissions with what

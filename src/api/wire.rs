@@ -239,7 +239,8 @@ pub struct LogPage {
 }
 
 /// `GET /api/connections/{id}/preview`: a page of a computed preview (`state` `ready`, status
-/// 200), or word that it is still being computed (`state` `computing`, status 202, no rows).
+/// 200), or word that it is still being computed (`state` `computing`, status 202, no rows) or
+/// waits for a run of the connection to end (`waiting_for_run`, status 202, no rows).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PreviewPage {
     /// `ready` or `computing`.
@@ -250,6 +251,9 @@ pub struct PreviewPage {
     pub read_at: Option<DateTime<Utc>>,
     /// Since when it has been computed (`computing`): ask again in a few seconds.
     pub computing_since: Option<DateTime<Utc>>,
+    /// The run of the connection under way (`waiting_for_run`): the preview is computed once it
+    /// has ended.
+    pub waiting_for_run: Option<i64>,
     /// How many people match the filters.
     pub total: u64,
     /// This page.
@@ -509,6 +513,21 @@ pub struct PreviewParams {
     pub limit: Option<u32>,
 }
 
+impl PreviewPage {
+    /// No rows, in no state yet: the base the answers fill in.
+    pub(super) fn empty() -> Self {
+        Self {
+            state: PreviewState::Computing,
+            read_at: None,
+            computing_since: None,
+            waiting_for_run: None,
+            total: 0,
+            rows: Vec::new(),
+            next: None,
+        }
+    }
+}
+
 /// Whether a preview is ready.
 #[derive(Debug, Serialize, Clone, Copy, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -517,6 +536,8 @@ pub enum PreviewState {
     Ready,
     /// Still being computed.
     Computing,
+    /// Not computed while a run of the connection is under way.
+    WaitingForRun,
 }
 
 /// Which records a preview covers.

@@ -271,6 +271,18 @@ pub(super) struct PreviewFilters {
     offset: Option<String>,
 }
 
+/// The preview page while its preview is not ready: `why`, and a page that reloads itself.
+fn not_yet(viewer: &Viewer, id: &str, why: Markup) -> Markup {
+    layout::page_reloading(
+        &format!("Import preview of {id}"),
+        Some(&viewer.nav(Some(id))),
+        Some(5),
+        html! {
+            p role="status" { (why) " This page reloads itself every 5 seconds until it is ready." }
+        },
+    )
+}
+
 /// `GET /connections/{id}/preview`: the "Import Users/Agents" table, read from the tenant (a
 /// page that reloads itself while a large tenant's preview is being computed).
 pub(super) async fn preview(
@@ -305,16 +317,22 @@ pub(super) async fn preview(
     {
         Preview::Ready(computed) => computed,
         Preview::Computing { since } => {
-            return Ok(layout::page_reloading(
-                &format!("Import preview of {id}"),
-                Some(&viewer.nav(Some(id))),
-                Some(5),
+            return Ok(not_yet(
+                &viewer,
+                id,
                 html! {
-                    p role="status" {
-                        "The preview is being computed: every person of the tenant is read and \
-                         planned (asked for " (when(since, service.now())) "). This page reloads \
-                         itself every 5 seconds until it is ready."
-                    }
+                    "The preview is being computed: every person of the tenant is read and \
+                     planned (asked for " (when(since, service.now())) ")."
+                },
+            ));
+        }
+        Preview::AfterRun { run } => {
+            return Ok(not_yet(
+                &viewer,
+                id,
+                html! {
+                    "Run " a href={ "/connections/" (id) "/log?run=" (run.0) } { (run.0) }
+                    " of this connection is under way; the preview is computed once it has ended."
                 },
             ));
         }

@@ -9,6 +9,9 @@
 //!   and no run of the connection has started or ended since it was asked for;
 //! - one is computed at a time across connections, so previews never take more than one of the
 //!   database's connections from the runs;
+//! - none is computed while a run of the connection is under way: the run changes what an
+//!   import would do, so a preview read meanwhile would be stale when the run ends, and reading
+//!   the tenant beside the run would slow it. The caller hears which run it waits for;
 //! - a caller waits at most the `wait` it gives; past that it hears that the preview is still
 //!   being computed (and since when), and asks again. The computation goes on without it.
 //!
@@ -47,6 +50,11 @@ pub enum Preview {
     },
     /// Computed.
     Ready(Arc<ComputedPreview>),
+    /// Not computed while this run of the connection is under way: ask again once it has ended.
+    AfterRun {
+        /// The run under way.
+        run: RunId,
+    },
 }
 
 /// A computed preview.
@@ -119,6 +127,9 @@ impl Service {
             .await?
             .pop()
             .map(|run| (run.id, run.status));
+        if let Some((run, RunStatus::Running)) = newest_run {
+            return Ok(Preview::AfterRun { run });
+        }
         let now = self.clock.now();
         let key = (id, targets);
         let (since, mut outcome) = {

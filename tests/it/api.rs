@@ -11,11 +11,12 @@ use entra_sync::app::LiveGraph;
 use entra_sync::clock::ManualClock;
 use entra_sync::config::ConfigOverrides;
 use entra_sync::config::load::{Environment, load_str};
+use entra_sync::ids::ConnectionId;
 use entra_sync::service::{KeyRequest, LogRequest, Service, SyncRequest};
 use entra_sync::store::{LicenceType, NewAgent, NewUser, Store, UserFields};
 use entra_sync::sync::Mode;
 use entra_sync::sync::lease::LeaseWait;
-use entra_sync::vocab::{AccessLevel, Action};
+use entra_sync::vocab::{AccessLevel, Action, RunKind};
 use graph_emulator::{EmulatorConfig, Running};
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
@@ -810,7 +811,8 @@ async fn the_openapi_description_lists_every_route_with_its_schemas() {
 /// The import preview reads the whole tenant and plans everyone, so it is computed once and
 /// shared: a caller that would wait longer than the API waits hears 202 `computing` (and the
 /// computation goes on), callers asking meanwhile share that one reading of the tenant, pages
-/// come from it, and a run of the connection makes the next call read the tenant again.
+/// come from it, a run of the connection makes the next call read the tenant again, and none is
+/// computed while a run is under way.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_preview_is_computed_once_for_everyone_asking_and_read_again_after_a_run() {
     let running = start(EmulatorConfig {
@@ -823,7 +825,7 @@ async fn a_preview_is_computed_once_for_everyone_asking_and_read_again_after_a_r
     })
     .await;
     let db = backends().await.remove(0);
-    let (service, _) = service(&running, &db).await;
+    let (service, store) = service(&running, &db).await;
     let admin = key(&service, None, None).await;
     let patient = serve(service.clone()).await;
     let impatient = serve_api(
@@ -931,6 +933,25 @@ async fn a_preview_is_computed_once_for_everyone_asking_and_read_again_after_a_r
         "{now_planned:?}"
     );
     assert_eq!(now_planned["out-of-scope"], planned["out-of-scope"]);
+
+    // While a run of the connection is under way, no preview is computed: the caller hears
+    // which run it waits for, and the tenant is not read.
+    let run = store
+        .start_run(
+            &ConnectionId::parse("contoso").unwrap(),
+            RunKind::Delta,
+            "test",
+            now(),
+        )
+        .await
+        .unwrap();
+    let before = reads();
+    let (status, retry_after, waiting) = answer(get(&patient, "limit=5").await.unwrap()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{waiting}");
+    assert_eq!(retry_after.as_deref(), Some("5"));
+    assert_eq!(waiting["state"], "waiting_for_run");
+    assert_eq!(waiting["waiting_for_run"], run.0);
+    assert_eq!(reads(), before);
 }
 
 /// A key's last use is recorded to the minute, so calls do not each write (concurrent calls

@@ -526,7 +526,8 @@ async fn a_form_without_its_sessions_csrf_token_is_refused_and_sessions_end() {
 }
 
 /// A preview that takes longer than the page waits: a page saying so that reloads itself; once
-/// computed, the table, with when the tenant was read.
+/// computed, the table, with when the tenant was read; while a run is under way, a page naming
+/// the run that reloads itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_preview_page_reloads_itself_until_its_preview_is_computed() {
     let running = start(EmulatorConfig {
@@ -538,7 +539,7 @@ async fn the_preview_page_reloads_itself_until_its_preview_is_computed() {
     })
     .await;
     let db = backends().await.remove(0);
-    let (service, _store, _clock) = service_with(&running, &db, "").await;
+    let (service, store, _clock) = service_with(&running, &db, "").await;
     let admin = key(&service, None, None).await;
     let admin_config = entra_sync::config::AdminConfig::default();
     let limits = Limits {
@@ -579,5 +580,33 @@ async fn the_preview_page_reloads_itself_until_its_preview_is_computed() {
     assert!(!page.contains("http-equiv"), "{page}");
     assert!(page.contains("read from the tenant <time"), "{page}");
     assert!(page.contains("12 people match."), "{page}");
+
+    // A run under way: the page names it and waits for it.
+    let run = store
+        .start_run(
+            &entra_sync::ids::ConnectionId::parse("contoso").unwrap(),
+            entra_sync::vocab::RunKind::Delta,
+            "test",
+            crate::api::now(),
+        )
+        .await
+        .unwrap();
+    let (status, _, page) = call(
+        &http,
+        "GET",
+        &format!("{patient}{preview}"),
+        Some(&session),
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains(r#"<meta http-equiv="refresh" content="5">"#),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!("{}</a> of this connection is under way", run.0)),
+        "{page}"
+    );
     db.cleanup().await;
 }
