@@ -137,6 +137,8 @@ impl Service {
             match slots.get(&key) {
                 Some(slot) if slot.fresh(now, newest_run) => (slot.since, slot.outcome.clone()),
                 _ => {
+                    // A stale slot makes way for its successor before anything older does.
+                    slots.remove(&key);
                     make_room(&mut slots)?;
                     let outcome = self.compute(key.clone(), by);
                     slots.insert(
